@@ -1,0 +1,21 @@
+//! oshirase publishes an organisation's social-media posts from a git repository.
+//!
+//! The modules follow the flow of one post:
+//! `repo` (git objects) → `post` (parse, validate) + `render` → `sync` (plan) →
+//! `store` (redb) → `scheduler` → `networks` → `web` (dashboard, API).
+//! `serve` wires them together; `demo` stages a whole city-office story on top of it.
+
+pub mod config;
+pub mod demo;
+pub mod delivery;
+pub mod networks;
+pub mod post;
+pub mod render;
+pub mod repo;
+pub mod scheduler;
+pub mod serve;
+pub mod status;
+pub mod store;
+pub mod sync;
+pub mod watch;
+pub mod web;

@@ -1,0 +1,184 @@
+//! The `oshirase` command line: argument parsing and exit codes; the work is in the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use oshirase::demo::{self, DemoOptions};
+use oshirase::serve::{ServeSettings, Service};
+
+#[derive(Parser)]
+#[command(name = "oshirase", version, about = "Publish an organisation's social-media posts from git, exactly once")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Watch a content repository and publish its posts when they are due.
+    Serve(ServeArgs),
+    /// Show what a data directory holds and what needs a person.
+    Status(StatusArgs),
+    /// Run the whole story on a scratch repository, without credentials.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The content repository (a local path in this version).
+    #[arg(long, env = "OSHIRASE_REPO")]
+    repo: String,
+    /// The publish branch: what is on it is approved.
+    #[arg(long, env = "OSHIRASE_BRANCH", default_value = "main")]
+    branch: String,
+    /// Directory of the posts and oshirase.yaml inside the repository.
+    #[arg(long, env = "OSHIRASE_CONTENT", default_value = "")]
+    content: String,
+    /// Where oshirase keeps its database and outboxes.
+    #[arg(long, env = "OSHIRASE_DATA", default_value = "oshirase-data")]
+    data: PathBuf,
+    /// Address of the dashboard and API.
+    #[arg(long, env = "OSHIRASE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Replace every network with an outbox, to rehearse a real repository safely.
+    #[arg(long, env = "OSHIRASE_DRY_RUN")]
+    dry_run: bool,
+    /// How often to look at the branch when no file-system event says it moved.
+    #[arg(long, env = "OSHIRASE_POLL", default_value = "30s", value_parser = humantime::parse_duration)]
+    poll: Duration,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    #[arg(long, env = "OSHIRASE_DATA", default_value = "oshirase-data")]
+    data: PathBuf,
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Keep the scratch repository here instead of a new temporary directory.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Time between the demo posts that fall due soon.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    step: Duration,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("oshirase=info,warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Status(args) => status(args),
+        Command::Demo(args) => run_demo(args),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    if args.repo.contains("://") || args.repo.starts_with("git@") {
+        bail!("--repo {}: this version serves a local repository path; clone it and pass the path", args.repo);
+    }
+    if !args.listen.ip().is_loopback() {
+        bail!(
+            "--listen {}: the dashboard has no authentication yet, so it only listens on a \
+             loopback address; put an authenticating reverse proxy in front of 127.0.0.1",
+            args.listen
+        );
+    }
+    let settings = ServeSettings {
+        repo: PathBuf::from(&args.repo),
+        branch: args.branch,
+        content_dir: args.content,
+        data_dir: args.data,
+        listen: args.listen,
+        dry_run: args.dry_run,
+        poll_interval: args.poll,
+    };
+    runtime()?.block_on(async {
+        let service = Service::start(settings).await?;
+        eprintln!("oshirase: serving http://{}/", service.addr);
+        stop_signal().await;
+        eprintln!("oshirase: stopping; letting deliveries in flight finish");
+        service.shutdown().await;
+        Ok(())
+    })
+}
+
+fn status(args: StatusArgs) -> Result<()> {
+    let store = oshirase::status::open_existing(&args.data)?;
+    match args.format {
+        Format::Human => print!("{}", oshirase::status::report_human(&store)?),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&oshirase::status::report_json(&store)?)?),
+    }
+    Ok(())
+}
+
+fn run_demo(args: DemoArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        demo::run(
+            DemoOptions {
+                listen: args.listen,
+                dir: args.dir,
+                step: args.step,
+            },
+            |line| println!("{line}"),
+            stop_signal(),
+        )
+        .await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,260 @@
+//! Markdown → the plain text a social network receives, and how each network counts it.
+//!
+//! Staff write posts line by line (日時：… / 場所：…), so every newline they type is kept;
+//! Markdown only decides what is markup (emphasis markers vanish, links become `label URL`)
+//! and what is text (raw HTML is shown as written, never interpreted).
+
+use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use unicode_segmentation::UnicodeSegmentation;
+
+use crate::config::{NetworkConfig, NetworkKind};
+
+/// X's API and Mastodon count every URL as this many characters.
+pub const URL_WEIGHT: usize = 23;
+
+/// Renders a Markdown body to plain text.
+pub fn plain_text(markdown: &str) -> String {
+    let mut out = Renderer::default();
+    for event in Parser::new_ext(markdown, Options::ENABLE_STRIKETHROUGH) {
+        out.event(event);
+    }
+    out.finish()
+}
+
+/// The text of the first heading, used as a post's title when it sets none.
+pub fn first_heading(markdown: &str) -> Option<String> {
+    let mut in_heading = false;
+    let mut text = String::new();
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Start(Tag::Heading { .. }) => in_heading = true,
+            Event::End(TagEnd::Heading(_)) => {
+                let t = text.trim().to_string();
+                return (!t.is_empty()).then_some(t);
+            }
+            Event::Text(t) | Event::Code(t) if in_heading => text.push_str(&t),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[derive(Default)]
+struct Renderer {
+    out: String,
+    /// Open lists: `Some(n)` for an ordered list at item n, `None` for bullets.
+    lists: Vec<Option<u64>>,
+    /// Link destinations waiting for their label to end.
+    links: Vec<(String, usize)>,
+    /// Inside an image: its alt text is not part of the post's text (images are attached).
+    image_depth: usize,
+}
+
+impl Renderer {
+    fn event(&mut self, event: Event<'_>) {
+        if self.image_depth > 0 {
+            match event {
+                Event::Start(Tag::Image { .. }) => self.image_depth += 1,
+                Event::End(TagEnd::Image) => self.image_depth -= 1,
+                _ => {}
+            }
+            return;
+        }
+        match event {
+            Event::Start(tag) => self.start(tag),
+            Event::End(tag) => self.end(tag),
+            Event::Text(t) | Event::Code(t) | Event::InlineMath(t) | Event::DisplayMath(t) => {
+                self.out.push_str(&t)
+            }
+            Event::Html(t) | Event::InlineHtml(t) => self.out.push_str(&t),
+            Event::SoftBreak | Event::HardBreak => self.out.push('\n'),
+            Event::Rule => {
+                self.block_gap();
+                self.out.push_str("――――");
+            }
+            Event::TaskListMarker(done) => self.out.push_str(if done { "☑ " } else { "☐ " }),
+            Event::FootnoteReference(t) => self.out.push_str(&t),
+        }
+    }
+
+    fn start(&mut self, tag: Tag<'_>) {
+        match tag {
+            Tag::Paragraph | Tag::Heading { .. } | Tag::BlockQuote(_) | Tag::CodeBlock(_) => {
+                // A paragraph inside a list item continues the item's line.
+                if !self.at_item_start() {
+                    self.block_gap();
+                }
+            }
+            Tag::List(start) => {
+                if self.lists.is_empty() {
+                    self.block_gap();
+                }
+                self.lists.push(start);
+            }
+            Tag::Item => {
+                self.line_start();
+                let depth = self.lists.len().saturating_sub(1);
+                self.out.push_str(&"  ".repeat(depth));
+                match self.lists.last_mut() {
+                    Some(Some(n)) => {
+                        self.out.push_str(&format!("{n}. "));
+                        *n += 1;
+                    }
+                    _ => self.out.push_str("・"),
+                }
+            }
+            Tag::Link { dest_url, .. } => {
+                self.links.push((dest_url.to_string(), self.out.len()));
+            }
+            Tag::Image { .. } => self.image_depth = 1,
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::List(_) => {
+                self.lists.pop();
+            }
+            TagEnd::Link => {
+                if let Some((url, label_start)) = self.links.pop() {
+                    let label = self.out[label_start..].trim().to_string();
+                    if label.is_empty() || label == url {
+                        self.out.truncate(label_start);
+                        self.out.push_str(&url);
+                    } else {
+                        self.out.push(' ');
+                        self.out.push_str(&url);
+                    }
+                }
+            }
+            TagEnd::Heading(HeadingLevel::H1) | TagEnd::Heading(_) => {}
+            _ => {}
+        }
+    }
+
+    fn at_item_start(&self) -> bool {
+        !self.lists.is_empty() && (self.out.ends_with("・") || self.out.ends_with(". "))
+    }
+
+    /// Ends the current line if there is one.
+    fn line_start(&mut self) {
+        if !self.out.is_empty() && !self.out.ends_with('\n') {
+            self.out.push('\n');
+        }
+    }
+
+    /// A blank line between blocks, as the writer left one.
+    fn block_gap(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        while !self.out.ends_with("\n\n") {
+            self.out.push('\n');
+        }
+    }
+
+    fn finish(self) -> String {
+        self.out.trim().to_string()
+    }
+}
+
+/// The network's limit, in its own unit ([`length`]).
+pub fn limit(net: &NetworkConfig) -> usize {
+    net.limit.unwrap_or(match net.kind {
+        NetworkKind::X => 280,
+        NetworkKind::Facebook => 63_206,
+        NetworkKind::Mastodon => 500,
+        NetworkKind::Bluesky => 300,
+        NetworkKind::Line => 5_000,
+        // Slack cuts a message's text at 40,000 characters.
+        NetworkKind::Webhook => 40_000,
+        // The outbox is a file; the same cap as the longest network keeps rehearsals honest.
+        NetworkKind::Outbox => 63_206,
+    })
+}
+
+/// The length of `text` the way the network counts it.
+pub fn length(kind: NetworkKind, text: &str) -> usize {
+    match kind {
+        NetworkKind::X => x_weighted_length(text),
+        NetworkKind::Bluesky => text.graphemes(true).count(),
+        NetworkKind::Mastodon => {
+            let urls = twitter_text::extractor::Extractor::new().extract_urls(text);
+            let url_chars: usize = urls.iter().map(|u| u.chars().count()).sum();
+            text.chars().count() - url_chars.min(text.chars().count()) + URL_WEIGHT * urls.len()
+        }
+        // Facebook, LINE, webhooks and the outbox count UTF-16 code units, as JavaScript does.
+        _ => text.encode_utf16().count(),
+    }
+}
+
+/// X's weighted length (twitter-text v3: CJK and emoji weigh 2, every URL 23, after NFC).
+pub fn x_weighted_length(text: &str) -> usize {
+    // `true` makes URLs count at the transformed length; `false` would count them literally.
+    let result = twitter_text::parse(text, twitter_text_config::config_v3(), true);
+    usize::try_from(result.weighted_length).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_line_breaks_and_blank_lines() {
+        let md = "日時：12月20日\n場所：区役所\n\n詳しくは区のホームページへ\n";
+        assert_eq!(
+            plain_text(md),
+            "日時：12月20日\n場所：区役所\n\n詳しくは区のホームページへ"
+        );
+    }
+
+    #[test]
+    fn links_become_label_and_url() {
+        assert_eq!(
+            plain_text("[区のサイト](https://www.city.example.jp/) をご覧ください"),
+            "区のサイト https://www.city.example.jp/ をご覧ください"
+        );
+        assert_eq!(
+            plain_text("<https://www.city.example.jp/>"),
+            "https://www.city.example.jp/"
+        );
+    }
+
+    #[test]
+    fn emphasis_vanishes_headings_and_lists_read_as_text() {
+        let md = "# お知らせ\n\n**重要**な*連絡*です。\n\n- 燃やすごみ\n- 資源\n\n1. 申込\n2. 受付\n";
+        assert_eq!(
+            plain_text(md),
+            "お知らせ\n\n重要な連絡です。\n\n・燃やすごみ\n・資源\n\n1. 申込\n2. 受付"
+        );
+    }
+
+    #[test]
+    fn html_is_text_and_images_are_not() {
+        assert_eq!(
+            plain_text("<script>alert(1)</script>\n\n![地図](map.png)案内"),
+            "<script>alert(1)</script>\n\n案内"
+        );
+    }
+
+    #[test]
+    fn hashtags_and_mentions_survive() {
+        assert_eq!(plain_text("#足立区 #防災 @adachi_koho"), "#足立区 #防災 @adachi_koho");
+    }
+
+    #[test]
+    fn counts_each_network_its_own_way() {
+        assert_eq!(length(NetworkKind::X, "あいう"), 6);
+        assert_eq!(length(NetworkKind::X, "abc https://www.city.example.jp/very/long/path"), 4 + 23);
+        assert_eq!(length(NetworkKind::Bluesky, "👨‍👩‍👧"), 1);
+        assert_eq!(length(NetworkKind::Mastodon, "見て https://example.com/a/very/long/path"), 3 + 23);
+        assert_eq!(length(NetworkKind::Facebook, "あ😀"), 3);
+    }
+
+    #[test]
+    fn first_heading_is_found() {
+        assert_eq!(first_heading("本文\n\n## 見出し\n").as_deref(), Some("見出し"));
+        assert_eq!(first_heading("本文"), None);
+    }
+}

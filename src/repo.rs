@@ -1,0 +1,349 @@
+//! The content repository, read through git objects only.
+//!
+//! Files come from the tree of the branch tip, never from a work tree, so what oshirase
+//! publishes is exactly what was merged (no symlink or uncommitted-file tricks). Provenance
+//! (which commit landed a file, who proposed it, who approved it) comes from the history.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeZone, Utc};
+use git2::{Commit, ObjectType, Oid, Repository, Sort, Tree};
+use serde::{Deserialize, Serialize};
+
+use crate::config::CONFIG_FILE;
+use crate::post::MAX_POST_BYTES;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("cannot open the git repository at {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("branch `{branch}` does not exist in {path}; syncing is paused until it does")]
+    NoBranch { branch: String, path: PathBuf },
+    #[error("content directory `{0}` does not exist on the branch")]
+    NoContentDir(String),
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+/// A person as git records them, with the time of their part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    pub email: String,
+    pub at: DateTime<Utc>,
+}
+
+impl std::fmt::Display for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} <{}>", self.name, self.email)
+    }
+}
+
+impl Person {
+    fn from_signature(sig: &git2::Signature<'_>) -> Person {
+        let at = Utc
+            .timestamp_opt(sig.when().seconds(), 0)
+            .single()
+            .unwrap_or_default();
+        Person {
+            name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
+            email: String::from_utf8_lossy(sig.email_bytes()).to_lowercase(),
+            at,
+        }
+    }
+}
+
+/// How the current version of a file reached the branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Landing {
+    /// The first-parent commit of the branch that brought this version.
+    pub commit: String,
+    /// Who wrote the change (on the pull-request side of a merge).
+    pub proposer: Person,
+    /// The author of the merge commit, when the version came through a merge.
+    pub approver: Option<Person>,
+    /// The branch as it was before this landing, where the approver list is read from.
+    pub base: Option<String>,
+}
+
+/// One Markdown file of the content directory at a commit.
+#[derive(Debug, Clone)]
+pub struct ContentFile {
+    /// Path from the repository root, as staff see it in a pull request.
+    pub path: String,
+    /// Path from the content directory, the base of a post's default id.
+    pub id_path: String,
+    pub blob: String,
+    /// The file's bytes; `None` when it was too large to read.
+    pub bytes: Option<Vec<u8>>,
+    pub size: usize,
+}
+
+pub struct Repo {
+    git: Repository,
+    path: PathBuf,
+    branch: String,
+    /// Content directory inside the repository, without leading or trailing slashes; empty
+    /// for the root.
+    content_dir: String,
+}
+
+impl Repo {
+    pub fn open(path: &Path, branch: &str, content_dir: &str) -> Result<Repo, RepoError> {
+        let git = Repository::open_ext(
+            path,
+            git2::RepositoryOpenFlags::NO_SEARCH,
+            std::iter::empty::<&std::ffi::OsStr>(),
+        )
+        .map_err(|e| RepoError::Open {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
+        Ok(Repo {
+            git,
+            path: path.to_path_buf(),
+            branch: branch.to_string(),
+            content_dir: normalise_dir(content_dir),
+        })
+    }
+
+    /// The directory git keeps its refs in (`.git` of a work tree, or the bare repository).
+    pub fn git_dir(&self) -> &Path {
+        self.git.path()
+    }
+
+    pub fn content_dir(&self) -> &str {
+        &self.content_dir
+    }
+
+    /// The commit the branch points at now.
+    pub fn tip(&self) -> Result<Oid, RepoError> {
+        let name = format!("refs/heads/{}", self.branch);
+        let reference = self.git.find_reference(&name).map_err(|e| {
+            if e.code() == git2::ErrorCode::NotFound {
+                RepoError::NoBranch {
+                    branch: self.branch.clone(),
+                    path: self.path.clone(),
+                }
+            } else {
+                RepoError::Git(e)
+            }
+        })?;
+        Ok(reference.peel_to_commit()?.id())
+    }
+
+    fn content_tree(&self, commit: Oid) -> Result<Option<Tree<'_>>, RepoError> {
+        let tree = self.git.find_commit(commit)?.tree()?;
+        if self.content_dir.is_empty() {
+            return Ok(Some(tree));
+        }
+        match tree.get_path(Path::new(&self.content_dir)) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                Ok(Some(self.git.find_tree(entry.id())?))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn repo_path(&self, id_path: &str) -> String {
+        if self.content_dir.is_empty() {
+            id_path.to_string()
+        } else {
+            format!("{}/{}", self.content_dir, id_path)
+        }
+    }
+
+    /// The text of `oshirase.yaml` at the content root of `commit`, if there is one.
+    pub fn config_text(&self, commit: Oid) -> Result<Option<String>, RepoError> {
+        let Some(tree) = self.content_tree(commit)? else {
+            return Ok(None);
+        };
+        let Some(entry) = tree.get_name(CONFIG_FILE) else {
+            return Ok(None);
+        };
+        if entry.filemode() != i32::from(git2::FileMode::Blob)
+            && entry.filemode() != i32::from(git2::FileMode::BlobExecutable)
+        {
+            return Ok(None);
+        }
+        let blob = self.git.find_blob(entry.id())?;
+        Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+    }
+
+    /// Every `*.md` file under the content directory at `commit`, with its bytes. Symlinks
+    /// and submodules are skipped: only regular blobs are content.
+    pub fn markdown_files(&self, commit: Oid) -> Result<Vec<ContentFile>, RepoError> {
+        let Some(tree) = self.content_tree(commit)? else {
+            return Err(RepoError::NoContentDir(self.content_dir.clone()));
+        };
+        let mut found = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            let regular = entry.filemode() == i32::from(git2::FileMode::Blob)
+                || entry.filemode() == i32::from(git2::FileMode::BlobExecutable);
+            if regular {
+                if let Ok(name) = entry.name() {
+                    if name.ends_with(".md") {
+                        found.push((format!("{dir}{name}"), entry.id()));
+                    }
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })?;
+        let odb = self.git.odb()?;
+        let mut files = Vec::with_capacity(found.len());
+        for (id_path, oid) in found {
+            let (mut reader, size, _) = odb.reader(oid)?;
+            // A huge file is not read into memory: parsing refuses it by size anyway.
+            let bytes = if size <= MAX_POST_BYTES {
+                let mut buf = Vec::with_capacity(size);
+                reader
+                    .read_to_end(&mut buf)
+                    .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+                Some(buf)
+            } else {
+                None
+            };
+            files.push(ContentFile {
+                path: self.repo_path(&id_path),
+                id_path,
+                blob: oid.to_string(),
+                bytes,
+                size,
+            });
+        }
+        Ok(files)
+    }
+
+    /// Reads the first bytes of a blob, to tell a huge post from a huge plain Markdown file.
+    pub fn blob_prefix(&self, blob: &str, len: usize) -> Result<Vec<u8>, RepoError> {
+        let oid = Oid::from_str(blob)?;
+        let odb = self.git.odb()?;
+        let (reader, _, _) = odb.reader(oid)?;
+        let mut buf = Vec::with_capacity(len);
+        reader
+            .take(len as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+        Ok(buf)
+    }
+
+    /// Finds, for each path (from the repository root), the first-parent commit that landed
+    /// its current version, walking back from `tip`. The walk stops early once every path
+    /// is found, so a sync after a merge only looks at the new commits.
+    pub fn landings(
+        &self,
+        tip: Oid,
+        paths: &HashSet<String>,
+    ) -> Result<HashMap<String, Landing>, RepoError> {
+        let mut remaining: HashSet<&str> = paths.iter().map(String::as_str).collect();
+        let mut found = HashMap::new();
+        let mut commit = self.git.find_commit(tip)?;
+        let mut diff_options = git2::DiffOptions::new();
+        if !self.content_dir.is_empty() {
+            diff_options.pathspec(&self.content_dir);
+        }
+        while !remaining.is_empty() {
+            let tree = commit.tree()?;
+            let parent = commit.parents().next();
+            let changed: Vec<String> = match &parent {
+                None => remaining
+                    .iter()
+                    .filter(|p| tree.get_path(Path::new(p)).is_ok())
+                    .map(|p| p.to_string())
+                    .collect(),
+                Some(parent) => {
+                    let diff = self.git.diff_tree_to_tree(
+                        Some(&parent.tree()?),
+                        Some(&tree),
+                        Some(&mut diff_options),
+                    )?;
+                    diff.deltas()
+                        .filter_map(|d| d.new_file().path().and_then(Path::to_str))
+                        .filter(|p| remaining.contains(p))
+                        .map(str::to_string)
+                        .collect()
+                }
+            };
+            for path in changed {
+                let landing = self.landing(&commit, &path)?;
+                remaining.remove(path.as_str());
+                found.insert(path, landing);
+            }
+            match parent {
+                Some(p) => commit = p,
+                None => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// Who proposed and who approved `path` as landed by `commit`.
+    fn landing(&self, commit: &Commit<'_>, path: &str) -> Result<Landing, RepoError> {
+        let base = commit.parent_id(0).ok().map(|o| o.to_string());
+        if commit.parent_count() < 2 {
+            return Ok(Landing {
+                commit: commit.id().to_string(),
+                proposer: Person::from_signature(&commit.author()),
+                approver: None,
+                base,
+            });
+        }
+        // A merge: the proposer is the author of the newest commit on the merged side that
+        // changed this path.
+        let mut walk = self.git.revwalk()?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
+        for parent in commit.parent_ids().skip(1) {
+            walk.push(parent)?;
+        }
+        walk.hide(commit.parent_id(0)?)?;
+        let mut proposer = None;
+        for oid in walk {
+            let candidate = self.git.find_commit(oid?)?;
+            if self.changes_path(&candidate, path)? {
+                proposer = Some(Person::from_signature(&candidate.author()));
+                break;
+            }
+        }
+        let approver = Person::from_signature(&commit.author());
+        Ok(Landing {
+            commit: commit.id().to_string(),
+            // A merge that itself edited the file (a conflict resolution) proposed it too.
+            proposer: proposer.unwrap_or_else(|| approver.clone()),
+            approver: Some(approver),
+            base,
+        })
+    }
+
+    fn changes_path(&self, commit: &Commit<'_>, path: &str) -> Result<bool, RepoError> {
+        let here = blob_at(&commit.tree()?, path);
+        match commit.parents().next() {
+            None => Ok(here.is_some()),
+            Some(parent) => Ok(blob_at(&parent.tree()?, path) != here),
+        }
+    }
+
+    /// Author and summary of a commit, for the audit trail.
+    pub fn describe(&self, commit: &str) -> Option<(Person, String)> {
+        let oid = Oid::from_str(commit).ok()?;
+        let c = self.git.find_commit(oid).ok()?;
+        let summary = String::from_utf8_lossy(c.summary_bytes().unwrap_or_default()).into_owned();
+        let author = Person::from_signature(&c.author());
+        Some((author, summary))
+    }
+}
+
+fn blob_at(tree: &Tree<'_>, path: &str) -> Option<Oid> {
+    tree.get_path(Path::new(path)).ok().map(|e| e.id())
+}
+
+fn normalise_dir(dir: &str) -> String {
+    dir.trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,342 @@
+//! Hands due deliveries to their networks, exactly once.
+//!
+//! The scheduler sleeps until the earliest due time in the store's due index (no polling
+//! loop) and wakes early when a sync changes the plan. For each due delivery it commits the
+//! intent (`publishing`, attempt count, idempotency key) before the request and the outcome
+//! after it; after a crash, deliveries found `publishing` are settled by their adapter.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::delivery::{DeliveryRecord, NewEvent, State};
+use crate::networks::{ErrorClass, NetError, Networks, Published, Settlement};
+use crate::store::{Store, StoreError};
+
+/// Attempts before a transiently failing delivery is given up as `failed`.
+pub const MAX_ATTEMPTS: u32 = 8;
+/// Deliveries in flight at once, across all networks.
+const MAX_IN_FLIGHT: usize = 16;
+/// How long a delivery waits when its network is not configured any more or refuses the
+/// credentials: long enough not to hammer, short enough to notice a fix.
+const PARKED_DELAY: Duration = Duration::from_secs(5 * 60);
+
+/// What the scheduler reads from the latest configuration.
+pub struct Plan {
+    pub networks: Arc<Networks>,
+    pub max_lateness: Duration,
+}
+
+/// Shared between the scheduler and whoever changes the plan (the sync loop).
+#[derive(Clone)]
+pub struct SchedulerHandle {
+    plan: Arc<RwLock<Arc<Plan>>>,
+    wake: Arc<Notify>,
+}
+
+impl SchedulerHandle {
+    pub fn new(plan: Plan) -> SchedulerHandle {
+        SchedulerHandle {
+            plan: Arc::new(RwLock::new(Arc::new(plan))),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Installs a new plan and wakes the scheduler to look again.
+    pub fn replace_plan(&self, plan: Plan) {
+        *self.plan.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(plan);
+        self.wake();
+    }
+
+    /// Something changed in the store: look at the due index again.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn plan(&self) -> Arc<Plan> {
+        self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+async fn blocking<T, F>(store: &Arc<Store>, f: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| StoreError::Db(format!("store task failed: {e}")))?
+}
+
+/// Runs until `shutdown` turns true, then waits for deliveries in flight to finish.
+pub async fn run(store: Arc<Store>, handle: SchedulerHandle, mut shutdown: watch::Receiver<bool>) {
+    settle_interrupted(&store, &handle).await;
+    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut in_flight = JoinSet::new();
+    loop {
+        while in_flight.try_join_next().is_some() {}
+        let now = Utc::now();
+        match blocking(&store, move |s| s.due(now)).await {
+            Ok(due) => {
+                for (post_id, network) in due {
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        break;
+                    };
+                    let plan = handle.plan();
+                    if let Some(d) = begin(&store, &plan, &post_id, &network).await {
+                        let store = store.clone();
+                        in_flight.spawn(async move {
+                            deliver(&store, &plan, d).await;
+                            drop(permit);
+                        });
+                    }
+                }
+            }
+            Err(e) => tracing::error!("reading due deliveries: {e}"),
+        }
+        let next = blocking(&store, |s| s.next_due()).await.unwrap_or_else(|e| {
+            tracing::error!("reading the next due time: {e}");
+            Some(Utc::now() + chrono::Duration::seconds(30))
+        });
+        let sleep = sleep_until(next);
+        tokio::select! {
+            _ = sleep => {}
+            _ = handle.wake.notified() => {}
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    // Finish what was sent so its outcome is recorded; a delivery cut short here would
+    // otherwise be left `publishing` for the next start to settle.
+    while in_flight.join_next().await.is_some() {}
+}
+
+fn sleep_until(next: Option<DateTime<Utc>>) -> tokio::time::Sleep {
+    let wait = match next {
+        // With nothing due the scheduler only wakes when told to; the long sleep is a
+        // safety net, not a poll.
+        None => Duration::from_secs(3600),
+        Some(t) => (t - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+    };
+    tokio::time::sleep(wait)
+}
+
+/// Commits the intent to publish. Returns the delivery to send, or `None` when it is not
+/// to be sent now (a sync moved it, it is too late, or its network is gone).
+async fn begin(store: &Arc<Store>, plan: &Arc<Plan>, post_id: &str, network: &str) -> Option<DeliveryRecord> {
+    let max_lateness = plan.max_lateness;
+    let plan = plan.clone();
+    let (post_id, network) = (post_id.to_string(), network.to_string());
+    let result = blocking(store, move |s| {
+        s.update_delivery(&post_id, &network, |d| {
+            let now = Utc::now();
+            let has_adapter = plan.networks.get(&d.account, &d.network).is_some();
+            if !d.state.is_due_kind() || d.due_at > now {
+                return None;
+            }
+            let late = (now - d.publish_at).to_std().unwrap_or(Duration::ZERO);
+            if d.state == State::Scheduled && late > max_lateness {
+                d.state = State::Missed;
+                let reason = format!(
+                    "due at {}, {} late, beyond max_lateness {}; not sent",
+                    d.publish_at.to_rfc3339(),
+                    humantime::format_duration(Duration::from_secs(late.as_secs())),
+                    humantime::format_duration(max_lateness)
+                );
+                d.last_error = Some(reason.clone());
+                return Some(vec![NewEvent::service(&d.post_id, "missed", Some(&d.network), reason)]);
+            }
+            if !has_adapter {
+                d.state = State::Retrying;
+                d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
+                d.next_attempt_at = Some(d.due_at);
+                let reason = "the network is not in the current configuration".to_string();
+                d.last_error = Some(reason.clone());
+                return Some(vec![NewEvent::service(&d.post_id, "waiting", Some(&d.network), reason)]);
+            }
+            d.state = State::Publishing;
+            d.attempts += 1;
+            d.next_attempt_at = None;
+            Some(vec![NewEvent::service(
+                &d.post_id,
+                "publishing",
+                Some(&d.network),
+                format!("attempt {} with key {}", d.attempts, d.key),
+            )])
+        })
+    })
+    .await;
+    match result {
+        Ok(Some((d, _))) if d.state == State::Publishing => Some(d),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::error!("recording intent for a delivery: {e}");
+            None
+        }
+    }
+}
+
+async fn deliver(store: &Arc<Store>, plan: &Arc<Plan>, d: DeliveryRecord) {
+    let Some(adapter) = plan.networks.get(&d.account, &d.network) else {
+        return;
+    };
+    let started = Utc::now();
+    let outcome = adapter.publish(&d).await;
+    let lag_ms = (started - d.due_at).num_milliseconds();
+    tracing::info!(post = %d.post_id, network = %d.network, lag_ms, ok = outcome.is_ok(), "delivery attempted");
+    record_outcome(store, &d, outcome).await;
+}
+
+async fn record_outcome(store: &Arc<Store>, sent: &DeliveryRecord, outcome: Result<Published, NetError>) {
+    let (post_id, network, key) = (sent.post_id.clone(), sent.network.clone(), sent.key.clone());
+    let result = blocking(store, move |s| {
+        s.update_delivery(&post_id, &network, |d| {
+            // Only the attempt we started may record its outcome.
+            if d.state != State::Publishing || d.key != key {
+                return None;
+            }
+            Some(vec![apply_outcome(d, outcome, Utc::now())])
+        })
+    })
+    .await;
+    if let Err(e) = result {
+        // The delivery stays `publishing`; the next start settles it with the adapter.
+        tracing::error!("recording the outcome of a delivery: {e}");
+    }
+}
+
+/// Moves a `publishing` delivery to where its outcome puts it and describes the move.
+pub fn apply_outcome(
+    d: &mut DeliveryRecord,
+    outcome: Result<Published, NetError>,
+    now: DateTime<Utc>,
+) -> NewEvent {
+    let event = |d: &DeliveryRecord, kind, detail| NewEvent::service(&d.post_id, kind, Some(&d.network), detail);
+    match outcome {
+        Ok(p) => {
+            d.state = State::Published;
+            d.published_at = Some(now);
+            d.remote_id = p.remote_id;
+            d.remote_url = p.remote_url;
+            d.last_error = None;
+            let lag = (now - d.publish_at).num_milliseconds();
+            let place = d.remote_url.clone().or_else(|| d.remote_id.clone()).unwrap_or_default();
+            event(d, "published", format!("{place} ({lag} ms after its time)"))
+        }
+        Err(e) => match e.class {
+            ErrorClass::Transient if d.attempts < MAX_ATTEMPTS => {
+                let wait = e.retry_after.unwrap_or_else(|| backoff(d.attempts));
+                d.state = State::Retrying;
+                d.due_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                d.next_attempt_at = Some(d.due_at);
+                d.last_error = Some(e.message.clone());
+                event(d, "retrying", format!("{}; next attempt {}", e.message, d.due_at.to_rfc3339()))
+            }
+            ErrorClass::Credentials => {
+                // Credentials are an operator's matter: wait without burning attempts.
+                d.attempts = d.attempts.saturating_sub(1);
+                d.state = State::Retrying;
+                d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
+                d.next_attempt_at = Some(d.due_at);
+                d.last_error = Some(format!("credentials refused: {}", e.message));
+                event(d, "credentials", e.message)
+            }
+            _ => {
+                d.state = State::Failed;
+                d.next_attempt_at = None;
+                d.last_error = Some(e.message.clone());
+                event(d, "failed", format!("{} (after {} attempts)", e.message, d.attempts))
+            }
+        },
+    }
+}
+
+/// Exponential backoff with jitter: about 15 s, 30 s, 1 min, … capped at 30 min.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = 15u64.saturating_mul(1 << attempt.saturating_sub(1).min(7)).min(1800);
+    let jitter = rand::rng().random_range(0..=base / 4);
+    Duration::from_secs(base + jitter)
+}
+
+/// Settles deliveries that a previous run left `publishing` (it died mid-request).
+async fn settle_interrupted(store: &Arc<Store>, handle: &SchedulerHandle) {
+    let stuck = match blocking(store, |s| s.deliveries_in(State::Publishing)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("finding interrupted deliveries: {e}");
+            return;
+        }
+    };
+    let plan = handle.plan();
+    for d in stuck {
+        let settlement = match plan.networks.get(&d.account, &d.network) {
+            None => Settlement::Unknown("its network is no longer configured".into()),
+            Some(adapter) => match adapter.settle(&d).await {
+                Ok(s) => s,
+                Err(e) => Settlement::Unknown(format!("the network could not be asked: {e}")),
+            },
+        };
+        let key = d.key.clone();
+        let (post_id, network) = (d.post_id.clone(), d.network.clone());
+        let result = blocking(store, move |s| {
+            s.update_delivery(&post_id, &network, |d| {
+                if d.state != State::Publishing || d.key != key {
+                    return None;
+                }
+                let now = Utc::now();
+                Some(vec![match settlement {
+                    Settlement::Published(p) => {
+                        let mut e = apply_outcome(d, Ok(p), now);
+                        e.detail = format!("settled after a restart: {}", e.detail);
+                        e
+                    }
+                    Settlement::SafeToRetry => {
+                        d.state = State::Retrying;
+                        d.due_at = now;
+                        d.next_attempt_at = Some(now);
+                        NewEvent::service(
+                            &d.post_id,
+                            "retrying",
+                            Some(&d.network),
+                            "interrupted by a restart; sent again with the same key".into(),
+                        )
+                    }
+                    Settlement::Unknown(why) => {
+                        d.state = State::Unknown;
+                        d.last_error = Some(why.clone());
+                        NewEvent::service(
+                            &d.post_id,
+                            "unknown",
+                            Some(&d.network),
+                            format!("interrupted by a restart and {why}; a person must check the network"),
+                        )
+                    }
+                }])
+            })
+        })
+        .await;
+        if let Err(e) = result {
+            tracing::error!("settling an interrupted delivery: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) >= Duration::from_secs(15) && backoff(1) <= Duration::from_secs(19));
+        assert!(backoff(3) >= Duration::from_secs(60));
+        assert!(backoff(30) <= Duration::from_secs(1800 + 450));
+    }
+}

@@ -1,0 +1,300 @@
+//! `oshirase serve`: the store, the sync loop, the scheduler and the web server, wired.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::RepoConfig;
+use crate::networks::{Networks, Outboxes};
+use crate::repo::Repo;
+use crate::scheduler::{self, Plan, SchedulerHandle};
+use crate::store::{meta, Store, StoreError};
+use crate::sync::{self, SyncError, SyncOptions, SyncReport};
+use crate::web::{self, AppState, Health};
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub repo: PathBuf,
+    pub branch: String,
+    pub content_dir: String,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub dry_run: bool,
+    /// The slow poll behind the file-system watch.
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A running service. Drop nothing: call [`Service::shutdown`] to stop it cleanly.
+pub struct Service {
+    pub store: Arc<Store>,
+    pub addr: SocketAddr,
+    pub health: Arc<RwLock<Health>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    sync_now: mpsc::Sender<()>,
+}
+
+impl Service {
+    /// Opens the store, syncs once, and starts the watcher, the scheduler and the web
+    /// server. Fails before serving anything when the store is held by another process, the
+    /// repository cannot be read, or its configuration is unusable.
+    pub async fn start(settings: ServeSettings) -> Result<Service, ServeError> {
+        let data_dir = settings.data_dir.clone();
+        let store = Arc::new(
+            tokio::task::spawn_blocking(move || Store::open(&data_dir))
+                .await
+                .map_err(|e| ServeError::Other(e.to_string()))??,
+        );
+        let outboxes = Arc::new(Outboxes::new(&settings.data_dir));
+        let health = Arc::new(RwLock::new(Health::default()));
+
+        let (config, last_commit) = match run_sync(&store, &settings).await {
+            Ok(report) => {
+                tracing::info!(
+                    commit = %report.commit, files = report.files, parsed = report.parsed,
+                    events = report.events, took_ms = report.took.as_millis() as u64, "initial sync"
+                );
+                set_health(&health, Some(&report), None);
+                (report.config, report.commit)
+            }
+            // What is already scheduled must still go out while the branch is broken, so
+            // a service that synced before carries on with the configuration it last knew.
+            Err(e) => match last_good_config(&store, &settings).await {
+                Some((config, commit)) => {
+                    tracing::error!("sync failed: {e}; carrying on with the configuration of {commit}");
+                    set_health(&health, None, Some(e.to_string()));
+                    health.write().unwrap_or_else(|p| p.into_inner()).last_sync_commit = Some(commit);
+                    (config, String::new())
+                }
+                None => return Err(e.into()),
+            },
+        };
+        let scheduler = SchedulerHandle::new(plan_for(&config, &outboxes, settings.dry_run)?);
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| ServeError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+            addr: settings.listen,
+            source,
+        })?;
+        let app = web::routes(AppState {
+            store: store.clone(),
+            health: health.clone(),
+            shutdown: shutdown_rx.clone(),
+        });
+        let mut web_shutdown = shutdown_rx.clone();
+        let web_task = tokio::spawn(
+            warp::serve(app)
+                .incoming(listener)
+                .graceful(async move {
+                    let _ = web_shutdown.wait_for(|stop| *stop).await;
+                })
+                .run(),
+        );
+
+        let (sync_tx, sync_rx) = mpsc::channel(1);
+        let sync_task = tokio::spawn(sync_loop(SyncLoop {
+            store: store.clone(),
+            settings: settings.clone(),
+            health: health.clone(),
+            scheduler: scheduler.clone(),
+            outboxes,
+            wake_tx: sync_tx.clone(),
+            wake: sync_rx,
+            shutdown: shutdown_rx.clone(),
+            last_commit,
+        }));
+        let scheduler_task = tokio::spawn(scheduler::run(store.clone(), scheduler, shutdown_rx));
+
+        Ok(Service {
+            store,
+            addr,
+            health,
+            shutdown: shutdown_tx,
+            tasks: vec![sync_task, scheduler_task, web_task],
+            sync_now: sync_tx,
+        })
+    }
+
+    /// Asks for a sync now (as a forge webhook will).
+    pub fn request_sync(&self) {
+        let _ = self.sync_now.try_send(());
+    }
+
+    /// Stops accepting work, lets deliveries in flight record their outcome, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The configuration at the last commit this data directory synced, if it can be read.
+async fn last_good_config(store: &Arc<Store>, settings: &ServeSettings) -> Option<(RepoConfig, String)> {
+    let store = store.clone();
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || {
+        let commit = store.meta(meta::LAST_SYNC_COMMIT).ok()??;
+        let repo = Repo::open(&settings.repo, &settings.branch, &settings.content_dir).ok()?;
+        let oid = git2::Oid::from_str(&commit).ok()?;
+        let text = repo.config_text(oid).ok()??;
+        let config = RepoConfig::parse(crate::config::CONFIG_FILE, &text).ok()?;
+        Some((config, commit))
+    })
+    .await
+    .ok()?
+}
+
+fn plan_for(config: &RepoConfig, outboxes: &Outboxes, dry_run: bool) -> Result<Plan, ServeError> {
+    let config = if dry_run { config.clone().into_dry_run() } else { config.clone() };
+    Ok(Plan {
+        networks: Arc::new(Networks::build(&config, outboxes).map_err(ServeError::Other)?),
+        max_lateness: config.max_lateness,
+    })
+}
+
+async fn run_sync(store: &Arc<Store>, settings: &ServeSettings) -> Result<SyncReport, SyncError> {
+    let store = store.clone();
+    let settings = settings.clone();
+    tokio::task::spawn_blocking(move || {
+        sync::sync(
+            &store,
+            &SyncOptions {
+                repo_path: &settings.repo,
+                branch: &settings.branch,
+                content_dir: &settings.content_dir,
+                dry_run: settings.dry_run,
+                accept_config: &Networks::check,
+            },
+        )
+    })
+    .await
+    .map_err(|e| SyncError::Config(format!("sync task failed: {e}")))?
+}
+
+fn set_health(health: &RwLock<Health>, report: Option<&SyncReport>, error: Option<String>) {
+    let mut h = health.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = report {
+        h.last_sync_commit = Some(r.commit.clone());
+        h.last_sync_at = Some(Utc::now());
+    }
+    h.sync_error = error;
+}
+
+struct SyncLoop {
+    store: Arc<Store>,
+    settings: ServeSettings,
+    health: Arc<RwLock<Health>>,
+    scheduler: SchedulerHandle,
+    outboxes: Arc<Outboxes>,
+    wake_tx: mpsc::Sender<()>,
+    wake: mpsc::Receiver<()>,
+    shutdown: watch::Receiver<bool>,
+    last_commit: String,
+}
+
+/// Syncs whenever the branch may have moved: on a file-system event in the repository's
+/// refs, on request, and on a slow poll.
+async fn sync_loop(mut s: SyncLoop) {
+    let git_dir = Repo::open(&s.settings.repo, &s.settings.branch, &s.settings.content_dir)
+        .map(|r| r.git_dir().to_path_buf());
+    let _watcher = match git_dir {
+        Ok(dir) => match crate::watch::watch_refs(&dir, s.wake_tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("cannot watch {}: {e}; polling every {:?}", dir.display(), s.settings.poll_interval);
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = s.wake.recv() => {
+                // A merge writes several refs in a burst; one sync after it settles is enough.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                while s.wake.try_recv().is_ok() {}
+            }
+            _ = tokio::time::sleep(s.settings.poll_interval) => {}
+            _ = s.shutdown.changed() => {}
+        }
+        if *s.shutdown.borrow() {
+            return;
+        }
+        if !branch_moved(&s).await {
+            continue;
+        }
+        match run_sync(&s.store, &s.settings).await {
+            Ok(report) => {
+                tracing::info!(
+                    commit = %report.commit, parsed = report.parsed, events = report.events,
+                    took_ms = report.took.as_millis() as u64, "synced"
+                );
+                s.last_commit.clone_from(&report.commit);
+                match plan_for(&report.config, &s.outboxes, s.settings.dry_run) {
+                    Ok(plan) => {
+                        set_health(&s.health, Some(&report), None);
+                        s.scheduler.replace_plan(plan);
+                    }
+                    Err(e) => set_health(&s.health, Some(&report), Some(e.to_string())),
+                }
+            }
+            Err(e) => {
+                tracing::error!("sync failed: {e}");
+                set_health(&s.health, None, Some(e.to_string()));
+                // Try again on the next poll even if the tip stays where it is.
+                s.last_commit.clear();
+            }
+        }
+    }
+}
+
+/// Whether the branch tip differs from the last synced commit (cheap: one ref lookup).
+async fn branch_moved(s: &SyncLoop) -> bool {
+    let settings = s.settings.clone();
+    let last = s.last_commit.clone();
+    tokio::task::spawn_blocking(move || {
+        match Repo::open(&settings.repo, &settings.branch, &settings.content_dir).and_then(|r| r.tip()) {
+            Ok(tip) => tip.to_string() != last,
+            // Let the sync report the error.
+            Err(_) => true,
+        }
+    })
+    .await
+    .unwrap_or(true)
+}
+
+/// The last synced commit as recorded in the store (for `status`).
+pub fn last_sync(store: &Store) -> Result<(Option<String>, Option<String>), StoreError> {
+    Ok((store.meta(meta::LAST_SYNC_COMMIT)?, store.meta(meta::LAST_SYNC_AT)?))
+}

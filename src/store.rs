@@ -1,0 +1,418 @@
+//! redb, the single source of truth for state.
+//!
+//! Every state change is one write transaction that writes the records, keeps the due-time
+//! index in step, and appends its audit events; listeners hear of the events only after the
+//! commit. The calls block, so async code runs them through `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeZone, Utc};
+use redb::{
+    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
+};
+use tokio::sync::broadcast;
+
+use crate::delivery::{DeliveryRecord, Event, NewEvent, PostChange, PostRecord, State};
+
+/// Post id → `PostRecord` (JSON).
+const POSTS: TableDefinition<&str, &[u8]> = TableDefinition::new("posts_v1");
+/// (post id, network) → `DeliveryRecord` (JSON).
+const DELIVERIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("deliveries_v1");
+/// (due time in ms, post id, network) for every delivery the scheduler must act on, so the
+/// next wake-up is one lookup instead of a scan.
+const DUE: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("due_v1");
+/// Sequence number → `Event` (JSON); append-only.
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events_v1");
+/// Post id → its events' sequence numbers.
+const POST_EVENTS: MultimapTableDefinition<&str, u64> = MultimapTableDefinition::new("post_events_v1");
+/// Sync metadata (`last_sync_commit`, `last_sync_at`, …).
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta_v1");
+
+pub const DB_FILE: &str = "oshirase.redb";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the data directory {0} is in use by another oshirase process; stop it first or \
+         give this one its own --data directory"
+    )]
+    AlreadyOpen(PathBuf),
+    #[error(
+        "the database {0} was written by an older format of redb and must be upgraded; \
+         nothing was changed"
+    )]
+    UpgradeRequired(PathBuf),
+    #[error("cannot open the database {path}: {message}; nothing was changed")]
+    Open { path: PathBuf, message: String },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Db(String),
+    #[error("a stored record cannot be read ({0}); the database may be from a newer oshirase")]
+    Decode(String),
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.to_string())
+            }
+        }
+    )*};
+}
+db_err!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Decode(e.to_string())
+    }
+}
+
+/// A post with its deliveries, as read in one transaction.
+#[derive(Debug, Clone)]
+pub struct PostView {
+    pub post: PostRecord,
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+pub struct Store {
+    db: Database,
+    events: broadcast::Sender<Event>,
+}
+
+/// Sync metadata keys.
+pub mod meta {
+    pub const LAST_SYNC_COMMIT: &str = "last_sync_commit";
+    pub const LAST_SYNC_AT: &str = "last_sync_at";
+    pub const CONFIG_HASH: &str = "config_hash";
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`. Fails clearly, never panics,
+    /// when another process holds it or the file is damaged.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(data_dir.to_path_buf()),
+            redb::DatabaseError::UpgradeRequired(_) => StoreError::UpgradeRequired(path.clone()),
+            other => StoreError::Open {
+                path: path.clone(),
+                message: other.to_string(),
+            },
+        })?;
+        // Create every table up front so readers never meet a missing one.
+        let txn = db.begin_write()?;
+        txn.open_table(POSTS)?;
+        txn.open_table(DELIVERIES)?;
+        txn.open_table(DUE)?;
+        txn.open_table(EVENTS)?;
+        txn.open_multimap_table(POST_EVENTS)?;
+        txn.open_table(META)?;
+        txn.commit()?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Store { db, events })
+    }
+
+    /// Events as they are committed (for the live dashboard and the demo's printout).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    // ---- reads ------------------------------------------------------------------------
+
+    pub fn post(&self, id: &str) -> Result<Option<PostView>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let posts = txn.open_table(POSTS)?;
+        let Some(value) = posts.get(id)? else {
+            return Ok(None);
+        };
+        let post: PostRecord = serde_json::from_slice(value.value())?;
+        let deliveries = read_deliveries(&txn.open_table(DELIVERIES)?, id)?;
+        Ok(Some(PostView { post, deliveries }))
+    }
+
+    /// Every post with its deliveries, in id order.
+    pub fn posts(&self) -> Result<Vec<PostView>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let posts = txn.open_table(POSTS)?;
+        let deliveries = txn.open_table(DELIVERIES)?;
+        let mut all_deliveries = deliveries.iter()?.peekable();
+        let mut out = Vec::new();
+        for entry in posts.iter()? {
+            let (key, value) = entry?;
+            let post: PostRecord = serde_json::from_slice(value.value())?;
+            // Both tables are ordered by post id, so one merge pass pairs them.
+            let mut mine = Vec::new();
+            while let Some(Ok((k, _))) = all_deliveries.peek() {
+                let owner = k.value().0;
+                if owner < key.value() {
+                    all_deliveries.next();
+                } else if owner == key.value() {
+                    if let Some(Ok((_, v))) = all_deliveries.next() {
+                        mine.push(serde_json::from_slice(v.value())?);
+                    }
+                } else {
+                    break;
+                }
+            }
+            out.push(PostView {
+                post,
+                deliveries: mine,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn delivery(&self, post_id: &str, network: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DELIVERIES)?;
+        let value = table.get((post_id, network))?;
+        Ok(match value {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    /// Deliveries in one state (a scan; used at start-up and by `status`).
+    pub fn deliveries_in(&self, state: State) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DELIVERIES)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (_, v) = entry?;
+            let d: DeliveryRecord = serde_json::from_slice(v.value())?;
+            if d.state == state {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn events_for(&self, post_id: &str) -> Result<Vec<Event>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_multimap_table(POST_EVENTS)?;
+        let events = txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for seq in index.get(post_id)? {
+            if let Some(v) = events.get(seq?.value())? {
+                out.push(serde_json::from_slice(v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// All events, oldest first (the export of the audit log).
+    pub fn events(&self) -> Result<Vec<Event>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for entry in events.iter()? {
+            out.push(serde_json::from_slice(entry?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(META)?;
+        Ok(table.get(key)?.map(|v| v.value().to_string()))
+    }
+
+    /// The earliest time the scheduler has something to do.
+    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let due = txn.open_table(DUE)?;
+        let first = due.first()?.map(|(k, _)| from_millis(k.value().0));
+        Ok(first)
+    }
+
+    /// Deliveries due at or before `now`, earliest first.
+    pub fn due(&self, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let due = txn.open_table(DUE)?;
+        let mut out = Vec::new();
+        for entry in due.range::<(i64, &str, &str)>(..=(now.timestamp_millis(), "\u{10ffff}", ""))? {
+            let (k, _) = entry?;
+            let (at, post, network) = k.value();
+            if at > now.timestamp_millis() {
+                break;
+            }
+            out.push((post.to_string(), network.to_string()));
+        }
+        Ok(out)
+    }
+
+    // ---- writes -----------------------------------------------------------------------
+
+    /// Plans and writes one post in one transaction. `plan` sees the post as committed now
+    /// (not as it was when the caller last looked, since the scheduler may have moved a
+    /// delivery since) and returns what to write, or `None` when nothing changes.
+    pub fn apply_post<F>(&self, id: &str, plan: F) -> Result<Vec<Event>, StoreError>
+    where
+        F: FnOnce(Option<&PostView>) -> Option<PostChange>,
+    {
+        let txn = self.db.begin_write()?;
+        let current = {
+            let posts = txn.open_table(POSTS)?;
+            let value = posts.get(id)?;
+            match value {
+                Some(v) => {
+                    let post: PostRecord = serde_json::from_slice(v.value())?;
+                    let deliveries = read_deliveries(&txn.open_table(DELIVERIES)?, id)?;
+                    Some(PostView { post, deliveries })
+                }
+                None => None,
+            }
+        };
+        let Some(change) = plan(current.as_ref()) else {
+            txn.abort()?;
+            return Ok(Vec::new());
+        };
+        {
+            let mut posts = txn.open_table(POSTS)?;
+            let post = &change.post;
+            posts.insert(post.id.as_str(), serde_json::to_vec(post)?.as_slice())?;
+        }
+        for d in &change.deliveries {
+            put_delivery(&txn, d)?;
+        }
+        let events = append_events(&txn, change.events)?;
+        txn.commit()?;
+        self.announce(&events);
+        Ok(events)
+    }
+
+    /// Changes one delivery inside one transaction. `change` sees the committed record and
+    /// returns the events describing what it changed, or `None` to leave it untouched; this
+    /// is how the scheduler records intent before a request and the outcome after it.
+    pub fn update_delivery<F>(
+        &self,
+        post_id: &str,
+        network: &str,
+        change: F,
+    ) -> Result<Option<(DeliveryRecord, Vec<Event>)>, StoreError>
+    where
+        F: FnOnce(&mut DeliveryRecord) -> Option<Vec<NewEvent>>,
+    {
+        let txn = self.db.begin_write()?;
+        let current: Option<DeliveryRecord> = {
+            let table = txn.open_table(DELIVERIES)?;
+            let value = table.get((post_id, network))?;
+            match value {
+                Some(v) => Some(serde_json::from_slice(v.value())?),
+                None => None,
+            }
+        };
+        let Some(mut record) = current else {
+            txn.abort()?;
+            return Ok(None);
+        };
+        let Some(events) = change(&mut record) else {
+            txn.abort()?;
+            return Ok(None);
+        };
+        put_delivery(&txn, &record)?;
+        let events = append_events(&txn, events)?;
+        txn.commit()?;
+        self.announce(&events);
+        Ok(Some((record, events)))
+    }
+
+    pub fn set_meta(&self, pairs: &[(&str, &str)]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(META)?;
+            for (k, v) in pairs {
+                table.insert(*k, *v)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn announce(&self, events: &[Event]) {
+        for e in events {
+            // No listener is fine: the events are in the database either way.
+            let _ = self.events.send(e.clone());
+        }
+    }
+}
+
+fn read_deliveries(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    post_id: &str,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let mut out = Vec::new();
+    for entry in table.range::<(&str, &str)>((post_id, "")..)? {
+        let (k, v) = entry?;
+        if k.value().0 != post_id {
+            break;
+        }
+        out.push(serde_json::from_slice(v.value())?);
+    }
+    Ok(out)
+}
+
+/// Writes a delivery and moves its entry in the due index to match its new state.
+fn put_delivery(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreError> {
+    let mut deliveries = txn.open_table(DELIVERIES)?;
+    let mut due = txn.open_table(DUE)?;
+    let key = (d.post_id.as_str(), d.network.as_str());
+    let old: Option<DeliveryRecord> = match deliveries.get(key)? {
+        Some(v) => Some(serde_json::from_slice(v.value())?),
+        None => None,
+    };
+    if let Some(old) = old.filter(|o| o.state.is_due_kind()) {
+        due.remove((old.due_at.timestamp_millis(), key.0, key.1))?;
+    }
+    if d.state.is_due_kind() {
+        due.insert((d.due_at.timestamp_millis(), key.0, key.1), ())?;
+    }
+    deliveries.insert(key, serde_json::to_vec(d)?.as_slice())?;
+    Ok(())
+}
+
+fn append_events(txn: &WriteTransaction, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+    let mut table = txn.open_table(EVENTS)?;
+    let mut index = txn.open_multimap_table(POST_EVENTS)?;
+    let mut seq = match table.last()? {
+        Some((k, _)) => k.value() + 1,
+        None => 1,
+    };
+    let now = Utc::now();
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let event = Event {
+            seq,
+            at: now,
+            post_id: e.post_id,
+            kind: e.kind.to_string(),
+            network: e.network,
+            detail: e.detail,
+            actor: e.actor,
+        };
+        table.insert(seq, serde_json::to_vec(&event)?.as_slice())?;
+        index.insert(event.post_id.as_str(), seq)?;
+        out.push(event);
+        seq += 1;
+    }
+    Ok(out)
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}

@@ -1,0 +1,769 @@
+//! The branch tip compared with the store, turned into state changes.
+//!
+//! [`sync`] reads the repository and decides which files need parsing; [`plan_post`] and
+//! [`plan_removal`] are pure and decide, against the post as it is committed at that
+//! moment, what changes: new post → scheduled (or held, or invalid); edited before it went
+//! out → rescheduled; removed before it went out → cancelled; edited after it went out →
+//! flagged, never sent again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Approval, RepoConfig, CONFIG_FILE};
+use crate::delivery::{Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, State};
+use crate::post::{self, Parsed, PlannedDelivery, Problem};
+use crate::repo::{ContentFile, Landing, Repo, RepoError};
+use crate::store::{meta, PostView, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What the caller of a sync fixes for every sync.
+pub struct SyncOptions<'a> {
+    pub repo_path: &'a Path,
+    pub branch: &'a str,
+    pub content_dir: &'a str,
+    /// Replace every network with an outbox (`serve --dry-run`, the demo).
+    pub dry_run: bool,
+    /// A last check of the configuration by the caller (for example, that every network
+    /// type can be served); an error stops the sync before anything is written.
+    pub accept_config: &'a (dyn Fn(&RepoConfig) -> Result<(), String> + Sync),
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncReport {
+    pub commit: String,
+    pub config: RepoConfig,
+    pub files: usize,
+    pub parsed: usize,
+    pub events: usize,
+    pub took: Duration,
+}
+
+/// One post file as this sync sees it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub id: String,
+    pub file: String,
+    pub blob: String,
+    pub config_hash: String,
+    pub title: String,
+    pub account: Option<String>,
+    pub department: Option<String>,
+    pub publish_at: Option<DateTime<Utc>>,
+    pub landing: Option<Landing>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The post can go out; `hold` says why it must wait for approval, if it must.
+    Ready {
+        deliveries: Vec<PlannedDelivery>,
+        images: Vec<post::ImageRef>,
+        hold: Option<String>,
+    },
+    /// The post as a whole is unusable.
+    Broken { problems: Vec<Problem> },
+}
+
+/// Brings the store in line with the branch tip.
+pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncError> {
+    let started = Instant::now();
+    let repo = Repo::open(opts.repo_path, opts.branch, opts.content_dir)?;
+    let tip = repo.tip()?;
+    let config_file = content_path(repo.content_dir(), CONFIG_FILE);
+    let config_text = repo.config_text(tip)?.ok_or_else(|| {
+        SyncError::Config(format!(
+            "{config_file} is missing on branch `{}`; nothing was changed",
+            opts.branch
+        ))
+    })?;
+    let config = RepoConfig::parse(&config_file, &config_text)
+        .map_err(|e| SyncError::Config(format!("{e}; nothing was changed")))?;
+    let config = if opts.dry_run { config.into_dry_run() } else { config };
+    (opts.accept_config)(&config).map_err(SyncError::Config)?;
+    let config_hash = hash(&[config_text.as_bytes(), &[u8::from(opts.dry_run)]]);
+
+    let files = repo.markdown_files(tip)?;
+    let stored: HashMap<String, PostView> = store
+        .posts()?
+        .into_iter()
+        .map(|v| (v.post.id.clone(), v))
+        .collect();
+    let unchanged_by_file: HashMap<&str, &PostView> = stored
+        .values()
+        .filter(|v| v.post.present && v.post.config_hash == config_hash)
+        .map(|v| (v.post.file.as_str(), v))
+        .collect();
+
+    // Parse only what changed since it was last planned.
+    let mut kept_ids: HashMap<String, String> = HashMap::new();
+    let mut to_plan = Vec::new();
+    for file in &files {
+        match unchanged_by_file.get(file.path.as_str()) {
+            Some(v) if v.post.blob == file.blob => {
+                kept_ids.insert(v.post.id.clone(), file.path.clone());
+            }
+            _ => to_plan.push(file),
+        }
+    }
+    let parsed: Vec<(&ContentFile, Parsed)> = to_plan
+        .iter()
+        .map(|f| (*f, parse_file(&repo, f)))
+        .filter(|(_, p)| !matches!(p, Parsed::NotAPost))
+        .collect();
+    let paths: HashSet<String> = parsed.iter().map(|(f, _)| f.path.clone()).collect();
+    let landings = repo.landings(tip, &paths)?;
+    let mut base_configs = BaseConfigs::default();
+
+    let now = Utc::now();
+    let mut events = 0;
+    let mut seen_ids = kept_ids;
+    for (file, parsed) in parsed {
+        let landing = landings.get(&file.path).cloned();
+        let mut candidate = candidate(file, parsed, &config, &config_hash, landing);
+        if let Some(other) = seen_ids.get(&candidate.id) {
+            let problem = Problem {
+                file: file.path.clone(),
+                line: 1,
+                code: "duplicate-id".into(),
+                message: format!(
+                    "post id `{}` is already used by {other}; give this post its own `id:`",
+                    candidate.id
+                ),
+            };
+            // The second file cannot take over the first one's record.
+            candidate.id = post::default_id(&file.path);
+            if seen_ids.contains_key(&candidate.id) {
+                continue;
+            }
+            candidate.outcome = Outcome::Broken {
+                problems: vec![problem],
+            };
+        }
+        if matches!(candidate.outcome, Outcome::Ready { hold: None, .. }) {
+            let reason = approval_hold(&repo, &config, &candidate, &mut base_configs);
+            if let Outcome::Ready { hold, .. } = &mut candidate.outcome {
+                *hold = reason;
+            }
+        }
+        seen_ids.insert(candidate.id.clone(), file.path.clone());
+        let id = candidate.id.clone();
+        events += store.apply_post(&id, |current| plan_post(current, &candidate, now))?.len();
+    }
+
+    for id in stored.keys().filter(|id| !seen_ids.contains_key(*id)) {
+        events += store
+            .apply_post(id, |current| plan_removal(current, &tip.to_string()))?
+            .len();
+    }
+    let commit = tip.to_string();
+    store.set_meta(&[
+        (meta::LAST_SYNC_COMMIT, &commit),
+        (meta::LAST_SYNC_AT, &Utc::now().to_rfc3339()),
+        (meta::CONFIG_HASH, &config_hash),
+    ])?;
+    Ok(SyncReport {
+        commit,
+        config,
+        files: files.len(),
+        parsed: paths.len(),
+        events,
+        took: started.elapsed(),
+    })
+}
+
+fn content_path(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn hash(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_file(repo: &Repo, file: &ContentFile) -> Parsed {
+    match &file.bytes {
+        Some(bytes) => post::parse_at(&file.path, &file.id_path, bytes),
+        None => {
+            // Too large to read whole: only a file that opens a front-matter is a post.
+            let prefix = repo.blob_prefix(&file.blob, 8).unwrap_or_default();
+            if post::starts_with_front_matter(&prefix) {
+                Parsed::Broken {
+                    id: post::default_id(&file.id_path),
+                    problems: vec![post::too_large(&file.path, file.size)],
+                }
+            } else {
+                Parsed::NotAPost
+            }
+        }
+    }
+}
+
+fn candidate(
+    file: &ContentFile,
+    parsed: Parsed,
+    config: &RepoConfig,
+    config_hash: &str,
+    landing: Option<Landing>,
+) -> Candidate {
+    let base = |id: String| Candidate {
+        id,
+        file: file.path.clone(),
+        blob: file.blob.clone(),
+        config_hash: config_hash.to_string(),
+        title: file.path.rsplit('/').next().unwrap_or(&file.path).to_string(),
+        account: None,
+        department: None,
+        publish_at: None,
+        landing: landing.clone(),
+        outcome: Outcome::Broken { problems: vec![] },
+    };
+    match parsed {
+        Parsed::NotAPost => unreachable!("filtered out before planning"),
+        Parsed::Broken { id, problems } => Candidate {
+            outcome: Outcome::Broken { problems },
+            ..base(id)
+        },
+        Parsed::Post(p) => {
+            let mut c = base(p.id.clone());
+            c.title = p.title.clone();
+            c.department = p.department.clone();
+            c.account = p.account.clone();
+            match p.resolve(config) {
+                Ok(r) => {
+                    c.account = Some(r.account.clone());
+                    c.publish_at = r.publish_at;
+                    let hold = r.post.retract.then(|| {
+                        "`retract: true` is not supported by this version yet; \
+                         nothing was sent"
+                            .to_string()
+                    });
+                    c.outcome = Outcome::Ready {
+                        deliveries: r.deliveries,
+                        images: r.post.images.clone(),
+                        hold,
+                    };
+                }
+                Err((_, problems)) => c.outcome = Outcome::Broken { problems },
+            }
+            c
+        }
+    }
+}
+
+/// Approver lists as they were on the branch before each landing, parsed once each.
+#[derive(Default)]
+struct BaseConfigs(BTreeMap<String, Result<RepoConfig, String>>);
+
+/// Why a post must wait for approval under its account's rule, or `None` when it may go.
+fn approval_hold(
+    repo: &Repo,
+    config: &RepoConfig,
+    c: &Candidate,
+    bases: &mut BaseConfigs,
+) -> Option<String> {
+    let account = config.account(c.account.as_deref()).ok()?;
+    if account.approval == Approval::Branch {
+        return None;
+    }
+    let Some(landing) = &c.landing else {
+        return Some("the commit that added this version could not be found".into());
+    };
+    let short = &landing.commit[..landing.commit.len().min(8)];
+    let Some(approver) = &landing.approver else {
+        return Some(format!(
+            "commit {short} by {} reached the branch directly, not through a merge by an \
+             approver; merge it through a pull request approved by one of the account's approvers",
+            landing.proposer
+        ));
+    };
+    let Some(base) = &landing.base else {
+        return Some("the branch had no earlier commit to read the approver list from".into());
+    };
+    let base_config = bases.0.entry(base.clone()).or_insert_with(|| {
+        let oid = git2::Oid::from_str(base).map_err(|e| e.to_string())?;
+        let text = repo
+            .config_text(oid)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{CONFIG_FILE} did not exist before the merge"))?;
+        RepoConfig::parse(CONFIG_FILE, &text).map_err(|e| e.to_string())
+    });
+    let approvers = match base_config {
+        Err(e) => {
+            return Some(format!(
+                "the approver list before merge {short} cannot be read: {e}"
+            ))
+        }
+        Ok(base_config) => match base_config.accounts.get(&account.name).map(|a| &a.approval) {
+            Some(Approval::Merge { approvers }) => approvers.clone(),
+            // The account was new or in branch mode before: nobody was an approver yet.
+            _ => Vec::new(),
+        },
+    };
+    if !approvers.contains(&approver.email) {
+        return Some(format!(
+            "merge {short} was made by {approver}, who is not an approver of account `{}` \
+             (as listed before the merge)",
+            account.name
+        ));
+    }
+    if approver.email == landing.proposer.email {
+        return Some(format!(
+            "merge {short} was made by {approver}, who also proposed the change; another \
+             approver must merge it"
+        ));
+    }
+    None
+}
+
+/// The actor to credit for a landing: the approver when there was one.
+fn git_actor(landing: Option<&Landing>) -> Actor {
+    match landing {
+        Some(l) => Actor::Git(l.approver.as_ref().unwrap_or(&l.proposer).to_string()),
+        None => Actor::Service,
+    }
+}
+
+fn provenance_detail(landing: Option<&Landing>) -> String {
+    match landing {
+        None => "provenance unknown".into(),
+        Some(l) => {
+            let short = &l.commit[..l.commit.len().min(8)];
+            match &l.approver {
+                Some(a) => format!("commit {short}: proposed by {}, approved by {a}", l.proposer),
+                None => format!("commit {short}: pushed by {} (no merge)", l.proposer),
+            }
+        }
+    }
+}
+
+/// Plans one post file against its record as committed now.
+pub fn plan_post(
+    current: Option<&PostView>,
+    c: &Candidate,
+    now: DateTime<Utc>,
+) -> Option<PostChange> {
+    let content_changed = current
+        .is_none_or(|v| v.post.blob != c.blob || !v.post.present || v.post.file != c.file);
+    let errors = match &c.outcome {
+        Outcome::Broken { problems } => problems.clone(),
+        Outcome::Ready { .. } => Vec::new(),
+    };
+    let mut post = PostRecord {
+        id: c.id.clone(),
+        title: c.title.clone(),
+        file: c.file.clone(),
+        account: c.account.clone(),
+        department: c.department.clone(),
+        publish_at: c.publish_at,
+        proposer: c.landing.as_ref().map(|l| l.proposer.clone()),
+        approver: c.landing.as_ref().and_then(|l| l.approver.clone()),
+        commit: c.landing.as_ref().map(|l| l.commit.clone()),
+        blob: c.blob.clone(),
+        config_hash: c.config_hash.clone(),
+        errors,
+        present: true,
+        edited_after_publish: current.is_some_and(|v| v.post.edited_after_publish),
+    };
+    if !content_changed {
+        // Same file, new configuration: the provenance found now is only as good as before.
+        if let Some(v) = current {
+            post.proposer.clone_from(&v.post.proposer);
+            post.approver.clone_from(&v.post.approver);
+            post.commit.clone_from(&v.post.commit);
+        }
+    }
+    let actor = git_actor(c.landing.as_ref());
+    let mut events = Vec::new();
+    let post_event = |kind: &'static str, detail: String| NewEvent {
+        post_id: c.id.clone(),
+        kind,
+        network: None,
+        detail,
+        actor: actor.clone(),
+    };
+    match current {
+        None => events.push(post_event("landed", format!("{}: {}", c.file, provenance_detail(c.landing.as_ref())))),
+        Some(v) if content_changed && !v.post.present => events.push(post_event(
+            "restored",
+            format!("{} is back on the branch; {}", c.file, provenance_detail(c.landing.as_ref())),
+        )),
+        Some(_) if content_changed => events.push(post_event(
+            "edited",
+            format!("{}: {}", c.file, provenance_detail(c.landing.as_ref())),
+        )),
+        Some(_) => {}
+    }
+    if let Outcome::Broken { problems } = &c.outcome {
+        if content_changed || current.is_some_and(|v| v.post.errors != *problems) {
+            let detail = problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("; ");
+            events.push(post_event("invalid", detail));
+        }
+    }
+
+    let existing: BTreeMap<&str, &DeliveryRecord> = current
+        .map(|v| v.deliveries.iter().map(|d| (d.network.as_str(), d)).collect())
+        .unwrap_or_default();
+    let mut deliveries = Vec::new();
+    let mut wanted = HashSet::new();
+    match &c.outcome {
+        Outcome::Ready {
+            deliveries: planned,
+            images,
+            hold,
+        } => {
+            for p in planned {
+                wanted.insert(p.network.as_str());
+                let (state, reason) = match (&p.problem, hold) {
+                    (Some(problem), _) => (State::Invalid, Some(problem.to_string())),
+                    (None, Some(hold)) => (State::Held, Some(hold.clone())),
+                    (None, None) => (State::Scheduled, None),
+                };
+                let account = c.account.clone().unwrap_or_default();
+                let old = existing.get(p.network.as_str()).copied();
+                let publish_at = match (c.publish_at, old) {
+                    (Some(t), _) => t,
+                    // As soon as approved: keep the time it was first approved, unless it
+                    // is only being approved now.
+                    (None, Some(o)) if o.state == State::Scheduled && !content_changed => o.publish_at,
+                    (None, _) => now,
+                };
+                let desired = DeliveryRecord {
+                    post_id: c.id.clone(),
+                    network: p.network.clone(),
+                    account: account.clone(),
+                    state,
+                    key: DeliveryRecord::key_for(&account, &p.network, &c.id),
+                    due_at: publish_at,
+                    publish_at,
+                    text: p.text.clone(),
+                    images: images.clone(),
+                    attempts: 0,
+                    remote_id: None,
+                    remote_url: None,
+                    last_error: reason,
+                    published_at: None,
+                    next_attempt_at: None,
+                };
+                if let Some(change) = plan_delivery(old, desired, content_changed, &actor) {
+                    if change.1.kind == "edited-after-publish" {
+                        post.edited_after_publish = true;
+                    }
+                    events.push(change.1);
+                    if let Some(d) = change.0 {
+                        deliveries.push(d);
+                    }
+                }
+            }
+        }
+        Outcome::Broken { problems } => {
+            // Nothing unsent may go out in a version nobody can read; the networks named
+            // before stay listed, as invalid, so the dashboard shows what is blocked.
+            let reason = problems.first().map(Problem::to_string);
+            for d in existing.values() {
+                wanted.insert(d.network.as_str());
+                if d.state.is_unsent() && d.state != State::Invalid && (content_changed || d.state != State::Cancelled) {
+                    let mut d = (*d).clone();
+                    d.state = State::Invalid;
+                    d.last_error.clone_from(&reason);
+                    events.push(NewEvent {
+                        post_id: c.id.clone(),
+                        kind: "invalid",
+                        network: Some(d.network.clone()),
+                        detail: reason.clone().unwrap_or_default(),
+                        actor: actor.clone(),
+                    });
+                    deliveries.push(d);
+                }
+            }
+        }
+    }
+    for d in existing.values().filter(|d| !wanted.contains(d.network.as_str())) {
+        if d.state.is_unsent() && d.state != State::Cancelled && d.state != State::Missed {
+            let mut d = (*d).clone();
+            d.state = State::Cancelled;
+            d.last_error = Some("the network was removed from the post".into());
+            events.push(NewEvent {
+                post_id: c.id.clone(),
+                kind: "cancelled",
+                network: Some(d.network.clone()),
+                detail: "the network was removed from the post before it was sent".into(),
+                actor: actor.clone(),
+            });
+            deliveries.push(d);
+        }
+    }
+    let post_changed = current.is_none_or(|v| v.post != post);
+    if !post_changed && deliveries.is_empty() && events.is_empty() {
+        return None;
+    }
+    Some(PostChange {
+        post,
+        deliveries,
+        events,
+    })
+}
+
+/// Decides one delivery: `Some((record to write, event))`, or `None` when it stays as it is.
+fn plan_delivery(
+    old: Option<&DeliveryRecord>,
+    desired: DeliveryRecord,
+    content_changed: bool,
+    actor: &Actor,
+) -> Option<(Option<DeliveryRecord>, NewEvent)> {
+    let (post_id, network) = (desired.post_id.clone(), desired.network.clone());
+    let event = |kind: &'static str, detail: String| NewEvent {
+        post_id: post_id.clone(),
+        kind,
+        network: Some(network.clone()),
+        detail,
+        actor: actor.clone(),
+    };
+    let describe = |d: &DeliveryRecord| match d.state {
+        State::Scheduled => format!("due {}", d.due_at.to_rfc3339()),
+        _ => d.last_error.clone().unwrap_or_default(),
+    };
+    let Some(old) = old else {
+        let e = event(desired.state.as_str(), describe(&desired));
+        return Some((Some(desired), e));
+    };
+    if !old.state.is_unsent() {
+        // Sent or in flight: never sent again. An edit is recorded for a person to see.
+        let edited = content_changed && (old.text != desired.text || old.images != desired.images);
+        return edited.then(|| {
+            (
+                None,
+                event(
+                    "edited-after-publish",
+                    format!(
+                        "the post changed after this network's delivery became {}; it is \
+                         not sent again (delete or correct it on the network if needed)",
+                        old.state
+                    ),
+                ),
+            )
+        });
+    }
+    if !content_changed && matches!(old.state, State::Missed | State::Cancelled) {
+        // Only a new version can revive a missed or cancelled delivery.
+        return None;
+    }
+    let mut next = desired;
+    next.attempts = old.attempts;
+    next.remote_id.clone_from(&old.remote_id);
+    next.remote_url.clone_from(&old.remote_url);
+    let same = old.state == next.state
+        && old.text == next.text
+        && old.images == next.images
+        && old.due_at == next.due_at
+        && old.last_error == next.last_error;
+    if same {
+        return None;
+    }
+    let kind = match next.state {
+        State::Scheduled if old.state == State::Scheduled => "rescheduled",
+        s => s.as_str(),
+    };
+    let e = event(kind, describe(&next));
+    Some((Some(next), e))
+}
+
+/// A post whose file left the branch: what was not sent is cancelled.
+pub fn plan_removal(current: Option<&PostView>, commit: &str) -> Option<PostChange> {
+    let v = current?;
+    if !v.post.present {
+        return None;
+    }
+    let mut post = v.post.clone();
+    post.present = false;
+    let short = &commit[..commit.len().min(8)];
+    let mut events = vec![NewEvent::service(
+        &post.id,
+        "removed",
+        None,
+        format!("{} is no longer on the branch (at {short})", post.file),
+    )];
+    let mut deliveries = Vec::new();
+    for d in &v.deliveries {
+        if matches!(d.state, State::Scheduled | State::Held | State::Invalid | State::Retrying) {
+            let mut d = d.clone();
+            d.state = State::Cancelled;
+            d.last_error = Some("the post was removed from the branch before it was sent".into());
+            events.push(NewEvent::service(
+                &post.id,
+                "cancelled",
+                Some(&d.network),
+                "removed from the branch before it was sent".into(),
+            ));
+            deliveries.push(d);
+        }
+    }
+    Some(PostChange {
+        post,
+        deliveries,
+        events,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::Person;
+
+    fn person(email: &str) -> Person {
+        Person {
+            name: email.split('@').next().unwrap_or_default().into(),
+            email: email.into(),
+            at: Utc::now(),
+        }
+    }
+
+    fn candidate(blob: &str, text: &str, publish_at: Option<DateTime<Utc>>) -> Candidate {
+        Candidate {
+            id: "posts/a".into(),
+            file: "posts/a.md".into(),
+            blob: blob.into(),
+            config_hash: "c".into(),
+            title: "t".into(),
+            account: Some("adachi".into()),
+            department: None,
+            publish_at,
+            landing: Some(Landing {
+                commit: "0123456789abcdef".into(),
+                proposer: person("staff@city.example.jp"),
+                approver: Some(person("chief@city.example.jp")),
+                base: None,
+            }),
+            outcome: Outcome::Ready {
+                deliveries: vec![PlannedDelivery {
+                    network: "portal".into(),
+                    text: text.into(),
+                    problem: None,
+                }],
+                images: vec![],
+                hold: None,
+            },
+        }
+    }
+
+    fn apply(current: Option<PostView>, change: &PostChange) -> PostView {
+        let mut deliveries: BTreeMap<String, DeliveryRecord> = current
+            .map(|v| v.deliveries.into_iter().map(|d| (d.network.clone(), d)).collect())
+            .unwrap_or_default();
+        for d in &change.deliveries {
+            deliveries.insert(d.network.clone(), d.clone());
+        }
+        PostView {
+            post: change.post.clone(),
+            deliveries: deliveries.into_values().collect(),
+        }
+    }
+
+    #[test]
+    fn a_new_post_is_scheduled_at_its_time_with_provenance() {
+        let at = Utc::now() + chrono::Duration::hours(1);
+        let change = plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap();
+        assert_eq!(change.deliveries[0].state, State::Scheduled);
+        assert_eq!(change.deliveries[0].due_at, at);
+        assert_eq!(change.events[0].kind, "landed");
+        assert!(change.events[0].detail.contains("approved by chief"));
+        assert_eq!(change.post.approver.as_ref().unwrap().email, "chief@city.example.jp");
+    }
+
+    #[test]
+    fn an_unchanged_post_plans_nothing() {
+        let at = Utc::now() + chrono::Duration::hours(1);
+        let c = candidate("b1", "本文", Some(at));
+        let v = apply(None, &plan_post(None, &c, Utc::now()).unwrap());
+        assert!(plan_post(Some(&v), &c, Utc::now()).is_none());
+    }
+
+    #[test]
+    fn an_edit_before_publishing_reschedules() {
+        let at = Utc::now() + chrono::Duration::hours(1);
+        let v = apply(None, &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap());
+        let later = at + chrono::Duration::hours(1);
+        let change = plan_post(Some(&v), &candidate("b2", "新しい本文", Some(later)), Utc::now()).unwrap();
+        assert_eq!(change.deliveries[0].due_at, later);
+        assert_eq!(change.deliveries[0].text, "新しい本文");
+        assert!(change.events.iter().any(|e| e.kind == "rescheduled"));
+    }
+
+    #[test]
+    fn an_edit_after_publishing_is_flagged_not_resent() {
+        let at = Utc::now() - chrono::Duration::minutes(1);
+        let mut v = apply(None, &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap());
+        v.deliveries[0].state = State::Published;
+        let change = plan_post(Some(&v), &candidate("b2", "訂正", Some(at)), Utc::now()).unwrap();
+        assert!(change.deliveries.is_empty());
+        assert!(change.post.edited_after_publish);
+        assert!(change.events.iter().any(|e| e.kind == "edited-after-publish"));
+    }
+
+    #[test]
+    fn a_broken_edit_invalidates_what_was_not_sent() {
+        let at = Utc::now() + chrono::Duration::hours(1);
+        let v = apply(None, &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap());
+        let mut broken = candidate("b2", "", None);
+        broken.outcome = Outcome::Broken {
+            problems: vec![Problem {
+                file: "posts/a.md".into(),
+                line: 3,
+                code: "yaml".into(),
+                message: "bad".into(),
+            }],
+        };
+        let change = plan_post(Some(&v), &broken, Utc::now()).unwrap();
+        assert_eq!(change.deliveries[0].state, State::Invalid);
+        assert_eq!(change.post.errors.len(), 1);
+    }
+
+    #[test]
+    fn removal_cancels_only_what_was_not_sent() {
+        let at = Utc::now() + chrono::Duration::hours(1);
+        let mut v = apply(None, &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap());
+        let mut published = v.deliveries[0].clone();
+        published.network = "x".into();
+        published.state = State::Published;
+        v.deliveries.push(published);
+        let change = plan_removal(Some(&v), "abcdef0123").unwrap();
+        assert!(!change.post.present);
+        assert_eq!(change.deliveries.len(), 1);
+        assert_eq!(change.deliveries[0].network, "portal");
+        assert_eq!(change.deliveries[0].state, State::Cancelled);
+    }
+
+    #[test]
+    fn a_held_post_is_released_by_a_later_approval() {
+        let at = Utc::now() + chrono::Duration::hours(1);
+        let mut held = candidate("b1", "本文", Some(at));
+        if let Outcome::Ready { hold, .. } = &mut held.outcome {
+            *hold = Some("pushed directly".into());
+        }
+        let v = apply(None, &plan_post(None, &held, Utc::now()).unwrap());
+        assert_eq!(v.deliveries[0].state, State::Held);
+        let change = plan_post(Some(&v), &candidate("b1", "本文", Some(at)), Utc::now()).unwrap();
+        assert_eq!(change.deliveries[0].state, State::Scheduled);
+    }
+}

@@ -1,0 +1,427 @@
+//! HTTP: the dashboard (embedded from `web/`), the JSON API, live events and health.
+//!
+//! Every request is untrusted: query values are validated and a bad one is a 400 naming
+//! the parameter; post content is only ever sent as JSON and rendered by the dashboard with
+//! `textContent`, and every response carries headers that forbid inline script and framing.
+
+use std::convert::Infallible;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::StreamExt;
+use rust_embed::RustEmbed;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tokio_stream::wrappers::BroadcastStream;
+use warp::http::{header, Response, StatusCode};
+use warp::{Filter, Rejection, Reply};
+
+use crate::delivery::{post_state, Event, State};
+use crate::store::{PostView, Store, StoreError};
+
+#[derive(RustEmbed)]
+#[folder = "web/"]
+struct Assets;
+
+/// What `/healthz` reports; the sync loop keeps it current.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    pub last_sync_commit: Option<String>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// The last sync's error, cleared by the next good sync.
+    pub sync_error: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub health: Arc<RwLock<Health>>,
+    /// Turns true when the server shuts down, so open event streams end.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+                   script-src 'self'; connect-src 'self'; object-src 'none'; \
+                   base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// All routes, with security headers on every response.
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let with_state = {
+        let state = state.clone();
+        warp::any().map(move || state.clone())
+    };
+    let posts = warp::path!("api" / "posts")
+        .and(warp::get())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(with_state.clone())
+        .and_then(list_posts);
+    let post = warp::path("api")
+        .and(warp::path("posts"))
+        .and(warp::path::tail())
+        .and(warp::get())
+        .and(with_state.clone())
+        .and_then(one_post);
+    let events = warp::path!("api" / "events")
+        .and(warp::get())
+        .and(with_state.clone())
+        .map(event_stream);
+    let health = warp::path!("healthz")
+        .and(warp::get())
+        .and(with_state.clone())
+        .map(healthz);
+    let assets = warp::get().and(warp::path::tail()).map(asset);
+    posts
+        .or(post)
+        .or(events)
+        .or(health)
+        .or(assets)
+        .recover(handle_rejection)
+        .with(warp::reply::with::header(header::CONTENT_SECURITY_POLICY, CSP))
+        .with(warp::reply::with::header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .with(warp::reply::with::header(header::X_FRAME_OPTIONS, "DENY"))
+        .with(warp::reply::with::header(header::REFERRER_POLICY, "no-referrer"))
+}
+
+fn json_reply(status: StatusCode, body: &Value) -> warp::reply::Response {
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
+}
+
+fn error_reply(status: StatusCode, message: impl Into<String>) -> warp::reply::Response {
+    json_reply(status, &json!({ "error": message.into() }))
+}
+
+async fn handle_rejection(r: Rejection) -> Result<warp::reply::Response, Infallible> {
+    Ok(if r.is_not_found() {
+        error_reply(StatusCode::NOT_FOUND, "not found")
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        error_reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    } else {
+        error_reply(StatusCode::BAD_REQUEST, "bad request")
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, warp::reply::Response> {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || f(&store)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!("store: {e}");
+            Err(error_reply(StatusCode::INTERNAL_SERVER_ERROR, "the database could not be read"))
+        }
+        Err(e) => {
+            tracing::error!("store task: {e}");
+            Err(error_reply(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+        }
+    }
+}
+
+// ---- /api/posts --------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct DeliveryJson<'a> {
+    network: &'a str,
+    state: State,
+    attempts: u32,
+    remote_id: Option<&'a str>,
+    remote_url: Option<&'a str>,
+    last_error: Option<&'a str>,
+    published_at: Option<DateTime<Utc>>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    due_at: DateTime<Utc>,
+    text: &'a str,
+}
+
+/// A post as the API shows it (DESIGN.md, "HTTP").
+pub fn post_json(v: &PostView) -> Value {
+    let p = &v.post;
+    let deliveries: Vec<DeliveryJson<'_>> = v
+        .deliveries
+        .iter()
+        .map(|d| DeliveryJson {
+            network: &d.network,
+            state: d.state,
+            attempts: d.attempts,
+            remote_id: d.remote_id.as_deref(),
+            remote_url: d.remote_url.as_deref(),
+            last_error: d.last_error.as_deref(),
+            published_at: d.published_at,
+            next_attempt_at: d.next_attempt_at,
+            due_at: d.due_at,
+            text: &d.text,
+        })
+        .collect();
+    json!({
+        "id": p.id,
+        "title": p.title,
+        "file": p.file,
+        "account": p.account,
+        "department": p.department,
+        "publish_at": p.publish_at,
+        "proposer": p.proposer.as_ref().map(ToString::to_string),
+        "proposed_at": p.proposer.as_ref().map(|x| x.at),
+        "approver": p.approver.as_ref().map(ToString::to_string),
+        "approved_at": p.approver.as_ref().map(|x| x.at),
+        "commit": p.commit,
+        "state": post_state(p, &v.deliveries),
+        "on_branch": p.present,
+        "edited_after_publish": p.edited_after_publish,
+        "errors": p.errors,
+        "deliveries": deliveries,
+    })
+}
+
+/// `/api/posts` filters, validated.
+#[derive(Debug, Default, PartialEq)]
+pub struct Filters {
+    state: Option<State>,
+    network: Option<String>,
+    account: Option<String>,
+    q: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+impl Filters {
+    pub fn parse(query: &str) -> Result<Filters, String> {
+        let mut f = Filters::default();
+        for (key, value) in form_pairs(query) {
+            if value.is_empty() {
+                continue;
+            }
+            match key.as_str() {
+                "state" => {
+                    f.state = Some(State::parse(&value).ok_or_else(|| {
+                        format!(
+                            "state: `{value}` is not a state; use one of {}",
+                            State::ALL.map(State::as_str).join(", ")
+                        )
+                    })?)
+                }
+                "network" => f.network = Some(value),
+                "account" => f.account = Some(value),
+                "q" => f.q = Some(value.to_lowercase()),
+                "from" => f.from = Some(parse_time("from", &value, false)?),
+                "to" => f.to = Some(parse_time("to", &value, true)?),
+                other => return Err(format!("`{other}` is not a filter; use state, network, account, q, from or to")),
+            }
+        }
+        Ok(f)
+    }
+
+    pub fn matches(&self, v: &PostView) -> bool {
+        let p = &v.post;
+        if let Some(s) = self.state {
+            if post_state(p, &v.deliveries) != s && !v.deliveries.iter().any(|d| d.state == s) {
+                return false;
+            }
+        }
+        if let Some(n) = &self.network {
+            if !v.deliveries.iter().any(|d| &d.network == n) {
+                return false;
+            }
+        }
+        if let Some(a) = &self.account {
+            if p.account.as_ref() != Some(a) {
+                return false;
+            }
+        }
+        let when = p.publish_at.or_else(|| v.deliveries.first().map(|d| d.publish_at));
+        if let Some(from) = self.from {
+            if when.is_none_or(|t| t < from) {
+                return false;
+            }
+        }
+        if let Some(to) = self.to {
+            if when.is_none_or(|t| t > to) {
+                return false;
+            }
+        }
+        if let Some(q) = &self.q {
+            let hit = [Some(&p.id), Some(&p.title), Some(&p.file), p.department.as_ref()]
+                .into_iter()
+                .flatten()
+                .chain(v.deliveries.iter().map(|d| &d.text))
+                .any(|s| s.to_lowercase().contains(q));
+            if !hit {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// `from`/`to` take RFC 3339 or a date (a whole day, in UTC).
+fn parse_time(field: &str, value: &str, end_of_day: bool) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        let t = if end_of_day {
+            d.and_hms_opt(23, 59, 59)
+        } else {
+            d.and_hms_opt(0, 0, 0)
+        };
+        if let Some(t) = t {
+            return Ok(t.and_utc());
+        }
+    }
+    Err(format!("{field}: `{value}` is not a date (2026-12-20) or an RFC 3339 time"))
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs.
+fn form_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+async fn list_posts(query: String, state: AppState) -> Result<warp::reply::Response, Infallible> {
+    let filters = match Filters::parse(&query) {
+        Ok(f) => f,
+        Err(message) => return Ok(error_reply(StatusCode::BAD_REQUEST, message)),
+    };
+    let posts = match blocking(&state, |s| s.posts()).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let mut shown: Vec<&PostView> = posts.iter().filter(|v| filters.matches(v)).collect();
+    // Soonest first; posts without a time (invalid ones) lead, as they need a person.
+    shown.sort_by(|a, b| a.post.publish_at.cmp(&b.post.publish_at).then(a.post.id.cmp(&b.post.id)));
+    let list: Vec<Value> = shown.into_iter().map(post_json).collect();
+    Ok(json_reply(StatusCode::OK, &json!({ "posts": list })))
+}
+
+async fn one_post(tail: warp::path::Tail, state: AppState) -> Result<warp::reply::Response, Infallible> {
+    // Ids contain `/`, so the dashboard sends them encoded; plain slashes work too.
+    let id = percent_decode(tail.as_str());
+    if id.is_empty() {
+        return Ok(error_reply(StatusCode::NOT_FOUND, "not found"));
+    }
+    let lookup = id.clone();
+    let found = blocking(&state, move |s| {
+        Ok(match s.post(&lookup)? {
+            Some(v) => Some((v, s.events_for(&lookup)?)),
+            None => None,
+        })
+    })
+    .await;
+    Ok(match found {
+        Err(r) => r,
+        Ok(None) => error_reply(StatusCode::NOT_FOUND, format!("no post with id `{id}`")),
+        Ok(Some((v, events))) => {
+            let mut body = post_json(&v);
+            body["events"] = events.iter().map(event_json).collect();
+            json_reply(StatusCode::OK, &body)
+        }
+    })
+}
+
+pub fn event_json(e: &Event) -> Value {
+    json!({
+        "seq": e.seq,
+        "at": e.at,
+        "post_id": e.post_id,
+        "kind": e.kind,
+        "network": e.network,
+        "detail": e.detail,
+        "actor": e.actor,
+    })
+}
+
+fn event_stream(state: AppState) -> impl Reply {
+    let mut shutdown = state.shutdown.clone();
+    let ended = async move {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    let stream = BroadcastStream::new(state.store.subscribe())
+        // A listener that falls behind misses events but keeps its connection; the
+        // dashboard re-reads the list on the next one.
+        .filter_map(|e| async move { e.ok() })
+        .map(|e| {
+            Ok::<_, Infallible>(
+                warp::sse::Event::default()
+                    .event("message")
+                    .data(event_json(&e).to_string()),
+            )
+        })
+        .take_until(Box::pin(ended));
+    warp::sse::reply(warp::sse::keep_alive().stream(stream))
+}
+
+fn healthz(state: AppState) -> warp::reply::Response {
+    let h = state.health.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let ok = h.sync_error.is_none() && h.last_sync_commit.is_some();
+    let body = json!({
+        "status": if ok { "ok" } else { "error" },
+        "last_sync_commit": h.last_sync_commit,
+        "last_sync_at": h.last_sync_at,
+        "sync_error": h.sync_error,
+    });
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    json_reply(status, &body)
+}
+
+fn asset(tail: warp::path::Tail) -> warp::reply::Response {
+    let name = match tail.as_str() {
+        "" => "index.html",
+        other => other,
+    };
+    match Assets::get(name) {
+        None => error_reply(StatusCode::NOT_FOUND, "not found"),
+        Some(file) => {
+            let mime = match name.rsplit('.').next() {
+                Some("html") => "text/html; charset=utf-8",
+                Some("js") => "text/javascript; charset=utf-8",
+                Some("css") => "text/css; charset=utf-8",
+                Some("svg") => "image/svg+xml",
+                Some("png") => "image/png",
+                Some("ico") => "image/x-icon",
+                Some("json") => "application/json",
+                _ => "application/octet-stream",
+            };
+            Response::builder()
+                .header(header::CONTENT_TYPE, mime)
+                .header(header::CACHE_CONTROL, "no-cache")
+                .body(warp::hyper::body::Bytes::from(file.data.into_owned()).into())
+                .unwrap_or_else(|_| error_reply(StatusCode::INTERNAL_SERVER_ERROR, "asset"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_and_reject_with_the_field_named() {
+        let f = Filters::parse("state=published&network=x&q=%E3%81%94%E3%81%BF&from=2026-12-01").unwrap();
+        assert_eq!(f.state, Some(State::Published));
+        assert_eq!(f.q.as_deref(), Some("ごみ"));
+        assert!(Filters::parse("state=done").unwrap_err().starts_with("state:"));
+        assert!(Filters::parse("from=yesterday").unwrap_err().starts_with("from:"));
+        assert!(Filters::parse("colour=red").is_err());
+        assert_eq!(Filters::parse("").unwrap(), Filters::default());
+    }
+
+    #[test]
+    fn percent_decoding_survives_garbage() {
+        assert_eq!(percent_decode("posts%2Fa"), "posts/a");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%E3%81"), "\u{fffd}");
+    }
+}
