@@ -172,7 +172,10 @@ impl RepoConfig {
         };
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let raw: RawConfig = if text.trim().is_empty() {
-            return Err(err(None, "the file is empty; it needs at least `accounts:`".into()));
+            return Err(err(
+                None,
+                "the file is empty; it needs at least `accounts:`".into(),
+            ));
         } else {
             serde_yaml::from_str(text)
                 .map_err(|e| err(e.location().map(|l| l.line()), e.to_string()))?
@@ -222,21 +225,25 @@ fn join_keys<V>(map: &BTreeMap<String, V>) -> String {
     if map.is_empty() {
         return "(none)".into();
     }
-    map.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+    map.keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The 1-based line on which `key:` first appears, to point at a field that YAML accepted
 /// but validation did not.
 fn find_key_line(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|line| {
-        let t = line.trim_start();
-        t.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with(':'))
-            || t.contains(&format!(" {key}:"))
-            || t.contains(&format!("{{{key}:"))
-            || t.contains(&format!("{{ {key}:"))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|line| {
+            let t = line.trim_start();
+            t.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+                || t.contains(&format!(" {key}:"))
+                || t.contains(&format!("{{{key}:"))
+                || t.contains(&format!("{{ {key}:"))
+        })
+        .map(|i| i + 1)
 }
 
 type FieldError = (String, String);
@@ -356,7 +363,11 @@ fn validate_approval(account: &str, raw: RawApproval) -> Result<Approval, FieldE
     }
 }
 
-fn validate_network(field: &str, name: String, raw: RawNetwork) -> Result<NetworkConfig, FieldError> {
+fn validate_network(
+    field: &str,
+    name: String,
+    raw: RawNetwork,
+) -> Result<NetworkConfig, FieldError> {
     let kind = NetworkKind::parse(&raw.kind).ok_or_else(|| {
         (
             format!("{field}.type"),
@@ -481,7 +492,10 @@ accounts:
     fn validation_errors_name_field_and_line() {
         let text = EXAMPLE.replace("type: x,", "type: twitter,");
         let e = RepoConfig::parse("oshirase.yaml", &text).unwrap_err();
-        assert!(e.message.starts_with("accounts.adachi.networks.x.type"), "{e}");
+        assert!(
+            e.message.starts_with("accounts.adachi.networks.x.type"),
+            "{e}"
+        );
         assert!(e.message.contains("twitter"), "{e}");
 
         let text = EXAMPLE.replace("Asia/Tokyo", "Asia/Tokio");
@@ -505,7 +519,9 @@ accounts:
 
     #[test]
     fn dry_run_swaps_every_network_for_an_outbox() {
-        let c = RepoConfig::parse("oshirase.yaml", EXAMPLE).unwrap().into_dry_run();
+        let c = RepoConfig::parse("oshirase.yaml", EXAMPLE)
+            .unwrap()
+            .into_dry_run();
         let a = c.account(None).unwrap();
         assert!(a.networks.values().all(|n| n.kind == NetworkKind::Outbox));
         assert!(a.networks.values().all(|n| n.credentials.is_none()));

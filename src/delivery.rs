@@ -66,7 +66,10 @@ impl State {
 
     /// Position in the order that decides a post's overall state: what needs a person first.
     fn urgency(self) -> usize {
-        State::ALL.iter().position(|s| *s == self).unwrap_or(usize::MAX)
+        State::ALL
+            .iter()
+            .position(|s| *s == self)
+            .unwrap_or(usize::MAX)
     }
 
     /// Nothing has gone to the network yet and nothing is in flight, so the delivery may be
@@ -210,7 +213,12 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn service(post_id: &str, kind: &'static str, network: Option<&str>, detail: String) -> NewEvent {
+    pub fn service(
+        post_id: &str,
+        kind: &'static str,
+        network: Option<&str>,
+        detail: String,
+    ) -> NewEvent {
         NewEvent {
             post_id: post_id.to_string(),
             kind,
@@ -269,7 +277,11 @@ mod tests {
         let p = post();
         let both = [delivery(State::Published), delivery(State::Published)];
         assert_eq!(post_state(&p, &both), State::Published);
-        let mixed = [delivery(State::Published), delivery(State::Failed), delivery(State::Scheduled)];
+        let mixed = [
+            delivery(State::Published),
+            delivery(State::Failed),
+            delivery(State::Scheduled),
+        ];
         assert_eq!(post_state(&p, &mixed), State::Failed);
         let mixed = [delivery(State::Cancelled), delivery(State::Missed)];
         assert_eq!(post_state(&p, &mixed), State::Missed);

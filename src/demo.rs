@@ -81,8 +81,11 @@ pub fn prepare(dir: &Path, step: Duration) -> Result<DemoRepo, DemoError> {
     // A staff member proposes the season's notices on a branch; a few fall due soon.
     for name in &posts {
         let soon = SOON.iter().position(|s| *s == name.as_ref()).map(|i| {
-            let at = Utc::now() + chrono::Duration::from_std(step * (i as u32 + 1)).unwrap_or_default();
-            at.with_timezone(&jst()).format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+            let at =
+                Utc::now() + chrono::Duration::from_std(step * (i as u32 + 1)).unwrap_or_default();
+            at.with_timezone(&jst())
+                .format("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string()
         });
         write_example(&repo_dir, name, soon.as_deref())?;
     }
@@ -154,9 +157,16 @@ fn commit(
     index.write()?;
     let tree = git.find_tree(index.write_tree()?)?;
     let sig = Signature::now(who.0, who.1)?;
-    let parents: Vec<_> = parents.iter().map(|p| git.find_commit(*p)).collect::<Result<_, _>>()?;
+    let parents: Vec<_> = parents
+        .iter()
+        .map(|p| git.find_commit(*p))
+        .collect::<Result<_, _>>()?;
     let parent_refs: Vec<_> = parents.iter().collect();
-    let update = update.or(if parents.is_empty() { Some("refs/heads/main") } else { None });
+    let update = update.or(if parents.is_empty() {
+        Some("refs/heads/main")
+    } else {
+        None
+    });
     Ok(git.commit(update, &sig, &sig, message, &tree, &parent_refs)?)
 }
 
@@ -179,7 +189,14 @@ pub fn play_later_changes(repo_dir: &Path, due_in: Duration) -> Result<(), DemoE
              ご不便をおかけしますが、ご協力をお願いします。\n#足立区\n"
         ),
     )?;
-    let proposal = commit(&git, &[rinji], STAFF, "通行止めのお知らせを追加", &[main], Some("refs/heads/staff/rinji"))?;
+    let proposal = commit(
+        &git,
+        &[rinji],
+        STAFF,
+        "通行止めのお知らせを追加",
+        &[main],
+        Some("refs/heads/staff/rinji"),
+    )?;
     let merged = commit(
         &git,
         &[] as &[&str],
@@ -193,7 +210,14 @@ pub fn play_later_changes(repo_dir: &Path, due_in: Duration) -> Result<(), DemoE
         repo_dir.join(direct),
         "---\ntitle: （テスト）レビューなしの投稿\nnetworks: [portal]\n---\nこれはレビューを通さずに main へ直接 push された投稿です。\n",
     )?;
-    commit(&git, &[direct], STAFF, "テスト投稿", &[merged], Some("refs/heads/main"))?;
+    commit(
+        &git,
+        &[direct],
+        STAFF,
+        "テスト投稿",
+        &[merged],
+        Some("refs/heads/main"),
+    )?;
     Ok(())
 }
 
@@ -205,7 +229,10 @@ pub async fn run(
 ) -> Result<(), DemoError> {
     let dir = match &options.dir {
         Some(d) => d.clone(),
-        None => tempfile::Builder::new().prefix("oshirase-demo-").tempdir()?.keep(),
+        None => tempfile::Builder::new()
+            .prefix("oshirase-demo-")
+            .tempdir()?
+            .keep(),
     };
     let demo = prepare(&dir, options.step)?;
     let service = Service::start(ServeSettings {
@@ -218,25 +245,51 @@ pub async fn run(
         poll_interval: Duration::from_secs(30),
     })
     .await?;
-    print(format!("oshirase demo: dashboard at http://{}/", service.addr));
+    print(format!(
+        "oshirase demo: dashboard at http://{}/",
+        service.addr
+    ));
     print(format!("  content repository: {}", demo.repo.display()));
-    print(format!("  outboxes (what would have gone out): {}", demo.data.join("outbox").display()));
-    print("  every network is an outbox in the demo; nothing leaves this machine. Ctrl-C stops it.".into());
+    print(format!(
+        "  outboxes (what would have gone out): {}",
+        demo.data.join("outbox").display()
+    ));
+    print(
+        "  every network is an outbox in the demo; nothing leaves this machine. Ctrl-C stops it."
+            .into(),
+    );
 
     let mut events = service.store.subscribe();
     let store = service.store.clone();
     let posts = {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || store.posts()).await.ok().and_then(Result::ok).unwrap_or_default()
+        tokio::task::spawn_blocking(move || store.posts())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
     };
     for v in &posts {
         let state = crate::delivery::post_state(&v.post, &v.deliveries);
         let when = v
             .deliveries
             .first()
-            .map(|d| d.publish_at.with_timezone(&jst()).format("%m/%d %H:%M:%S").to_string())
+            .map(|d| {
+                d.publish_at
+                    .with_timezone(&jst())
+                    .format("%m/%d %H:%M:%S")
+                    .to_string()
+            })
             .unwrap_or_default();
-        print(format!("{state:<10} {when:<14} 「{}」 → {}", v.post.title, v.deliveries.iter().map(|d| d.network.as_str()).collect::<Vec<_>>().join(", ")));
+        print(format!(
+            "{state:<10} {when:<14} 「{}」 → {}",
+            v.post.title,
+            v.deliveries
+                .iter()
+                .map(|d| d.network.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     let printer = tokio::spawn(async move {
         loop {
@@ -245,15 +298,19 @@ pub async fn run(
                     let title = {
                         let store = store.clone();
                         let id = e.post_id.clone();
-                        tokio::task::spawn_blocking(move || store.post(&id).ok().flatten().map(|v| v.post.title))
-                            .await
-                            .ok()
-                            .flatten()
-                            .unwrap_or_else(|| e.post_id.clone())
+                        tokio::task::spawn_blocking(move || {
+                            store.post(&id).ok().flatten().map(|v| v.post.title)
+                        })
+                        .await
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| e.post_id.clone())
                     };
                     let net = e.network.as_deref().unwrap_or("-");
                     let line = match e.kind.as_str() {
-                        "published" => Some(format!("published  {net:<9} 「{title}」 {}", e.detail)),
+                        "published" => {
+                            Some(format!("published  {net:<9} 「{title}」 {}", e.detail))
+                        }
                         "held" | "missed" | "invalid" | "failed" | "unknown" => {
                             Some(format!("{:<10} {net:<9} 「{title}」 {}", e.kind, e.detail))
                         }
@@ -275,7 +332,9 @@ pub async fn run(
         let step = options.step;
         tokio::spawn(async move {
             tokio::time::sleep(step * 4).await;
-            if let Err(e) = tokio::task::spawn_blocking(move || play_later_changes(&repo, step)).await {
+            if let Err(e) =
+                tokio::task::spawn_blocking(move || play_later_changes(&repo, step)).await
+            {
                 tracing::warn!("demo: {e}");
             }
         })

@@ -6,8 +6,8 @@
 //! `serve` wires them together; `demo` stages a whole city-office story on top of it.
 
 pub mod config;
-pub mod demo;
 pub mod delivery;
+pub mod demo;
 pub mod networks;
 pub mod post;
 pub mod render;

@@ -12,7 +12,11 @@ use oshirase::demo::{self, DemoOptions};
 use oshirase::serve::{ServeSettings, Service};
 
 #[derive(Parser)]
-#[command(name = "oshirase", version, about = "Publish an organisation's social-media posts from git, exactly once")]
+#[command(
+    name = "oshirase",
+    version,
+    about = "Publish an organisation's social-media posts from git, exactly once"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -130,7 +134,10 @@ async fn stop_signal() {
 
 fn serve(args: ServeArgs) -> Result<()> {
     if args.repo.contains("://") || args.repo.starts_with("git@") {
-        bail!("--repo {}: this version serves a local repository path; clone it and pass the path", args.repo);
+        bail!(
+            "--repo {}: this version serves a local repository path; clone it and pass the path",
+            args.repo
+        );
     }
     if !args.listen.ip().is_loopback() {
         bail!(
@@ -162,7 +169,10 @@ fn status(args: StatusArgs) -> Result<()> {
     let store = oshirase::status::open_existing(&args.data)?;
     match args.format {
         Format::Human => print!("{}", oshirase::status::report_human(&store)?),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&oshirase::status::report_json(&store)?)?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&oshirase::status::report_json(&store)?)?
+        ),
     }
     Ok(())
 }

@@ -95,9 +95,12 @@ pub struct Post {
 pub enum Parsed {
     /// No front-matter: an ordinary Markdown file (a README), not a post.
     NotAPost,
-    Post(Post),
+    Post(Box<Post>),
     /// A post that cannot be used; `id` is derived from the path so it can still be shown.
-    Broken { id: String, problems: Vec<Problem> },
+    Broken {
+        id: String,
+        problems: Vec<Problem>,
+    },
 }
 
 /// The id a post gets when it sets none: its path without `.md`.
@@ -147,7 +150,10 @@ pub fn parse_at(file: &str, id_path: &str, bytes: &[u8]) -> Parsed {
             if !starts_with_front_matter(bytes) {
                 return Parsed::NotAPost;
             }
-            let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+            let line = 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
             return broken(
                 line,
                 "encoding",
@@ -163,15 +169,14 @@ pub fn parse_at(file: &str, id_path: &str, bytes: &[u8]) -> Parsed {
             broken(
                 1,
                 "front-matter",
-                "the front-matter opened on line 1 never closes; add a line `---` after it"
-                    .into(),
+                "the front-matter opened on line 1 never closes; add a line `---` after it".into(),
             )
         } else {
             Parsed::NotAPost
         };
     };
     match parse_front_matter(file, id_path, yaml, body, body_line) {
-        Ok(post) => Parsed::Post(post),
+        Ok(post) => Parsed::Post(Box::new(post)),
         Err(problems) => Parsed::Broken {
             id: default_id(id_path),
             problems,
@@ -338,7 +343,12 @@ fn parse_publish_at(s: &str) -> Result<PublishAt, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(PublishAt::Exact(t));
     }
-    for format in ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"] {
+    for format in [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
             return Ok(PublishAt::Local(t));
         }
@@ -416,7 +426,7 @@ impl Post {
     /// Checks the post against `oshirase.yaml`. Problems with the post as a whole (unknown
     /// account or network, an unusable time) are returned as errors; a text that does not
     /// fit one network only marks that network's delivery.
-    pub fn resolve(self, config: &RepoConfig) -> Result<ResolvedPost, (Post, Vec<Problem>)> {
+    pub fn resolve(self, config: &RepoConfig) -> Result<ResolvedPost, Vec<Problem>> {
         let mut problems = Vec::new();
         let account = match config.account(self.account.as_deref()) {
             Ok(a) => Some(a),
@@ -437,9 +447,7 @@ impl Post {
                 problems.push(self.problem(
                     "text",
                     "text-network",
-                    format!(
-                        "`text.{key}` is given but `{key}` is not in this post's networks"
-                    ),
+                    format!("`text.{key}` is given but `{key}` is not in this post's networks"),
                 ));
             }
         }
@@ -461,7 +469,7 @@ impl Post {
             }
         }
         if !problems.is_empty() {
-            return Err((self, problems));
+            return Err(problems);
         }
         let account = account.map(|a| a.name.clone()).unwrap_or_default();
         Ok(ResolvedPost {
@@ -520,7 +528,7 @@ mod tests {
 
     fn post(text: &str) -> Post {
         match parse("posts/a.md", text.as_bytes()) {
-            Parsed::Post(p) => p,
+            Parsed::Post(p) => *p,
             other => panic!("expected a post, got {other:?}"),
         }
     }
@@ -549,7 +557,11 @@ mod tests {
     #[test]
     fn local_time_uses_the_repository_zone_and_needs_one() {
         let p = post("---\npublish_at: \"2026-12-20 19:00\"\nnetworks: [x]\n---\n");
-        let t = p.publish_at.resolve(Some(chrono_tz::Asia::Tokyo)).unwrap().unwrap();
+        let t = p
+            .publish_at
+            .resolve(Some(chrono_tz::Asia::Tokyo))
+            .unwrap()
+            .unwrap();
         assert_eq!(t.to_rfc3339(), "2026-12-20T10:00:00+00:00");
         assert!(p.publish_at.resolve(None).unwrap_err().contains("timezone"));
     }
@@ -557,13 +569,17 @@ mod tests {
     #[test]
     fn skipped_daylight_saving_time_is_an_error() {
         let p = post("---\npublish_at: \"2026-03-08 02:30\"\nnetworks: [x]\n---\n");
-        let e = p.publish_at.resolve(Some(chrono_tz::America::New_York)).unwrap_err();
+        let e = p
+            .publish_at
+            .resolve(Some(chrono_tz::America::New_York))
+            .unwrap_err();
         assert!(e.contains("does not exist"), "{e}");
     }
 
     #[test]
     fn unknown_key_names_its_line() {
-        let ps = problems("---\ntitle: t\npublish-at: 2026-12-20T19:00:00+09:00\nnetworks: [x]\n---\n");
+        let ps =
+            problems("---\ntitle: t\npublish-at: 2026-12-20T19:00:00+09:00\nnetworks: [x]\n---\n");
         assert_eq!(ps[0].line, 3);
         assert_eq!(ps[0].code, "unknown-key");
         assert!(ps[0].message.contains("publish-at"), "{}", ps[0].message);
@@ -639,7 +655,10 @@ mod tests {
 
     #[test]
     fn title_defaults_to_first_heading_then_file_name() {
-        assert_eq!(post("---\nnetworks: [x]\n---\n# 見出し\n本文\n").title, "見出し");
+        assert_eq!(
+            post("---\nnetworks: [x]\n---\n# 見出し\n本文\n").title,
+            "見出し"
+        );
         assert_eq!(post("---\nnetworks: [x]\n---\n本文\n").title, "a.md");
     }
 
@@ -654,7 +673,7 @@ mod tests {
     #[test]
     fn resolve_checks_networks_against_the_config() {
         let p = post("---\nnetworks: [x, instagram]\n---\n本文\n");
-        let (_, ps) = p.resolve(&config()).unwrap_err();
+        let ps = p.resolve(&config()).unwrap_err();
         assert_eq!(ps[0].code, "unknown-network");
         assert_eq!(ps[0].line, 2);
         assert!(ps[0].message.contains("instagram"));
@@ -663,7 +682,9 @@ mod tests {
     #[test]
     fn resolve_uses_per_network_text_and_flags_long_text() {
         let long = "あ".repeat(200);
-        let p = post(&format!("---\nnetworks: [x, portal]\ntext:\n  portal: 短い\n---\n{long}\n"));
+        let p = post(&format!(
+            "---\nnetworks: [x, portal]\ntext:\n  portal: 短い\n---\n{long}\n"
+        ));
         let r = p.resolve(&config()).unwrap();
         assert_eq!(r.account, "adachi");
         let x = &r.deliveries[0];

@@ -48,6 +48,9 @@ struct Renderer {
     links: Vec<(String, usize)>,
     /// Inside an image: its alt text is not part of the post's text (images are attached).
     image_depth: usize,
+    /// A URL was just written: text that follows directly (「…htmlで」) would read as part
+    /// of the URL to a network's link detection, so it gets a space first.
+    after_url: bool,
 }
 
 impl Renderer {
@@ -59,6 +62,14 @@ impl Renderer {
                 _ => {}
             }
             return;
+        }
+        if self.after_url {
+            self.after_url = false;
+            if let Event::Text(t) | Event::Code(t) | Event::InlineHtml(t) = &event {
+                if !t.starts_with(char::is_whitespace) {
+                    self.out.push(' ');
+                }
+            }
         }
         match event {
             Event::Start(tag) => self.start(tag),
@@ -79,11 +90,11 @@ impl Renderer {
 
     fn start(&mut self, tag: Tag<'_>) {
         match tag {
-            Tag::Paragraph | Tag::Heading { .. } | Tag::BlockQuote(_) | Tag::CodeBlock(_) => {
-                // A paragraph inside a list item continues the item's line.
-                if !self.at_item_start() {
-                    self.block_gap();
-                }
+            // A paragraph inside a list item continues the item's line.
+            Tag::Paragraph | Tag::Heading { .. } | Tag::BlockQuote(_) | Tag::CodeBlock(_)
+                if !self.at_item_start() =>
+            {
+                self.block_gap()
             }
             Tag::List(start) => {
                 if self.lists.is_empty() {
@@ -100,7 +111,7 @@ impl Renderer {
                         self.out.push_str(&format!("{n}. "));
                         *n += 1;
                     }
-                    _ => self.out.push_str("・"),
+                    _ => self.out.push('・'),
                 }
             }
             Tag::Link { dest_url, .. } => {
@@ -121,11 +132,11 @@ impl Renderer {
                     let label = self.out[label_start..].trim().to_string();
                     if label.is_empty() || label == url {
                         self.out.truncate(label_start);
-                        self.out.push_str(&url);
                     } else {
                         self.out.push(' ');
-                        self.out.push_str(&url);
                     }
+                    self.out.push_str(&url);
+                    self.after_url = true;
                 }
             }
             TagEnd::Heading(HeadingLevel::H1) | TagEnd::Heading(_) => {}
@@ -216,6 +227,10 @@ mod tests {
             "区のサイト https://www.city.example.jp/ をご覧ください"
         );
         assert_eq!(
+            plain_text("[申請](https://www.city.example.jp/a.html)で受付"),
+            "申請 https://www.city.example.jp/a.html で受付"
+        );
+        assert_eq!(
             plain_text("<https://www.city.example.jp/>"),
             "https://www.city.example.jp/"
         );
@@ -223,7 +238,8 @@ mod tests {
 
     #[test]
     fn emphasis_vanishes_headings_and_lists_read_as_text() {
-        let md = "# お知らせ\n\n**重要**な*連絡*です。\n\n- 燃やすごみ\n- 資源\n\n1. 申込\n2. 受付\n";
+        let md =
+            "# お知らせ\n\n**重要**な*連絡*です。\n\n- 燃やすごみ\n- 資源\n\n1. 申込\n2. 受付\n";
         assert_eq!(
             plain_text(md),
             "お知らせ\n\n重要な連絡です。\n\n・燃やすごみ\n・資源\n\n1. 申込\n2. 受付"
@@ -240,21 +256,39 @@ mod tests {
 
     #[test]
     fn hashtags_and_mentions_survive() {
-        assert_eq!(plain_text("#足立区 #防災 @adachi_koho"), "#足立区 #防災 @adachi_koho");
+        assert_eq!(
+            plain_text("#足立区 #防災 @adachi_koho"),
+            "#足立区 #防災 @adachi_koho"
+        );
     }
 
     #[test]
     fn counts_each_network_its_own_way() {
         assert_eq!(length(NetworkKind::X, "あいう"), 6);
-        assert_eq!(length(NetworkKind::X, "abc https://www.city.example.jp/very/long/path"), 4 + 23);
+        assert_eq!(
+            length(
+                NetworkKind::X,
+                "abc https://www.city.example.jp/very/long/path"
+            ),
+            4 + 23
+        );
         assert_eq!(length(NetworkKind::Bluesky, "👨‍👩‍👧"), 1);
-        assert_eq!(length(NetworkKind::Mastodon, "見て https://example.com/a/very/long/path"), 3 + 23);
+        assert_eq!(
+            length(
+                NetworkKind::Mastodon,
+                "見て https://example.com/a/very/long/path"
+            ),
+            3 + 23
+        );
         assert_eq!(length(NetworkKind::Facebook, "あ😀"), 3);
     }
 
     #[test]
     fn first_heading_is_found() {
-        assert_eq!(first_heading("本文\n\n## 見出し\n").as_deref(), Some("見出し"));
+        assert_eq!(
+            first_heading("本文\n\n## 見出し\n").as_deref(),
+            Some("見出し")
+        );
         assert_eq!(first_heading("本文"), None);
     }
 }

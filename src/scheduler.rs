@@ -99,10 +99,12 @@ pub async fn run(store: Arc<Store>, handle: SchedulerHandle, mut shutdown: watch
             }
             Err(e) => tracing::error!("reading due deliveries: {e}"),
         }
-        let next = blocking(&store, |s| s.next_due()).await.unwrap_or_else(|e| {
-            tracing::error!("reading the next due time: {e}");
-            Some(Utc::now() + chrono::Duration::seconds(30))
-        });
+        let next = blocking(&store, |s| s.next_due())
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!("reading the next due time: {e}");
+                Some(Utc::now() + chrono::Duration::seconds(30))
+            });
         let sleep = sleep_until(next);
         tokio::select! {
             _ = sleep => {}
@@ -131,7 +133,12 @@ fn sleep_until(next: Option<DateTime<Utc>>) -> tokio::time::Sleep {
 
 /// Commits the intent to publish. Returns the delivery to send, or `None` when it is not
 /// to be sent now (a sync moved it, it is too late, or its network is gone).
-async fn begin(store: &Arc<Store>, plan: &Arc<Plan>, post_id: &str, network: &str) -> Option<DeliveryRecord> {
+async fn begin(
+    store: &Arc<Store>,
+    plan: &Arc<Plan>,
+    post_id: &str,
+    network: &str,
+) -> Option<DeliveryRecord> {
     let max_lateness = plan.max_lateness;
     let plan = plan.clone();
     let (post_id, network) = (post_id.to_string(), network.to_string());
@@ -152,7 +159,12 @@ async fn begin(store: &Arc<Store>, plan: &Arc<Plan>, post_id: &str, network: &st
                     humantime::format_duration(max_lateness)
                 );
                 d.last_error = Some(reason.clone());
-                return Some(vec![NewEvent::service(&d.post_id, "missed", Some(&d.network), reason)]);
+                return Some(vec![NewEvent::service(
+                    &d.post_id,
+                    "missed",
+                    Some(&d.network),
+                    reason,
+                )]);
             }
             if !has_adapter {
                 d.state = State::Retrying;
@@ -160,7 +172,12 @@ async fn begin(store: &Arc<Store>, plan: &Arc<Plan>, post_id: &str, network: &st
                 d.next_attempt_at = Some(d.due_at);
                 let reason = "the network is not in the current configuration".to_string();
                 d.last_error = Some(reason.clone());
-                return Some(vec![NewEvent::service(&d.post_id, "waiting", Some(&d.network), reason)]);
+                return Some(vec![NewEvent::service(
+                    &d.post_id,
+                    "waiting",
+                    Some(&d.network),
+                    reason,
+                )]);
             }
             d.state = State::Publishing;
             d.attempts += 1;
@@ -195,7 +212,11 @@ async fn deliver(store: &Arc<Store>, plan: &Arc<Plan>, d: DeliveryRecord) {
     record_outcome(store, &d, outcome).await;
 }
 
-async fn record_outcome(store: &Arc<Store>, sent: &DeliveryRecord, outcome: Result<Published, NetError>) {
+async fn record_outcome(
+    store: &Arc<Store>,
+    sent: &DeliveryRecord,
+    outcome: Result<Published, NetError>,
+) {
     let (post_id, network, key) = (sent.post_id.clone(), sent.network.clone(), sent.key.clone());
     let result = blocking(store, move |s| {
         s.update_delivery(&post_id, &network, |d| {
@@ -219,7 +240,9 @@ pub fn apply_outcome(
     outcome: Result<Published, NetError>,
     now: DateTime<Utc>,
 ) -> NewEvent {
-    let event = |d: &DeliveryRecord, kind, detail| NewEvent::service(&d.post_id, kind, Some(&d.network), detail);
+    let event = |d: &DeliveryRecord, kind, detail| {
+        NewEvent::service(&d.post_id, kind, Some(&d.network), detail)
+    };
     match outcome {
         Ok(p) => {
             d.state = State::Published;
@@ -228,7 +251,11 @@ pub fn apply_outcome(
             d.remote_url = p.remote_url;
             d.last_error = None;
             let lag = (now - d.publish_at).num_milliseconds();
-            let place = d.remote_url.clone().or_else(|| d.remote_id.clone()).unwrap_or_default();
+            let place = d
+                .remote_url
+                .clone()
+                .or_else(|| d.remote_id.clone())
+                .unwrap_or_default();
             event(d, "published", format!("{place} ({lag} ms after its time)"))
         }
         Err(e) => match e.class {
@@ -238,7 +265,11 @@ pub fn apply_outcome(
                 d.due_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
                 d.next_attempt_at = Some(d.due_at);
                 d.last_error = Some(e.message.clone());
-                event(d, "retrying", format!("{}; next attempt {}", e.message, d.due_at.to_rfc3339()))
+                event(
+                    d,
+                    "retrying",
+                    format!("{}; next attempt {}", e.message, d.due_at.to_rfc3339()),
+                )
             }
             ErrorClass::Credentials => {
                 // Credentials are an operator's matter: wait without burning attempts.
@@ -253,7 +284,11 @@ pub fn apply_outcome(
                 d.state = State::Failed;
                 d.next_attempt_at = None;
                 d.last_error = Some(e.message.clone());
-                event(d, "failed", format!("{} (after {} attempts)", e.message, d.attempts))
+                event(
+                    d,
+                    "failed",
+                    format!("{} (after {} attempts)", e.message, d.attempts),
+                )
             }
         },
     }
@@ -261,7 +296,9 @@ pub fn apply_outcome(
 
 /// Exponential backoff with jitter: about 15 s, 30 s, 1 min, … capped at 30 min.
 pub fn backoff(attempt: u32) -> Duration {
-    let base = 15u64.saturating_mul(1 << attempt.saturating_sub(1).min(7)).min(1800);
+    let base = 15u64
+        .saturating_mul(1 << attempt.saturating_sub(1).min(7))
+        .min(1800);
     let jitter = rand::rng().random_range(0..=base / 4);
     Duration::from_secs(base + jitter)
 }

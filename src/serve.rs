@@ -82,9 +82,14 @@ impl Service {
             // a service that synced before carries on with the configuration it last knew.
             Err(e) => match last_good_config(&store, &settings).await {
                 Some((config, commit)) => {
-                    tracing::error!("sync failed: {e}; carrying on with the configuration of {commit}");
+                    tracing::error!(
+                        "sync failed: {e}; carrying on with the configuration of {commit}"
+                    );
                     set_health(&health, None, Some(e.to_string()));
-                    health.write().unwrap_or_else(|p| p.into_inner()).last_sync_commit = Some(commit);
+                    health
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .last_sync_commit = Some(commit);
                     (config, String::new())
                 }
                 None => return Err(e.into()),
@@ -157,7 +162,10 @@ impl Service {
 }
 
 /// The configuration at the last commit this data directory synced, if it can be read.
-async fn last_good_config(store: &Arc<Store>, settings: &ServeSettings) -> Option<(RepoConfig, String)> {
+async fn last_good_config(
+    store: &Arc<Store>,
+    settings: &ServeSettings,
+) -> Option<(RepoConfig, String)> {
     let store = store.clone();
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
@@ -173,7 +181,11 @@ async fn last_good_config(store: &Arc<Store>, settings: &ServeSettings) -> Optio
 }
 
 fn plan_for(config: &RepoConfig, outboxes: &Outboxes, dry_run: bool) -> Result<Plan, ServeError> {
-    let config = if dry_run { config.clone().into_dry_run() } else { config.clone() };
+    let config = if dry_run {
+        config.clone().into_dry_run()
+    } else {
+        config.clone()
+    };
     Ok(Plan {
         networks: Arc::new(Networks::build(&config, outboxes).map_err(ServeError::Other)?),
         max_lateness: config.max_lateness,
@@ -223,13 +235,21 @@ struct SyncLoop {
 /// Syncs whenever the branch may have moved: on a file-system event in the repository's
 /// refs, on request, and on a slow poll.
 async fn sync_loop(mut s: SyncLoop) {
-    let git_dir = Repo::open(&s.settings.repo, &s.settings.branch, &s.settings.content_dir)
-        .map(|r| r.git_dir().to_path_buf());
+    let git_dir = Repo::open(
+        &s.settings.repo,
+        &s.settings.branch,
+        &s.settings.content_dir,
+    )
+    .map(|r| r.git_dir().to_path_buf());
     let _watcher = match git_dir {
         Ok(dir) => match crate::watch::watch_refs(&dir, s.wake_tx.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
-                tracing::warn!("cannot watch {}: {e}; polling every {:?}", dir.display(), s.settings.poll_interval);
+                tracing::warn!(
+                    "cannot watch {}: {e}; polling every {:?}",
+                    dir.display(),
+                    s.settings.poll_interval
+                );
                 None
             }
         },
@@ -284,7 +304,9 @@ async fn branch_moved(s: &SyncLoop) -> bool {
     let settings = s.settings.clone();
     let last = s.last_commit.clone();
     tokio::task::spawn_blocking(move || {
-        match Repo::open(&settings.repo, &settings.branch, &settings.content_dir).and_then(|r| r.tip()) {
+        match Repo::open(&settings.repo, &settings.branch, &settings.content_dir)
+            .and_then(|r| r.tip())
+        {
             Ok(tip) => tip.to_string() != last,
             // Let the sync report the error.
             Err(_) => true,
@@ -296,5 +318,8 @@ async fn branch_moved(s: &SyncLoop) -> bool {
 
 /// The last synced commit as recorded in the store (for `status`).
 pub fn last_sync(store: &Store) -> Result<(Option<String>, Option<String>), StoreError> {
-    Ok((store.meta(meta::LAST_SYNC_COMMIT)?, store.meta(meta::LAST_SYNC_AT)?))
+    Ok((
+        store.meta(meta::LAST_SYNC_COMMIT)?,
+        store.meta(meta::LAST_SYNC_AT)?,
+    ))
 }

@@ -10,14 +10,21 @@ use crate::store::{self, Store, StoreError};
 use crate::web::{event_json, post_json};
 
 /// States that need a person to look.
-const NEEDS_A_PERSON: [State; 5] = [State::Invalid, State::Held, State::Unknown, State::Failed, State::Missed];
+const NEEDS_A_PERSON: [State; 5] = [
+    State::Invalid,
+    State::Held,
+    State::Unknown,
+    State::Failed,
+    State::Missed,
+];
 
 /// Opens the store of `data_dir` without creating one where there is none.
 pub fn open_existing(data_dir: &Path) -> Result<Store, StoreError> {
     if !data_dir.join(store::DB_FILE).exists() {
         return Err(StoreError::Open {
             path: data_dir.join(store::DB_FILE),
-            message: "there is no oshirase database here; pass the --data directory `serve` uses".into(),
+            message: "there is no oshirase database here; pass the --data directory `serve` uses"
+                .into(),
         });
     }
     Store::open(data_dir)
@@ -46,7 +53,9 @@ pub fn report_json(store: &Store) -> Result<Value, StoreError> {
 pub fn report_human(store: &Store) -> Result<String, StoreError> {
     let posts = store.posts()?;
     let mut out = String::new();
-    let commit = store.meta(store::meta::LAST_SYNC_COMMIT)?.unwrap_or_else(|| "(never)".into());
+    let commit = store
+        .meta(store::meta::LAST_SYNC_COMMIT)?
+        .unwrap_or_else(|| "(never)".into());
     let at = store.meta(store::meta::LAST_SYNC_AT)?.unwrap_or_default();
     out.push_str(&format!("last sync: {commit} {at}\n"));
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();

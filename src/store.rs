@@ -25,7 +25,8 @@ const DUE: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("due_v1
 /// Sequence number → `Event` (JSON); append-only.
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events_v1");
 /// Post id → its events' sequence numbers.
-const POST_EVENTS: MultimapTableDefinition<&str, u64> = MultimapTableDefinition::new("post_events_v1");
+const POST_EVENTS: MultimapTableDefinition<&str, u64> =
+    MultimapTableDefinition::new("post_events_v1");
 /// Sync metadata (`last_sync_commit`, `last_sync_at`, …).
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta_v1");
 
@@ -107,7 +108,9 @@ impl Store {
         })?;
         let path = data_dir.join(DB_FILE);
         let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen(data_dir.to_path_buf()),
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                StoreError::AlreadyOpen(data_dir.to_path_buf())
+            }
             redb::DatabaseError::UpgradeRequired(_) => StoreError::UpgradeRequired(path.clone()),
             other => StoreError::Open {
                 path: path.clone(),
@@ -177,7 +180,11 @@ impl Store {
         Ok(out)
     }
 
-    pub fn delivery(&self, post_id: &str, network: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+    pub fn delivery(
+        &self,
+        post_id: &str,
+        network: &str,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(DELIVERIES)?;
         let value = table.get((post_id, network))?;
@@ -245,7 +252,9 @@ impl Store {
         let txn = self.db.begin_read()?;
         let due = txn.open_table(DUE)?;
         let mut out = Vec::new();
-        for entry in due.range::<(i64, &str, &str)>(..=(now.timestamp_millis(), "\u{10ffff}", ""))? {
+        for entry in
+            due.range::<(i64, &str, &str)>(..=(now.timestamp_millis(), "\u{10ffff}", ""))?
+        {
             let (k, _) = entry?;
             let (at, post, network) = k.value();
             if at > now.timestamp_millis() {
@@ -389,13 +398,13 @@ fn put_delivery(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreE
 fn append_events(txn: &WriteTransaction, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
     let mut table = txn.open_table(EVENTS)?;
     let mut index = txn.open_multimap_table(POST_EVENTS)?;
-    let mut seq = match table.last()? {
+    let first = match table.last()? {
         Some((k, _)) => k.value() + 1,
         None => 1,
     };
     let now = Utc::now();
     let mut out = Vec::with_capacity(events.len());
-    for e in events {
+    for (seq, e) in (first..).zip(events) {
         let event = Event {
             seq,
             at: now,
@@ -408,7 +417,6 @@ fn append_events(txn: &WriteTransaction, events: Vec<NewEvent>) -> Result<Vec<Ev
         table.insert(seq, serde_json::to_vec(&event)?.as_slice())?;
         index.insert(event.post_id.as_str(), seq)?;
         out.push(event);
-        seq += 1;
     }
     Ok(out)
 }

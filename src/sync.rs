@@ -92,7 +92,11 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
     })?;
     let config = RepoConfig::parse(&config_file, &config_text)
         .map_err(|e| SyncError::Config(format!("{e}; nothing was changed")))?;
-    let config = if opts.dry_run { config.into_dry_run() } else { config };
+    let config = if opts.dry_run {
+        config.into_dry_run()
+    } else {
+        config
+    };
     (opts.accept_config)(&config).map_err(SyncError::Config)?;
     let config_hash = hash(&[config_text.as_bytes(), &[u8::from(opts.dry_run)]]);
 
@@ -161,7 +165,9 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         }
         seen_ids.insert(candidate.id.clone(), file.path.clone());
         let id = candidate.id.clone();
-        events += store.apply_post(&id, |current| plan_post(current, &candidate, now))?.len();
+        events += store
+            .apply_post(&id, |current| plan_post(current, &candidate, now))?
+            .len();
     }
 
     for id in stored.keys().filter(|id| !seen_ids.contains_key(*id)) {
@@ -199,7 +205,10 @@ fn hash(parts: &[&[u8]]) -> String {
         h.update((p.len() as u64).to_le_bytes());
         h.update(p);
     }
-    h.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn parse_file(repo: &Repo, file: &ContentFile) -> Parsed {
@@ -232,7 +241,12 @@ fn candidate(
         file: file.path.clone(),
         blob: file.blob.clone(),
         config_hash: config_hash.to_string(),
-        title: file.path.rsplit('/').next().unwrap_or(&file.path).to_string(),
+        title: file
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&file.path)
+            .to_string(),
         account: None,
         department: None,
         publish_at: None,
@@ -265,7 +279,7 @@ fn candidate(
                         hold,
                     };
                 }
-                Err((_, problems)) => c.outcome = Outcome::Broken { problems },
+                Err(problems) => c.outcome = Outcome::Broken { problems },
             }
             c
         }
@@ -351,7 +365,10 @@ fn provenance_detail(landing: Option<&Landing>) -> String {
         Some(l) => {
             let short = &l.commit[..l.commit.len().min(8)];
             match &l.approver {
-                Some(a) => format!("commit {short}: proposed by {}, approved by {a}", l.proposer),
+                Some(a) => format!(
+                    "commit {short}: proposed by {}, approved by {a}",
+                    l.proposer
+                ),
                 None => format!("commit {short}: pushed by {} (no merge)", l.proposer),
             }
         }
@@ -364,8 +381,8 @@ pub fn plan_post(
     c: &Candidate,
     now: DateTime<Utc>,
 ) -> Option<PostChange> {
-    let content_changed = current
-        .is_none_or(|v| v.post.blob != c.blob || !v.post.present || v.post.file != c.file);
+    let content_changed =
+        current.is_none_or(|v| v.post.blob != c.blob || !v.post.present || v.post.file != c.file);
     let errors = match &c.outcome {
         Outcome::Broken { problems } => problems.clone(),
         Outcome::Ready { .. } => Vec::new(),
@@ -404,10 +421,17 @@ pub fn plan_post(
         actor: actor.clone(),
     };
     match current {
-        None => events.push(post_event("landed", format!("{}: {}", c.file, provenance_detail(c.landing.as_ref())))),
+        None => events.push(post_event(
+            "landed",
+            format!("{}: {}", c.file, provenance_detail(c.landing.as_ref())),
+        )),
         Some(v) if content_changed && !v.post.present => events.push(post_event(
             "restored",
-            format!("{} is back on the branch; {}", c.file, provenance_detail(c.landing.as_ref())),
+            format!(
+                "{} is back on the branch; {}",
+                c.file,
+                provenance_detail(c.landing.as_ref())
+            ),
         )),
         Some(_) if content_changed => events.push(post_event(
             "edited",
@@ -417,13 +441,22 @@ pub fn plan_post(
     }
     if let Outcome::Broken { problems } = &c.outcome {
         if content_changed || current.is_some_and(|v| v.post.errors != *problems) {
-            let detail = problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("; ");
+            let detail = problems
+                .iter()
+                .map(Problem::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
             events.push(post_event("invalid", detail));
         }
     }
 
     let existing: BTreeMap<&str, &DeliveryRecord> = current
-        .map(|v| v.deliveries.iter().map(|d| (d.network.as_str(), d)).collect())
+        .map(|v| {
+            v.deliveries
+                .iter()
+                .map(|d| (d.network.as_str(), d))
+                .collect()
+        })
         .unwrap_or_default();
     let mut deliveries = Vec::new();
     let mut wanted = HashSet::new();
@@ -446,7 +479,9 @@ pub fn plan_post(
                     (Some(t), _) => t,
                     // As soon as approved: keep the time it was first approved, unless it
                     // is only being approved now.
-                    (None, Some(o)) if o.state == State::Scheduled && !content_changed => o.publish_at,
+                    (None, Some(o)) if o.state == State::Scheduled && !content_changed => {
+                        o.publish_at
+                    }
                     (None, _) => now,
                 };
                 let desired = DeliveryRecord {
@@ -483,7 +518,10 @@ pub fn plan_post(
             let reason = problems.first().map(Problem::to_string);
             for d in existing.values() {
                 wanted.insert(d.network.as_str());
-                if d.state.is_unsent() && d.state != State::Invalid && (content_changed || d.state != State::Cancelled) {
+                if d.state.is_unsent()
+                    && d.state != State::Invalid
+                    && (content_changed || d.state != State::Cancelled)
+                {
                     let mut d = (*d).clone();
                     d.state = State::Invalid;
                     d.last_error.clone_from(&reason);
@@ -499,7 +537,10 @@ pub fn plan_post(
             }
         }
     }
-    for d in existing.values().filter(|d| !wanted.contains(d.network.as_str())) {
+    for d in existing
+        .values()
+        .filter(|d| !wanted.contains(d.network.as_str()))
+    {
         if d.state.is_unsent() && d.state != State::Cancelled && d.state != State::Missed {
             let mut d = (*d).clone();
             d.state = State::Cancelled;
@@ -606,7 +647,10 @@ pub fn plan_removal(current: Option<&PostView>, commit: &str) -> Option<PostChan
     )];
     let mut deliveries = Vec::new();
     for d in &v.deliveries {
-        if matches!(d.state, State::Scheduled | State::Held | State::Invalid | State::Retrying) {
+        if matches!(
+            d.state,
+            State::Scheduled | State::Held | State::Invalid | State::Retrying
+        ) {
             let mut d = d.clone();
             d.state = State::Cancelled;
             d.last_error = Some("the post was removed from the branch before it was sent".into());
@@ -669,7 +713,12 @@ mod tests {
 
     fn apply(current: Option<PostView>, change: &PostChange) -> PostView {
         let mut deliveries: BTreeMap<String, DeliveryRecord> = current
-            .map(|v| v.deliveries.into_iter().map(|d| (d.network.clone(), d)).collect())
+            .map(|v| {
+                v.deliveries
+                    .into_iter()
+                    .map(|d| (d.network.clone(), d))
+                    .collect()
+            })
             .unwrap_or_default();
         for d in &change.deliveries {
             deliveries.insert(d.network.clone(), d.clone());
@@ -688,7 +737,10 @@ mod tests {
         assert_eq!(change.deliveries[0].due_at, at);
         assert_eq!(change.events[0].kind, "landed");
         assert!(change.events[0].detail.contains("approved by chief"));
-        assert_eq!(change.post.approver.as_ref().unwrap().email, "chief@city.example.jp");
+        assert_eq!(
+            change.post.approver.as_ref().unwrap().email,
+            "chief@city.example.jp"
+        );
     }
 
     #[test]
@@ -702,9 +754,17 @@ mod tests {
     #[test]
     fn an_edit_before_publishing_reschedules() {
         let at = Utc::now() + chrono::Duration::hours(1);
-        let v = apply(None, &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap());
+        let v = apply(
+            None,
+            &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap(),
+        );
         let later = at + chrono::Duration::hours(1);
-        let change = plan_post(Some(&v), &candidate("b2", "新しい本文", Some(later)), Utc::now()).unwrap();
+        let change = plan_post(
+            Some(&v),
+            &candidate("b2", "新しい本文", Some(later)),
+            Utc::now(),
+        )
+        .unwrap();
         assert_eq!(change.deliveries[0].due_at, later);
         assert_eq!(change.deliveries[0].text, "新しい本文");
         assert!(change.events.iter().any(|e| e.kind == "rescheduled"));
@@ -713,18 +773,27 @@ mod tests {
     #[test]
     fn an_edit_after_publishing_is_flagged_not_resent() {
         let at = Utc::now() - chrono::Duration::minutes(1);
-        let mut v = apply(None, &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap());
+        let mut v = apply(
+            None,
+            &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap(),
+        );
         v.deliveries[0].state = State::Published;
         let change = plan_post(Some(&v), &candidate("b2", "訂正", Some(at)), Utc::now()).unwrap();
         assert!(change.deliveries.is_empty());
         assert!(change.post.edited_after_publish);
-        assert!(change.events.iter().any(|e| e.kind == "edited-after-publish"));
+        assert!(change
+            .events
+            .iter()
+            .any(|e| e.kind == "edited-after-publish"));
     }
 
     #[test]
     fn a_broken_edit_invalidates_what_was_not_sent() {
         let at = Utc::now() + chrono::Duration::hours(1);
-        let v = apply(None, &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap());
+        let v = apply(
+            None,
+            &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap(),
+        );
         let mut broken = candidate("b2", "", None);
         broken.outcome = Outcome::Broken {
             problems: vec![Problem {
@@ -742,7 +811,10 @@ mod tests {
     #[test]
     fn removal_cancels_only_what_was_not_sent() {
         let at = Utc::now() + chrono::Duration::hours(1);
-        let mut v = apply(None, &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap());
+        let mut v = apply(
+            None,
+            &plan_post(None, &candidate("b1", "本文", Some(at)), Utc::now()).unwrap(),
+        );
         let mut published = v.deliveries[0].clone();
         published.network = "x".into();
         published.state = State::Published;

@@ -10,7 +10,10 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 /// Starts watching `git_dir`; the watcher stops when the returned value is dropped.
-pub fn watch_refs(git_dir: &Path, wake: mpsc::Sender<()>) -> notify::Result<notify::RecommendedWatcher> {
+pub fn watch_refs(
+    git_dir: &Path,
+    wake: mpsc::Sender<()>,
+) -> notify::Result<notify::RecommendedWatcher> {
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
             // Object writes do not move the branch; ref and packed-refs writes do.

@@ -77,10 +77,19 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(health)
         .or(assets)
         .recover(handle_rejection)
-        .with(warp::reply::with::header(header::CONTENT_SECURITY_POLICY, CSP))
-        .with(warp::reply::with::header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .with(warp::reply::with::header(
+            header::CONTENT_SECURITY_POLICY,
+            CSP,
+        ))
+        .with(warp::reply::with::header(
+            header::X_CONTENT_TYPE_OPTIONS,
+            "nosniff",
+        ))
         .with(warp::reply::with::header(header::X_FRAME_OPTIONS, "DENY"))
-        .with(warp::reply::with::header(header::REFERRER_POLICY, "no-referrer"))
+        .with(warp::reply::with::header(
+            header::REFERRER_POLICY,
+            "no-referrer",
+        ))
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> warp::reply::Response {
@@ -110,11 +119,17 @@ async fn blocking<T: Send + 'static>(
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
             tracing::error!("store: {e}");
-            Err(error_reply(StatusCode::INTERNAL_SERVER_ERROR, "the database could not be read"))
+            Err(error_reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the database could not be read",
+            ))
         }
         Err(e) => {
             tracing::error!("store task: {e}");
-            Err(error_reply(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+            Err(error_reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+            ))
         }
     }
 }
@@ -206,7 +221,11 @@ impl Filters {
                 "q" => f.q = Some(value.to_lowercase()),
                 "from" => f.from = Some(parse_time("from", &value, false)?),
                 "to" => f.to = Some(parse_time("to", &value, true)?),
-                other => return Err(format!("`{other}` is not a filter; use state, network, account, q, from or to")),
+                other => {
+                    return Err(format!(
+                        "`{other}` is not a filter; use state, network, account, q, from or to"
+                    ))
+                }
             }
         }
         Ok(f)
@@ -229,7 +248,9 @@ impl Filters {
                 return false;
             }
         }
-        let when = p.publish_at.or_else(|| v.deliveries.first().map(|d| d.publish_at));
+        let when = p
+            .publish_at
+            .or_else(|| v.deliveries.first().map(|d| d.publish_at));
         if let Some(from) = self.from {
             if when.is_none_or(|t| t < from) {
                 return false;
@@ -241,11 +262,16 @@ impl Filters {
             }
         }
         if let Some(q) = &self.q {
-            let hit = [Some(&p.id), Some(&p.title), Some(&p.file), p.department.as_ref()]
-                .into_iter()
-                .flatten()
-                .chain(v.deliveries.iter().map(|d| &d.text))
-                .any(|s| s.to_lowercase().contains(q));
+            let hit = [
+                Some(&p.id),
+                Some(&p.title),
+                Some(&p.file),
+                p.department.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(v.deliveries.iter().map(|d| &d.text))
+            .any(|s| s.to_lowercase().contains(q));
             if !hit {
                 return false;
             }
@@ -269,7 +295,9 @@ fn parse_time(field: &str, value: &str, end_of_day: bool) -> Result<DateTime<Utc
             return Ok(t.and_utc());
         }
     }
-    Err(format!("{field}: `{value}` is not a date (2026-12-20) or an RFC 3339 time"))
+    Err(format!(
+        "{field}: `{value}` is not a date (2026-12-20) or an RFC 3339 time"
+    ))
 }
 
 /// Decodes `application/x-www-form-urlencoded` pairs.
@@ -296,12 +324,20 @@ async fn list_posts(query: String, state: AppState) -> Result<warp::reply::Respo
     };
     let mut shown: Vec<&PostView> = posts.iter().filter(|v| filters.matches(v)).collect();
     // Soonest first; posts without a time (invalid ones) lead, as they need a person.
-    shown.sort_by(|a, b| a.post.publish_at.cmp(&b.post.publish_at).then(a.post.id.cmp(&b.post.id)));
+    shown.sort_by(|a, b| {
+        a.post
+            .publish_at
+            .cmp(&b.post.publish_at)
+            .then(a.post.id.cmp(&b.post.id))
+    });
     let list: Vec<Value> = shown.into_iter().map(post_json).collect();
     Ok(json_reply(StatusCode::OK, &json!({ "posts": list })))
 }
 
-async fn one_post(tail: warp::path::Tail, state: AppState) -> Result<warp::reply::Response, Infallible> {
+async fn one_post(
+    tail: warp::path::Tail,
+    state: AppState,
+) -> Result<warp::reply::Response, Infallible> {
     // Ids contain `/`, so the dashboard sends them encoded; plain slashes work too.
     let id = percent_decode(tail.as_str());
     if id.is_empty() {
@@ -363,7 +399,11 @@ fn event_stream(state: AppState) -> impl Reply {
 }
 
 fn healthz(state: AppState) -> warp::reply::Response {
-    let h = state.health.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let h = state
+        .health
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let ok = h.sync_error.is_none() && h.last_sync_commit.is_some();
     let body = json!({
         "status": if ok { "ok" } else { "error" },
@@ -371,7 +411,11 @@ fn healthz(state: AppState) -> warp::reply::Response {
         "last_sync_at": h.last_sync_at,
         "sync_error": h.sync_error,
     });
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     json_reply(status, &body)
 }
 
@@ -408,11 +452,16 @@ mod tests {
 
     #[test]
     fn filters_parse_and_reject_with_the_field_named() {
-        let f = Filters::parse("state=published&network=x&q=%E3%81%94%E3%81%BF&from=2026-12-01").unwrap();
+        let f = Filters::parse("state=published&network=x&q=%E3%81%94%E3%81%BF&from=2026-12-01")
+            .unwrap();
         assert_eq!(f.state, Some(State::Published));
         assert_eq!(f.q.as_deref(), Some("ごみ"));
-        assert!(Filters::parse("state=done").unwrap_err().starts_with("state:"));
-        assert!(Filters::parse("from=yesterday").unwrap_err().starts_with("from:"));
+        assert!(Filters::parse("state=done")
+            .unwrap_err()
+            .starts_with("state:"));
+        assert!(Filters::parse("from=yesterday")
+            .unwrap_err()
+            .starts_with("from:"));
         assert!(Filters::parse("colour=red").is_err());
         assert_eq!(Filters::parse("").unwrap(), Filters::default());
     }

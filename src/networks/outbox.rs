@@ -199,7 +199,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("adachi/portal.jsonl");
         let outbox = OutboxFile::new(path.clone());
-        assert_eq!(outbox.settle(&delivery("k1")).await.unwrap(), Settlement::SafeToRetry);
+        assert_eq!(
+            outbox.settle(&delivery("k1")).await.unwrap(),
+            Settlement::SafeToRetry
+        );
         outbox.publish(&delivery("k1")).await.unwrap();
         outbox.publish(&delivery("k1")).await.unwrap();
         // A crash mid-write leaves a torn line; a new process must not trip over it.
@@ -210,8 +213,14 @@ mod tests {
             .write_all(b"{\"key\":\"k2\",\"te")
             .unwrap();
         let again = OutboxFile::new(path.clone());
-        assert!(matches!(again.settle(&delivery("k1")).await.unwrap(), Settlement::Published(_)));
-        assert_eq!(again.settle(&delivery("k2")).await.unwrap(), Settlement::SafeToRetry);
+        assert!(matches!(
+            again.settle(&delivery("k1")).await.unwrap(),
+            Settlement::Published(_)
+        ));
+        assert_eq!(
+            again.settle(&delivery("k2")).await.unwrap(),
+            Settlement::SafeToRetry
+        );
         again.publish(&delivery("k2")).await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text
@@ -222,7 +231,9 @@ mod tests {
         assert_eq!(lines[0]["key"], "k1");
         assert_eq!(lines[0]["text"], "本文\n二行目");
         assert_eq!(lines[1]["key"], "k2");
-        for field in ["key", "post_id", "account", "network", "text", "images", "at"] {
+        for field in [
+            "key", "post_id", "account", "network", "text", "images", "at",
+        ] {
             assert!(lines[0].get(field).is_some(), "missing {field}");
         }
     }

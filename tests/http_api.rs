@@ -1,0 +1,253 @@
+//! The HTTP interface as DESIGN.md fixes it: the JSON API, health, the embedded dashboard
+//! with its security headers, and live events.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_posts_post_and_health_answer_as_designed() {
+    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    let far = Utc::now() + chrono::Duration::hours(2);
+    repo.propose_and_merge(
+        "staff/a",
+        &[
+            (
+                "posts/gomi.md",
+                &post(
+                    "ごみ収集の変更",
+                    Some(far),
+                    "portal, news",
+                    "年末年始のごみ収集",
+                ),
+            ),
+            (
+                "posts/now.md",
+                &post("すぐのお知らせ", None, "portal", "本日のお知らせ"),
+            ),
+        ],
+    );
+    let service = start(&repo.path, data.path()).await;
+    assert!(
+        wait_for(Duration::from_secs(5), || delivery_state(
+            &service,
+            "posts/now",
+            "portal"
+        )
+        .as_deref()
+            == Some("published"))
+        .await
+    );
+    let addr = service.addr;
+    let body = tokio::task::spawn_blocking(move || get_json(addr, "/api/posts"))
+        .await
+        .unwrap();
+    assert_eq!(body.0, 200);
+    let posts = body.1["posts"].as_array().unwrap().clone();
+    assert_eq!(posts.len(), 2);
+    let gomi = posts.iter().find(|p| p["id"] == "posts/gomi").unwrap();
+    for key in [
+        "id",
+        "title",
+        "file",
+        "account",
+        "department",
+        "publish_at",
+        "proposer",
+        "approver",
+        "commit",
+        "state",
+        "deliveries",
+    ] {
+        assert!(gomi.get(key).is_some(), "post has `{key}`");
+    }
+    assert_eq!(gomi["state"], "scheduled");
+    assert_eq!(gomi["file"], "posts/gomi.md");
+    assert_eq!(gomi["account"], "city");
+    assert!(gomi["proposer"].as_str().unwrap().contains(STAFF.1));
+    assert!(gomi["approver"].as_str().unwrap().contains(CHIEF.1));
+    assert_eq!(gomi["commit"].as_str().unwrap().len(), 40);
+    let d = &gomi["deliveries"][0];
+    for key in [
+        "network",
+        "state",
+        "attempts",
+        "remote_id",
+        "remote_url",
+        "last_error",
+        "published_at",
+        "next_attempt_at",
+    ] {
+        assert!(d.get(key).is_some(), "delivery has `{key}`");
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(gomi["publish_at"].as_str().unwrap()).unwrap();
+    assert_eq!(t.timestamp(), far.timestamp());
+
+    let (status, filtered) = tokio::task::spawn_blocking(move || {
+        get_json(addr, "/api/posts?state=published&q=%E6%9C%AC%E6%97%A5")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = filtered["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["posts/now"]);
+    let (status, bad) =
+        tokio::task::spawn_blocking(move || get_json(addr, "/api/posts?state=sent"))
+            .await
+            .unwrap();
+    assert_eq!(status, 400);
+    assert!(bad["error"].as_str().unwrap().starts_with("state:"));
+
+    let (status, one) =
+        tokio::task::spawn_blocking(move || get_json(addr, "/api/posts/posts%2Fnow"))
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(one["state"], "published");
+    let kinds: Vec<&str> = one["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["landed", "scheduled", "publishing", "published"]);
+    for e in one["events"].as_array().unwrap() {
+        for key in ["at", "kind", "network", "detail"] {
+            assert!(e.get(key).is_some(), "event has `{key}`");
+        }
+    }
+    let (status, _) = tokio::task::spawn_blocking(move || get_json(addr, "/api/posts/posts/nope"))
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+
+    let (status, health) = tokio::task::spawn_blocking(move || get_json(addr, "/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(
+        health["last_sync_commit"].as_str().unwrap(),
+        repo.git(CHIEF, &["rev-parse", "main"])
+    );
+    assert!(health["last_sync_at"].is_string());
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_embedded_and_served_with_security_headers() {
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    let service = start(&repo.path, data.path()).await;
+    let url = format!("http://{}/", service.addr);
+    let (csp, nosniff, frame, html) = tokio::task::spawn_blocking(move || {
+        let resp = ureq::get(&url).call().unwrap();
+        let h = |n: &str| {
+            resp.headers()
+                .get(n)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        let (csp, nosniff, frame) = (
+            h("content-security-policy"),
+            h("x-content-type-options"),
+            h("x-frame-options"),
+        );
+        (
+            csp,
+            nosniff,
+            frame,
+            resp.into_body().read_to_string().unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(nosniff, "nosniff");
+    assert_eq!(frame, "DENY");
+    assert!(
+        html.contains("id=\"posts\"") && html.contains("app.js"),
+        "the dashboard page"
+    );
+    let addr = service.addr;
+    let js = tokio::task::spawn_blocking(move || {
+        ureq::get(&format!("http://{addr}/app.js"))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    // The page renders staff-written text with textContent only.
+    assert!(js.contains("api/posts"));
+    for sink in [
+        ".innerHTML",
+        ".outerHTML",
+        "insertAdjacentHTML(",
+        "document.write(",
+    ] {
+        assert!(!js.contains(sink), "app.js uses {sink}");
+    }
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_live_as_server_sent_events() {
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    let service = start(&repo.path, data.path()).await;
+    let addr = service.addr;
+    let reader = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        let mut seen = Vec::new();
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(data) = line.strip_prefix("data:") {
+                let v: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+                let kind = v["kind"].as_str().unwrap().to_string();
+                seen.push(kind.clone());
+                if kind == "published" {
+                    break;
+                }
+            }
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    repo.propose_and_merge(
+        "staff/live",
+        &[("posts/live.md", &post("ライブ", None, "portal", "今すぐ"))],
+    );
+    let seen = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        seen.contains(&"landed".to_string()) && seen.contains(&"published".to_string()),
+        "{seen:?}"
+    );
+    service.shutdown().await;
+}
