@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::post::{ImageRef, Problem};
+use crate::post::{Image, Problem};
 use crate::repo::Person;
 
 /// Where a delivery stands (DESIGN.md, "Delivery states").
@@ -152,7 +152,7 @@ pub struct DeliveryRecord {
     pub publish_at: DateTime<Utc>,
     pub text: String,
     #[serde(default)]
-    pub images: Vec<ImageRef>,
+    pub images: Vec<Image>,
     pub attempts: u32,
     pub remote_id: Option<String>,
     pub remote_url: Option<String>,

@@ -6,14 +6,17 @@
 //! `serve` wires them together; `demo` stages a whole city-office story on top of it.
 
 pub mod config;
+pub mod count;
 pub mod delivery;
 pub mod demo;
+pub mod i18n;
 pub mod networks;
 pub mod post;
 pub mod render;
 pub mod repo;
 pub mod scheduler;
 pub mod serve;
+pub mod source;
 pub mod status;
 pub mod store;
 pub mod sync;

@@ -1,8 +1,9 @@
 //! A post file: YAML front-matter plus a Markdown body.
 //!
 //! [`parse`] is pure (text in, post or problems out) so most tests need no files; the
-//! repository layer hands it blob contents read from git objects. Every problem carries the
-//! file and the 1-based line it is about, because staff fix them from a pull-request view.
+//! repository layer hands it blob contents read from git objects, `check` hands it files of
+//! a pull request. Every problem carries the file and the 1-based line it is about, in
+//! Japanese and English, because staff fix them from a pull-request view.
 
 use std::collections::BTreeMap;
 
@@ -11,10 +12,26 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{NetworkConfig, RepoConfig};
+use crate::count::{self, ImageType};
+use crate::i18n::Lang;
 use crate::render;
+use crate::source::{self, ContentSource, NotContent};
 
 /// Post files larger than this are refused before parsing: a notice is a few kilobytes.
 pub const MAX_POST_BYTES: usize = 1024 * 1024;
+
+/// The front-matter keys staff may write, for suggestions when one is misspelt.
+const KEYS: [&str; 9] = [
+    "title",
+    "publish_at",
+    "networks",
+    "account",
+    "department",
+    "text",
+    "images",
+    "id",
+    "retract",
+];
 
 /// One thing wrong with a post, pinned to a line of its file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +40,31 @@ pub struct Problem {
     pub line: usize,
     /// A stable machine-readable code (`yaml`, `unknown-key`, `publish-at`, …).
     pub code: String,
+    /// English.
     pub message: String,
+    /// Japanese.
+    #[serde(default)]
+    pub message_ja: String,
+}
+
+impl Problem {
+    pub fn new(file: &str, line: usize, code: &str, en: String, ja: String) -> Problem {
+        Problem {
+            file: file.to_string(),
+            line,
+            code: code.to_string(),
+            message: en,
+            message_ja: ja,
+        }
+    }
+
+    /// The message in `lang` (English when no Japanese was recorded).
+    pub fn text(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Ja if !self.message_ja.is_empty() => &self.message_ja,
+            _ => &self.message,
+        }
+    }
 }
 
 impl std::fmt::Display for Problem {
@@ -58,6 +99,19 @@ pub struct ImageRef {
     pub alt: Option<String>,
 }
 
+/// An image checked against the content: where it is, what it is, how big.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// Path from the content directory.
+    pub path: String,
+    pub alt: Option<String>,
+    pub mime: String,
+    pub size: u64,
+    /// The git blob, when read from git.
+    #[serde(default)]
+    pub blob: Option<String>,
+}
+
 /// When a post should go out, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublishAt {
@@ -72,7 +126,10 @@ pub enum PublishAt {
 /// A post whose front-matter parsed; not yet checked against `oshirase.yaml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Post {
+    /// Path shown in problems (from the repository root).
     pub file: String,
+    /// Path from the content directory, which images are resolved against.
+    pub path: String,
     /// `id:` or the path without `.md`.
     pub id: String,
     pub title: String,
@@ -115,34 +172,27 @@ pub fn parse(file: &str, bytes: &[u8]) -> Parsed {
 
 /// The problem for a file over [`MAX_POST_BYTES`].
 pub fn too_large(file: &str, size: usize) -> Problem {
-    Problem {
-        file: file.to_string(),
-        line: 1,
-        code: "too-large".into(),
-        message: format!("the file is {size} bytes; a post may be at most {MAX_POST_BYTES} bytes"),
-    }
+    Problem::new(
+        file,
+        1,
+        "too-large",
+        format!("the file is {size} bytes; a post may be at most {MAX_POST_BYTES} bytes"),
+        format!("ファイルが {size} バイトあります。投稿は {MAX_POST_BYTES} バイトまでです"),
+    )
 }
 
 /// Parses one post file whose default id comes from `id_path` (its path from the content
 /// directory) while problems name `file` (its path from the repository root).
 pub fn parse_at(file: &str, id_path: &str, bytes: &[u8]) -> Parsed {
-    let broken = |line: usize, code: &str, message: String| Parsed::Broken {
+    let broken = |problem: Problem| Parsed::Broken {
         id: default_id(id_path),
-        problems: vec![Problem {
-            file: file.to_string(),
-            line,
-            code: code.to_string(),
-            message,
-        }],
+        problems: vec![problem],
     };
     if bytes.len() > MAX_POST_BYTES {
         if !starts_with_front_matter(bytes) {
             return Parsed::NotAPost;
         }
-        return Parsed::Broken {
-            id: default_id(id_path),
-            problems: vec![too_large(file, bytes.len())],
-        };
+        return broken(too_large(file, bytes.len()));
     }
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
@@ -154,23 +204,28 @@ pub fn parse_at(file: &str, id_path: &str, bytes: &[u8]) -> Parsed {
                 .iter()
                 .filter(|&&b| b == b'\n')
                 .count();
-            return broken(
+            return broken(Problem::new(
+                file,
                 line,
                 "encoding",
                 "the file is not valid UTF-8; save it as UTF-8".into(),
-            );
+                "ファイルが UTF-8 ではありません。UTF-8 で保存し直してください".into(),
+            ));
         }
     };
     // Windows editors add a byte-order mark and CRLF line ends; both mean nothing here.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let text = text.replace("\r\n", "\n");
     let Some((yaml, body, body_line)) = split_front_matter(&text) else {
-        return if text.starts_with("---") && first_line(&text).trim_end() == "---" {
-            broken(
+        return if first_line(&text).trim_end() == "---" {
+            broken(Problem::new(
+                file,
                 1,
                 "front-matter",
                 "the front-matter opened on line 1 never closes; add a line `---` after it".into(),
-            )
+                "1行目で始まった front-matter が閉じていません。最後に `---` の行を加えてください"
+                    .into(),
+            ))
         } else {
             Parsed::NotAPost
         };
@@ -220,25 +275,13 @@ fn parse_front_matter(
     body: &str,
     body_line: usize,
 ) -> Result<Post, Vec<Problem>> {
-    let problem = |line: usize, code: &str, message: String| Problem {
-        file: file.to_string(),
-        line,
-        code: code.to_string(),
-        message,
-    };
     let fm: FrontMatter = if yaml.trim().is_empty() {
         FrontMatter::default()
     } else {
         serde_yaml::from_str(yaml).map_err(|e| {
             // YAML lines are counted from the line after the opening `---`.
             let line = e.location().map(|l| l.line() + 1).unwrap_or(1);
-            let message = e.to_string();
-            let code = if message.contains("unknown field") {
-                "unknown-key"
-            } else {
-                "yaml"
-            };
-            vec![problem(line, code, describe_yaml_error(&message))]
+            vec![yaml_problem(file, line, &e.to_string())]
         })?
     };
     let lines = key_lines(yaml);
@@ -248,27 +291,43 @@ fn parse_front_matter(
     let publish_at = match &fm.publish_at {
         None => PublishAt::Asap,
         Some(s) => match parse_publish_at(s) {
-            Ok(p) => p,
-            Err(message) => {
-                problems.push(problem(line_of("publish_at"), "publish-at", message));
+            Some(p) => p,
+            None => {
+                problems.push(Problem::new(
+                    file,
+                    line_of("publish_at"),
+                    "publish-at",
+                    format!(
+                        "`publish_at: {s}` is not a time; write `2026-12-20T19:00:00+09:00` \
+                         or `2026-12-20 19:00` (in the repository's time zone)"
+                    ),
+                    format!(
+                        "`publish_at: {s}` は日時として読めません。`2026-12-20T19:00:00+09:00` \
+                         または `2026-12-20 19:00`（リポジトリのタイムゾーン）の形で書いてください"
+                    ),
+                ));
                 PublishAt::Asap
             }
         },
     };
     if fm.networks.is_empty() {
-        problems.push(problem(
+        problems.push(Problem::new(
+            file,
             line_of("networks"),
             "no-networks",
             "the post names no networks; add for example `networks: [x, facebook]`".into(),
+            "投稿先がありません。`networks: [x, facebook]` のように書いてください".into(),
         ));
     }
     let mut seen = std::collections::BTreeSet::new();
     for n in &fm.networks {
         if !seen.insert(n) {
-            problems.push(problem(
+            problems.push(Problem::new(
+                file,
                 line_of("networks"),
                 "duplicate-network",
                 format!("network `{n}` is listed twice"),
+                format!("投稿先 `{n}` が2回書かれています"),
             ));
         }
     }
@@ -278,10 +337,12 @@ fn parse_front_matter(
                 && id.len() <= 200
                 && !id.chars().any(|c| c.is_control() || c.is_whitespace());
             if !ok {
-                problems.push(problem(
+                problems.push(Problem::new(
+                    file,
                     line_of("id"),
                     "id",
                     "`id` must be 1–200 characters without spaces or control characters".into(),
+                    "`id` は空白や制御文字を含まない1〜200文字にしてください".into(),
                 ));
             }
             id.clone()
@@ -299,6 +360,7 @@ fn parse_front_matter(
         .unwrap_or_else(|| file.rsplit('/').next().unwrap_or(file).to_string());
     Ok(Post {
         file: file.to_string(),
+        path: id_path.to_string(),
         id,
         title,
         publish_at,
@@ -314,14 +376,52 @@ fn parse_front_matter(
     })
 }
 
-/// serde_yaml's messages end with "at line L column C", which we already report as the
-/// problem's line; a typo in a key also lists the accepted keys, which helps staff.
-fn describe_yaml_error(message: &str) -> String {
-    let trimmed = match message.rfind(" at line ") {
+/// Turns a serde_yaml error into a problem; a misspelt key gets the key it resembles.
+fn yaml_problem(file: &str, line: usize, message: &str) -> Problem {
+    // serde_yaml ends its messages with "at line L column C", which the problem's line says.
+    let message = match message.rfind(" at line ") {
         Some(i) => &message[..i],
         None => message,
     };
-    format!("front-matter: {trimmed}")
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let key = rest.split('`').next().unwrap_or_default();
+        let nested = message.contains("expected `path`") || message.contains("`alt`");
+        let candidates: &[&str] = if nested { &["path", "alt"] } else { &KEYS };
+        let close = candidates
+            .iter()
+            .map(|k| {
+                (
+                    strsim::damerau_levenshtein(&key.to_lowercase().replace('-', "_"), k),
+                    *k,
+                )
+            })
+            .filter(|(d, _)| *d <= 3)
+            .min();
+        let (en_hint, ja_hint) = match close {
+            Some((_, k)) => (
+                format!("did you mean `{k}`?"),
+                format!("`{k}` の誤りではありませんか？"),
+            ),
+            None => (
+                format!("use one of {}", candidates.join(", ")),
+                format!("使えるキーは {} です", candidates.join(", ")),
+            ),
+        };
+        return Problem::new(
+            file,
+            line,
+            "unknown-key",
+            format!("unknown key `{key}` in the front-matter; {en_hint}"),
+            format!("front-matter に不明なキー `{key}` があります。{ja_hint}"),
+        );
+    }
+    Problem::new(
+        file,
+        line,
+        "yaml",
+        format!("the front-matter is not valid YAML: {message}"),
+        format!("front-matter の YAML を読めません（{message}）。記号や字下げを確かめてください"),
+    )
 }
 
 /// Top-level key → line (1-based, within the whole file).
@@ -338,50 +438,56 @@ fn key_lines(yaml: &str) -> BTreeMap<String, usize> {
     out
 }
 
-fn parse_publish_at(s: &str) -> Result<PublishAt, String> {
+fn parse_publish_at(s: &str) -> Option<PublishAt> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(PublishAt::Exact(t));
+        return Some(PublishAt::Exact(t));
     }
-    for format in [
+    [
         "%Y-%m-%d %H:%M",
         "%Y-%m-%d %H:%M:%S",
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%dT%H:%M:%S",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
-            return Ok(PublishAt::Local(t));
-        }
-    }
-    Err(format!(
-        "`publish_at: {s}` is not a time; write `2026-12-20T19:00:00+09:00` \
-         or `2026-12-20 19:00` (in the repository's time zone)"
-    ))
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .map(PublishAt::Local)
 }
 
 impl PublishAt {
     /// The instant this names; `None` for [`PublishAt::Asap`]. Local times need the
     /// repository's time zone; a wall-clock time that a daylight-saving change skips is an
-    /// error, one that it repeats means the earlier instant.
-    pub fn resolve(&self, tz: Option<Tz>) -> Result<Option<DateTime<Utc>>, String> {
+    /// error, one that it repeats means the earlier instant. Errors are (English, Japanese).
+    pub fn resolve(&self, tz: Option<Tz>) -> Result<Option<DateTime<Utc>>, (String, String)> {
         match self {
             PublishAt::Asap => Ok(None),
             PublishAt::Exact(t) => Ok(Some(t.with_timezone(&Utc))),
             PublishAt::Local(naive) => {
+                let shown = naive.format("%Y-%m-%d %H:%M");
                 let Some(tz) = tz else {
-                    return Err(format!(
-                        "`publish_at: {}` has no UTC offset and oshirase.yaml sets no \
-                         `timezone`; add an offset such as +09:00 or set `timezone: Asia/Tokyo`",
-                        naive.format("%Y-%m-%d %H:%M")
+                    return Err((
+                        format!(
+                            "`publish_at: {shown}` has no UTC offset and oshirase.yaml sets no \
+                             `timezone`; add an offset such as +09:00 or set `timezone: Asia/Tokyo`"
+                        ),
+                        format!(
+                            "`publish_at: {shown}` に時差（+09:00 など）がなく、oshirase.yaml に \
+                             `timezone` もありません。時差を書き足すか `timezone: Asia/Tokyo` を設定してください"
+                        ),
                     ));
                 };
                 match tz.from_local_datetime(naive) {
                     LocalResult::Single(t) => Ok(Some(t.with_timezone(&Utc))),
                     LocalResult::Ambiguous(early, _) => Ok(Some(early.with_timezone(&Utc))),
-                    LocalResult::None => Err(format!(
-                        "`publish_at: {}` does not exist in {tz} (a daylight-saving change \
-                         skips it); pick another time",
-                        naive.format("%Y-%m-%d %H:%M")
+                    LocalResult::None => Err((
+                        format!(
+                            "`publish_at: {shown}` does not exist in {tz} (a daylight-saving \
+                             change skips it); pick another time"
+                        ),
+                        format!(
+                            "`publish_at: {shown}` は {tz} では夏時間の切り替えで存在しない時刻です。\
+                             別の時刻にしてください"
+                        ),
                     )),
                 }
             }
@@ -390,20 +496,27 @@ impl PublishAt {
 }
 
 /// A post checked against the repository configuration: the account it belongs to, when
-/// it is due, and the exact text each network receives.
+/// it is due, and the exact text and images each network receives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedPost {
     pub post: Post,
     pub account: String,
     pub publish_at: Option<DateTime<Utc>>,
+    pub images: Vec<Image>,
     pub deliveries: Vec<PlannedDelivery>,
+    /// Things worth a look that do not stop the post (an image without alt text).
+    pub warnings: Vec<Problem>,
 }
 
 /// One network's share of a post.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedDelivery {
     pub network: String,
+    pub kind: crate::config::NetworkKind,
     pub text: String,
+    /// The text's length as the network counts it, and the network's limit.
+    pub length: usize,
+    pub limit: usize,
     /// Why this network cannot take the post; nothing is sent when set.
     pub problem: Option<Problem>,
 }
@@ -414,31 +527,41 @@ impl Post {
         self.lines.get(key).copied().unwrap_or(1)
     }
 
-    fn problem(&self, key: &str, code: &str, message: String) -> Problem {
-        Problem {
-            file: self.file.clone(),
-            line: self.line_of(key),
-            code: code.to_string(),
-            message,
-        }
+    fn problem(&self, key: &str, code: &str, en: String, ja: String) -> Problem {
+        Problem::new(&self.file, self.line_of(key), code, en, ja)
     }
 
-    /// Checks the post against `oshirase.yaml`. Problems with the post as a whole (unknown
-    /// account or network, an unusable time) are returned as errors; a text that does not
-    /// fit one network only marks that network's delivery.
-    pub fn resolve(self, config: &RepoConfig) -> Result<ResolvedPost, Vec<Problem>> {
+    /// Checks the post against `oshirase.yaml` and its images against `files`. Problems
+    /// with the post as a whole (unknown account or network, an unusable time, a missing
+    /// image) are errors; a text or image that one network cannot take only marks that
+    /// network's delivery.
+    pub fn resolve(
+        self,
+        config: &RepoConfig,
+        files: &dyn ContentSource,
+    ) -> Result<ResolvedPost, Vec<Problem>> {
         let mut problems = Vec::new();
         let account = match config.account(self.account.as_deref()) {
             Ok(a) => Some(a),
-            Err(message) => {
-                problems.push(self.problem("account", "unknown-account", message));
+            Err(en) => {
+                let names = config
+                    .accounts
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let ja = match &self.account {
+                    Some(name) => format!("アカウント `{name}` は oshirase.yaml にありません（あるのは {names}）"),
+                    None => format!("アカウントが複数あります。`account:` で {names} のどれかを指定してください"),
+                };
+                problems.push(self.problem("account", "unknown-account", en, ja));
                 None
             }
         };
         let publish_at = match self.publish_at.resolve(config.timezone) {
             Ok(t) => t,
-            Err(message) => {
-                problems.push(self.problem("publish_at", "publish-at", message));
+            Err((en, ja)) => {
+                problems.push(self.problem("publish_at", "publish-at", en, ja));
                 None
             }
         };
@@ -448,83 +571,255 @@ impl Post {
                     "text",
                     "text-network",
                     format!("`text.{key}` is given but `{key}` is not in this post's networks"),
+                    format!("`text.{key}` がありますが、networks に `{key}` がありません"),
                 ));
             }
         }
+        let (images, mut warnings) = self.check_images(files, &mut problems);
         let mut deliveries = Vec::new();
         if let Some(account) = account {
             for name in &self.networks {
                 match account.networks.get(name) {
-                    None => problems.push(self.problem(
-                        "networks",
-                        "unknown-network",
-                        format!(
-                            "account `{}` has no network `{name}`; oshirase.yaml defines: {}",
-                            account.name,
-                            account.networks.keys().cloned().collect::<Vec<_>>().join(", ")
-                        ),
-                    )),
-                    Some(net) => deliveries.push(self.plan_network(net)),
+                    None => {
+                        let names = account
+                            .networks
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        problems.push(self.problem(
+                            "networks",
+                            "unknown-network",
+                            format!("account `{}` has no network `{name}`; oshirase.yaml defines: {names}", account.name),
+                            format!("アカウント `{}` に投稿先 `{name}` はありません。使えるのは {names} です", account.name),
+                        ))
+                    }
+                    Some(net) => deliveries.push(self.plan_network(net, &images)),
                 }
             }
         }
         if !problems.is_empty() {
             return Err(problems);
         }
+        if self.retract {
+            warnings.push(
+                self.problem(
+                    "retract",
+                    "retract-unsupported",
+                    "`retract: true` is not supported by this version yet; the post will be held"
+                        .into(),
+                    "`retract: true` はこの版ではまだ使えません。投稿は保留されます".into(),
+                ),
+            );
+        }
         let account = account.map(|a| a.name.clone()).unwrap_or_default();
         Ok(ResolvedPost {
             post: self,
             account,
             publish_at,
+            images,
             deliveries,
+            warnings,
         })
     }
 
-    fn plan_network(&self, net: &NetworkConfig) -> PlannedDelivery {
+    /// Looks each image up; missing, unsafe or unknown files are errors of the whole post.
+    fn check_images(
+        &self,
+        files: &dyn ContentSource,
+        problems: &mut Vec<Problem>,
+    ) -> (Vec<Image>, Vec<Problem>) {
+        let mut images = Vec::new();
+        let mut warnings = Vec::new();
+        for image in &self.images {
+            let p = &image.path;
+            let path = match source::resolve_relative(&self.path, p) {
+                Ok(path) => path,
+                Err(why) => {
+                    problems.push(self.problem(
+                        "images",
+                        "image-path",
+                        format!("image {why}"),
+                        format!("画像 `{p}` のパスが使えません。投稿ファイルからの相対パスで、リポジトリの中を指してください"),
+                    ));
+                    continue;
+                }
+            };
+            let info = match files.stat(&path) {
+                Ok(info) => info,
+                Err(NotContent::Missing) => {
+                    problems.push(self.problem(
+                        "images",
+                        "image-missing",
+                        format!("image `{p}` does not exist (looked for {path}); add it to the pull request"),
+                        format!("画像 `{p}` が見つかりません（{path}）。プルリクエストに画像を追加してください"),
+                    ));
+                    continue;
+                }
+                Err(NotContent::NotARegularFile) => {
+                    problems.push(self.problem(
+                        "images",
+                        "image-path",
+                        format!("image `{p}` is not a regular file (a folder, symlink or submodule)"),
+                        format!("画像 `{p}` は通常のファイルではありません（フォルダ・シンボリックリンクなど）"),
+                    ));
+                    continue;
+                }
+                Err(NotContent::Unreadable(e)) => {
+                    problems.push(self.problem(
+                        "images",
+                        "image-unreadable",
+                        format!("image `{p}` cannot be read: {e}"),
+                        format!("画像 `{p}` を読めません: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            let Some(kind) = ImageType::sniff(&info.head) else {
+                problems.push(self.problem(
+                    "images",
+                    "image-type",
+                    format!(
+                        "image `{p}` is not a PNG, JPEG, GIF or WebP file (judged by its content)"
+                    ),
+                    format!(
+                        "画像 `{p}` は PNG・JPEG・GIF・WebP のどれでもありません（中身で判定）"
+                    ),
+                ));
+                continue;
+            };
+            if image.alt.as_deref().is_none_or(|a| a.trim().is_empty()) {
+                warnings.push(self.problem(
+                    "images",
+                    "image-alt",
+                    format!("image `{p}` has no `alt` text; describe it for people who cannot see it"),
+                    format!("画像 `{p}` に `alt`（代替テキスト）がありません。目の見えない方のために内容を書いてください"),
+                ));
+            }
+            images.push(Image {
+                path,
+                alt: image.alt.clone().filter(|a| !a.trim().is_empty()),
+                mime: kind.mime().to_string(),
+                size: info.size,
+                blob: info.blob,
+            });
+        }
+        (images, warnings)
+    }
+
+    fn plan_network(&self, net: &NetworkConfig, images: &[Image]) -> PlannedDelivery {
         let (text, from_override) = match self.text.get(&net.name) {
             Some(t) => (t.trim_end().to_string(), true),
             None => (render::plain_text(&self.body), false),
         };
-        let limit = render::limit(net);
-        let length = render::length(net.kind, &text);
+        let limit = count::limit(net);
+        let length = count::length(net.kind, &text);
+        let name = &net.name;
         let problem = if text.trim().is_empty() {
             Some(self.problem(
                 "text",
                 "empty-text",
-                format!("the text for `{}` is empty", net.name),
+                format!("the text for `{name}` is empty"),
+                format!("`{name}` に送る本文が空です"),
             ))
         } else if length > limit {
-            let (key, hint) = if from_override {
-                ("text", format!("shorten `text.{}`", net.name))
+            let mut p = if from_override {
+                self.problem(
+                    "text",
+                    "too-long",
+                    format!("`text.{name}` is {length} long; `{name}` allows {limit}: shorten it"),
+                    format!("`text.{name}` は {length} で、`{name}` の上限 {limit} を超えています。短くしてください"),
+                )
             } else {
-                ("networks", format!("add a shorter `text.{}`", net.name))
+                self.problem(
+                    "networks",
+                    "too-long",
+                    format!("the body is {length} long for `{name}`, which allows {limit}: add a shorter `text.{name}`"),
+                    format!("本文は `{name}` では {length} で、上限 {limit} を超えています。短い `text.{name}` を追加してください"),
+                )
             };
-            let mut p = self.problem(
-                key,
-                "too-long",
-                format!(
-                    "the text for `{}` is {length} long; its limit is {limit}: {hint}",
-                    net.name
-                ),
-            );
             if !from_override {
                 p.line = self.body_line;
             }
             Some(p)
         } else {
-            None
+            self.image_problem(net, images)
         };
         PlannedDelivery {
             network: net.name.clone(),
+            kind: net.kind,
             text,
+            length,
+            limit,
             problem,
         }
+    }
+
+    /// Whether the network takes these images (count, size, type).
+    fn image_problem(&self, net: &NetworkConfig, images: &[Image]) -> Option<Problem> {
+        let limits = count::image_limits(net.kind);
+        let name = &net.name;
+        if images.len() > limits.max_count {
+            return Some(self.problem(
+                "images",
+                "image-count",
+                format!(
+                    "`{name}` takes at most {} images; this post has {}",
+                    limits.max_count,
+                    images.len()
+                ),
+                format!(
+                    "`{name}` に添付できる画像は {} 枚までです（この投稿は {} 枚）",
+                    limits.max_count,
+                    images.len()
+                ),
+            ));
+        }
+        for image in images {
+            let accepted = limits.types.iter().any(|t| t.mime() == image.mime);
+            if !accepted {
+                return Some(self.problem(
+                    "images",
+                    "image-type",
+                    format!(
+                        "`{name}` does not take {} images ({})",
+                        image.mime, image.path
+                    ),
+                    format!(
+                        "`{name}` は {} の画像を受け付けません（{}）",
+                        image.mime, image.path
+                    ),
+                ));
+            }
+            if image.size > limits.max_bytes as u64 {
+                return Some(self.problem(
+                    "images",
+                    "image-size",
+                    format!(
+                        "{} is {} bytes; `{name}` takes images up to {} bytes",
+                        image.path, image.size, limits.max_bytes
+                    ),
+                    format!(
+                        "{} は {} バイトあり、`{name}` の上限 {} バイトを超えています",
+                        image.path, image.size, limits.max_bytes
+                    ),
+                ));
+            }
+        }
+        None
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct NoFiles;
+    impl ContentSource for NoFiles {
+        fn stat(&self, _: &str) -> Result<crate::source::FileInfo, NotContent> {
+            Err(NotContent::Missing)
+        }
+    }
 
     fn post(text: &str) -> Post {
         match parse("posts/a.md", text.as_bytes()) {
@@ -563,17 +858,23 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(t.to_rfc3339(), "2026-12-20T10:00:00+00:00");
-        assert!(p.publish_at.resolve(None).unwrap_err().contains("timezone"));
+        assert!(p
+            .publish_at
+            .resolve(None)
+            .unwrap_err()
+            .0
+            .contains("timezone"));
     }
 
     #[test]
     fn skipped_daylight_saving_time_is_an_error() {
         let p = post("---\npublish_at: \"2026-03-08 02:30\"\nnetworks: [x]\n---\n");
-        let e = p
+        let (en, ja) = p
             .publish_at
             .resolve(Some(chrono_tz::America::New_York))
             .unwrap_err();
-        assert!(e.contains("does not exist"), "{e}");
+        assert!(en.contains("does not exist"), "{en}");
+        assert!(ja.contains("存在しない"), "{ja}");
     }
 
     #[test]
@@ -673,7 +974,7 @@ mod tests {
     #[test]
     fn resolve_checks_networks_against_the_config() {
         let p = post("---\nnetworks: [x, instagram]\n---\n本文\n");
-        let ps = p.resolve(&config()).unwrap_err();
+        let ps = p.resolve(&config(), &NoFiles).unwrap_err();
         assert_eq!(ps[0].code, "unknown-network");
         assert_eq!(ps[0].line, 2);
         assert!(ps[0].message.contains("instagram"));
@@ -685,7 +986,7 @@ mod tests {
         let p = post(&format!(
             "---\nnetworks: [x, portal]\ntext:\n  portal: 短い\n---\n{long}\n"
         ));
-        let r = p.resolve(&config()).unwrap();
+        let r = p.resolve(&config(), &NoFiles).unwrap();
         assert_eq!(r.account, "adachi");
         let x = &r.deliveries[0];
         assert_eq!(x.network, "x");

@@ -5,12 +5,6 @@
 //! and what is text (raw HTML is shown as written, never interpreted).
 
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
-use unicode_segmentation::UnicodeSegmentation;
-
-use crate::config::{NetworkConfig, NetworkKind};
-
-/// X's API and Mastodon count every URL as this many characters.
-pub const URL_WEIGHT: usize = 23;
 
 /// Renders a Markdown body to plain text.
 pub fn plain_text(markdown: &str) -> String {
@@ -170,43 +164,6 @@ impl Renderer {
     }
 }
 
-/// The network's limit, in its own unit ([`length`]).
-pub fn limit(net: &NetworkConfig) -> usize {
-    net.limit.unwrap_or(match net.kind {
-        NetworkKind::X => 280,
-        NetworkKind::Facebook => 63_206,
-        NetworkKind::Mastodon => 500,
-        NetworkKind::Bluesky => 300,
-        NetworkKind::Line => 5_000,
-        // Slack cuts a message's text at 40,000 characters.
-        NetworkKind::Webhook => 40_000,
-        // The outbox is a file; the same cap as the longest network keeps rehearsals honest.
-        NetworkKind::Outbox => 63_206,
-    })
-}
-
-/// The length of `text` the way the network counts it.
-pub fn length(kind: NetworkKind, text: &str) -> usize {
-    match kind {
-        NetworkKind::X => x_weighted_length(text),
-        NetworkKind::Bluesky => text.graphemes(true).count(),
-        NetworkKind::Mastodon => {
-            let urls = twitter_text::extractor::Extractor::new().extract_urls(text);
-            let url_chars: usize = urls.iter().map(|u| u.chars().count()).sum();
-            text.chars().count() - url_chars.min(text.chars().count()) + URL_WEIGHT * urls.len()
-        }
-        // Facebook, LINE, webhooks and the outbox count UTF-16 code units, as JavaScript does.
-        _ => text.encode_utf16().count(),
-    }
-}
-
-/// X's weighted length (twitter-text v3: CJK and emoji weigh 2, every URL 23, after NFC).
-pub fn x_weighted_length(text: &str) -> usize {
-    // `true` makes URLs count at the transformed length; `false` would count them literally.
-    let result = twitter_text::parse(text, twitter_text_config::config_v3(), true);
-    usize::try_from(result.weighted_length).unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,27 +217,6 @@ mod tests {
             plain_text("#足立区 #防災 @adachi_koho"),
             "#足立区 #防災 @adachi_koho"
         );
-    }
-
-    #[test]
-    fn counts_each_network_its_own_way() {
-        assert_eq!(length(NetworkKind::X, "あいう"), 6);
-        assert_eq!(
-            length(
-                NetworkKind::X,
-                "abc https://www.city.example.jp/very/long/path"
-            ),
-            4 + 23
-        );
-        assert_eq!(length(NetworkKind::Bluesky, "👨‍👩‍👧"), 1);
-        assert_eq!(
-            length(
-                NetworkKind::Mastodon,
-                "見て https://example.com/a/very/long/path"
-            ),
-            3 + 23
-        );
-        assert_eq!(length(NetworkKind::Facebook, "あ😀"), 3);
     }
 
     #[test]

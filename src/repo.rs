@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CONFIG_FILE;
 use crate::post::MAX_POST_BYTES;
+use crate::source::{ContentSource, FileInfo, NotContent, HEAD_BYTES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -333,6 +334,50 @@ impl Repo {
         let summary = String::from_utf8_lossy(c.summary_bytes().unwrap_or_default()).into_owned();
         let author = Person::from_signature(&c.author());
         Some((author, summary))
+    }
+}
+
+/// The content directory at one commit, as a [`ContentSource`] for image checks.
+pub struct GitContent<'r> {
+    repo: &'r Repo,
+    tree: Option<Tree<'r>>,
+}
+
+impl Repo {
+    pub fn content_at(&self, commit: Oid) -> Result<GitContent<'_>, RepoError> {
+        Ok(GitContent {
+            repo: self,
+            tree: self.content_tree(commit)?,
+        })
+    }
+}
+
+impl ContentSource for GitContent<'_> {
+    fn stat(&self, path: &str) -> Result<FileInfo, NotContent> {
+        let tree = self.tree.as_ref().ok_or(NotContent::Missing)?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(e) => e,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Err(NotContent::Missing),
+            Err(e) => return Err(NotContent::Unreadable(e.message().to_string())),
+        };
+        let regular = entry.filemode() == i32::from(git2::FileMode::Blob)
+            || entry.filemode() == i32::from(git2::FileMode::BlobExecutable);
+        if !regular {
+            return Err(NotContent::NotARegularFile);
+        }
+        let unreadable = |e: git2::Error| NotContent::Unreadable(e.message().to_string());
+        let odb = self.repo.git.odb().map_err(unreadable)?;
+        let (reader, size, _) = odb.reader(entry.id()).map_err(unreadable)?;
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        reader
+            .take(HEAD_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| NotContent::Unreadable(e.to_string()))?;
+        Ok(FileInfo {
+            size: size as u64,
+            head,
+            blob: Some(entry.id().to_string()),
+        })
     }
 }
 

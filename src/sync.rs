@@ -17,6 +17,7 @@ use crate::config::{Approval, RepoConfig, CONFIG_FILE};
 use crate::delivery::{Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, State};
 use crate::post::{self, Parsed, PlannedDelivery, Problem};
 use crate::repo::{ContentFile, Landing, Repo, RepoError};
+use crate::source::ContentSource;
 use crate::store::{meta, PostView, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +72,7 @@ pub enum Outcome {
     /// The post can go out; `hold` says why it must wait for approval, if it must.
     Ready {
         deliveries: Vec<PlannedDelivery>,
-        images: Vec<post::ImageRef>,
+        images: Vec<post::Image>,
         hold: Option<String>,
     },
     /// The post as a whole is unusable.
@@ -131,23 +132,28 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
     let paths: HashSet<String> = parsed.iter().map(|(f, _)| f.path.clone()).collect();
     let landings = repo.landings(tip, &paths)?;
     let mut base_configs = BaseConfigs::default();
+    let content = repo.content_at(tip)?;
 
     let now = Utc::now();
     let mut events = 0;
     let mut seen_ids = kept_ids;
     for (file, parsed) in parsed {
         let landing = landings.get(&file.path).cloned();
-        let mut candidate = candidate(file, parsed, &config, &config_hash, landing);
+        let mut candidate = candidate(file, parsed, &config, &content, &config_hash, landing);
         if let Some(other) = seen_ids.get(&candidate.id) {
-            let problem = Problem {
-                file: file.path.clone(),
-                line: 1,
-                code: "duplicate-id".into(),
-                message: format!(
+            let problem = Problem::new(
+                &file.path,
+                1,
+                "duplicate-id",
+                format!(
                     "post id `{}` is already used by {other}; give this post its own `id:`",
                     candidate.id
                 ),
-            };
+                format!(
+                    "投稿 ID `{}` は {other} ですでに使われています。この投稿に別の `id:` を付けてください",
+                    candidate.id
+                ),
+            );
             // The second file cannot take over the first one's record.
             candidate.id = post::default_id(&file.path);
             if seen_ids.contains_key(&candidate.id) {
@@ -233,6 +239,7 @@ fn candidate(
     file: &ContentFile,
     parsed: Parsed,
     config: &RepoConfig,
+    content: &dyn ContentSource,
     config_hash: &str,
     landing: Option<Landing>,
 ) -> Candidate {
@@ -264,7 +271,7 @@ fn candidate(
             c.title = p.title.clone();
             c.department = p.department.clone();
             c.account = p.account.clone();
-            match p.resolve(config) {
+            match p.resolve(config, content) {
                 Ok(r) => {
                     c.account = Some(r.account.clone());
                     c.publish_at = r.publish_at;
@@ -275,7 +282,7 @@ fn candidate(
                     });
                     c.outcome = Outcome::Ready {
                         deliveries: r.deliveries,
-                        images: r.post.images.clone(),
+                        images: r.images.clone(),
                         hold,
                     };
                 }
@@ -703,6 +710,9 @@ mod tests {
                 deliveries: vec![PlannedDelivery {
                     network: "portal".into(),
                     text: text.into(),
+                    kind: crate::config::NetworkKind::Outbox,
+                    length: 2,
+                    limit: 100,
                     problem: None,
                 }],
                 images: vec![],
@@ -796,12 +806,13 @@ mod tests {
         );
         let mut broken = candidate("b2", "", None);
         broken.outcome = Outcome::Broken {
-            problems: vec![Problem {
-                file: "posts/a.md".into(),
-                line: 3,
-                code: "yaml".into(),
-                message: "bad".into(),
-            }],
+            problems: vec![Problem::new(
+                "posts/a.md",
+                3,
+                "yaml",
+                "bad".into(),
+                "だめ".into(),
+            )],
         };
         let change = plan_post(Some(&v), &broken, Utc::now()).unwrap();
         assert_eq!(change.deliveries[0].state, State::Invalid);

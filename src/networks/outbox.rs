@@ -24,8 +24,17 @@ struct Line {
     account: String,
     network: String,
     text: String,
-    images: Vec<String>,
+    images: Vec<LineImage>,
     at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LineImage {
+    path: String,
+    alt: Option<String>,
+    #[serde(rename = "type")]
+    mime: String,
+    bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +143,16 @@ impl Network for OutboxFile {
             account: d.account.clone(),
             network: d.network.clone(),
             text: d.text.clone(),
-            images: d.images.iter().map(|i| i.path.clone()).collect(),
+            images: d
+                .images
+                .iter()
+                .map(|i| LineImage {
+                    path: i.path.clone(),
+                    alt: i.alt.clone(),
+                    mime: i.mime.clone(),
+                    bytes: i.size,
+                })
+                .collect(),
             at: Utc::now().to_rfc3339(),
         };
         let json = serde_json::to_string(&line).map_err(|e| NetError::permanent(e.to_string()))?;

@@ -1,0 +1,278 @@
+//! How each network counts text, and what each accepts in images.
+//!
+//! X counts with twitter-text's weighted length (CJK and emoji weigh 2, every URL 23, after
+//! NFC normalisation), Bluesky counts graphemes, Mastodon counts characters with every URL
+//! as 23, and the long-form networks count UTF-16 code units as their JavaScript clients do.
+
+use serde::Serialize;
+use unicode_segmentation::UnicodeSegmentation;
+
+use crate::config::{NetworkConfig, NetworkKind};
+
+/// X's API and Mastodon count every URL as this many characters.
+pub const URL_WEIGHT: usize = 23;
+
+/// The network's text limit, in its own unit ([`length`]); `limit:` in the config wins.
+pub fn limit(net: &NetworkConfig) -> usize {
+    net.limit.unwrap_or_else(|| default_limit(net.kind))
+}
+
+pub fn default_limit(kind: NetworkKind) -> usize {
+    match kind {
+        NetworkKind::X => 280,
+        NetworkKind::Facebook => 63_206,
+        NetworkKind::Mastodon => 500,
+        NetworkKind::Bluesky => 300,
+        // A LINE text message holds 5,000 characters.
+        NetworkKind::Line => 5_000,
+        // Slack cuts a message's text at 40,000 characters.
+        NetworkKind::Webhook => 40_000,
+        // The outbox is a file; the longest network's cap keeps rehearsals honest.
+        NetworkKind::Outbox => 63_206,
+    }
+}
+
+/// The length of `text` the way the network counts it.
+pub fn length(kind: NetworkKind, text: &str) -> usize {
+    match kind {
+        NetworkKind::X => x_count(text).weighted_length,
+        NetworkKind::Bluesky => text.graphemes(true).count(),
+        NetworkKind::Mastodon => {
+            let urls = urls(text);
+            let url_chars: usize = urls.iter().map(|u| u.chars().count()).sum();
+            text.chars().count().saturating_sub(url_chars) + URL_WEIGHT * urls.len()
+        }
+        _ => text.encode_utf16().count(),
+    }
+}
+
+/// The URLs in a text as X and Mastodon recognise them.
+pub fn urls(text: &str) -> Vec<String> {
+    twitter_text::extractor::Extractor::new().extract_urls(text)
+}
+
+/// X's verdict on a text: its weighted length, whether it fits, and the UTF-16 ranges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct XCount {
+    pub weighted_length: usize,
+    pub valid: bool,
+    pub permillage: i32,
+    pub display_range: (i32, i32),
+    pub valid_range: (i32, i32),
+}
+
+/// Counts `text` with X's current rules (twitter-text configuration v3).
+pub fn x_count(text: &str) -> XCount {
+    x_count_with(text, twitter_text_config::config_v3())
+}
+
+/// Counts `text` with a given twitter-text configuration (the conformance suite uses v2 too).
+pub fn x_count_with(text: &str, config: &twitter_text_config::Configuration) -> XCount {
+    // `true`: URLs weigh the configured 23, as X counts them; `false` would count them
+    // at their literal length.
+    let r = twitter_text::parse(text, config, true);
+    XCount {
+        weighted_length: usize::try_from(r.weighted_length).unwrap_or(0),
+        valid: r.is_valid,
+        permillage: r.permillage,
+        display_range: (r.display_text_range.start(), r.display_text_range.end()),
+        valid_range: (r.valid_text_range.start(), r.valid_text_range.end()),
+    }
+}
+
+/// A link facet of a Bluesky post (`app.bsky.richtext.facet`): UTF-8 byte offsets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkFacet {
+    pub byte_start: usize,
+    pub byte_end: usize,
+    pub uri: String,
+}
+
+impl LinkFacet {
+    /// The facet as the lexicon spells it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "index": { "byteStart": self.byte_start, "byteEnd": self.byte_end },
+            "features": [{ "$type": "app.bsky.richtext.facet#link", "uri": self.uri }],
+        })
+    }
+}
+
+/// Bluesky shows URLs as plain text unless each is marked by a facet.
+pub fn bluesky_link_facets(text: &str) -> Vec<LinkFacet> {
+    let mut facets = Vec::new();
+    let mut from = 0;
+    for url in urls(text) {
+        let Some(at) = text[from..].find(url.as_str()) else {
+            continue;
+        };
+        let start = from + at;
+        let end = start + url.len();
+        let uri = if url.contains("://") {
+            url.clone()
+        } else {
+            format!("https://{url}")
+        };
+        facets.push(LinkFacet {
+            byte_start: start,
+            byte_end: end,
+            uri,
+        });
+        from = end;
+    }
+    facets
+}
+
+/// Image types oshirase recognises by their first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ImageType {
+    Png,
+    Jpeg,
+    Gif,
+    Webp,
+}
+
+impl ImageType {
+    pub fn mime(self) -> &'static str {
+        match self {
+            ImageType::Png => "image/png",
+            ImageType::Jpeg => "image/jpeg",
+            ImageType::Gif => "image/gif",
+            ImageType::Webp => "image/webp",
+        }
+    }
+
+    /// Sniffs the type from the content, never from the file name.
+    pub fn sniff(bytes: &[u8]) -> Option<ImageType> {
+        match infer::get(bytes)?.mime_type() {
+            "image/png" => Some(ImageType::Png),
+            "image/jpeg" => Some(ImageType::Jpeg),
+            "image/gif" => Some(ImageType::Gif),
+            "image/webp" => Some(ImageType::Webp),
+            _ => None,
+        }
+    }
+}
+
+/// What a network accepts as images attached to one post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageLimits {
+    pub max_count: usize,
+    pub max_bytes: usize,
+    pub types: &'static [ImageType],
+}
+
+const ALL_TYPES: &[ImageType] = &[
+    ImageType::Png,
+    ImageType::Jpeg,
+    ImageType::Gif,
+    ImageType::Webp,
+];
+
+pub fn image_limits(kind: NetworkKind) -> ImageLimits {
+    const MB: usize = 1024 * 1024;
+    match kind {
+        // X: up to 4 images of 5 MB each through the media upload.
+        NetworkKind::X => ImageLimits {
+            max_count: 4,
+            max_bytes: 5 * MB,
+            types: ALL_TYPES,
+        },
+        // Facebook Page photos: up to 4 MB each; a multi-photo post holds up to 10.
+        NetworkKind::Facebook => ImageLimits {
+            max_count: 10,
+            max_bytes: 4 * MB,
+            types: ALL_TYPES,
+        },
+        // Mastodon's defaults: 4 attachments, 16 MB per image.
+        NetworkKind::Mastodon => ImageLimits {
+            max_count: 4,
+            max_bytes: 16 * MB,
+            types: ALL_TYPES,
+        },
+        // app.bsky.embed.images: at most 4 images, each blob at most 1,000,000 bytes.
+        NetworkKind::Bluesky => ImageLimits {
+            max_count: 4,
+            max_bytes: 1_000_000,
+            types: ALL_TYPES,
+        },
+        // LINE image messages: JPEG or PNG up to 10 MB; a broadcast holds 5 messages,
+        // one of which is the text.
+        NetworkKind::Line => ImageLimits {
+            max_count: 4,
+            max_bytes: 10 * MB,
+            types: &[ImageType::Png, ImageType::Jpeg],
+        },
+        // A chat webhook takes text only.
+        NetworkKind::Webhook => ImageLimits {
+            max_count: 0,
+            max_bytes: 0,
+            types: &[],
+        },
+        NetworkKind::Outbox => ImageLimits {
+            max_count: 10,
+            max_bytes: 16 * MB,
+            types: ALL_TYPES,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_each_network_its_own_way() {
+        assert_eq!(length(NetworkKind::X, "あいう"), 6);
+        assert_eq!(
+            length(
+                NetworkKind::X,
+                "abc https://www.city.example.jp/very/long/path"
+            ),
+            4 + 23
+        );
+        assert_eq!(length(NetworkKind::Bluesky, "👨‍👩‍👧"), 1);
+        assert_eq!(
+            length(
+                NetworkKind::Mastodon,
+                "見て https://example.com/a/very/long/path"
+            ),
+            3 + 23
+        );
+        assert_eq!(length(NetworkKind::Facebook, "あ😀"), 3);
+    }
+
+    #[test]
+    fn bluesky_facets_use_utf8_byte_offsets() {
+        let text = "詳しくは https://www.city.example.jp/a をご覧ください";
+        let facets = bluesky_link_facets(text);
+        assert_eq!(facets.len(), 1);
+        let f = &facets[0];
+        assert_eq!(
+            &text[f.byte_start..f.byte_end],
+            "https://www.city.example.jp/a"
+        );
+        assert_eq!(f.byte_start, "詳しくは ".len());
+    }
+
+    #[test]
+    fn sniffs_images_by_content() {
+        assert_eq!(
+            ImageType::sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            Some(ImageType::Png)
+        );
+        assert_eq!(
+            ImageType::sniff(b"\xff\xd8\xff\xe0\0\x10JFIF\0"),
+            Some(ImageType::Jpeg)
+        );
+        assert_eq!(
+            ImageType::sniff(b"GIF89a\x01\0\x01\0"),
+            Some(ImageType::Gif)
+        );
+        assert_eq!(
+            ImageType::sniff(b"RIFF\x24\0\0\0WEBPVP8 "),
+            Some(ImageType::Webp)
+        );
+        assert_eq!(ImageType::sniff(b"<svg xmlns="), None);
+    }
+}
