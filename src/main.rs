@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use oshirase::check::{output, CheckOptions, UsageError};
 use oshirase::demo::{self, DemoOptions};
+use oshirase::i18n::Lang;
 use oshirase::serve::{ServeSettings, Service};
 
 #[derive(Parser)]
@@ -26,6 +28,10 @@ struct Cli {
 enum Command {
     /// Watch a content repository and publish its posts when they are due.
     Serve(ServeArgs),
+    /// Validate posts before merging: errors with file and line, and what each network receives.
+    Check(CheckArgs),
+    /// Show exactly what each network will receive for one post.
+    Preview(PreviewArgs),
     /// Show what a data directory holds and what needs a person.
     Status(StatusArgs),
     /// Run the whole story on a scratch repository, without credentials.
@@ -63,6 +69,59 @@ enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Human,
+    Github,
+    Json,
+    Markdown,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LangArg {
+    Ja,
+    En,
+}
+
+impl LangArg {
+    fn resolve(arg: Option<LangArg>) -> Lang {
+        match arg {
+            Some(LangArg::Ja) => Lang::Ja,
+            Some(LangArg::En) => Lang::En,
+            None => Lang::from_env(),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The content directory (where oshirase.yaml is).
+    #[arg(long, default_value = ".")]
+    content: PathBuf,
+    #[arg(long, value_enum, default_value = "human")]
+    format: CheckFormat,
+    /// Language of the messages (default: from the locale).
+    #[arg(long, value_enum)]
+    lang: Option<LangArg>,
+    /// A git revision (e.g. origin/main): posts changed since it get the warnings for new posts.
+    #[arg(long)]
+    base: Option<String>,
+    /// Only report these files (every post is still read, to find duplicates).
+    files: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct PreviewArgs {
+    file: PathBuf,
+    /// The content directory (default: the nearest folder upwards with an oshirase.yaml).
+    #[arg(long)]
+    content: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+    #[arg(long, value_enum)]
+    lang: Option<LangArg>,
+}
+
 #[derive(clap::Args)]
 struct StatusArgs {
     #[arg(long, env = "OSHIRASE_DATA", default_value = "oshirase-data")]
@@ -93,20 +152,76 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // A usage mistake in check/preview is exit 2, as for a bad flag.
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Serve(args) => serve(args),
-        Command::Status(args) => status(args),
-        Command::Demo(args) => run_demo(args),
+        Command::Serve(args) => serve(args).map(|()| 0),
+        Command::Check(args) => check(args),
+        Command::Preview(args) => preview(args),
+        Command::Status(args) => status(args).map(|()| 0),
+        Command::Demo(args) => run_demo(args).map(|()| 0),
     }
+}
+
+fn check(args: CheckArgs) -> Result<u8> {
+    let lang = LangArg::resolve(args.lang);
+    let report = oshirase::check::check(&CheckOptions {
+        content: args.content,
+        files: args.files,
+        base: args.base,
+        now: chrono::Utc::now(),
+    })?;
+    let text = match args.format {
+        CheckFormat::Human => output::human(&report, lang),
+        CheckFormat::Github => output::github(&report, lang),
+        CheckFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&output::json(&report, lang))?
+        ),
+        CheckFormat::Markdown => output::markdown(&report, lang),
+    };
+    print!("{text}");
+    Ok(report.exit_code())
+}
+
+fn preview(args: PreviewArgs) -> Result<u8> {
+    let lang = LangArg::resolve(args.lang);
+    let content = match args.content {
+        Some(c) => c,
+        None => oshirase::check::find_content_dir(&args.file).ok_or_else(|| {
+            UsageError::NoContentDir(PathBuf::from(format!(
+                "{} (no {} in its folder or above; pass --content)",
+                args.file.display(),
+                oshirase::config::CONFIG_FILE
+            )))
+        })?,
+    };
+    let report = oshirase::check::check(&CheckOptions {
+        content,
+        files: vec![args.file],
+        base: None,
+        now: chrono::Utc::now(),
+    })?;
+    match args.format {
+        Format::Human => print!("{}", output::preview_human(&report, lang)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&output::json(&report, lang))?
+        ),
+    }
+    Ok(report.exit_code())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

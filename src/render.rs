@@ -9,10 +9,22 @@ use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 /// Renders a Markdown body to plain text.
 pub fn plain_text(markdown: &str) -> String {
     let mut out = Renderer::default();
-    for event in Parser::new_ext(markdown, Options::ENABLE_STRIKETHROUGH) {
+    for (event, range) in
+        Parser::new_ext(markdown, Options::ENABLE_STRIKETHROUGH).into_offset_iter()
+    {
+        out.blank_line_before = blank_line_before(markdown, range.start);
         out.event(event);
     }
     out.finish()
+}
+
+/// Whether the writer left a blank line just before `offset` (the start of a block).
+fn blank_line_before(markdown: &str, offset: usize) -> bool {
+    let mut lines = markdown[..offset].rsplit('\n');
+    lines.next(); // the start of the block's own line (indentation, list or quote marks)
+    lines
+        .next()
+        .is_some_and(|previous| previous.trim().is_empty())
 }
 
 /// The text of the first heading, used as a post's title when it sets none.
@@ -45,6 +57,9 @@ struct Renderer {
     /// A URL was just written: text that follows directly (「…htmlで」) would read as part
     /// of the URL to a network's link detection, so it gets a space first.
     after_url: bool,
+    /// Whether the source has a blank line before the current event's block, so blocks
+    /// are separated exactly as written (a heading or HTML directly above text stays so).
+    blank_line_before: bool,
 }
 
 impl Renderer {
@@ -85,7 +100,11 @@ impl Renderer {
     fn start(&mut self, tag: Tag<'_>) {
         match tag {
             // A paragraph inside a list item continues the item's line.
-            Tag::Paragraph | Tag::Heading { .. } | Tag::BlockQuote(_) | Tag::CodeBlock(_)
+            Tag::Paragraph
+            | Tag::Heading { .. }
+            | Tag::BlockQuote(_)
+            | Tag::CodeBlock(_)
+            | Tag::HtmlBlock
                 if !self.at_item_start() =>
             {
                 self.block_gap()
@@ -149,12 +168,13 @@ impl Renderer {
         }
     }
 
-    /// A blank line between blocks, as the writer left one.
+    /// Starts a new block: on the next line, after a blank line when the writer left one.
     fn block_gap(&mut self) {
         if self.out.is_empty() {
             return;
         }
-        while !self.out.ends_with("\n\n") {
+        let end = if self.blank_line_before { "\n\n" } else { "\n" };
+        while !self.out.ends_with(end) {
             self.out.push('\n');
         }
     }
@@ -209,6 +229,17 @@ mod tests {
             plain_text("<script>alert(1)</script>\n\n![地図](map.png)案内"),
             "<script>alert(1)</script>\n\n案内"
         );
+    }
+
+    #[test]
+    fn blocks_are_separated_as_written() {
+        assert_eq!(plain_text("# 見出し\n本文\n"), "見出し\n本文");
+        assert_eq!(plain_text("<b>強調</b>\n本文\n"), "<b>強調</b>\n本文");
+        assert_eq!(
+            plain_text("持ち物：\n- 筆記用具\n- 上履き\n"),
+            "持ち物：\n・筆記用具\n・上履き"
+        );
+        assert_eq!(plain_text("一\n\n\n二\n"), "一\n\n二");
     }
 
     #[test]

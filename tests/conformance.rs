@@ -7,7 +7,9 @@ use oshirase::count::{self, x_count_with};
 use serde::Deserialize;
 
 fn conformance(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/conformance")
+        .join(rel)
 }
 
 #[derive(Deserialize)]
@@ -43,10 +45,14 @@ fn config(version: &str) -> twitter_text_config::Configuration {
 /// Every case of one section, every field: weightedLength, valid, permillage and ranges.
 fn run_section(suite: &Suite, section: &str, version: &str) -> usize {
     let config = config(version);
-    let cases = suite.tests.get(section).unwrap_or_else(|| panic!("section {section} in validate.yml"));
+    let cases = suite
+        .tests
+        .get(section)
+        .unwrap_or_else(|| panic!("section {section} in validate.yml"));
     let mut failures = Vec::new();
     for case in cases {
-        let expected: Expected = serde_yaml::from_value(case.expected.clone()).expect("expected fields");
+        let expected: Expected =
+            serde_yaml::from_value(case.expected.clone()).expect("expected fields");
         let got = x_count_with(&case.text, &config);
         let got = Expected {
             weighted_length: got.weighted_length,
@@ -58,10 +64,19 @@ fn run_section(suite: &Suite, section: &str, version: &str) -> usize {
             valid_range_end: got.valid_range.1,
         };
         if got != expected {
-            failures.push(format!("{}: expected {expected:?}, got {got:?}", case.description));
+            failures.push(format!(
+                "{}: expected {expected:?}, got {got:?}",
+                case.description
+            ));
         }
     }
-    assert!(failures.is_empty(), "{section}: {} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{section}: {} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     cases.len()
 }
 
@@ -84,7 +99,8 @@ fn x_weighted_length_passes_the_official_twitter_text_suite() {
 #[test]
 fn bluesky_link_facets_match_the_lexicon() {
     let path = conformance("bluesky-lexicons/app.bsky.richtext.facet.json");
-    let lexicon: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let lexicon: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let defs = &lexicon["defs"];
     let text = "足立区の防災訓練 👨‍👩‍👧 詳しくは https://www.city.adachi.tokyo.jp/bousai/kunren.html と https://example.jp/a?b=c#d をご覧ください";
     let facets = count::bluesky_link_facets(text);
@@ -97,10 +113,16 @@ fn bluesky_link_facets_match_the_lexicon() {
         }
         for key in defs["byteSlice"]["required"].as_array().unwrap() {
             let v = &json["index"][key.as_str().unwrap()];
-            assert!(v.as_u64().is_some(), "index.{key} is a non-negative integer");
+            assert!(
+                v.as_u64().is_some(),
+                "index.{key} is a non-negative integer"
+            );
         }
         let feature = &json["features"][0];
-        assert_eq!(feature["$type"], format!("{}#link", lexicon["id"].as_str().unwrap()));
+        assert_eq!(
+            feature["$type"],
+            format!("{}#link", lexicon["id"].as_str().unwrap())
+        );
         assert!(defs["main"]["properties"]["features"]["items"]["refs"]
             .as_array()
             .unwrap()
@@ -110,7 +132,13 @@ fn bluesky_link_facets_match_the_lexicon() {
             assert!(feature[key.as_str().unwrap()].is_string(), "link has {key}");
         }
         // byteStart/byteEnd count UTF-8 bytes and cut out exactly the URL.
-        let (start, end) = (json["index"]["byteStart"].as_u64().unwrap() as usize, json["index"]["byteEnd"].as_u64().unwrap() as usize);
-        assert_eq!(&text.as_bytes()[start..end], feature["uri"].as_str().unwrap().as_bytes());
+        let (start, end) = (
+            json["index"]["byteStart"].as_u64().unwrap() as usize,
+            json["index"]["byteEnd"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(
+            &text.as_bytes()[start..end],
+            feature["uri"].as_str().unwrap().as_bytes()
+        );
     }
 }
