@@ -594,3 +594,30 @@ fn preview_prints_each_networks_exact_text_count_and_time() {
     );
     assert_eq!(elsewhere.status.code(), Some(0));
 }
+
+#[test]
+fn the_example_repository_passes_check() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("content-example");
+    let out = oshirase(&example, &["check", "--format", "json", "--lang", "en"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert!(v["posts"].as_array().unwrap().len() >= 9);
+    // It exercises a long Facebook text with a short X one, a Bluesky link and an image.
+    let posts = v["posts"].as_array().unwrap();
+    assert!(posts
+        .iter()
+        .any(|p| p["images"].as_array().is_some_and(|i| !i.is_empty())));
+    assert!(posts
+        .iter()
+        .flat_map(|p| p["networks"].as_array().unwrap())
+        .any(|n| n["network"] == "bluesky" && !n["facets"].as_array().unwrap().is_empty()));
+    assert!(posts.iter().any(|p| {
+        let n = p["networks"].as_array().unwrap();
+        let len = |name: &str| {
+            n.iter()
+                .find(|x| x["network"] == name)
+                .map(|x| x["length"].as_u64().unwrap())
+        };
+        matches!((len("x"), len("facebook")), (Some(x), Some(f)) if f > 280 && x <= 280)
+    }));
+}

@@ -252,7 +252,11 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
                         facets,
                     });
                 }
-                if is_selected(&f.path) {
+                // With --base the preview shows what the pull request changes, so a year
+                // of old posts does not bury it (errors are still reported for all).
+                let previewed =
+                    is_selected(&f.path) && changed.as_ref().is_none_or(|c| c.contains(&f.path));
+                if previewed {
                     report.posts.push(PostPreview {
                         id,
                         file: f.shown.clone(),

@@ -1,0 +1,20 @@
+//! Any bytes as a post file: parsing, rendering and counting must never panic or hang.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use oshirase::config::NetworkKind;
+use oshirase::post::{self, Parsed};
+
+fuzz_target!(|data: &[u8]| {
+    match post::parse_at("posts/fuzz.md", "posts/fuzz.md", data) {
+        Parsed::Post(p) => {
+            let text = oshirase::render::plain_text(&p.body);
+            for kind in NetworkKind::ALL {
+                let _ = oshirase::count::length(kind, &text);
+            }
+            let _ = oshirase::count::bluesky_link_facets(&text);
+        }
+        Parsed::Broken { problems, .. } => assert!(problems.iter().all(|p| p.line >= 1)),
+        Parsed::NotAPost => {}
+    }
+});
