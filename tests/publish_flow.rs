@@ -470,3 +470,59 @@ async fn dry_run_swaps_every_network_for_an_outbox() {
     assert_eq!(outbox(data.path(), "city", "x")[0]["text"], "短いお知らせ");
     service.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_are_read_from_git_and_unsafe_paths_make_the_post_invalid() {
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    let png: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    std::fs::create_dir_all(repo.path.join("posts/images")).unwrap();
+    std::fs::write(repo.path.join("posts/images/map.png"), png).unwrap();
+    repo.propose_and_merge(
+        "staff/img",
+        &[
+            ("posts/map.md", "---\nnetworks: [portal]\nimages:\n  - { path: images/map.png, alt: 地図 }\n---\n会場の地図\n"),
+            ("posts/escape.md", "---\nnetworks: [news]\nimages:\n  - { path: ../../../etc/passwd, alt: x }\n---\n外を指す\n"),
+        ],
+    );
+    // A file only in the work tree is not content.
+    std::fs::write(repo.path.join("posts/images/uncommitted.png"), png).unwrap();
+    repo.write(
+        "posts/untracked-image.md",
+        "---\nnetworks: [news]\nimages:\n  - { path: images/uncommitted.png, alt: x }\n---\nb\n",
+    );
+    repo.commit_all(STAFF, "wip");
+    repo.git(
+        STAFF,
+        &["rm", "-q", "--cached", "posts/images/uncommitted.png"],
+    );
+    repo.git(STAFF, &["commit", "-q", "-m", "drop image"]);
+    let service = start(&repo.path, data.path()).await;
+    assert!(
+        wait_for(Duration::from_secs(5), || outbox(
+            data.path(),
+            "city",
+            "portal"
+        )
+        .len()
+            == 1)
+        .await
+    );
+    let image = &outbox(data.path(), "city", "portal")[0]["images"][0];
+    assert_eq!(image["path"], "posts/images/map.png");
+    assert_eq!(image["type"], "image/png");
+    assert_eq!(image["alt"], "地図");
+    assert_eq!(image["bytes"], png.len());
+    let escape = service.store.post("posts/escape").unwrap().unwrap();
+    assert_eq!(escape.post.errors[0].code, "image-path");
+    let missing = service
+        .store
+        .post("posts/untracked-image")
+        .unwrap()
+        .unwrap();
+    assert_eq!(missing.post.errors[0].code, "image-missing");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(outbox(data.path(), "city", "news").is_empty());
+    service.shutdown().await;
+}
