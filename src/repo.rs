@@ -14,7 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CONFIG_FILE;
 use crate::post::MAX_POST_BYTES;
+
+/// The largest blob oshirase loads into memory (images for networks stay far below it).
+const MAX_BLOB_LOAD: usize = 64 * 1024 * 1024;
 use crate::source::{ContentSource, FileInfo, NotContent, HEAD_BYTES};
+use crate::sync::Change;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -194,42 +198,127 @@ impl Repo {
             }
             git2::TreeWalkResult::Ok
         })?;
-        let odb = self.git.odb()?;
-        let mut files = Vec::with_capacity(found.len());
-        for (id_path, oid) in found {
-            let (mut reader, size, _) = odb.reader(oid)?;
-            // A huge file is not read into memory: parsing refuses it by size anyway.
-            let bytes = if size <= MAX_POST_BYTES {
-                let mut buf = Vec::with_capacity(size);
-                reader
-                    .read_to_end(&mut buf)
-                    .map_err(|e| git2::Error::from_str(&e.to_string()))?;
-                Some(buf)
-            } else {
-                None
-            };
-            files.push(ContentFile {
-                path: self.repo_path(&id_path),
-                id_path,
-                blob: oid.to_string(),
-                bytes,
-                size,
-            });
+        found
+            .into_iter()
+            .map(|(id_path, oid)| self.content_file(&id_path, oid))
+            .collect()
+    }
+
+    /// The Markdown files that differ between `from` and `to`, with renames found by git's
+    /// similarity detection. `None` when only a full comparison can tell: `from` is gone,
+    /// or something other than Markdown changed (an image a post refers to).
+    pub fn changes_between(&self, from: &str, to: Oid) -> Result<Option<Vec<Change>>, RepoError> {
+        let Ok(from) = Oid::from_str(from) else {
+            return Ok(None);
+        };
+        // After a rewrite and a garbage collection the old commit, or objects under it, may
+        // be gone; then only a full comparison can tell what changed.
+        let Ok(Some(old)) = self.content_tree(from) else {
+            return Ok(None);
+        };
+        let Some(new) = self.content_tree(to)? else {
+            return Ok(None);
+        };
+        let Ok(mut diff) = self.git.diff_tree_to_tree(Some(&old), Some(&new), None) else {
+            return Ok(None);
+        };
+        if diff
+            .find_similar(Some(git2::DiffFindOptions::new().renames(true)))
+            .is_err()
+        {
+            return Ok(None);
         }
-        Ok(files)
+        let mut changes = Vec::new();
+        for delta in diff.deltas() {
+            let path = |f: git2::DiffFile<'_>| f.path().and_then(Path::to_str).map(str::to_string);
+            let (old_path, new_path) = (path(delta.old_file()), path(delta.new_file()));
+            let is_md = |p: &Option<String>| p.as_deref().is_some_and(|p| p.ends_with(".md"));
+            if !is_md(&old_path) && !is_md(&new_path) {
+                if new_path.as_deref() == Some(CONFIG_FILE) {
+                    continue; // Its changes are seen through the configuration's hash.
+                }
+                return Ok(None);
+            }
+            let regular = |f: git2::DiffFile<'_>| {
+                f.mode() == git2::FileMode::Blob || f.mode() == git2::FileMode::BlobExecutable
+            };
+            match delta.status() {
+                git2::Delta::Deleted => {
+                    if let Some(p) = old_path.filter(|p| p.ends_with(".md")) {
+                        changes.push(Change::Delete {
+                            path: self.repo_path(&p),
+                        });
+                    }
+                }
+                _ => {
+                    let renamed_from = (delta.status() == git2::Delta::Renamed)
+                        .then(|| old_path.clone())
+                        .flatten()
+                        .filter(|p| p.ends_with(".md"))
+                        .map(|p| self.repo_path(&p));
+                    match new_path.filter(|p| p.ends_with(".md") && regular(delta.new_file())) {
+                        Some(p) => {
+                            let file = self.content_file(&p, delta.new_file().id())?;
+                            changes.push(Change::Upsert { file, renamed_from });
+                        }
+                        // No longer a Markdown file (renamed away or a symlink now).
+                        None => {
+                            if let Some(old) = old_path.filter(|p| p.ends_with(".md")) {
+                                changes.push(Change::Delete {
+                                    path: self.repo_path(&old),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Some(changes))
+    }
+
+    fn content_file(&self, id_path: &str, oid: Oid) -> Result<ContentFile, RepoError> {
+        let (size, _) = self.git.odb()?.read_header(oid)?;
+        // A huge file is not read into memory: parsing refuses it by size anyway.
+        let bytes = if size <= MAX_POST_BYTES {
+            Some(self.git.find_blob(oid)?.content().to_vec())
+        } else {
+            None
+        };
+        Ok(ContentFile {
+            path: self.repo_path(id_path),
+            id_path: id_path.to_string(),
+            blob: oid.to_string(),
+            bytes,
+            size,
+        })
     }
 
     /// Reads the first bytes of a blob, to tell a huge post from a huge plain Markdown file.
     pub fn blob_prefix(&self, blob: &str, len: usize) -> Result<Vec<u8>, RepoError> {
-        let oid = Oid::from_str(blob)?;
+        Ok(self.blob_head(Oid::from_str(blob)?, len)?.1)
+    }
+
+    /// The size of a blob and its first `len` bytes. Streaming works for loose objects
+    /// only (libgit2 cannot stream from a pack), so a packed blob is loaded whole unless it
+    /// is larger than any file oshirase would use, which is refused unread.
+    fn blob_head(&self, oid: Oid, len: usize) -> Result<(usize, Vec<u8>), git2::Error> {
         let odb = self.git.odb()?;
-        let (reader, _, _) = odb.reader(oid)?;
-        let mut buf = Vec::with_capacity(len);
-        reader
-            .take(len as u64)
-            .read_to_end(&mut buf)
-            .map_err(|e| git2::Error::from_str(&e.to_string()))?;
-        Ok(buf)
+        let (size, _) = odb.read_header(oid)?;
+        let mut head = Vec::with_capacity(len);
+        if let Ok((reader, _, _)) = odb.reader(oid) {
+            reader
+                .take(len as u64)
+                .read_to_end(&mut head)
+                .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+        } else if size <= MAX_BLOB_LOAD {
+            let blob = self.git.find_blob(oid)?;
+            head.extend_from_slice(&blob.content()[..len.min(size)]);
+        } else {
+            return Err(git2::Error::from_str(&format!(
+                "a packed file of {size} bytes is larger than oshirase reads ({MAX_BLOB_LOAD})"
+            )));
+        }
+        Ok((size, head))
     }
 
     /// Finds, for each path (from the repository root), the first-parent commit that landed
@@ -365,14 +454,10 @@ impl ContentSource for GitContent<'_> {
         if !regular {
             return Err(NotContent::NotARegularFile);
         }
-        let unreadable = |e: git2::Error| NotContent::Unreadable(e.message().to_string());
-        let odb = self.repo.git.odb().map_err(unreadable)?;
-        let (reader, size, _) = odb.reader(entry.id()).map_err(unreadable)?;
-        let mut head = Vec::with_capacity(HEAD_BYTES);
-        reader
-            .take(HEAD_BYTES as u64)
-            .read_to_end(&mut head)
-            .map_err(|e| NotContent::Unreadable(e.to_string()))?;
+        let (size, head) = self
+            .repo
+            .blob_head(entry.id(), HEAD_BYTES)
+            .map_err(|e| NotContent::Unreadable(e.message().to_string()))?;
         Ok(FileInfo {
             size: size as u64,
             head,

@@ -27,6 +27,9 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events_v1");
 /// Post id → its events' sequence numbers.
 const POST_EVENTS: MultimapTableDefinition<&str, u64> =
     MultimapTableDefinition::new("post_events_v1");
+/// File path on the branch → the id of the post it is, so a sync that only looks at changed
+/// files knows which post each one is (and a renamed file keeps its post).
+const FILES: TableDefinition<&str, &str> = TableDefinition::new("files_v1");
 /// Sync metadata (`last_sync_commit`, `last_sync_at`, …).
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta_v1");
 
@@ -125,6 +128,7 @@ impl Store {
         txn.open_table(EVENTS)?;
         txn.open_multimap_table(POST_EVENTS)?;
         txn.open_table(META)?;
+        txn.open_table(FILES)?;
         txn.commit()?;
         let (events, _) = broadcast::channel(1024);
         Ok(Store { db, events })
@@ -233,6 +237,13 @@ impl Store {
         Ok(out)
     }
 
+    /// The id of the post that the file at `path` is, if it is one.
+    pub fn file_owner(&self, path: &str) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FILES)?;
+        Ok(table.get(path)?.map(|v| v.value().to_string()))
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(META)?;
@@ -295,6 +306,19 @@ impl Store {
             let mut posts = txn.open_table(POSTS)?;
             let post = &change.post;
             posts.insert(post.id.as_str(), serde_json::to_vec(post)?.as_slice())?;
+            let mut files = txn.open_table(FILES)?;
+            if let Some(old) = &current {
+                let moved = old.post.file != post.file || !post.present;
+                let owned = files
+                    .get(old.post.file.as_str())?
+                    .is_some_and(|v| v.value() == id);
+                if moved && owned {
+                    files.remove(old.post.file.as_str())?;
+                }
+            }
+            if post.present {
+                files.insert(post.file.as_str(), id)?;
+            }
         }
         for d in &change.deliveries {
             put_delivery(&txn, d)?;

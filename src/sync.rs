@@ -57,6 +57,8 @@ pub struct SyncReport {
 pub struct Candidate {
     pub id: String,
     pub file: String,
+    /// The file's path from the content directory (its default id without `.md`).
+    pub id_path: String,
     pub blob: String,
     pub config_hash: String,
     pub title: String,
@@ -101,46 +103,67 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
     (opts.accept_config)(&config).map_err(SyncError::Config)?;
     let config_hash = hash(&[config_text.as_bytes(), &[u8::from(opts.dry_run)]]);
 
-    let files = repo.markdown_files(tip)?;
-    let stored: HashMap<String, PostView> = store
-        .posts()?
-        .into_iter()
-        .map(|v| (v.post.id.clone(), v))
-        .collect();
-    let unchanged_by_file: HashMap<&str, &PostView> = stored
-        .values()
-        .filter(|v| v.post.present && v.post.config_hash == config_hash)
-        .map(|v| (v.post.file.as_str(), v))
-        .collect();
+    let last = store.meta(meta::LAST_SYNC_COMMIT)?;
+    let same_config = store.meta(meta::CONFIG_HASH)?.as_deref() == Some(config_hash.as_str());
+    let (changes, files_seen, mode) = match last.as_deref().filter(|_| same_config) {
+        Some(last) if last == tip.to_string() => (Vec::new(), 0, "unchanged"),
+        Some(last) => match repo.changes_between(last, tip)? {
+            Some(changes) => (changes, 0, "incremental"),
+            None => full_changes(&repo, store, tip, &config_hash)?,
+        },
+        None => full_changes(&repo, store, tip, &config_hash)?,
+    };
 
-    // Parse only what changed since it was last planned.
-    let mut kept_ids: HashMap<String, String> = HashMap::new();
-    let mut to_plan = Vec::new();
-    for file in &files {
-        match unchanged_by_file.get(file.path.as_str()) {
-            Some(v) if v.post.blob == file.blob => {
-                kept_ids.insert(v.post.id.clone(), file.path.clone());
+    let gone: HashSet<&str> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Delete { path } => Some(path.as_str()),
+            Change::Upsert { renamed_from, .. } => renamed_from.as_deref(),
+        })
+        .collect();
+    let mut upserts = Vec::new();
+    let mut deletes = Vec::new();
+    for c in &changes {
+        match c {
+            Change::Upsert { file, renamed_from } => {
+                let parsed = parse_file(&repo, file);
+                if !matches!(parsed, Parsed::NotAPost) {
+                    upserts.push((file, renamed_from.as_deref(), parsed));
+                } else if let Some(old) = renamed_from {
+                    // Renamed into something that is no longer a post: the old post is gone.
+                    deletes.push(old.as_str());
+                } else {
+                    // A post whose front-matter was removed stops being one.
+                    deletes.push(file.path.as_str());
+                }
             }
-            _ => to_plan.push(file),
+            Change::Delete { path } => deletes.push(path.as_str()),
         }
     }
-    let parsed: Vec<(&ContentFile, Parsed)> = to_plan
-        .iter()
-        .map(|f| (*f, parse_file(&repo, f)))
-        .filter(|(_, p)| !matches!(p, Parsed::NotAPost))
-        .collect();
-    let paths: HashSet<String> = parsed.iter().map(|(f, _)| f.path.clone()).collect();
+    let paths: HashSet<String> = upserts.iter().map(|(f, _, _)| f.path.clone()).collect();
     let landings = repo.landings(tip, &paths)?;
     let mut base_configs = BaseConfigs::default();
     let content = repo.content_at(tip)?;
 
     let now = Utc::now();
     let mut events = 0;
-    let mut seen_ids = kept_ids;
-    for (file, parsed) in parsed {
+    let mut seen_ids: HashMap<String, String> = HashMap::new();
+    for (file, renamed_from, parsed) in upserts {
         let landing = landings.get(&file.path).cloned();
         let mut candidate = candidate(file, parsed, &config, &content, &config_hash, landing);
-        if let Some(other) = seen_ids.get(&candidate.id) {
+        candidate.id = identity(store, &candidate, renamed_from)?;
+        let owner = match seen_ids.get(&candidate.id) {
+            Some(other) => Some(other.clone()),
+            None => store
+                .post(&candidate.id)?
+                .filter(|v| {
+                    v.post.present
+                        && v.post.file != file.path
+                        && !gone.contains(v.post.file.as_str())
+                })
+                .map(|v| v.post.file),
+        };
+        if let Some(other) = owner {
             let problem = Problem::new(
                 &file.path,
                 1,
@@ -176,25 +199,111 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
             .len();
     }
 
-    for id in stored.keys().filter(|id| !seen_ids.contains_key(*id)) {
+    let commit = tip.to_string();
+    for path in deletes {
+        let Some(id) = store.file_owner(path)? else {
+            continue;
+        };
+        // Another file took the id over in this sync (an `id:` moved between files).
+        if seen_ids.contains_key(&id) {
+            continue;
+        }
         events += store
-            .apply_post(id, |current| plan_removal(current, &tip.to_string()))?
+            .apply_post(&id, |current| {
+                current
+                    .filter(|v| v.post.file == path)
+                    .and_then(|v| plan_removal(Some(v), &commit))
+            })?
             .len();
     }
-    let commit = tip.to_string();
     store.set_meta(&[
         (meta::LAST_SYNC_COMMIT, &commit),
         (meta::LAST_SYNC_AT, &Utc::now().to_rfc3339()),
         (meta::CONFIG_HASH, &config_hash),
     ])?;
+    tracing::debug!(mode, changes = changes.len(), "sync planned");
     Ok(SyncReport {
         commit,
         config,
-        files: files.len(),
+        files: files_seen,
         parsed: paths.len(),
         events,
         took: started.elapsed(),
     })
+}
+
+/// A difference between the last synced tip and the new one.
+#[derive(Debug)]
+pub enum Change {
+    /// A Markdown file added or changed; `renamed_from` when git saw it move.
+    Upsert {
+        file: ContentFile,
+        renamed_from: Option<String>,
+    },
+    Delete {
+        path: String,
+    },
+}
+
+/// Every Markdown file compared with the store: used on the first sync, after a change of
+/// `oshirase.yaml`, and when the last synced commit is gone (a rewritten history).
+fn full_changes(
+    repo: &Repo,
+    store: &Store,
+    tip: git2::Oid,
+    config_hash: &str,
+) -> Result<(Vec<Change>, usize, &'static str), SyncError> {
+    let files = repo.markdown_files(tip)?;
+    let stored: HashMap<String, PostView> = store
+        .posts()?
+        .into_iter()
+        .filter(|v| v.post.present)
+        .map(|v| (v.post.file.clone(), v))
+        .collect();
+    let on_branch: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let mut changes: Vec<Change> = stored
+        .keys()
+        .filter(|path| !on_branch.contains(path.as_str()))
+        .map(|path| Change::Delete { path: path.clone() })
+        .collect();
+    let count = files.len();
+    for file in files {
+        let unchanged = stored
+            .get(&file.path)
+            .is_some_and(|v| v.post.blob == file.blob && v.post.config_hash == config_hash);
+        if !unchanged {
+            changes.push(Change::Upsert {
+                file,
+                renamed_from: None,
+            });
+        }
+    }
+    Ok((changes, count, "full"))
+}
+
+/// Which post a file is. An explicit `id:` decides; otherwise the file keeps the identity
+/// it had (through renames, recorded in the store), and a new file is its path. A file
+/// whose post already went out keeps that post's identity even if its `id:` changes, so a
+/// changed id can never publish the same notice twice.
+fn identity(store: &Store, c: &Candidate, renamed_from: Option<&str>) -> Result<String, SyncError> {
+    let previous = match renamed_from {
+        Some(old) => store.file_owner(old)?,
+        None => store.file_owner(&c.file)?,
+    };
+    let Some(previous) = previous else {
+        return Ok(c.id.clone());
+    };
+    if previous == c.id {
+        return Ok(previous);
+    }
+    let explicit = c.id != post::default_id(&c.id_path);
+    if !explicit {
+        return Ok(previous);
+    }
+    let sent = store
+        .post(&previous)?
+        .is_some_and(|v| v.deliveries.iter().any(|d| !d.state.is_unsent()));
+    Ok(if sent { previous } else { c.id.clone() })
 }
 
 fn content_path(dir: &str, name: &str) -> String {
@@ -246,6 +355,7 @@ fn candidate(
     let base = |id: String| Candidate {
         id,
         file: file.path.clone(),
+        id_path: file.id_path.clone(),
         blob: file.blob.clone(),
         config_hash: config_hash.to_string(),
         title: file
@@ -694,6 +804,7 @@ mod tests {
         Candidate {
             id: "posts/a".into(),
             file: "posts/a.md".into(),
+            id_path: "posts/a.md".into(),
             blob: blob.into(),
             config_hash: "c".into(),
             title: "t".into(),
