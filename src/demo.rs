@@ -237,6 +237,9 @@ pub async fn run(
     let demo = prepare(&dir, options.step)?;
     let service = Service::start(ServeSettings {
         repo: demo.repo.clone(),
+        remote: None,
+        fetch_interval: Duration::from_secs(60),
+        secrets: crate::secrets::Secrets::default(),
         branch: "main".into(),
         content_dir: String::new(),
         data_dir: demo.data.clone(),

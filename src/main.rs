@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use oshirase::check::{output, CheckOptions, UsageError};
 use oshirase::demo::{self, DemoOptions};
+use oshirase::fetch;
 use oshirase::i18n::Lang;
+use oshirase::secrets::Secrets;
 use oshirase::serve::{ServeSettings, Service};
 
 #[derive(Parser)]
@@ -40,7 +42,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// The content repository (a local path in this version).
+    /// The content repository: a local path, or a URL (https, ssh, file://, git://) that
+    /// oshirase mirrors into the data directory.
     #[arg(long, env = "OSHIRASE_REPO")]
     repo: String,
     /// The publish branch: what is on it is approved.
@@ -61,6 +64,13 @@ struct ServeArgs {
     /// How often to look at the branch when no file-system event says it moved.
     #[arg(long, env = "OSHIRASE_POLL", default_value = "30s", value_parser = humantime::parse_duration)]
     poll: Duration,
+    /// How often to fetch a remote repository when no webhook says it moved.
+    #[arg(long, env = "OSHIRASE_FETCH_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    fetch_interval: Duration,
+    /// A file of KEY=value lines with network credentials and other secrets (the
+    /// environment is read too and wins).
+    #[arg(long, env = "OSHIRASE_SECRETS")]
+    secrets: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -261,8 +271,20 @@ fn serve(args: ServeArgs) -> Result<()> {
             args.listen
         );
     }
+    let secrets = match &args.secrets {
+        Some(path) => Secrets::load(path)?,
+        None => Secrets::from_env(),
+    };
+    let remote = fetch::is_remote(&args.repo).then(|| args.repo.clone());
+    let repo = match &remote {
+        Some(_) => fetch::mirror_path(&args.data),
+        None => PathBuf::from(&args.repo),
+    };
     let settings = ServeSettings {
-        repo: PathBuf::from(&args.repo),
+        repo,
+        remote,
+        fetch_interval: args.fetch_interval,
+        secrets,
         branch: args.branch,
         content_dir: args.content,
         data_dir: args.data,

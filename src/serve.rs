@@ -10,9 +10,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::RepoConfig;
+use crate::fetch::{FetchError, Mirror};
+use crate::hooks::{HookSettings, WEBHOOK_SECRET};
 use crate::networks::{Networks, Outboxes};
 use crate::repo::Repo;
 use crate::scheduler::{self, Plan, SchedulerHandle};
+use crate::secrets::Secrets;
 use crate::store::{meta, Store, StoreError};
 use crate::sync::{self, SyncError, SyncOptions, SyncReport};
 use crate::web::{self, AppState, Health};
@@ -20,7 +23,13 @@ use crate::web::{self, AppState, Health};
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
+    /// The repository synced from: a local repository, or the mirror of `remote`.
     pub repo: PathBuf,
+    /// The URL of a remote repository, mirrored into `repo` (see `fetch`).
+    pub remote: Option<String>,
+    /// How often the remote is fetched when no webhook says it moved.
+    pub fetch_interval: Duration,
+    pub secrets: Secrets,
     pub branch: String,
     pub content_dir: String,
     pub data_dir: PathBuf,
@@ -41,6 +50,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
     #[error("{0}")]
     Other(String),
 }
@@ -68,6 +79,40 @@ impl Service {
         );
         let outboxes = Arc::new(Outboxes::new(&settings.data_dir));
         let health = Arc::new(RwLock::new(Health::default()));
+        let mirror = settings.remote.as_ref().map(|url| {
+            Arc::new(Mirror::new(
+                url,
+                &settings.data_dir,
+                settings.secrets.clone(),
+            ))
+        });
+        if let Some(mirror) = &mirror {
+            let m = mirror.clone();
+            let fetched = tokio::task::spawn_blocking(move || m.fetch())
+                .await
+                .map_err(|e| ServeError::Other(e.to_string()))?;
+            match fetched {
+                Ok(()) => {
+                    health
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .last_fetch_at = Some(Utc::now())
+                }
+                // A mirror fetched before still holds what was approved: carry on with it.
+                Err(e)
+                    if Repo::open(mirror.path(), &settings.branch, &settings.content_dir)
+                        .and_then(|r| r.tip())
+                        .is_ok() =>
+                {
+                    tracing::error!("{e}; syncing from the mirror as last fetched");
+                    health
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .fetch_error = Some(e.to_string());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
 
         let (config, last_commit) = match run_sync(&store, &settings).await {
             Ok(report) => {
@@ -108,10 +153,16 @@ impl Service {
             addr: settings.listen,
             source,
         })?;
+        let (sync_tx, sync_rx) = mpsc::channel(1);
         let app = web::routes(AppState {
             store: store.clone(),
             health: health.clone(),
             shutdown: shutdown_rx.clone(),
+            hooks: HookSettings {
+                secret: settings.secrets.get(WEBHOOK_SECRET),
+                branch: settings.branch.clone(),
+                sync_now: sync_tx.clone(),
+            },
         });
         let mut web_shutdown = shutdown_rx.clone();
         let web_task = tokio::spawn(
@@ -123,13 +174,13 @@ impl Service {
                 .run(),
         );
 
-        let (sync_tx, sync_rx) = mpsc::channel(1);
         let sync_task = tokio::spawn(sync_loop(SyncLoop {
             store: store.clone(),
             settings: settings.clone(),
             health: health.clone(),
             scheduler: scheduler.clone(),
             outboxes,
+            mirror,
             wake_tx: sync_tx.clone(),
             wake: sync_rx,
             shutdown: shutdown_rx.clone(),
@@ -226,6 +277,7 @@ struct SyncLoop {
     health: Arc<RwLock<Health>>,
     scheduler: SchedulerHandle,
     outboxes: Arc<Outboxes>,
+    mirror: Option<Arc<Mirror>>,
     wake_tx: mpsc::Sender<()>,
     wake: mpsc::Receiver<()>,
     shutdown: watch::Receiver<bool>,
@@ -241,6 +293,12 @@ async fn sync_loop(mut s: SyncLoop) {
         &s.settings.content_dir,
     )
     .map(|r| r.git_dir().to_path_buf());
+    // A mirror only changes when we fetch; a local repository is watched.
+    let git_dir = if s.mirror.is_some() {
+        Err(None)
+    } else {
+        git_dir.map_err(Some)
+    };
     let _watcher = match git_dir {
         Ok(dir) => match crate::watch::watch_refs(&dir, s.wake_tx.clone()) {
             Ok(w) => Some(w),
@@ -254,22 +312,60 @@ async fn sync_loop(mut s: SyncLoop) {
             }
         },
         Err(e) => {
-            tracing::warn!("{e}");
+            if let Some(e) = e {
+                tracing::warn!("{e}");
+            }
             None
         }
     };
+    let mut fetch_failures = 0u32;
     loop {
+        let wait = match &s.mirror {
+            None => s.settings.poll_interval,
+            // After a failed fetch, try again sooner: 5 s, 10 s, 20 s … up to the interval.
+            Some(_) if fetch_failures > 0 => {
+                Duration::from_secs(5u64 << (fetch_failures - 1).min(10))
+                    .min(s.settings.fetch_interval)
+            }
+            Some(_) => s.settings.fetch_interval,
+        };
         tokio::select! {
             _ = s.wake.recv() => {
                 // A merge writes several refs in a burst; one sync after it settles is enough.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 while s.wake.try_recv().is_ok() {}
             }
-            _ = tokio::time::sleep(s.settings.poll_interval) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = s.shutdown.changed() => {}
         }
         if *s.shutdown.borrow() {
             return;
+        }
+        if let Some(mirror) = &s.mirror {
+            let m = mirror.clone();
+            let fetched = tokio::task::spawn_blocking(move || m.fetch())
+                .await
+                .unwrap_or_else(|e| {
+                    Err(FetchError::Mirror {
+                        path: PathBuf::new(),
+                        message: e.to_string(),
+                    })
+                });
+            let mut h = s.health.write().unwrap_or_else(|p| p.into_inner());
+            match fetched {
+                Ok(()) => {
+                    fetch_failures = 0;
+                    h.fetch_error = None;
+                    h.last_fetch_at = Some(Utc::now());
+                }
+                Err(e) => {
+                    fetch_failures += 1;
+                    tracing::error!("{e} (attempt {fetch_failures}); recorded state is kept");
+                    h.fetch_error = Some(e.to_string());
+                    h.fetch_failures += 1;
+                    continue;
+                }
+            }
         }
         if !branch_moved(&s).await {
             continue;

@@ -18,6 +18,7 @@ use warp::http::{header, Response, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use crate::delivery::{post_state, Event, State};
+use crate::hooks::HookSettings;
 use crate::store::{PostView, Store, StoreError};
 
 #[derive(RustEmbed)]
@@ -31,6 +32,11 @@ pub struct Health {
     pub last_sync_at: Option<DateTime<Utc>>,
     /// The last sync's error, cleared by the next good sync.
     pub sync_error: Option<String>,
+    /// The last fetch of a remote repository, and its error while fetching fails.
+    pub last_fetch_at: Option<DateTime<Utc>>,
+    pub fetch_error: Option<String>,
+    /// Failed fetches since the service started (for metrics).
+    pub fetch_failures: u64,
 }
 
 #[derive(Clone)]
@@ -39,6 +45,7 @@ pub struct AppState {
     pub health: Arc<RwLock<Health>>,
     /// Turns true when the server shuts down, so open event streams end.
     pub shutdown: watch::Receiver<bool>,
+    pub hooks: HookSettings,
 }
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
@@ -71,7 +78,9 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(with_state.clone())
         .map(healthz);
     let assets = warp::get().and(warp::path::tail()).map(asset);
-    posts
+    let hooks = crate::hooks::routes(state.hooks.clone());
+    hooks
+        .or(posts)
         .or(post)
         .or(events)
         .or(health)
@@ -404,12 +413,14 @@ fn healthz(state: AppState) -> warp::reply::Response {
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let ok = h.sync_error.is_none() && h.last_sync_commit.is_some();
+    let ok = h.sync_error.is_none() && h.fetch_error.is_none() && h.last_sync_commit.is_some();
     let body = json!({
         "status": if ok { "ok" } else { "error" },
         "last_sync_commit": h.last_sync_commit,
         "last_sync_at": h.last_sync_at,
         "sync_error": h.sync_error,
+        "last_fetch_at": h.last_fetch_at,
+        "fetch_error": h.fetch_error,
     });
     let status = if ok {
         StatusCode::OK

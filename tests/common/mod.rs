@@ -139,6 +139,9 @@ pub fn post(title: &str, at: Option<DateTime<Utc>>, networks: &str, body: &str) 
 pub fn settings(repo: &Path, data: &Path) -> ServeSettings {
     ServeSettings {
         repo: repo.to_path_buf(),
+        remote: None,
+        fetch_interval: Duration::from_secs(60),
+        secrets: oshirase::secrets::Secrets::default(),
         branch: "main".into(),
         content_dir: String::new(),
         data_dir: data.to_path_buf(),
