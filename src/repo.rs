@@ -71,6 +71,10 @@ pub struct Landing {
     pub approver: Option<Person>,
     /// The branch as it was before this landing, where the approver list is read from.
     pub base: Option<String>,
+    /// For a single-parent commit that looks like a forge's squash or rebase merge, the
+    /// pull or merge request it names (`#12`, `!34`), so a hold can say why.
+    #[serde(default)]
+    pub forge_merge: Option<String>,
 }
 
 /// One Markdown file of the content directory at a commit.
@@ -380,6 +384,7 @@ impl Repo {
                 proposer: Person::from_signature(&commit.author()),
                 approver: None,
                 base,
+                forge_merge: forge_merge_hint(commit),
             });
         }
         // A merge: the proposer is the author of the newest commit on the merged side that
@@ -400,6 +405,7 @@ impl Repo {
         }
         let approver = Person::from_signature(&commit.author());
         Ok(Landing {
+            forge_merge: None,
             commit: commit.id().to_string(),
             // A merge that itself edited the file (a conflict resolution) proposed it too.
             proposer: proposer.unwrap_or_else(|| approver.clone()),
@@ -464,6 +470,29 @@ impl ContentSource for GitContent<'_> {
             blob: Some(entry.id().to_string()),
         })
     }
+}
+
+/// Recognises the traces forges leave on squash and rebase merges, which carry no merge
+/// commit: GitHub and Gitea end the subject with `(#12)` and GitHub commits as
+/// `noreply@github.com`; GitLab adds `See merge request group/project!34`.
+fn forge_merge_hint(commit: &Commit<'_>) -> Option<String> {
+    let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+    let subject = message.lines().next().unwrap_or_default().trim_end();
+    if let Some(open) = subject.rfind("(#") {
+        let number = subject[open + 2..].strip_suffix(')')?;
+        if !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()) {
+            return Some(format!("#{number}"));
+        }
+    }
+    for line in message.lines() {
+        if let Some(rest) = line.trim().strip_prefix("See merge request ") {
+            if let Some((_, number)) = rest.rsplit_once('!') {
+                return Some(format!("!{number}"));
+            }
+        }
+    }
+    let committer = commit.committer();
+    (committer.email().ok() == Some("noreply@github.com")).then(|| "a pull request".to_string())
 }
 
 fn blob_at(tree: &Tree<'_>, path: &str) -> Option<Oid> {

@@ -423,6 +423,15 @@ fn approval_hold(
     };
     let short = &landing.commit[..landing.commit.len().min(8)];
     let Some(approver) = &landing.approver else {
+        if let Some(request) = &landing.forge_merge {
+            return Some(format!(
+                "commit {short} by {} looks like a squash or rebase merge of {request} on the \
+                 forge; such merges leave no merge commit, so git cannot show who approved it. \
+                 Merge with \"Create a merge commit\", or use `approval: {{ mode: branch }}` \
+                 with the forge's branch protection requiring review",
+                landing.proposer
+            ));
+        }
         return Some(format!(
             "commit {short} by {} reached the branch directly, not through a merge by an \
              approver; merge it through a pull request approved by one of the account's approvers",
@@ -816,6 +825,7 @@ mod tests {
                 proposer: person("staff@city.example.jp"),
                 approver: Some(person("chief@city.example.jp")),
                 base: None,
+                forge_merge: None,
             }),
             outcome: Outcome::Ready {
                 deliveries: vec![PlannedDelivery {

@@ -526,3 +526,29 @@ async fn images_are_read_from_git_and_unsafe_paths_make_the_post_invalid() {
     assert!(outbox(data.path(), "city", "news").is_empty());
     service.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forge_squash_merge_in_merge_mode_is_held_with_a_helpful_reason() {
+    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    // What GitHub's "Squash and merge" leaves: one commit, authored by the proposer,
+    // committed by GitHub, its subject ending in the pull request number.
+    repo.write("posts/squashed.md", &post("スカッシュ", None, "portal", "本文"));
+    repo.git(STAFF, &["add", "-A"]);
+    let out = std::process::Command::new("git")
+        .args(["-c", "commit.gpgsign=false", "commit", "-q", "-m", "お知らせを追加 (#42)"])
+        .current_dir(&repo.path)
+        .env("GIT_AUTHOR_NAME", STAFF.0)
+        .env("GIT_AUTHOR_EMAIL", STAFF.1)
+        .env("GIT_COMMITTER_NAME", "GitHub")
+        .env("GIT_COMMITTER_EMAIL", "noreply@github.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let service = start(&repo.path, data.path()).await;
+    let d = service.store.delivery("posts/squashed", "portal").unwrap().unwrap();
+    assert_eq!(d.state.as_str(), "held");
+    let reason = d.last_error.unwrap();
+    assert!(reason.contains("squash or rebase merge of #42") && reason.contains("mode: branch"), "{reason}");
+    service.shutdown().await;
+}
