@@ -159,9 +159,17 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
     pub published_at: Option<DateTime<Utc>>,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// An approved `retract: true` waits to delete this published delivery.
+    #[serde(default)]
+    pub retract_pending: bool,
 }
 
 impl DeliveryRecord {
+    /// The scheduler has work to do for the delivery at its `due_at`.
+    pub fn is_due(&self) -> bool {
+        self.state.is_due_kind() || (self.state == State::Published && self.retract_pending)
+    }
+
     /// The key a delivery of `post_id` to `network` of `account` always has.
     pub fn key_for(account: &str, network: &str, post_id: &str) -> String {
         let digest = Sha256::digest(format!("oshirase/1\n{account}\n{network}\n{post_id}"));
@@ -250,6 +258,7 @@ mod tests {
             last_error: None,
             published_at: None,
             next_attempt_at: None,
+            retract_pending: false,
         }
     }
 

@@ -575,7 +575,7 @@ impl Post {
                 ));
             }
         }
-        let (images, mut warnings) = self.check_images(files, &mut problems);
+        let (images, warnings) = self.check_images(files, &mut problems);
         let mut deliveries = Vec::new();
         if let Some(account) = account {
             for name in &self.networks {
@@ -600,17 +600,6 @@ impl Post {
         }
         if !problems.is_empty() {
             return Err(problems);
-        }
-        if self.retract {
-            warnings.push(
-                self.problem(
-                    "retract",
-                    "retract-unsupported",
-                    "`retract: true` is not supported by this version yet; the post will be held"
-                        .into(),
-                    "`retract: true` はこの版ではまだ使えません。投稿は保留されます".into(),
-                ),
-            );
         }
         let account = account.map(|a| a.name.clone()).unwrap_or_default();
         Ok(ResolvedPost {

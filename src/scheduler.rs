@@ -146,8 +146,20 @@ async fn begin(
         s.update_delivery(&post_id, &network, |d| {
             let now = Utc::now();
             let has_adapter = plan.networks.get(&d.account, &d.network).is_some();
-            if !d.state.is_due_kind() || d.due_at > now {
+            if !d.is_due() || d.due_at > now {
                 return None;
+            }
+            if d.state == State::Published {
+                // A retract: lease it for a while so it is not handed out twice; deleting
+                // is idempotent, so a lease that runs out after a crash just repeats it.
+                d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
+                d.attempts += 1;
+                return Some(vec![NewEvent::service(
+                    &d.post_id,
+                    "retracting",
+                    Some(&d.network),
+                    format!("deleting it from the network (attempt {})", d.attempts),
+                )]);
             }
             let late = (now - d.publish_at).to_std().unwrap_or(Duration::ZERO);
             if d.state == State::Scheduled && late > max_lateness {
@@ -192,7 +204,7 @@ async fn begin(
     })
     .await;
     match result {
-        Ok(Some((d, _))) if d.state == State::Publishing => Some(d),
+        Ok(Some((d, _))) if d.state == State::Publishing || d.retract_pending => Some(d),
         Ok(_) => None,
         Err(e) => {
             tracing::error!("recording intent for a delivery: {e}");
@@ -205,6 +217,11 @@ async fn deliver(store: &Arc<Store>, plan: &Arc<Plan>, d: DeliveryRecord) {
     let Some(adapter) = plan.networks.get(&d.account, &d.network) else {
         return;
     };
+    if d.retract_pending {
+        let outcome = adapter.retract(&d).await;
+        record_retract(store, &d, outcome).await;
+        return;
+    }
     let started = Utc::now();
     let outcome = adapter.publish(&d).await;
     let lag_ms = (started - d.due_at).num_milliseconds();
@@ -231,6 +248,52 @@ async fn record_outcome(
     if let Err(e) = result {
         // The delivery stays `publishing`; the next start settles it with the adapter.
         tracing::error!("recording the outcome of a delivery: {e}");
+    }
+}
+
+async fn record_retract(store: &Arc<Store>, sent: &DeliveryRecord, outcome: Result<(), NetError>) {
+    let (post_id, network) = (sent.post_id.clone(), sent.network.clone());
+    let result = blocking(store, move |s| {
+        s.update_delivery(&post_id, &network, |d| {
+            if !d.retract_pending || d.state != State::Published {
+                return None;
+            }
+            let now = Utc::now();
+            let event = |d: &DeliveryRecord, kind, detail| {
+                NewEvent::service(&d.post_id, kind, Some(&d.network), detail)
+            };
+            Some(vec![match outcome {
+                Ok(()) => {
+                    d.state = State::Retracted;
+                    d.retract_pending = false;
+                    d.last_error = None;
+                    d.next_attempt_at = None;
+                    event(d, "retracted", "deleted from the network".into())
+                }
+                Err(e) if e.class == ErrorClass::Transient && d.attempts < MAX_ATTEMPTS => {
+                    let wait = e.retry_after.unwrap_or_else(|| backoff(d.attempts));
+                    d.due_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                    d.next_attempt_at = Some(d.due_at);
+                    d.last_error = Some(format!("retract: {}", e.message));
+                    event(d, "retract-retrying", e.message)
+                }
+                Err(e) => {
+                    // Still on the network: a person must delete it there.
+                    d.retract_pending = false;
+                    d.next_attempt_at = None;
+                    d.last_error = Some(format!("retract failed: {}", e.message));
+                    event(
+                        d,
+                        "retract-failed",
+                        format!("{}; delete it on the network by hand", e.message),
+                    )
+                }
+            }])
+        })
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::error!("recording a retract: {e}");
     }
 }
 

@@ -409,10 +409,10 @@ fn put_delivery(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreE
         Some(v) => Some(serde_json::from_slice(v.value())?),
         None => None,
     };
-    if let Some(old) = old.filter(|o| o.state.is_due_kind()) {
+    if let Some(old) = old.filter(DeliveryRecord::is_due) {
         due.remove((old.due_at.timestamp_millis(), key.0, key.1))?;
     }
-    if d.state.is_due_kind() {
+    if d.is_due() {
         due.insert((d.due_at.timestamp_millis(), key.0, key.1), ())?;
     }
     deliveries.insert(key, serde_json::to_vec(d)?.as_slice())?;

@@ -72,10 +72,12 @@ pub struct Candidate {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The post can go out; `hold` says why it must wait for approval, if it must.
+    /// `retract` asks, once approved, to delete it from every network it went to.
     Ready {
         deliveries: Vec<PlannedDelivery>,
         images: Vec<post::Image>,
         hold: Option<String>,
+        retract: bool,
     },
     /// The post as a whole is unusable.
     Broken { problems: Vec<Problem> },
@@ -385,15 +387,11 @@ fn candidate(
                 Ok(r) => {
                     c.account = Some(r.account.clone());
                     c.publish_at = r.publish_at;
-                    let hold = r.post.retract.then(|| {
-                        "`retract: true` is not supported by this version yet; \
-                         nothing was sent"
-                            .to_string()
-                    });
                     c.outcome = Outcome::Ready {
                         deliveries: r.deliveries,
                         images: r.images.clone(),
-                        hold,
+                        hold: None,
+                        retract: r.post.retract,
                     };
                 }
                 Err(problems) => c.outcome = Outcome::Broken { problems },
@@ -588,9 +586,23 @@ pub fn plan_post(
     let mut wanted = HashSet::new();
     match &c.outcome {
         Outcome::Ready {
+            retract: true,
+            hold,
+            ..
+        } => {
+            for d in existing.values() {
+                wanted.insert(d.network.as_str());
+            }
+            let (changed, retract_events) =
+                plan_retract(&existing, hold.as_deref(), content_changed, &actor, now);
+            deliveries.extend(changed);
+            events.extend(retract_events);
+        }
+        Outcome::Ready {
             deliveries: planned,
             images,
             hold,
+            ..
         } => {
             for p in planned {
                 wanted.insert(p.network.as_str());
@@ -626,6 +638,7 @@ pub fn plan_post(
                     last_error: reason,
                     published_at: None,
                     next_attempt_at: None,
+                    retract_pending: false,
                 };
                 if let Some(change) = plan_delivery(old, desired, content_changed, &actor) {
                     if change.1.kind == "edited-after-publish" {
@@ -690,6 +703,68 @@ pub fn plan_post(
         deliveries,
         events,
     })
+}
+
+/// An approved `retract: true`: what went out is queued for deletion, what did not is
+/// cancelled. A retract still waiting for approval changes nothing but says why.
+fn plan_retract(
+    existing: &BTreeMap<&str, &DeliveryRecord>,
+    hold: Option<&str>,
+    content_changed: bool,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> (Vec<DeliveryRecord>, Vec<NewEvent>) {
+    let mut changed = Vec::new();
+    let mut events = Vec::new();
+    let event = |d: &DeliveryRecord, kind: &'static str, detail: String| NewEvent {
+        post_id: d.post_id.clone(),
+        kind,
+        network: Some(d.network.clone()),
+        detail,
+        actor: actor.clone(),
+    };
+    if let Some(hold) = hold {
+        if content_changed {
+            if let Some(d) = existing.values().next() {
+                let mut e = event(d, "retract-held", format!("retract not approved: {hold}"));
+                e.network = None;
+                events.push(e);
+            }
+        }
+        return (changed, events);
+    }
+    for d in existing.values() {
+        match d.state {
+            State::Published if !d.retract_pending => {
+                let mut d = (*d).clone();
+                d.retract_pending = true;
+                d.due_at = now;
+                d.next_attempt_at = Some(now);
+                events.push(event(
+                    &d,
+                    "retract-requested",
+                    "an approved `retract: true` asks to delete it".into(),
+                ));
+                changed.push(d);
+            }
+            s if (s.is_unsent() || s == State::Retrying)
+                && s != State::Cancelled
+                && s != State::Missed =>
+            {
+                let mut d = (*d).clone();
+                d.state = State::Cancelled;
+                d.last_error = Some("retracted before it was sent".into());
+                events.push(event(
+                    &d,
+                    "cancelled",
+                    "retracted before it was sent".into(),
+                ));
+                changed.push(d);
+            }
+            _ => {}
+        }
+    }
+    (changed, events)
 }
 
 /// Decides one delivery: `Some((record to write, event))`, or `None` when it stays as it is.
@@ -838,6 +913,7 @@ mod tests {
                 }],
                 images: vec![],
                 hold: None,
+                retract: false,
             },
         }
     }

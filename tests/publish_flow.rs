@@ -533,10 +533,20 @@ async fn a_forge_squash_merge_in_merge_mode_is_held_with_a_helpful_reason() {
     let data = tempfile::tempdir().unwrap();
     // What GitHub's "Squash and merge" leaves: one commit, authored by the proposer,
     // committed by GitHub, its subject ending in the pull request number.
-    repo.write("posts/squashed.md", &post("スカッシュ", None, "portal", "本文"));
+    repo.write(
+        "posts/squashed.md",
+        &post("スカッシュ", None, "portal", "本文"),
+    );
     repo.git(STAFF, &["add", "-A"]);
     let out = std::process::Command::new("git")
-        .args(["-c", "commit.gpgsign=false", "commit", "-q", "-m", "お知らせを追加 (#42)"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "-q",
+            "-m",
+            "お知らせを追加 (#42)",
+        ])
         .current_dir(&repo.path)
         .env("GIT_AUTHOR_NAME", STAFF.0)
         .env("GIT_AUTHOR_EMAIL", STAFF.1)
@@ -546,9 +556,128 @@ async fn a_forge_squash_merge_in_merge_mode_is_held_with_a_helpful_reason() {
         .unwrap();
     assert!(out.status.success());
     let service = start(&repo.path, data.path()).await;
-    let d = service.store.delivery("posts/squashed", "portal").unwrap().unwrap();
+    let d = service
+        .store
+        .delivery("posts/squashed", "portal")
+        .unwrap()
+        .unwrap();
     assert_eq!(d.state.as_str(), "held");
     let reason = d.last_error.unwrap();
-    assert!(reason.contains("squash or rebase merge of #42") && reason.contains("mode: branch"), "{reason}");
+    assert!(
+        reason.contains("squash or rebase merge of #42") && reason.contains("mode: branch"),
+        "{reason}"
+    );
     service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_retract_deletes_what_went_out_and_an_unapproved_one_does_nothing() {
+    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    let far = Utc::now() + chrono::Duration::hours(5);
+    repo.propose_and_merge(
+        "staff/a",
+        &[
+            (
+                "posts/wrong.md",
+                &post("誤り", None, "portal, news", "誤った日付のお知らせ"),
+            ),
+            (
+                "posts/later.md",
+                &post("予定", Some(far), "portal", "まだ送らない"),
+            ),
+        ],
+    );
+    let service = start(&repo.path, data.path()).await;
+    assert!(
+        wait_for(Duration::from_secs(5), || outbox(
+            data.path(),
+            "city",
+            "news"
+        )
+        .len()
+            == 1)
+        .await
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || delivery_state(
+            &service,
+            "posts/wrong",
+            "portal"
+        )
+        .as_deref()
+            == Some("published"))
+        .await
+    );
+
+    // Pushed straight to main, a retract is not approved: nothing is deleted.
+    repo.write(
+        "posts/wrong.md",
+        "---\ntitle: 誤り\nnetworks: [portal, news]\nretract: true\n---\n誤った日付のお知らせ\n",
+    );
+    repo.commit_all(STAFF, "retract without review");
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            service
+                .store
+                .events_for("posts/wrong")
+                .unwrap()
+                .iter()
+                .any(|e| e.kind == "retract-held")
+        })
+        .await
+    );
+    assert_eq!(
+        delivery_state(&service, "posts/wrong", "portal").as_deref(),
+        Some("published")
+    );
+
+    // Through a merge by an approver it deletes from every network and cancels the rest.
+    repo.propose_and_merge("staff/retract", &[
+        ("posts/wrong.md", "---\ntitle: 誤り\nnetworks: [portal, news]\nretract: true\n---\n誤った日付のお知らせです\n"),
+        ("posts/later.md", "---\ntitle: 予定\nnetworks: [portal]\nretract: true\n---\nまだ送らない\n"),
+    ]);
+    for network in ["portal", "news"] {
+        assert!(
+            wait_for(Duration::from_secs(5), || delivery_state(
+                &service,
+                "posts/wrong",
+                network
+            )
+            .as_deref()
+                == Some("retracted"))
+            .await,
+            "{network} retracted"
+        );
+        let lines = outbox(data.path(), "city", network);
+        let retraction = lines
+            .iter()
+            .find(|l| l.get("retracts").is_some())
+            .expect("a retraction line");
+        assert_eq!(retraction["retracts"], lines[0]["key"]);
+    }
+    assert_eq!(
+        delivery_state(&service, "posts/later", "portal").as_deref(),
+        Some("cancelled")
+    );
+    let events = service.store.events_for("posts/wrong").unwrap();
+    let requested = events
+        .iter()
+        .find(|e| e.kind == "retract-requested")
+        .unwrap();
+    assert_eq!(
+        requested.actor,
+        oshirase::delivery::Actor::Git(format!("{} <{}>", CHIEF.0, CHIEF.1))
+    );
+    service.shutdown().await;
+
+    // A restart repeats nothing.
+    let again = start(&repo.path, data.path()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        outbox(data.path(), "city", "portal").len(),
+        2,
+        "one post, one retraction"
+    );
+    again.shutdown().await;
 }

@@ -81,6 +81,10 @@ pub trait Network: Send + Sync {
 
     /// Settles a delivery found `publishing` after a restart.
     async fn settle(&self, delivery: &DeliveryRecord) -> Result<Settlement, NetError>;
+
+    /// Deletes a published delivery (an approved `retract: true`). Deleting what is already
+    /// gone succeeds, so an interrupted retract can simply be repeated.
+    async fn retract(&self, delivery: &DeliveryRecord) -> Result<(), NetError>;
 }
 
 /// The adapters for every (account, network) of the current configuration.

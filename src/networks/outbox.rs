@@ -172,6 +172,30 @@ impl Network for OutboxFile {
         })
     }
 
+    async fn retract(&self, d: &DeliveryRecord) -> Result<(), NetError> {
+        // A retraction is a line of its own with a key of its own, so the file stays
+        // append-only and a repeated retract writes nothing.
+        let key = format!("{}:retract", d.key);
+        let line = serde_json::json!({
+            "key": key,
+            "retracts": d.key,
+            "post_id": d.post_id,
+            "account": d.account,
+            "network": d.network,
+            "at": Utc::now().to_rfc3339(),
+        })
+        .to_string();
+        let path = self.path.clone();
+        self.with_keys(move |keys| {
+            if !keys.contains(&key) {
+                OutboxFile::append(&path, &line)?;
+                keys.insert(key);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn settle(&self, d: &DeliveryRecord) -> Result<Settlement, NetError> {
         let key = d.key.clone();
         let written = self.with_keys(move |keys| Ok(keys.contains(&key))).await?;
@@ -209,6 +233,7 @@ mod tests {
             last_error: None,
             published_at: None,
             next_attempt_at: None,
+            retract_pending: false,
         }
     }
 
