@@ -258,12 +258,6 @@ async fn stop_signal() {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
-    if args.repo.contains("://") || args.repo.starts_with("git@") {
-        bail!(
-            "--repo {}: this version serves a local repository path; clone it and pass the path",
-            args.repo
-        );
-    }
     if !args.listen.ip().is_loopback() {
         bail!(
             "--listen {}: the dashboard has no authentication yet, so it only listens on a \

@@ -164,3 +164,65 @@ fn serve_refuses_a_missing_repository_and_a_public_listen_address() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("authentication"));
 }
+
+#[test]
+fn serve_takes_a_repository_url_and_a_secrets_file() {
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    repo.propose_and_merge(
+        "staff/a",
+        &[("posts/a.md", &post("A", None, "portal", "URL から"))],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let secrets = data.path().join("secrets.env");
+    std::fs::write(&secrets, "# server secrets\nOSHIRASE_WEBHOOK_SECRET=abc\n").unwrap();
+    let url = format!("file://{}", repo.path.display());
+    let mut child = oshirase()
+        .args([
+            "serve",
+            "--repo",
+            &url,
+            "--listen",
+            "127.0.0.1:0",
+            "--secrets",
+            secrets.to_str().unwrap(),
+        ])
+        .arg("--data")
+        .arg(data.path())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while outbox(data.path(), "city", "portal").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(outbox(data.path(), "city", "portal").len(), 1);
+    assert!(data.path().join("mirror.git").is_dir());
+
+    std::fs::write(
+        &secrets,
+        "OSHIRASE_WEBHOOK_SECRET=abc\nthis line has no name\n",
+    )
+    .unwrap();
+    let out = oshirase()
+        .args([
+            "serve",
+            "--repo",
+            &url,
+            "--listen",
+            "127.0.0.1:0",
+            "--secrets",
+            secrets.to_str().unwrap(),
+        ])
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("secrets.env:2") && !stderr.contains("this line"),
+        "{stderr}"
+    );
+}

@@ -488,7 +488,10 @@
   async function refreshHealth() {
     const sync = $('sync');
     try {
-      const health = await getJson('healthz');
+      // /healthz answers 503 with the reason while syncing or fetching fails: read it anyway.
+      const response = await fetch('healthz', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+      const health = await response.json();
+      renderHealthProblem(health);
       const parts = [];
       if (health.last_sync_commit) {
         parts.push(bilingual('同期', 'Synced'), ' ', el('code', { attrs: { title: health.last_sync_commit }, text: String(health.last_sync_commit).slice(0, 8) }),
@@ -504,6 +507,24 @@
       sync.replaceChildren(bilingual('同期状態を取得できません', `Sync status unavailable (${err.message})`));
       sync.classList.add('sync-warn');
     }
+  }
+
+  // A failing fetch or sync needs a person as much as a failed post: show it first.
+  function renderHealthProblem(health) {
+    const box = $('health-problem');
+    const problems = [];
+    if (health.fetch_error) {
+      problems.push([bilingual('リポジトリを取得できません', 'Fetching the repository fails'), show(health.fetch_error),
+        bilingual('ネットワークと認証情報を確認してください。記録済みの予定はそのまま送信されます。',
+          'Check the network and credentials; what is already scheduled still goes out.')]);
+    }
+    if (health.sync_error) {
+      problems.push([bilingual('同期できません', 'Syncing fails'), show(health.sync_error),
+        bilingual('ブランチと oshirase.yaml を確認してください。', 'Check the branch and oshirase.yaml.')]);
+    }
+    box.replaceChildren(...problems.map(([title, detail, todo]) =>
+      el('p', { className: 'health-item' }, el('strong', {}, title), ' ', el('span', { text: detail }), ' ', todo)));
+    box.hidden = problems.length === 0;
   }
 
   function refresh() {
