@@ -17,6 +17,7 @@ pub mod networks;
 pub mod post;
 pub mod render;
 pub mod repo;
+pub mod resolve;
 pub mod scheduler;
 pub mod secrets;
 pub mod serve;

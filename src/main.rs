@@ -12,6 +12,7 @@ use oshirase::check::{output, CheckOptions, UsageError};
 use oshirase::demo::{self, DemoOptions};
 use oshirase::fetch;
 use oshirase::i18n::Lang;
+use oshirase::resolve::Resolution;
 use oshirase::secrets::Secrets;
 use oshirase::serve::{ServeSettings, Service};
 
@@ -36,8 +37,30 @@ enum Command {
     Preview(PreviewArgs),
     /// Show what a data directory holds and what needs a person.
     Status(StatusArgs),
+    /// Settle an `unknown` delivery after checking the network by hand.
+    Resolve(ResolveArgs),
     /// Run the whole story on a scratch repository, without credentials.
     Demo(DemoArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("outcome").required(true).args(["published", "not_published"])))]
+struct ResolveArgs {
+    /// The post id (as on the dashboard, e.g. posts/2026-12-20-gomi).
+    post: String,
+    /// The network name from oshirase.yaml (e.g. x).
+    network: String,
+    /// It is on the network, at this address.
+    #[arg(long, value_name = "URL")]
+    published: Option<String>,
+    /// It is not on the network: send it again.
+    #[arg(long)]
+    not_published: bool,
+    #[arg(long, env = "OSHIRASE_DATA", default_value = "oshirase-data")]
+    data: PathBuf,
+    /// Who is settling it, for the audit log (default: $USER).
+    #[arg(long)]
+    by: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -181,6 +204,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Check(args) => check(args),
         Command::Preview(args) => preview(args),
         Command::Status(args) => status(args).map(|()| 0),
+        Command::Resolve(args) => resolve(args).map(|()| 0),
         Command::Demo(args) => run_demo(args).map(|()| 0),
     }
 }
@@ -305,6 +329,25 @@ fn status(args: StatusArgs) -> Result<()> {
             serde_json::to_string_pretty(&oshirase::status::report_json(&store)?)?
         ),
     }
+    Ok(())
+}
+
+fn resolve(args: ResolveArgs) -> Result<()> {
+    let store = oshirase::status::open_existing(&args.data)?;
+    let resolution = match args.published {
+        Some(url) => Resolution::Published { url },
+        None => Resolution::NotPublished,
+    };
+    let operator = args
+        .by
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "operator".into());
+    let (d, _) =
+        oshirase::resolve::resolve(&store, &args.post, &args.network, resolution, &operator)?;
+    println!(
+        "{} → {}: {} (recorded as settled by {operator})",
+        d.post_id, d.network, d.state
+    );
     Ok(())
 }
 

@@ -19,6 +19,8 @@ use crate::store::{Store, StoreError};
 
 /// Attempts before a transiently failing delivery is given up as `failed`.
 pub const MAX_ATTEMPTS: u32 = 8;
+/// The longest the scheduler sleeps without looking at the due index again.
+const IDLE_LOOK: Duration = Duration::from_secs(60);
 /// Deliveries in flight at once, across all networks.
 const MAX_IN_FLIGHT: usize = 16;
 /// How long a delivery waits when its network is not configured any more or refuses the
@@ -122,11 +124,15 @@ pub async fn run(store: Arc<Store>, handle: SchedulerHandle, mut shutdown: watch
 }
 
 fn sleep_until(next: Option<DateTime<Utc>>) -> tokio::time::Sleep {
+    // The scheduler sleeps until the next due time and is woken when a sync changes the
+    // plan. An operator's `oshirase resolve` writes from another process, which cannot wake
+    // it; looking again at least once a minute bounds how long such a change waits.
     let wait = match next {
-        // With nothing due the scheduler only wakes when told to; the long sleep is a
-        // safety net, not a poll.
-        None => Duration::from_secs(3600),
-        Some(t) => (t - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+        None => IDLE_LOOK,
+        Some(t) => (t - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(IDLE_LOOK),
     };
     tokio::time::sleep(wait)
 }

@@ -18,7 +18,8 @@ const NEEDS_A_PERSON: [State; 5] = [
     State::Missed,
 ];
 
-/// Opens the store of `data_dir` without creating one where there is none.
+/// Opens the store of `data_dir` without creating one where there is none, beside a
+/// running service if there is one.
 pub fn open_existing(data_dir: &Path) -> Result<Store, StoreError> {
     if !data_dir.join(store::DB_FILE).exists() {
         return Err(StoreError::Open {
@@ -27,7 +28,7 @@ pub fn open_existing(data_dir: &Path) -> Result<Store, StoreError> {
                 .into(),
         });
     }
-    Store::open(data_dir)
+    Store::open_beside_service(data_dir)
 }
 
 /// The whole picture as JSON: counts, posts, and the audit log.

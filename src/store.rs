@@ -92,7 +92,12 @@ pub struct PostView {
 pub struct Store {
     db: Database,
     events: broadcast::Sender<Event>,
+    /// Held by `serve` for as long as the store is open: one service per data directory.
+    _serve_lock: Option<std::fs::File>,
 }
+
+/// The file `serve` locks so that only one service uses a data directory.
+pub const SERVE_LOCK: &str = "serve.lock";
 
 /// Sync metadata keys.
 pub mod meta {
@@ -104,22 +109,65 @@ pub mod meta {
 impl Store {
     /// Opens (creating if needed) the database in `data_dir`. Fails clearly, never panics,
     /// when another process holds it or the file is damaged.
+    /// Opens the store as the one service of this data directory: a second `serve` on the
+    /// same directory is refused, while operator commands (`status`, `resolve`) may still
+    /// open it beside the service ([`Store::open_beside_service`]).
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
-        let path = data_dir.join(DB_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                StoreError::AlreadyOpen(data_dir.to_path_buf())
+        let lock_path = data_dir.join(SERVE_LOCK);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::DataDir {
+                path: lock_path.clone(),
+                source,
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::AlreadyOpen(data_dir.to_path_buf()))
             }
-            redb::DatabaseError::UpgradeRequired(_) => StoreError::UpgradeRequired(path.clone()),
-            other => StoreError::Open {
-                path: path.clone(),
-                message: other.to_string(),
-            },
-        })?;
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::DataDir {
+                    path: lock_path,
+                    source,
+                })
+            }
+        }
+        let mut store = Store::open_db(data_dir)?;
+        store._serve_lock = Some(lock);
+        Ok(store)
+    }
+
+    /// Opens the store of a data directory that a service may be using at the same time.
+    pub fn open_beside_service(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_db(data_dir)
+    }
+
+    fn open_db(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        // Several processes may write (the service, and an operator's `resolve`); redb
+        // lets one write transaction run at a time across them.
+        let db = Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            .create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::AlreadyOpen(data_dir.to_path_buf())
+                }
+                redb::DatabaseError::UpgradeRequired(_) => {
+                    StoreError::UpgradeRequired(path.clone())
+                }
+                other => StoreError::Open {
+                    path: path.clone(),
+                    message: other.to_string(),
+                },
+            })?;
         // Create every table up front so readers never meet a missing one.
         let txn = db.begin_write()?;
         txn.open_table(POSTS)?;
@@ -131,7 +179,11 @@ impl Store {
         txn.open_table(FILES)?;
         txn.commit()?;
         let (events, _) = broadcast::channel(1024);
-        Ok(Store { db, events })
+        Ok(Store {
+            db,
+            events,
+            _serve_lock: None,
+        })
     }
 
     /// Events as they are committed (for the live dashboard and the demo's printout).

@@ -226,3 +226,153 @@ fn serve_takes_a_repository_url_and_a_secrets_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn resolve_settles_an_unknown_delivery_beside_a_running_serve() {
+    use oshirase::delivery::State;
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    let far = chrono::Utc::now() + chrono::Duration::hours(3);
+    repo.propose_and_merge(
+        "staff/a",
+        &[("posts/a.md", &post("A", Some(far), "portal, news", "本文"))],
+    );
+    let data = tempfile::tempdir().unwrap();
+    // Make an `unknown` delivery as a crash against a non-idempotent network would leave it.
+    {
+        let store = oshirase::store::Store::open(data.path()).unwrap();
+        let accept = |_: &oshirase::config::RepoConfig| Ok(());
+        oshirase::sync::sync(
+            &store,
+            &oshirase::sync::SyncOptions {
+                repo_path: &repo.path,
+                branch: "main",
+                content_dir: "",
+                dry_run: false,
+                accept_config: &accept,
+            },
+        )
+        .unwrap();
+        for network in ["portal", "news"] {
+            store
+                .update_delivery("posts/a", network, |d| {
+                    d.state = State::Unknown;
+                    d.attempts = 1;
+                    Some(vec![])
+                })
+                .unwrap();
+        }
+    }
+    let data_arg = data.path().to_str().unwrap();
+    let mut serve = oshirase()
+        .args([
+            "serve",
+            "--repo",
+            repo.path.to_str().unwrap(),
+            "--data",
+            data_arg,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+
+    let out = oshirase()
+        .args([
+            "resolve",
+            "posts/a",
+            "portal",
+            "--published",
+            "https://portal.example/news/1",
+            "--data",
+            data_arg,
+            "--by",
+            "kanri-taro",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Twice is refused: it is no longer unknown.
+    let again = oshirase()
+        .args([
+            "resolve",
+            "posts/a",
+            "portal",
+            "--not-published",
+            "--data",
+            data_arg,
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is `published`, not `unknown`"));
+    // Not published: the running service sends it again (it looks at least once a minute).
+    let out = oshirase()
+        .args([
+            "resolve",
+            "posts/a",
+            "news",
+            "--not-published",
+            "--data",
+            data_arg,
+            "--by",
+            "kanri-taro",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = oshirase()
+        .args(["resolve", "posts/a", "news", "--data", data_arg])
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "one of --published or --not-published is required"
+    );
+
+    let status = oshirase()
+        .args(["status", "--data", data_arg, "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "status works beside serve: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let resolved: Vec<&serde_json::Value> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "resolved")
+        .collect();
+    assert_eq!(resolved.len(), 2);
+    assert_eq!(resolved[0]["actor"]["type"], "operator");
+    assert_eq!(resolved[0]["actor"]["name"], "kanri-taro");
+    let post = v["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "posts/a")
+        .unwrap();
+    let portal = post["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["network"] == "portal")
+        .unwrap();
+    assert_eq!(portal["state"], "published");
+    assert_eq!(portal["remote_url"], "https://portal.example/news/1");
+    let _ = serve.kill();
+    let _ = serve.wait();
+}
