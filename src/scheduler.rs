@@ -92,9 +92,13 @@ pub async fn run(store: Arc<Store>, handle: SchedulerHandle, mut shutdown: watch
                     let plan = handle.plan();
                     if let Some(d) = begin(&store, &plan, &post_id, &network).await {
                         let store = store.clone();
+                        let handle = handle.clone();
                         in_flight.spawn(async move {
                             deliver(&store, &plan, d).await;
                             drop(permit);
+                            // A retry or retract may now be due sooner than the scheduler
+                            // planned to look, which it decided before this outcome existed.
+                            handle.wake();
                         });
                     }
                 }

@@ -140,7 +140,12 @@ impl Service {
                 None => return Err(e.into()),
             },
         };
-        let scheduler = SchedulerHandle::new(plan_for(&config, &outboxes, settings.dry_run)?);
+        let scheduler = SchedulerHandle::new(plan_for(
+            &config,
+            &outboxes,
+            settings.dry_run,
+            &settings.secrets,
+        )?);
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -231,14 +236,19 @@ async fn last_good_config(
     .ok()?
 }
 
-fn plan_for(config: &RepoConfig, outboxes: &Outboxes, dry_run: bool) -> Result<Plan, ServeError> {
+fn plan_for(
+    config: &RepoConfig,
+    outboxes: &Outboxes,
+    dry_run: bool,
+    secrets: &Secrets,
+) -> Result<Plan, ServeError> {
     let config = if dry_run {
         config.clone().into_dry_run()
     } else {
         config.clone()
     };
     Ok(Plan {
-        networks: Arc::new(Networks::build(&config, outboxes).map_err(ServeError::Other)?),
+        networks: Arc::new(Networks::build(&config, outboxes, secrets).map_err(ServeError::Other)?),
         max_lateness: config.max_lateness,
     })
 }
@@ -377,7 +387,12 @@ async fn sync_loop(mut s: SyncLoop) {
                     took_ms = report.took.as_millis() as u64, "synced"
                 );
                 s.last_commit.clone_from(&report.commit);
-                match plan_for(&report.config, &s.outboxes, s.settings.dry_run) {
+                match plan_for(
+                    &report.config,
+                    &s.outboxes,
+                    s.settings.dry_run,
+                    &s.settings.secrets,
+                ) {
                     Ok(plan) => {
                         set_health(&s.health, Some(&report), None);
                         s.scheduler.replace_plan(plan);

@@ -3,7 +3,9 @@
 //! The scheduler only ever talks to this trait. An adapter publishes a delivery, and after a
 //! crash settles a delivery that was left `publishing`: did the earlier attempt go through?
 
+pub mod http;
 mod outbox;
+mod webhook;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,8 +14,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::{NetworkKind, RepoConfig};
+use crate::config::{NetworkConfig, NetworkKind, RepoConfig};
 use crate::delivery::DeliveryRecord;
+use crate::secrets::Secrets;
 
 pub use outbox::OutboxFile;
 
@@ -99,7 +102,7 @@ impl Networks {
     pub fn check(config: &RepoConfig) -> Result<(), String> {
         for account in config.accounts.values() {
             for net in account.networks.values() {
-                if net.kind != NetworkKind::Outbox {
+                if !matches!(net.kind, NetworkKind::Outbox | NetworkKind::Webhook) {
                     return Err(format!(
                         "accounts.{}.networks.{}: this version of oshirase cannot publish to \
                          `{}` yet; run `serve --dry-run` to rehearse with outboxes instead",
@@ -111,12 +114,29 @@ impl Networks {
         Ok(())
     }
 
-    pub fn build(config: &RepoConfig, outboxes: &Outboxes) -> Result<Networks, String> {
+    /// Builds every adapter, reading its secrets; a missing secret is an error that names
+    /// the variable (never its value).
+    pub fn build(
+        config: &RepoConfig,
+        outboxes: &Outboxes,
+        secrets: &Secrets,
+    ) -> Result<Networks, String> {
         Self::check(config)?;
         let mut adapters: HashMap<(String, String), Arc<dyn Network>> = HashMap::new();
         for account in config.accounts.values() {
             for net in account.networks.values() {
-                let adapter: Arc<dyn Network> = outboxes.file(&account.name, &net.name);
+                let adapter: Arc<dyn Network> = match net.kind {
+                    NetworkKind::Webhook => {
+                        let url = secret(net, "URL", secrets, &account.name)?;
+                        let url = match &net.base_url {
+                            // `base_url` redirects the network (tests, gateways).
+                            Some(base) => base.clone(),
+                            None => url,
+                        };
+                        Arc::new(webhook::Webhook::new(url))
+                    }
+                    _ => outboxes.file(&account.name, &net.name),
+                };
                 adapters.insert((account.name.clone(), net.name.clone()), adapter);
             }
         }
@@ -128,6 +148,24 @@ impl Networks {
             .get(&(account.to_string(), network.to_string()))
             .cloned()
     }
+}
+
+/// The secret `<credentials>_<field>` of a network.
+fn secret(
+    net: &NetworkConfig,
+    field: &str,
+    secrets: &Secrets,
+    account: &str,
+) -> Result<String, String> {
+    let prefix = net.credentials.as_deref().unwrap_or_default();
+    let name = format!("{prefix}_{field}");
+    secrets.get(&name).ok_or_else(|| {
+        format!(
+            "accounts.{account}.networks.{}: the secret {name} is not set in the environment \
+             or the --secrets file",
+            net.name
+        )
+    })
 }
 
 /// Outbox files by path, shared across configuration reloads so that one file always has

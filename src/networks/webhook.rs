@@ -1,0 +1,59 @@
+//! The `webhook` network: a JSON POST of the text to an intranet portal, a chat room or
+//! anything else that takes one (Slack and Teams read `text`, Discord reads `content`).
+//!
+//! A plain webhook has no way to ask "did you get this?", so a delivery cut short by a
+//! crash is `unknown` for a person to check, never sent blindly again. The delivery key
+//! travels in `X-Oshirase-Delivery` for receivers that want to drop repeats themselves.
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::{http, NetError, Network, Published, Settlement};
+use crate::delivery::DeliveryRecord;
+
+pub struct Webhook {
+    url: String,
+}
+
+impl Webhook {
+    pub fn new(url: String) -> Webhook {
+        Webhook { url }
+    }
+}
+
+#[async_trait]
+impl Network for Webhook {
+    async fn publish(&self, d: &DeliveryRecord) -> Result<Published, NetError> {
+        let body = json!({
+            "text": d.text,
+            "content": d.text,
+            "oshirase": { "key": d.key, "post_id": d.post_id, "account": d.account, "network": d.network },
+        });
+        let response = http::client()
+            .post(&self.url)
+            .header("X-Oshirase-Delivery", &d.key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(http::transport)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(Published::default());
+        }
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        Err(http::classify(status, &headers, &text))
+    }
+
+    async fn settle(&self, _: &DeliveryRecord) -> Result<Settlement, NetError> {
+        Ok(Settlement::Unknown(
+            "a webhook cannot be asked whether it received the post".into(),
+        ))
+    }
+
+    async fn retract(&self, _: &DeliveryRecord) -> Result<(), NetError> {
+        Err(NetError::permanent(
+            "a webhook message cannot be deleted by oshirase; remove it where it was posted",
+        ))
+    }
+}

@@ -1,0 +1,230 @@
+//! Fault injection against a local webhook receiver: a dropped connection, 500, 503 with
+//! Retry-After, 429 with x-rate-limit-reset and a slow answer, then success. The delivery is
+//! published once, every attempt carries the same key, and the waits follow the policy
+//! (exponential backoff without a hint, the network's hint when it gives one). A 400 fails
+//! at once with the network's message.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use oshirase::secrets::Secrets;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(Clone, Debug)]
+struct Received {
+    at: Instant,
+    key: String,
+    body: serde_json::Value,
+}
+
+/// Reads one HTTP/1.1 request (headers and a Content-Length body).
+async fn read_request(
+    sock: &mut tokio::net::TcpStream,
+) -> Option<(HashMap<String, String>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let headers: HashMap<String, String> = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+                .collect();
+            let len: usize = headers
+                .get("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = buf[end + 4..].to_vec();
+            while body.len() < len {
+                let n = sock.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+            return Some((headers, body));
+        }
+    }
+}
+
+/// A receiver that answers each delivery key with the next step of its script.
+async fn fake_receiver(
+    scripts: HashMap<&'static str, Vec<&'static str>>,
+) -> (u16, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::<Received>::new()));
+    let log = received.clone();
+    tokio::spawn(async move {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let Some((headers, body)) = read_request(&mut sock).await else {
+                continue;
+            };
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let key = headers
+                .get("x-oshirase-delivery")
+                .cloned()
+                .unwrap_or_default();
+            let post = body["oshirase"]["post_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            log.lock().unwrap().push(Received {
+                at: Instant::now(),
+                key: key.clone(),
+                body,
+            });
+            let n = counts.entry(key).or_default();
+            let step = scripts
+                .get(post.as_str())
+                .and_then(|s| s.get(*n))
+                .copied()
+                .unwrap_or("200");
+            *n += 1;
+            let reset = (chrono::Utc::now().timestamp() + 2).to_string();
+            let reply = match step {
+                "drop" => continue, // close without answering
+                "500" => "HTTP/1.1 500 Internal Server Error\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\noops".to_string(),
+                "503" => "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nbusy".to_string(),
+                "429" => format!("HTTP/1.1 429 Too Many Requests\r\nx-rate-limit-reset: {reset}\r\nContent-Length: 4\r\n\r\nslow"),
+                "400" => "HTTP/1.1 400 Bad Request\r\nContent-Length: 19\r\n\r\ntext is too long :(".to_string(),
+                "slow" => {
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string()
+                }
+                _ => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string(),
+            };
+            let _ = sock.write_all(reply.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    (port, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_by_policy_and_published_once() {
+    let mut scripts = HashMap::new();
+    scripts.insert("posts/flaky", vec!["drop", "500", "503", "429", "slow"]);
+    scripts.insert("posts/rejected", vec!["400"]);
+    let (port, received) = fake_receiver(scripts).await;
+
+    let repo = GitRepo::new(&config(
+        BRANCH,
+        "2h",
+        "      hook: { type: webhook, credentials: HOOK }\n",
+    ));
+    repo.propose_and_merge(
+        "staff/a",
+        &[
+            (
+                "posts/flaky.md",
+                &post("不安定", None, "hook", "届くまで再送"),
+            ),
+            (
+                "posts/rejected.md",
+                &post("拒否", None, "hook", "拒否される"),
+            ),
+        ],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut s = settings(&repo.path, data.path());
+    s.secrets = Secrets::parse("test", &format!("HOOK_URL=http://127.0.0.1:{port}/hook")).unwrap();
+    let service = oshirase::serve::Service::start(s).await.unwrap();
+
+    assert!(
+        wait_for(Duration::from_secs(60), || delivery_state(
+            &service,
+            "posts/flaky",
+            "hook"
+        )
+        .as_deref()
+            == Some("published"))
+        .await,
+        "published in the end: {:?}",
+        service.store.delivery("posts/flaky", "hook").unwrap()
+    );
+    let rejected = service
+        .store
+        .delivery("posts/rejected", "hook")
+        .unwrap()
+        .unwrap();
+    assert_eq!(rejected.state.as_str(), "failed");
+    assert_eq!(rejected.attempts, 1, "a permanent error is not retried");
+    assert!(rejected.last_error.unwrap().contains("text is too long"));
+
+    let flaky = service
+        .store
+        .delivery("posts/flaky", "hook")
+        .unwrap()
+        .unwrap();
+    assert_eq!(flaky.attempts, 5);
+    let all = received.lock().unwrap().clone();
+    let tries: Vec<&Received> = all
+        .iter()
+        .filter(|r| r.body["oshirase"]["post_id"] == "posts/flaky")
+        .collect();
+    assert_eq!(tries.len(), 5, "one request per attempt");
+    assert!(
+        tries.iter().all(|r| r.key == flaky.key),
+        "every attempt carries the same key"
+    );
+    assert_eq!(tries[0].body["text"], "届くまで再送");
+    let gap = |i: usize| tries[i].at - tries[i - 1].at;
+    // No hint after a dropped connection: the backoff's first step, 15 s plus jitter.
+    assert!(gap(1) >= Duration::from_secs(15), "{:?}", gap(1));
+    // Retry-After: 1 and x-rate-limit-reset ≈ now + 2 are honoured, not exceeded by much.
+    assert!(
+        gap(2) >= Duration::from_millis(900) && gap(2) < Duration::from_secs(5),
+        "{:?}",
+        gap(2)
+    );
+    assert!(
+        gap(3) >= Duration::from_millis(900) && gap(3) < Duration::from_secs(5),
+        "{:?}",
+        gap(3)
+    );
+    assert!(
+        gap(4) >= Duration::from_millis(900) && gap(4) < Duration::from_secs(6),
+        "{:?}",
+        gap(4)
+    );
+    let events = service.store.events_for("posts/flaky").unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "retrying").count(), 4);
+    assert_eq!(events.iter().filter(|e| e.kind == "published").count(), 1);
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_network_secret_is_a_clear_error_that_names_it() {
+    let repo = GitRepo::new(&config(
+        BRANCH,
+        "2h",
+        "      hook: { type: webhook, credentials: HOOK }\n",
+    ));
+    let data = tempfile::tempdir().unwrap();
+    let err = oshirase::serve::Service::start(settings(&repo.path, data.path()))
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("HOOK_URL") && err.contains("networks.hook"),
+        "{err}"
+    );
+}
