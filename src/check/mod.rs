@@ -271,20 +271,11 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
         }
     }
     for (id, paths) in &ids {
-        if paths.len() < 2 {
-            continue;
-        }
-        for path in paths {
-            let others: Vec<String> = paths
-                .iter()
-                .filter(|p| *p != path)
-                .map(|p| shown(p))
-                .collect();
-            let others = others.join(", ");
+        for (path, others) in shared_by(paths, &shown) {
             problems.push((
                 path.clone(),
                 Problem::new(
-                    &shown(path),
+                    &shown(&path),
                     1,
                     "duplicate-id",
                     format!("post id `{id}` is also used by {others}; give each post its own `id:`"),
@@ -294,20 +285,11 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
         }
     }
     for ((network, _), paths) in &texts {
-        if paths.len() < 2 {
-            continue;
-        }
-        for path in paths {
-            let others: Vec<String> = paths
-                .iter()
-                .filter(|p| *p != path)
-                .map(|p| shown(p))
-                .collect();
-            let others = others.join(", ");
+        for (path, others) in shared_by(paths, &shown) {
             warnings.push((
                 path.clone(),
                 Problem::new(
-                    &shown(path),
+                    &shown(&path),
                     1,
                     "duplicate-text",
                     format!("the text for `{network}` is identical to {others}; networks reject or hide repeated posts"),
@@ -338,6 +320,24 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
         .posts
         .sort_by(|a, b| a.publish_at.cmp(&b.publish_at).then(a.file.cmp(&b.file)));
     Ok(report)
+}
+
+/// For files sharing something (an id, a text): each file with the others, as shown.
+fn shared_by(paths: &[String], shown: &dyn Fn(&str) -> String) -> Vec<(String, String)> {
+    if paths.len() < 2 {
+        return Vec::new();
+    }
+    paths
+        .iter()
+        .map(|path| {
+            let others: Vec<String> = paths
+                .iter()
+                .filter(|p| *p != path)
+                .map(|p| shown(p))
+                .collect();
+            (path.clone(), others.join(", "))
+        })
+        .collect()
 }
 
 fn past_warning(post: &post::Post, at: DateTime<Utc>, config: &RepoConfig) -> Problem {

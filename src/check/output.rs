@@ -56,18 +56,8 @@ pub fn human(report: &CheckReport, lang: Lang) -> String {
         }
     }
     out.push_str(&match lang {
-        Lang::Ja => format!(
-            "{} ファイル、エラー {} 件、警告 {} 件\n",
-            report.files,
-            report.errors.len(),
-            report.warnings.len()
-        ),
-        Lang::En => format!(
-            "{} files, {} errors, {} warnings\n",
-            report.files,
-            report.errors.len(),
-            report.warnings.len()
-        ),
+        Lang::Ja => format!("{} ファイル、{}\n", report.files, counts(report, lang)),
+        Lang::En => format!("{} files, {}\n", report.files, counts(report, lang)),
     });
     out
 }
@@ -91,17 +81,15 @@ pub fn github(report: &CheckReport, lang: Lang) -> String {
 }
 
 fn human_summary(report: &CheckReport, lang: Lang) -> String {
+    format!("oshirase check: {}\n", counts(report, lang))
+}
+
+/// "2 errors, 1 warnings" in the reader's language.
+fn counts(report: &CheckReport, lang: Lang) -> String {
+    let (e, w) = (report.errors.len(), report.warnings.len());
     match lang {
-        Lang::Ja => format!(
-            "oshirase check: エラー {} 件、警告 {} 件\n",
-            report.errors.len(),
-            report.warnings.len()
-        ),
-        Lang::En => format!(
-            "oshirase check: {} errors, {} warnings\n",
-            report.errors.len(),
-            report.warnings.len()
-        ),
+        Lang::Ja => format!("エラー {e} 件、警告 {w} 件"),
+        Lang::En => format!("{e} errors, {w} warnings"),
     }
 }
 
@@ -131,19 +119,7 @@ pub fn json(report: &CheckReport, lang: Lang) -> serde_json::Value {
 /// and the exact texts. Staff-written text is escaped or fenced so it cannot become markup.
 pub fn markdown(report: &CheckReport, lang: Lang) -> String {
     let mut out = String::from("<!-- oshirase-preview -->\n");
-    let headline = match lang {
-        Lang::Ja => format!(
-            "## oshirase check: エラー {} 件、警告 {} 件\n\n",
-            report.errors.len(),
-            report.warnings.len()
-        ),
-        Lang::En => format!(
-            "## oshirase check: {} errors, {} warnings\n\n",
-            report.errors.len(),
-            report.warnings.len()
-        ),
-    };
-    out.push_str(&headline);
+    out.push_str(&format!("## oshirase check: {}\n\n", counts(report, lang)));
     if !report.errors.is_empty() || !report.warnings.is_empty() {
         out.push_str(lang.pick(
             "| | ファイル | 内容 |\n| --- | --- | --- |\n",

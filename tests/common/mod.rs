@@ -77,36 +77,21 @@ impl GitRepo {
             self.write(path, content);
         }
         self.commit_all(STAFF, &format!("propose {branch}"));
+        self.merge_as_chief(branch);
+    }
+
+    /// The supervisor merges `branch` into main with a merge commit (--no-ff).
+    pub fn merge_as_chief(&self, branch: &str) {
         self.git(CHIEF, &["checkout", "-q", "main"]);
-        self.git(
-            CHIEF,
-            &[
-                "merge",
-                "-q",
-                "--no-ff",
-                "-m",
-                &format!("Merge {branch}"),
-                branch,
-            ],
-        );
+        let message = format!("Merge {branch}");
+        self.git(CHIEF, &["merge", "-q", "--no-ff", "-m", &message, branch]);
     }
 
     pub fn remove_and_merge(&self, branch: &str, path: &str) {
         self.git(STAFF, &["checkout", "-q", "-b", branch]);
         self.git(STAFF, &["rm", "-q", path]);
         self.git(STAFF, &["commit", "-q", "-m", &format!("withdraw {path}")]);
-        self.git(CHIEF, &["checkout", "-q", "main"]);
-        self.git(
-            CHIEF,
-            &[
-                "merge",
-                "-q",
-                "--no-ff",
-                "-m",
-                &format!("Merge {branch}"),
-                branch,
-            ],
-        );
+        self.merge_as_chief(branch);
     }
 }
 
