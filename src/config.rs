@@ -65,6 +65,51 @@ struct RawNetwork {
     handle: Option<String>,
     limit: Option<usize>,
     visibility: Option<String>,
+    rate: Option<RawRate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRate {
+    requests: u32,
+    per: String,
+}
+
+/// At most `requests` posts per `per` to one network (its documented budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// The budget a network type documents for posting, used when `rate:` is not set.
+    pub fn default_for(kind: NetworkKind) -> Option<Rate> {
+        let rate = |requests, minutes: u64| {
+            Some(Rate {
+                requests,
+                per: Duration::from_secs(minutes * 60),
+            })
+        };
+        match kind {
+            // X: 100 posts per 15 minutes per user (POST /2/tweets).
+            NetworkKind::X => rate(100, 15),
+            // Mastodon: 300 statuses per 5 minutes per account.
+            NetworkKind::Mastodon => rate(300, 5),
+            // Bluesky: 5,000 write points an hour, a created record costs 3.
+            NetworkKind::Bluesky => rate(1_666, 60),
+            // Facebook Pages: calls are budgeted per hour per Page; stay well inside it.
+            NetworkKind::Facebook => rate(200, 60),
+            // LINE Messaging API: broadcast is limited to 60 requests an hour.
+            NetworkKind::Line => rate(60, 60),
+            // Slack-style webhooks take about one message a second.
+            NetworkKind::Webhook => Some(Rate {
+                requests: 1,
+                per: Duration::from_secs(1),
+            }),
+            NetworkKind::Outbox => None,
+        }
+    }
 }
 
 /// The validated repository configuration.
@@ -160,6 +205,8 @@ pub struct NetworkConfig {
     /// Overrides the network's default text limit (e.g. a Mastodon instance allowing more).
     pub limit: Option<usize>,
     pub visibility: Option<String>,
+    /// Posting budget: `rate:` in the file, else the network type's documented one.
+    pub rate: Option<Rate>,
 }
 
 impl RepoConfig {
@@ -428,6 +475,27 @@ fn validate_network(
     if raw.limit == Some(0) {
         return Err((format!("{field}.limit"), "the limit must be above 0".into()));
     }
+    let rate = match raw.rate {
+        None => Rate::default_for(kind),
+        Some(r) => {
+            let per = humantime::parse_duration(&r.per).map_err(|e| {
+                (
+                    format!("{field}.rate.per"),
+                    format!("`{}` is not a duration such as 15m ({e})", r.per),
+                )
+            })?;
+            if r.requests == 0 || per.is_zero() {
+                return Err((
+                    format!("{field}.rate"),
+                    "a rate needs at least 1 request in a period above 0".into(),
+                ));
+            }
+            Some(Rate {
+                requests: r.requests,
+                per,
+            })
+        }
+    };
     Ok(NetworkConfig {
         name,
         kind,
@@ -439,6 +507,7 @@ fn validate_network(
         handle: raw.handle,
         limit: raw.limit,
         visibility: raw.visibility,
+        rate,
     })
 }
 
@@ -478,6 +547,39 @@ accounts:
         );
         assert_eq!(a.networks["facebook"].kind, NetworkKind::Facebook);
         assert_eq!(a.networks["demo"].kind, NetworkKind::Outbox);
+        assert_eq!(
+            a.networks["x"].rate,
+            Some(Rate {
+                requests: 100,
+                per: Duration::from_secs(900)
+            })
+        );
+        assert_eq!(a.networks["demo"].rate, None);
+    }
+
+    #[test]
+    fn a_rate_can_be_set_and_is_checked() {
+        let text = EXAMPLE.replace(
+            "demo:     { type: outbox }",
+            "demo:     { type: outbox, rate: { requests: 3, per: 2s } }",
+        );
+        let c = RepoConfig::parse("oshirase.yaml", &text).unwrap();
+        let rate = c.account(None).unwrap().networks["demo"].rate;
+        assert_eq!(
+            rate,
+            Some(Rate {
+                requests: 3,
+                per: Duration::from_secs(2)
+            })
+        );
+        let bad = EXAMPLE.replace(
+            "demo:     { type: outbox }",
+            "demo:     { type: outbox, rate: { requests: 0, per: 2s } }",
+        );
+        assert!(RepoConfig::parse("oshirase.yaml", &bad)
+            .unwrap_err()
+            .message
+            .contains("rate"));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! intent (`publishing`, attempt count, idempotency key) before the request and the outcome
 //! after it; after a crash, deliveries found `publishing` are settled by their adapter.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +15,10 @@ use rand::Rng;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::config::Rate;
 use crate::delivery::{DeliveryRecord, NewEvent, State};
 use crate::networks::{ErrorClass, NetError, Networks, Published, Settlement};
 use crate::store::{Store, StoreError};
@@ -31,13 +37,21 @@ const PARKED_DELAY: Duration = Duration::from_secs(5 * 60);
 pub struct Plan {
     pub networks: Arc<Networks>,
     pub max_lateness: Duration,
+    /// Each (account, network)'s posting budget.
+    pub rates: HashMap<(String, String), Rate>,
 }
+
+type Limiter = DefaultDirectRateLimiter;
+/// (account, network) → its budget and the limiter enforcing it.
+type Limiters = HashMap<(String, String), (Rate, Arc<Limiter>)>;
 
 /// Shared between the scheduler and whoever changes the plan (the sync loop).
 #[derive(Clone)]
 pub struct SchedulerHandle {
     plan: Arc<RwLock<Arc<Plan>>>,
     wake: Arc<Notify>,
+    /// Budgets outlive configuration reloads, so a sync never hands out a fresh allowance.
+    limiters: Arc<Mutex<Limiters>>,
 }
 
 impl SchedulerHandle {
@@ -45,7 +59,25 @@ impl SchedulerHandle {
         SchedulerHandle {
             plan: Arc::new(RwLock::new(Arc::new(plan))),
             wake: Arc::new(Notify::new()),
+            limiters: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The rate limiter of one network under the current plan, if it has a budget.
+    fn limiter(&self, plan: &Plan, account: &str, network: &str) -> Option<Arc<Limiter>> {
+        let key = (account.to_string(), network.to_string());
+        let rate = *plan.rates.get(&key)?;
+        let mut limiters = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((r, l)) = limiters.get(&key) {
+            if *r == rate {
+                return Some(l.clone());
+            }
+        }
+        let burst = NonZeroU32::new(rate.requests)?;
+        let quota = Quota::with_period(rate.per / rate.requests)?.allow_burst(burst);
+        let limiter = Arc::new(RateLimiter::direct(quota));
+        limiters.insert(key, (rate, limiter.clone()));
+        Some(limiter)
     }
 
     /// Installs a new plan and wakes the scheduler to look again.
@@ -90,7 +122,7 @@ pub async fn run(store: Arc<Store>, handle: SchedulerHandle, mut shutdown: watch
                         break;
                     };
                     let plan = handle.plan();
-                    if let Some(d) = begin(&store, &plan, &post_id, &network).await {
+                    if let Some(d) = begin(&store, &handle, &plan, &post_id, &network).await {
                         let store = store.clone();
                         let handle = handle.clone();
                         in_flight.spawn(async move {
@@ -142,9 +174,11 @@ fn sleep_until(next: Option<DateTime<Utc>>) -> tokio::time::Sleep {
 }
 
 /// Commits the intent to publish. Returns the delivery to send, or `None` when it is not
-/// to be sent now (a sync moved it, it is too late, or its network is gone).
+/// to be sent now (a sync moved it, it is too late, its network is gone, or the network's
+/// posting budget is spent for now).
 async fn begin(
     store: &Arc<Store>,
+    handle: &SchedulerHandle,
     plan: &Arc<Plan>,
     post_id: &str,
     network: &str,
@@ -152,6 +186,7 @@ async fn begin(
     let max_lateness = plan.max_lateness;
     let plan = plan.clone();
     let (post_id, network) = (post_id.to_string(), network.to_string());
+    let handle = handle.clone();
     let result = blocking(store, move |s| {
         s.update_delivery(&post_id, &network, |d| {
             let now = Utc::now();
@@ -200,6 +235,16 @@ async fn begin(
                     Some(&d.network),
                     reason,
                 )]);
+            }
+            if let Some(limiter) = handle.limiter(&plan, &d.account, &d.network) {
+                if let Err(not_until) = limiter.check() {
+                    // Over the network's budget: wait for the next allowance instead of
+                    // being refused. Lateness counts from the publish time, not from here.
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    d.due_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                    d.next_attempt_at = Some(d.due_at);
+                    return Some(Vec::new());
+                }
             }
             d.state = State::Publishing;
             d.attempts += 1;

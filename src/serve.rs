@@ -247,9 +247,21 @@ fn plan_for(
     } else {
         config.clone()
     };
+    // Rates come from the configuration as written, so a dry run paces like the real thing.
+    let rates = config
+        .accounts
+        .values()
+        .flat_map(|a| {
+            a.networks
+                .values()
+                .map(move |n| ((a.name.clone(), n.name.clone()), n.rate))
+        })
+        .filter_map(|(k, r)| r.map(|r| (k, r)))
+        .collect();
     Ok(Plan {
         networks: Arc::new(Networks::build(&config, outboxes, secrets).map_err(ServeError::Other)?),
         max_lateness: config.max_lateness,
+        rates,
     })
 }
 

@@ -681,3 +681,62 @@ async fn an_approved_retract_deletes_what_went_out_and_an_unapproved_one_does_no
     );
     again.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_is_spread_over_the_networks_budget_not_rejected() {
+    let extra = "      paced: { type: outbox, rate: { requests: 2, per: 2s } }\n";
+    let repo = GitRepo::new(&config(BRANCH, "2h", extra));
+    let files: Vec<(String, String)> = (0..6)
+        .map(|i| {
+            (
+                format!("posts/p{i}.md"),
+                post(&format!("P{i}"), None, "paced", &format!("本文{i}")),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    repo.propose_and_merge("staff/burst", &refs);
+    let data = tempfile::tempdir().unwrap();
+    let service = start(&repo.path, data.path()).await;
+    assert!(
+        wait_for(Duration::from_secs(15), || outbox(
+            data.path(),
+            "city",
+            "paced"
+        )
+        .len()
+            == 6)
+        .await
+    );
+    let mut times: Vec<chrono::DateTime<Utc>> = outbox(data.path(), "city", "paced")
+        .iter()
+        .map(|l| {
+            chrono::DateTime::parse_from_rfc3339(l["at"].as_str().unwrap())
+                .unwrap()
+                .with_timezone(&Utc)
+        })
+        .collect();
+    times.sort();
+    let since = |i: usize| (times[i] - times[0]).num_milliseconds();
+    // Two at once (the burst), then one a second: 2 per 2 s.
+    assert!(since(1) < 500, "{times:?}");
+    assert!(since(2) >= 800, "the third waits for the budget: {times:?}");
+    assert!(since(5) >= 3_500, "six take about four seconds: {times:?}");
+    for i in 0..6 {
+        let id = format!("posts/p{i}");
+        assert!(
+            wait_for(Duration::from_secs(5), || delivery_state(
+                &service, &id, "paced"
+            )
+            .as_deref()
+                == Some("published"))
+            .await
+        );
+        let d = service.store.delivery(&id, "paced").unwrap().unwrap();
+        assert_eq!(d.attempts, 1, "waiting for the budget is not an attempt");
+    }
+    service.shutdown().await;
+}
