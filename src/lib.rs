@@ -5,6 +5,7 @@
 //! `store` (redb) → `scheduler` → `networks` → `web` (dashboard, API).
 //! `serve` wires them together; `demo` stages a whole city-office story on top of it.
 
+pub mod alerts;
 pub mod check;
 pub mod config;
 pub mod count;

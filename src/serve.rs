@@ -77,6 +77,10 @@ impl Service {
                 .await
                 .map_err(|e| ServeError::Other(e.to_string()))??,
         );
+        let alerts = settings
+            .secrets
+            .get(crate::alerts::ALERT_WEBHOOK)
+            .map(|url| (url, store.subscribe()));
         let outboxes = Arc::new(Outboxes::new(&settings.data_dir));
         let health = Arc::new(RwLock::new(Health::default()));
         let mirror = settings.remote.as_ref().map(|url| {
@@ -191,14 +195,24 @@ impl Service {
             shutdown: shutdown_rx.clone(),
             last_commit,
         }));
+        let mut tasks = Vec::new();
+        if let Some((url, events)) = alerts {
+            tasks.push(tokio::spawn(crate::alerts::run(
+                store.clone(),
+                events,
+                url,
+                shutdown_rx.clone(),
+            )));
+        }
         let scheduler_task = tokio::spawn(scheduler::run(store.clone(), scheduler, shutdown_rx));
+        tasks.extend([sync_task, scheduler_task, web_task]);
 
         Ok(Service {
             store,
             addr,
             health,
             shutdown: shutdown_tx,
-            tasks: vec![sync_task, scheduler_task, web_task],
+            tasks,
             sync_now: sync_tx,
         })
     }

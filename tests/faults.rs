@@ -228,3 +228,73 @@ async fn a_missing_network_secret_is_a_clear_error_that_names_it() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_tell_a_webhook_what_needs_a_person() {
+    let (hook_port, _) = fake_receiver(HashMap::from([("posts/rejected", vec!["400"])])).await;
+    let (alert_port, alerts) = fake_receiver(HashMap::new()).await;
+    let repo = GitRepo::new(&config(
+        MERGE,
+        "2h",
+        "      hook: { type: webhook, credentials: HOOK }\n",
+    ));
+    repo.propose_and_merge(
+        "staff/a",
+        &[(
+            "posts/rejected.md",
+            &post("拒否", None, "hook", "拒否される"),
+        )],
+    );
+    repo.write(
+        "posts/direct.md",
+        &post("直接", None, "portal", "レビューなし"),
+    );
+    repo.commit_all(STAFF, "direct push");
+    let data = tempfile::tempdir().unwrap();
+    let mut s = settings(&repo.path, data.path());
+    s.secrets = Secrets::parse(
+        "test",
+        &format!("HOOK_URL=http://127.0.0.1:{hook_port}/hook\nOSHIRASE_ALERT_WEBHOOK_URL=http://127.0.0.1:{alert_port}/alerts\n"),
+    )
+    .unwrap();
+    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let kinds = || -> Vec<String> {
+        alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.body["oshirase"]["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            let k = kinds();
+            k.contains(&"held".into()) && k.contains(&"failed".into())
+        })
+        .await,
+        "{:?}",
+        kinds()
+    );
+    let all = alerts.lock().unwrap().clone();
+    let failed = all
+        .iter()
+        .find(|r| r.body["oshirase"]["kind"] == "failed")
+        .unwrap();
+    let text = failed.body["text"].as_str().unwrap();
+    assert!(
+        text.contains("送信に失敗しました")
+            && text.contains("「拒否」")
+            && text.contains("text is too long"),
+        "{text}"
+    );
+    assert!(
+        !kinds().contains(&"published".to_string()),
+        "only what needs a person"
+    );
+    service.shutdown().await;
+}
