@@ -76,17 +76,7 @@ pub async fn run(
         if !ALERT_KINDS.contains(&e.kind.as_str()) {
             continue;
         }
-        let title = {
-            let store = store.clone();
-            let id = e.post_id.clone();
-            tokio::task::spawn_blocking(move || {
-                store.post(&id).ok().flatten().map(|v| v.post.title)
-            })
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| e.post_id.clone())
-        };
+        let title = crate::store::title_of(&store, &e.post_id).await;
         let text = message(&e, &title);
         let body = json!({
             "text": text,

@@ -298,17 +298,7 @@ pub async fn run(
         loop {
             match events.recv().await {
                 Ok(e) => {
-                    let title = {
-                        let store = store.clone();
-                        let id = e.post_id.clone();
-                        tokio::task::spawn_blocking(move || {
-                            store.post(&id).ok().flatten().map(|v| v.post.title)
-                        })
-                        .await
-                        .ok()
-                        .flatten()
-                        .unwrap_or_else(|| e.post_id.clone())
-                    };
+                    let title = crate::store::title_of(&store, &e.post_id).await;
                     let net = e.network.as_deref().unwrap_or("-");
                     let line = match e.kind.as_str() {
                         "published" => {

@@ -437,6 +437,17 @@ impl Store {
     }
 }
 
+/// A post's title for messages to people (its id when the post cannot be read), looked up
+/// off the async runtime.
+pub async fn title_of(store: &std::sync::Arc<Store>, id: &str) -> String {
+    let (store, lookup) = (store.clone(), id.to_string());
+    tokio::task::spawn_blocking(move || store.post(&lookup).ok().flatten().map(|v| v.post.title))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| id.to_string())
+}
+
 fn read_deliveries(
     table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
     post_id: &str,

@@ -20,7 +20,8 @@ pub fn local_time(at: Option<DateTime<Utc>>, tz: Option<Tz>, lang: Lang) -> Stri
     }
 }
 
-pub fn human(report: &CheckReport, lang: Lang) -> String {
+/// `file:line: error[code]: message`, errors first, one a line.
+fn problem_lines(report: &CheckReport, lang: Lang) -> String {
     let mut out = String::new();
     for (label, list) in [("error", &report.errors), ("warning", &report.warnings)] {
         for p in list {
@@ -33,6 +34,12 @@ pub fn human(report: &CheckReport, lang: Lang) -> String {
             ));
         }
     }
+    out
+}
+
+pub fn human(report: &CheckReport, lang: Lang) -> String {
+    let mut out = String::new();
+    out.push_str(&problem_lines(report, lang));
     if !report.errors.is_empty() || !report.warnings.is_empty() {
         out.push('\n');
     }
@@ -285,17 +292,7 @@ pub fn preview_human(report: &CheckReport, lang: Lang) -> String {
             "not a post (it does not start with a `---` front-matter)\n",
         ));
     }
-    for (label, list) in [("error", &report.errors), ("warning", &report.warnings)] {
-        for p in list {
-            out.push_str(&format!(
-                "{}:{}: {label}[{}]: {}\n",
-                p.file,
-                p.line,
-                p.code,
-                p.text(lang)
-            ));
-        }
-    }
+    out.push_str(&problem_lines(report, lang));
     out
 }
 
