@@ -5,7 +5,7 @@
 //! intent (`publishing`, attempt count, idempotency key) before the request and the outcome
 //! after it; after a crash, deliveries found `publishing` are settled by their adapter.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -45,6 +45,18 @@ type Limiter = DefaultDirectRateLimiter;
 /// (account, network) → its budget and the limiter enforcing it.
 type Limiters = HashMap<(String, String), (Rate, Arc<Limiter>)>;
 
+/// A network whose credentials were refused: its deliveries wait instead of each trying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paused {
+    pub since: DateTime<Utc>,
+    pub reason: String,
+    /// When one delivery may try again, to see whether someone fixed the credentials.
+    pub probe_at: DateTime<Utc>,
+}
+
+/// `"account/network"` → why it is paused; shared with `/healthz` and the dashboard.
+pub type PausedNetworks = Arc<Mutex<BTreeMap<String, Paused>>>;
+
 /// Shared between the scheduler and whoever changes the plan (the sync loop).
 #[derive(Clone)]
 pub struct SchedulerHandle {
@@ -52,6 +64,7 @@ pub struct SchedulerHandle {
     wake: Arc<Notify>,
     /// Budgets outlive configuration reloads, so a sync never hands out a fresh allowance.
     limiters: Arc<Mutex<Limiters>>,
+    paused: PausedNetworks,
 }
 
 impl SchedulerHandle {
@@ -60,6 +73,58 @@ impl SchedulerHandle {
             plan: Arc::new(RwLock::new(Arc::new(plan))),
             wake: Arc::new(Notify::new()),
             limiters: Arc::new(Mutex::new(HashMap::new())),
+            paused: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// The networks paused for refused credentials, for health and the dashboard.
+    pub fn paused(&self) -> PausedNetworks {
+        self.paused.clone()
+    }
+
+    /// Whether a delivery to this network may try now. While paused, only one delivery
+    /// per probe interval goes through; the others are told when to look again.
+    fn may_try(
+        &self,
+        account: &str,
+        network: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DateTime<Utc>> {
+        let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        match paused.get_mut(&format!("{account}/{network}")) {
+            None => Ok(()),
+            Some(p) if now >= p.probe_at => {
+                p.probe_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
+                Ok(())
+            }
+            Some(p) => Err(p.probe_at),
+        }
+    }
+
+    /// Records what an attempt says about the network's credentials.
+    fn note_credentials(
+        &self,
+        account: &str,
+        network: &str,
+        refused: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
+        let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        let key = format!("{account}/{network}");
+        match refused {
+            None => {
+                paused.remove(&key);
+            }
+            Some(reason) => {
+                let probe_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
+                let entry = paused.entry(key).or_insert_with(|| Paused {
+                    since: now,
+                    reason: reason.to_string(),
+                    probe_at,
+                });
+                entry.reason = reason.to_string();
+                entry.probe_at = probe_at;
+            }
         }
     }
 
@@ -126,7 +191,7 @@ pub async fn run(store: Arc<Store>, handle: SchedulerHandle, mut shutdown: watch
                         let store = store.clone();
                         let handle = handle.clone();
                         in_flight.spawn(async move {
-                            deliver(&store, &plan, d).await;
+                            deliver(&store, &handle, &plan, d).await;
                             drop(permit);
                             // A retry or retract may now be due sooner than the scheduler
                             // planned to look, which it decided before this outcome existed.
@@ -236,6 +301,12 @@ async fn begin(
                     reason,
                 )]);
             }
+            if let Err(probe_at) = handle.may_try(&d.account, &d.network, now) {
+                // The network refused its credentials: wait for the fix, keep the attempts.
+                d.due_at = probe_at;
+                d.next_attempt_at = Some(probe_at);
+                return Some(Vec::new());
+            }
             if let Some(limiter) = handle.limiter(&plan, &d.account, &d.network) {
                 if let Err(not_until) = limiter.check() {
                     // Over the network's budget: wait for the next allowance instead of
@@ -268,7 +339,12 @@ async fn begin(
     }
 }
 
-async fn deliver(store: &Arc<Store>, plan: &Arc<Plan>, d: DeliveryRecord) {
+async fn deliver(
+    store: &Arc<Store>,
+    handle: &SchedulerHandle,
+    plan: &Arc<Plan>,
+    d: DeliveryRecord,
+) {
     let Some(adapter) = plan.networks.get(&d.account, &d.network) else {
         return;
     };
@@ -281,6 +357,13 @@ async fn deliver(store: &Arc<Store>, plan: &Arc<Plan>, d: DeliveryRecord) {
     let outcome = adapter.publish(&d).await;
     let lag_ms = (started - d.due_at).num_milliseconds();
     tracing::info!(post = %d.post_id, network = %d.network, lag_ms, ok = outcome.is_ok(), "delivery attempted");
+    match &outcome {
+        Ok(_) => handle.note_credentials(&d.account, &d.network, None, Utc::now()),
+        Err(e) if e.class == ErrorClass::Credentials => {
+            handle.note_credentials(&d.account, &d.network, Some(&e.message), Utc::now())
+        }
+        Err(_) => {}
+    }
     record_outcome(store, &d, outcome).await;
 }
 

@@ -167,6 +167,7 @@ impl Service {
             store: store.clone(),
             health: health.clone(),
             shutdown: shutdown_rx.clone(),
+            paused: scheduler.paused(),
             hooks: HookSettings {
                 secret: settings.secrets.get(WEBHOOK_SECRET),
                 branch: settings.branch.clone(),

@@ -46,6 +46,8 @@ pub struct AppState {
     /// Turns true when the server shuts down, so open event streams end.
     pub shutdown: watch::Receiver<bool>,
     pub hooks: HookSettings,
+    /// Networks paused because they refused their credentials.
+    pub paused: crate::scheduler::PausedNetworks,
 }
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
@@ -413,7 +415,17 @@ fn healthz(state: AppState) -> warp::reply::Response {
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let ok = h.sync_error.is_none() && h.fetch_error.is_none() && h.last_sync_commit.is_some();
+    let paused: Vec<Value> = state
+        .paused
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(network, p)| json!({ "network": network, "reason": p.reason, "since": p.since, "next_try_at": p.probe_at }))
+        .collect();
+    let ok = h.sync_error.is_none()
+        && h.fetch_error.is_none()
+        && h.last_sync_commit.is_some()
+        && paused.is_empty();
     let body = json!({
         "status": if ok { "ok" } else { "error" },
         "last_sync_commit": h.last_sync_commit,
@@ -421,6 +433,7 @@ fn healthz(state: AppState) -> warp::reply::Response {
         "sync_error": h.sync_error,
         "last_fetch_at": h.last_fetch_at,
         "fetch_error": h.fetch_error,
+        "paused_networks": paused,
     });
     let status = if ok {
         StatusCode::OK

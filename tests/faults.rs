@@ -104,6 +104,7 @@ async fn fake_receiver(
                 "503" => "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nbusy".to_string(),
                 "429" => format!("HTTP/1.1 429 Too Many Requests\r\nx-rate-limit-reset: {reset}\r\nContent-Length: 4\r\n\r\nslow"),
                 "400" => "HTTP/1.1 400 Bad Request\r\nContent-Length: 19\r\n\r\ntext is too long :(".to_string(),
+                "401" => "HTTP/1.1 401 Unauthorized\r\nContent-Length: 13\r\n\r\ninvalid token".to_string(),
                 "slow" => {
                     tokio::time::sleep(Duration::from_millis(1500)).await;
                     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string()
@@ -296,5 +297,83 @@ async fn alerts_tell_a_webhook_what_needs_a_person() {
         !kinds().contains(&"published".to_string()),
         "only what needs a person"
     );
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_pause_the_network_and_its_deliveries_wait() {
+    let (port, received) = fake_receiver(HashMap::from([("posts/first", vec!["401"])])).await;
+    let repo = GitRepo::new(&config(
+        BRANCH,
+        "2h",
+        "      hook: { type: webhook, credentials: HOOK, rate: { requests: 100, per: 1s } }\n",
+    ));
+    repo.propose_and_merge(
+        "staff/a",
+        &[("posts/first.md", &post("一", None, "hook", "一つ目"))],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut s = settings(&repo.path, data.path());
+    s.secrets = Secrets::parse("test", &format!("HOOK_URL=http://127.0.0.1:{port}/hook")).unwrap();
+    let service = oshirase::serve::Service::start(s).await.unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || !received
+            .lock()
+            .unwrap()
+            .is_empty())
+        .await
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            service
+                .store
+                .events_for("posts/first")
+                .unwrap()
+                .iter()
+                .any(|e| e.kind == "credentials")
+        })
+        .await
+    );
+    // A second post arrives while the network is paused: it waits, unattempted.
+    repo.propose_and_merge(
+        "staff/b",
+        &[("posts/second.md", &post("二", None, "hook", "二つ目"))],
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || service
+            .store
+            .delivery("posts/second", "hook")
+            .unwrap()
+            .is_some())
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = service
+        .store
+        .delivery("posts/second", "hook")
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.state.as_str(), "scheduled");
+    assert_eq!(second.attempts, 0, "waiting burns no attempt");
+    assert_eq!(received.lock().unwrap().len(), 1, "nothing else was sent");
+    let first = service
+        .store
+        .delivery("posts/first", "hook")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first.attempts, 0,
+        "a refused credential is not counted as an attempt"
+    );
+    let addr = service.addr;
+    let (status, health) = tokio::task::spawn_blocking(move || get_json(addr, "/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(health["paused_networks"][0]["network"], "city/hook");
+    assert!(health["paused_networks"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("401"));
     service.shutdown().await;
 }

@@ -518,6 +518,11 @@
         bilingual('ネットワークと認証情報を確認してください。記録済みの予定はそのまま送信されます。',
           'Check the network and credentials; what is already scheduled still goes out.')]);
     }
+    for (const p of list(health.paused_networks)) {
+      problems.push([bilingual(`投稿先 ${show(p.network)} を停止中`, `Network ${show(p.network)} paused`), show(p.reason),
+        bilingual('認証情報（トークン）を更新してください。配信は失われず、更新後に送信されます。',
+          'Renew its credentials (token); deliveries wait and go out once it works again.')]);
+    }
     if (health.sync_error) {
       problems.push([bilingual('同期できません', 'Syncing fails'), show(health.sync_error),
         bilingual('ブランチと oshirase.yaml を確認してください。', 'Check the branch and oshirase.yaml.')]);
