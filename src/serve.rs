@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use crate::config::RepoConfig;
 use crate::fetch::{FetchError, Mirror};
 use crate::hooks::{HookSettings, WEBHOOK_SECRET};
-use crate::networks::{Networks, Outboxes};
+use crate::networks::{Networks, Outboxes, RepoMedia};
 use crate::repo::Repo;
 use crate::scheduler::{self, Plan, SchedulerHandle};
 use crate::secrets::Secrets;
@@ -149,6 +149,7 @@ impl Service {
             &outboxes,
             settings.dry_run,
             &settings.secrets,
+            &settings.repo,
         )?);
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -256,6 +257,7 @@ fn plan_for(
     outboxes: &Outboxes,
     dry_run: bool,
     secrets: &Secrets,
+    repo: &std::path::Path,
 ) -> Result<Plan, ServeError> {
     let config = if dry_run {
         config.clone().into_dry_run()
@@ -274,7 +276,15 @@ fn plan_for(
         .filter_map(|(k, r)| r.map(|r| (k, r)))
         .collect();
     Ok(Plan {
-        networks: Arc::new(Networks::build(&config, outboxes, secrets).map_err(ServeError::Other)?),
+        networks: Arc::new(
+            Networks::build(
+                &config,
+                outboxes,
+                secrets,
+                Arc::new(RepoMedia::new(repo.to_path_buf())),
+            )
+            .map_err(ServeError::Other)?,
+        ),
         max_lateness: config.max_lateness,
         rates,
     })
@@ -419,6 +429,7 @@ async fn sync_loop(mut s: SyncLoop) {
                     &s.outboxes,
                     s.settings.dry_run,
                     &s.settings.secrets,
+                    &s.settings.repo,
                 ) {
                     Ok(plan) => {
                         set_health(&s.health, Some(&report), None);

@@ -3,9 +3,15 @@
 //! The scheduler only ever talks to this trait. An adapter publishes a delivery, and after a
 //! crash settles a delivery that was left `publishing`: did the earlier attempt go through?
 
+mod bluesky;
+mod facebook;
 pub mod http;
+mod line;
+mod mastodon;
+pub mod media;
 mod outbox;
 mod webhook;
+mod x;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +24,7 @@ use crate::config::{NetworkConfig, NetworkKind, RepoConfig};
 use crate::delivery::DeliveryRecord;
 use crate::secrets::Secrets;
 
+pub use media::{MediaSource, MemoryMedia, RepoMedia};
 pub use outbox::OutboxFile;
 
 /// What a network said about a published delivery.
@@ -74,6 +81,14 @@ impl NetError {
             retry_after: None,
         }
     }
+
+    pub fn credentials(message: impl Into<String>) -> NetError {
+        NetError {
+            class: ErrorClass::Credentials,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
 }
 
 #[async_trait]
@@ -120,27 +135,44 @@ impl Networks {
         config: &RepoConfig,
         outboxes: &Outboxes,
         secrets: &Secrets,
+        media: Arc<dyn MediaSource>,
     ) -> Result<Networks, String> {
         Self::check(config)?;
         let mut adapters: HashMap<(String, String), Arc<dyn Network>> = HashMap::new();
         for account in config.accounts.values() {
             for net in account.networks.values() {
+                let ctx = AdapterContext {
+                    account: &account.name,
+                    net,
+                    secrets,
+                    media: media.clone(),
+                };
                 let adapter: Arc<dyn Network> = match net.kind {
-                    NetworkKind::Webhook => {
-                        let url = secret(net, "URL", secrets, &account.name)?;
-                        let url = match &net.base_url {
-                            // `base_url` redirects the network (tests, gateways).
-                            Some(base) => base.clone(),
-                            None => url,
-                        };
-                        Arc::new(webhook::Webhook::new(url))
-                    }
-                    _ => outboxes.file(&account.name, &net.name),
+                    NetworkKind::X => x::build(&ctx)?,
+                    NetworkKind::Facebook => facebook::build(&ctx)?,
+                    NetworkKind::Mastodon => mastodon::build(&ctx)?,
+                    NetworkKind::Bluesky => bluesky::build(&ctx)?,
+                    NetworkKind::Line => line::build(&ctx)?,
+                    NetworkKind::Webhook => webhook::build(&ctx)?,
+                    NetworkKind::Outbox => outboxes.file(&account.name, &net.name),
                 };
                 adapters.insert((account.name.clone(), net.name.clone()), adapter);
             }
         }
         Ok(Networks { adapters })
+    }
+
+    /// One adapter, built from a configured network: what tests of a single adapter use.
+    pub fn adapter(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
+        match ctx.net.kind {
+            NetworkKind::X => x::build(ctx),
+            NetworkKind::Facebook => facebook::build(ctx),
+            NetworkKind::Mastodon => mastodon::build(ctx),
+            NetworkKind::Bluesky => bluesky::build(ctx),
+            NetworkKind::Line => line::build(ctx),
+            NetworkKind::Webhook => webhook::build(ctx),
+            NetworkKind::Outbox => Err("an outbox is built by `Outboxes`".into()),
+        }
     }
 
     pub fn get(&self, account: &str, network: &str) -> Option<Arc<dyn Network>> {
@@ -150,22 +182,53 @@ impl Networks {
     }
 }
 
-/// The secret `<credentials>_<field>` of a network.
-fn secret(
-    net: &NetworkConfig,
-    field: &str,
-    secrets: &Secrets,
-    account: &str,
-) -> Result<String, String> {
-    let prefix = net.credentials.as_deref().unwrap_or_default();
-    let name = format!("{prefix}_{field}");
-    secrets.get(&name).ok_or_else(|| {
-        format!(
-            "accounts.{account}.networks.{}: the secret {name} is not set in the environment \
-             or the --secrets file",
-            net.name
-        )
-    })
+/// What an adapter is built from: its configuration, the server's secrets, and where to
+/// read images.
+pub struct AdapterContext<'a> {
+    pub account: &'a str,
+    pub net: &'a NetworkConfig,
+    pub secrets: &'a Secrets,
+    pub media: Arc<dyn MediaSource>,
+}
+
+impl AdapterContext<'_> {
+    /// The secret `<credentials>_<field>`, or an error naming the variable (never a value).
+    pub fn secret(&self, field: &str) -> Result<String, String> {
+        let name = self.secret_name(field);
+        self.secrets.get(&name).ok_or_else(|| {
+            format!(
+                "accounts.{}.networks.{}: the secret {name} is not set in the environment \
+                 or the --secrets file",
+                self.account, self.net.name
+            )
+        })
+    }
+
+    /// The secret `<credentials>_<field>` when it is set.
+    pub fn optional_secret(&self, field: &str) -> Option<String> {
+        self.secrets.get(&self.secret_name(field))
+    }
+
+    pub fn secret_name(&self, field: &str) -> String {
+        let prefix = self.net.credentials.as_deref().unwrap_or_default();
+        format!("{prefix}_{field}")
+    }
+
+    /// `base_url` when the configuration redirects the network (tests, gateways), else the
+    /// network's own address; without a trailing slash.
+    pub fn base_url(&self, default: &str) -> String {
+        self.net
+            .base_url
+            .as_deref()
+            .unwrap_or(default)
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// `accounts.<account>.networks.<network>`, for messages.
+    pub fn field(&self) -> String {
+        format!("accounts.{}.networks.{}", self.account, self.net.name)
+    }
 }
 
 /// Outbox files by path, shared across configuration reloads so that one file always has

@@ -8,11 +8,22 @@
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{http, NetError, Network, Published, Settlement};
+use std::sync::Arc;
+
+use super::{http, AdapterContext, NetError, Network, Published, Settlement};
 use crate::delivery::DeliveryRecord;
 
 pub struct Webhook {
     url: String,
+}
+
+/// `<credentials>_URL`, or `base_url` when the configuration redirects it.
+pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
+    let url = match &ctx.net.base_url {
+        Some(base) => base.clone(),
+        None => ctx.secret("URL")?,
+    };
+    Ok(Arc::new(Webhook::new(url)))
 }
 
 impl Webhook {

@@ -1,0 +1,12 @@
+//! The `line` network (being written; refused by `Networks::check` until then).
+
+use std::sync::Arc;
+
+use super::{AdapterContext, Network};
+
+pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
+    Err(format!(
+        "{}: the line adapter is not built yet",
+        ctx.field()
+    ))
+}
