@@ -282,6 +282,7 @@ fn plan_for(
                 outboxes,
                 secrets,
                 Arc::new(RepoMedia::new(repo.to_path_buf())),
+                None,
             )
             .map_err(ServeError::Other)?,
         ),

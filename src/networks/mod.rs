@@ -136,6 +136,7 @@ impl Networks {
         outboxes: &Outboxes,
         secrets: &Secrets,
         media: Arc<dyn MediaSource>,
+        public_url: Option<&str>,
     ) -> Result<Networks, String> {
         Self::check(config)?;
         let mut adapters: HashMap<(String, String), Arc<dyn Network>> = HashMap::new();
@@ -146,6 +147,7 @@ impl Networks {
                     net,
                     secrets,
                     media: media.clone(),
+                    public_url: public_url.map(str::to_string),
                 };
                 let adapter: Arc<dyn Network> = match net.kind {
                     NetworkKind::X => x::build(&ctx)?,
@@ -189,6 +191,10 @@ pub struct AdapterContext<'a> {
     pub net: &'a NetworkConfig,
     pub secrets: &'a Secrets,
     pub media: Arc<dyn MediaSource>,
+    /// The address the world reaches this service at (`serve --public-url`), for networks
+    /// that fetch images by URL instead of taking an upload (LINE). Images are served at
+    /// `<public_url>/media/<blob>`.
+    pub public_url: Option<String>,
 }
 
 impl AdapterContext<'_> {
