@@ -17,6 +17,10 @@ pub const CONFIG_FILE: &str = "oshirase.yaml";
 /// Default for `max_lateness` when the file does not set it.
 pub const DEFAULT_MAX_LATENESS: Duration = Duration::from_secs(2 * 60 * 60);
 
+/// Default for `retry_for` when the file does not set it: long enough to ride out a
+/// network's outage of a few hours, short enough that a person hears of it the same day.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(6 * 60 * 60);
+
 /// A problem in `oshirase.yaml`, naming the line when YAML knows it and the field otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
@@ -31,6 +35,7 @@ pub struct ConfigError {
 struct RawConfig {
     timezone: Option<String>,
     max_lateness: Option<String>,
+    retry_for: Option<String>,
     #[serde(default)]
     accounts: BTreeMap<String, RawAccount>,
 }
@@ -119,6 +124,8 @@ pub struct RepoConfig {
     /// values are an error.
     pub timezone: Option<Tz>,
     pub max_lateness: Duration,
+    /// How long after its time a delivery that keeps failing transiently is retried.
+    pub retry_for: Duration,
     pub accounts: BTreeMap<String, Account>,
 }
 
@@ -314,6 +321,15 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
             )
         })?,
     };
+    let retry_for = match raw.retry_for {
+        None => DEFAULT_RETRY_FOR,
+        Some(text) => humantime::parse_duration(&text).map_err(|e| {
+            (
+                "retry_for".to_string(),
+                format!("`{text}` is not a duration such as 30m, 6h or 1d ({e})"),
+            )
+        })?,
+    };
     if raw.accounts.is_empty() {
         return Err(("accounts".into(), "at least one account is required".into()));
     }
@@ -348,6 +364,7 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
     Ok(RepoConfig {
         timezone,
         max_lateness,
+        retry_for,
         accounts,
     })
 }

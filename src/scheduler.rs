@@ -23,8 +23,11 @@ use crate::delivery::{DeliveryRecord, NewEvent, State};
 use crate::networks::{ErrorClass, NetError, Networks, Published, Settlement};
 use crate::store::{Store, StoreError};
 
-/// Attempts before a transiently failing delivery is given up as `failed`.
-pub const MAX_ATTEMPTS: u32 = 8;
+/// A safety net under `retry_for`: a network that keeps answering "try again at once"
+/// cannot make a delivery loop forever.
+pub const MAX_ATTEMPTS: u32 = 100;
+/// The shortest wait between attempts, whatever a network's Retry-After says.
+const MIN_RETRY_WAIT: Duration = Duration::from_secs(1);
 /// The longest the scheduler sleeps without looking at the due index again.
 const IDLE_LOOK: Duration = Duration::from_secs(60);
 /// Deliveries in flight at once, across all networks.
@@ -37,6 +40,8 @@ const PARKED_DELAY: Duration = Duration::from_secs(5 * 60);
 pub struct Plan {
     pub networks: Arc<Networks>,
     pub max_lateness: Duration,
+    /// How long after its publish time a transiently failing delivery is still retried.
+    pub retry_for: Duration,
     /// Each (account, network)'s posting budget.
     pub rates: HashMap<(String, String), Rate>,
 }
@@ -350,7 +355,7 @@ async fn deliver(
     };
     if d.retract_pending {
         let outcome = adapter.retract(&d).await;
-        record_retract(store, &d, outcome).await;
+        record_retract(store, &d, outcome, plan.retry_for).await;
         return;
     }
     let started = Utc::now();
@@ -364,13 +369,14 @@ async fn deliver(
         }
         Err(_) => {}
     }
-    record_outcome(store, &d, outcome).await;
+    record_outcome(store, &d, outcome, plan.retry_for).await;
 }
 
 async fn record_outcome(
     store: &Arc<Store>,
     sent: &DeliveryRecord,
     outcome: Result<Published, NetError>,
+    retry_for: Duration,
 ) {
     let (post_id, network, key) = (sent.post_id.clone(), sent.network.clone(), sent.key.clone());
     let result = blocking(store, move |s| {
@@ -379,7 +385,7 @@ async fn record_outcome(
             if d.state != State::Publishing || d.key != key {
                 return None;
             }
-            Some(vec![apply_outcome(d, outcome, Utc::now())])
+            Some(vec![apply_outcome(d, outcome, Utc::now(), retry_for)])
         })
     })
     .await;
@@ -389,7 +395,12 @@ async fn record_outcome(
     }
 }
 
-async fn record_retract(store: &Arc<Store>, sent: &DeliveryRecord, outcome: Result<(), NetError>) {
+async fn record_retract(
+    store: &Arc<Store>,
+    sent: &DeliveryRecord,
+    outcome: Result<(), NetError>,
+    retry_for: Duration,
+) {
     let (post_id, network) = (sent.post_id.clone(), sent.network.clone());
     let result = blocking(store, move |s| {
         s.update_delivery(&post_id, &network, |d| {
@@ -408,9 +419,11 @@ async fn record_retract(store: &Arc<Store>, sent: &DeliveryRecord, outcome: Resu
                     d.next_attempt_at = None;
                     event(d, "retracted", "deleted from the network".into())
                 }
-                Err(e) if e.class == ErrorClass::Transient && d.attempts < MAX_ATTEMPTS => {
-                    let wait = e.retry_after.unwrap_or_else(|| backoff(d.attempts));
-                    d.due_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                Err(e)
+                    if e.class == ErrorClass::Transient
+                        && next_attempt(d, &e, now, retry_for).is_some() =>
+                {
+                    d.due_at = next_attempt(d, &e, now, retry_for).unwrap_or(now);
                     d.next_attempt_at = Some(d.due_at);
                     d.last_error = Some(format!("retract: {}", e.message));
                     event(d, "retract-retrying", e.message)
@@ -440,6 +453,7 @@ pub fn apply_outcome(
     d: &mut DeliveryRecord,
     outcome: Result<Published, NetError>,
     now: DateTime<Utc>,
+    retry_for: Duration,
 ) -> NewEvent {
     let event = |d: &DeliveryRecord, kind, detail| {
         NewEvent::service(&d.post_id, kind, Some(&d.network), detail)
@@ -460,10 +474,9 @@ pub fn apply_outcome(
             event(d, "published", format!("{place} ({lag} ms after its time)"))
         }
         Err(e) => match e.class {
-            ErrorClass::Transient if d.attempts < MAX_ATTEMPTS => {
-                let wait = e.retry_after.unwrap_or_else(|| backoff(d.attempts));
+            ErrorClass::Transient if next_attempt(d, &e, now, retry_for).is_some() => {
                 d.state = State::Retrying;
-                d.due_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                d.due_at = next_attempt(d, &e, now, retry_for).unwrap_or(now);
                 d.next_attempt_at = Some(d.due_at);
                 d.last_error = Some(e.message.clone());
                 event(
@@ -481,7 +494,23 @@ pub fn apply_outcome(
                 d.last_error = Some(format!("credentials refused: {}", e.message));
                 event(d, "credentials", e.message)
             }
-            _ => {
+            ErrorClass::Transient => {
+                d.state = State::Failed;
+                d.next_attempt_at = None;
+                d.last_error = Some(e.message.clone());
+                event(
+                    d,
+                    "failed",
+                    format!(
+                        "{}; gave up after {} attempts, the next would fall beyond retry_for \
+                         ({} after its time)",
+                        e.message,
+                        d.attempts,
+                        humantime::format_duration(retry_for)
+                    ),
+                )
+            }
+            ErrorClass::Permanent => {
                 d.state = State::Failed;
                 d.next_attempt_at = None;
                 d.last_error = Some(e.message.clone());
@@ -493,6 +522,27 @@ pub fn apply_outcome(
             }
         },
     }
+}
+
+/// When a transiently failed delivery should be tried again: the network's hint, else the
+/// backoff; `None` once that would fall beyond `retry_for` after the delivery's own time
+/// (a notice retried for ever is worse than one a person knows has failed).
+pub fn next_attempt(
+    d: &DeliveryRecord,
+    e: &NetError,
+    now: DateTime<Utc>,
+    retry_for: Duration,
+) -> Option<DateTime<Utc>> {
+    if d.attempts >= MAX_ATTEMPTS {
+        return None;
+    }
+    let wait = e
+        .retry_after
+        .unwrap_or_else(|| backoff(d.attempts))
+        .max(MIN_RETRY_WAIT);
+    let at = now + chrono::Duration::from_std(wait).ok()?;
+    let deadline = d.publish_at + chrono::Duration::from_std(retry_for).ok()?;
+    (at <= deadline).then_some(at)
 }
 
 /// Exponential backoff with jitter: about 15 s, 30 s, 1 min, … capped at 30 min.
@@ -532,7 +582,7 @@ async fn settle_interrupted(store: &Arc<Store>, handle: &SchedulerHandle) {
                 let now = Utc::now();
                 Some(vec![match settlement {
                     Settlement::Published(p) => {
-                        let mut e = apply_outcome(d, Ok(p), now);
+                        let mut e = apply_outcome(d, Ok(p), now, Duration::ZERO);
                         e.detail = format!("settled after a restart: {}", e.detail);
                         e
                     }
@@ -570,6 +620,47 @@ async fn settle_interrupted(store: &Arc<Store>, handle: &SchedulerHandle) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_stop_at_the_deadline_measured_from_the_post_time() {
+        let now = Utc::now();
+        let mut d = DeliveryRecord {
+            post_id: "p".into(),
+            network: "x".into(),
+            account: "a".into(),
+            state: State::Publishing,
+            key: DeliveryRecord::key_for("a", "x", "p"),
+            due_at: now,
+            publish_at: now - chrono::Duration::minutes(50),
+            text: String::new(),
+            images: vec![],
+            attempts: 3,
+            remote_id: None,
+            remote_url: None,
+            last_error: None,
+            published_at: None,
+            next_attempt_at: None,
+            retract_pending: false,
+        };
+        let hint = |s| NetError {
+            retry_after: Some(Duration::from_secs(s)),
+            ..NetError::transient("busy")
+        };
+        let hour = Duration::from_secs(3600);
+        // 50 min after its time, a 5 min wait still fits in an hour; a 15 min wait does not.
+        assert_eq!(
+            next_attempt(&d, &hint(300), now, hour),
+            Some(now + chrono::Duration::seconds(300))
+        );
+        assert_eq!(next_attempt(&d, &hint(900), now, hour), None);
+        // "Try again at once" is floored, so a network cannot make a tight loop.
+        assert_eq!(
+            next_attempt(&d, &hint(0), now, hour),
+            Some(now + chrono::Duration::seconds(1))
+        );
+        d.attempts = MAX_ATTEMPTS;
+        assert_eq!(next_attempt(&d, &hint(1), now, hour), None);
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

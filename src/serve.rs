@@ -287,6 +287,7 @@ fn plan_for(
             .map_err(ServeError::Other)?,
         ),
         max_lateness: config.max_lateness,
+        retry_for: config.retry_for,
         rates,
     })
 }

@@ -377,3 +377,55 @@ async fn refused_credentials_pause_the_network_and_its_deliveries_wait() {
         .contains("401"));
     service.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_that_stays_down_fails_the_delivery_at_the_retry_deadline() {
+    let (port, received) = fake_receiver(HashMap::from([("posts/doomed", vec!["503"; 50])])).await;
+    let yaml = format!(
+        "retry_for: 4s\n{}",
+        config(
+            BRANCH,
+            "2h",
+            "      hook: { type: webhook, credentials: HOOK }\n"
+        )
+    );
+    let repo = GitRepo::new(&yaml);
+    repo.propose_and_merge(
+        "staff/a",
+        &[("posts/doomed.md", &post("障害", None, "hook", "届かない"))],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut s = settings(&repo.path, data.path());
+    s.secrets = Secrets::parse("test", &format!("HOOK_URL=http://127.0.0.1:{port}/hook")).unwrap();
+    let service = oshirase::serve::Service::start(s).await.unwrap();
+    assert!(
+        wait_for(Duration::from_secs(30), || delivery_state(
+            &service,
+            "posts/doomed",
+            "hook"
+        )
+        .as_deref()
+            == Some("failed"))
+        .await,
+        "given up: {:?}",
+        service.store.delivery("posts/doomed", "hook").unwrap()
+    );
+    let d = service
+        .store
+        .delivery("posts/doomed", "hook")
+        .unwrap()
+        .unwrap();
+    // Retry-After: 1 within a 4 s deadline: a handful of attempts, not 50.
+    let tries = received.lock().unwrap().len();
+    assert!((3..=6).contains(&tries), "{tries} attempts");
+    assert_eq!(d.attempts as usize, tries);
+    let events = service.store.events_for("posts/doomed").unwrap();
+    let failed = events.iter().find(|e| e.kind == "failed").unwrap();
+    assert!(failed.detail.contains("retry_for"), "{}", failed.detail);
+    assert!(
+        failed.detail.contains("busy"),
+        "the network's words: {}",
+        failed.detail
+    );
+    service.shutdown().await;
+}
