@@ -1,22 +1,112 @@
 //! Alerts: tell people when something needs them, without anyone watching the dashboard.
 //!
 //! Every committed event whose kind needs a person (a delivery failed, became `unknown`,
-//! was `missed` or `held`, a network refused its credentials, a retract failed) is posted
-//! as JSON to the webhook in `OSHIRASE_ALERT_WEBHOOK_URL` — Slack, Teams, Discord or any
-//! JSON endpoint. A failed alert is logged and dropped: alerts never hold up publishing.
+//! was `missed` or `held`, a network refused its credentials, a retract failed) is sent to
+//! the webhook in `OSHIRASE_ALERT_WEBHOOK_URL` (Slack, Teams, Discord or any JSON endpoint)
+//! and/or by e-mail through the SMTP server in `OSHIRASE_ALERT_SMTP_URL` to
+//! `OSHIRASE_ALERT_EMAIL_TO`. A failed alert is logged and dropped: alerts never hold up
+//! publishing.
 
 use std::sync::Arc;
 
+use lettre::message::{Mailbox, Mailboxes};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
 use crate::delivery::Event;
 use crate::networks::http;
+use crate::secrets::Secrets;
 use crate::store::Store;
 
 /// The secret holding the alert webhook's URL.
 pub const ALERT_WEBHOOK: &str = "OSHIRASE_ALERT_WEBHOOK_URL";
+/// The SMTP server for e-mail alerts: `smtps://user:password@host:465`,
+/// `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtp://host:25` (plain,
+/// for a relay on the same network).
+pub const ALERT_SMTP: &str = "OSHIRASE_ALERT_SMTP_URL";
+/// Who receives e-mail alerts: addresses separated by commas.
+pub const ALERT_EMAIL_TO: &str = "OSHIRASE_ALERT_EMAIL_TO";
+/// The sender of e-mail alerts (default `oshirase <oshirase@localhost>`).
+pub const ALERT_EMAIL_FROM: &str = "OSHIRASE_ALERT_EMAIL_FROM";
+
+/// Where alerts go, validated once at start-up.
+#[derive(Clone)]
+pub struct AlertTargets {
+    pub webhook: Option<String>,
+    pub email: Option<EmailTarget>,
+}
+
+#[derive(Clone)]
+pub struct EmailTarget {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Mailboxes,
+}
+
+impl AlertTargets {
+    /// The configured targets, `None` when no alert is configured, or an error naming the
+    /// variable that is wrong (never its value: the SMTP URL may hold a password).
+    pub fn from_secrets(secrets: &Secrets) -> Result<Option<AlertTargets>, String> {
+        let webhook = secrets.get(ALERT_WEBHOOK);
+        let email = match secrets.get(ALERT_SMTP) {
+            None => None,
+            Some(url) => Some(EmailTarget::new(&url, secrets)?),
+        };
+        if email.is_none() && secrets.get(ALERT_EMAIL_TO).is_some() {
+            return Err(format!(
+                "{ALERT_EMAIL_TO} is set but {ALERT_SMTP} is not: e-mail alerts need an SMTP server"
+            ));
+        }
+        Ok((webhook.is_some() || email.is_some()).then_some(AlertTargets { webhook, email }))
+    }
+}
+
+impl EmailTarget {
+    fn new(url: &str, secrets: &Secrets) -> Result<EmailTarget, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|_| {
+                format!(
+                    "{ALERT_SMTP} is not an SMTP URL such as smtps://user:password@host:465 \
+                     or smtp://host:25"
+                )
+            })?
+            .build();
+        let to_text = secrets
+            .get(ALERT_EMAIL_TO)
+            .ok_or_else(|| format!("{ALERT_SMTP} is set but {ALERT_EMAIL_TO} is not"))?;
+        let to: Mailboxes = to_text.parse().map_err(|e| {
+            format!("{ALERT_EMAIL_TO}: `{to_text}` is not a list of addresses ({e})")
+        })?;
+        let from_text = secrets
+            .get(ALERT_EMAIL_FROM)
+            .unwrap_or_else(|| "oshirase <oshirase@localhost>".into());
+        let from: Mailbox = from_text
+            .parse()
+            .map_err(|e| format!("{ALERT_EMAIL_FROM}: `{from_text}` is not an address ({e})"))?;
+        Ok(EmailTarget {
+            transport,
+            from,
+            to,
+        })
+    }
+
+    async fn send(&self, subject: &str, body: &str) -> Result<(), String> {
+        let mut builder = Message::builder().from(self.from.clone()).subject(subject);
+        for to in self.to.iter() {
+            builder = builder.to(to.clone());
+        }
+        let message = builder
+            .body(body.to_string())
+            .map_err(|e| format!("building the alert e-mail: {e}"))?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("sending the alert e-mail: {e}"))
+    }
+}
 
 /// Event kinds that need a person.
 pub const ALERT_KINDS: [&str; 7] = [
@@ -52,12 +142,12 @@ pub fn message(e: &Event, title: &str) -> String {
     )
 }
 
-/// Posts alerts for the events `events` receives until `shutdown`. The caller subscribes
+/// Sends alerts for the events `events` receives until `shutdown`. The caller subscribes
 /// before the first sync, so what start-up finds is announced too.
 pub async fn run(
     store: Arc<Store>,
     mut events: broadcast::Receiver<Event>,
-    url: String,
+    targets: AlertTargets,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -78,15 +168,25 @@ pub async fn run(
         }
         let title = crate::store::title_of(&store, &e.post_id).await;
         let text = message(&e, &title);
-        let body = json!({
-            "text": text,
-            "content": text,
-            "oshirase": { "kind": e.kind, "post_id": e.post_id, "network": e.network, "detail": e.detail, "at": e.at },
-        });
-        match http::client().post(&url).json(&body).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!("alert webhook answered HTTP {}", r.status()),
-            Err(err) => tracing::warn!("alert webhook: {}", err.without_url()),
+        if let Some(url) = &targets.webhook {
+            let body = json!({
+                "text": text,
+                "content": text,
+                "oshirase": { "kind": e.kind, "post_id": e.post_id, "network": e.network, "detail": e.detail, "at": e.at },
+            });
+            match http::client().post(url).json(&body).send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!("alert webhook answered HTTP {}", r.status()),
+                Err(err) => tracing::warn!("alert webhook: {}", err.without_url()),
+            }
+        }
+        if let Some(email) = &targets.email {
+            // The subject is the message's first line; the body has the detail.
+            let subject = text.lines().next().unwrap_or("[oshirase]");
+            let body = format!("{text}\n\n{} {}\n", e.at.to_rfc3339(), e.kind);
+            if let Err(err) = email.send(subject, &body).await {
+                tracing::warn!("{err}");
+            }
         }
     }
 }

@@ -77,10 +77,9 @@ impl Service {
                 .await
                 .map_err(|e| ServeError::Other(e.to_string()))??,
         );
-        let alerts = settings
-            .secrets
-            .get(crate::alerts::ALERT_WEBHOOK)
-            .map(|url| (url, store.subscribe()));
+        let alerts = crate::alerts::AlertTargets::from_secrets(&settings.secrets)
+            .map_err(ServeError::Other)?
+            .map(|targets| (targets, store.subscribe()));
         let outboxes = Arc::new(Outboxes::new(&settings.data_dir));
         let health = Arc::new(RwLock::new(Health::default()));
         let mirror = settings.remote.as_ref().map(|url| {
@@ -198,11 +197,11 @@ impl Service {
             last_commit,
         }));
         let mut tasks = Vec::new();
-        if let Some((url, events)) = alerts {
+        if let Some((targets, events)) = alerts {
             tasks.push(tokio::spawn(crate::alerts::run(
                 store.clone(),
                 events,
-                url,
+                targets,
                 shutdown_rx.clone(),
             )));
         }
