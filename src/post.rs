@@ -867,6 +867,32 @@ mod tests {
     }
 
     #[test]
+    fn local_times_follow_daylight_saving_on_both_sides_of_a_change() {
+        let at = |text: &str| {
+            post(&format!("---\npublish_at: \"{text}\"\nnetworks: [x]\n---\n"))
+                .publish_at
+                .resolve(Some(chrono_tz::Europe::Berlin))
+                .unwrap()
+                .unwrap()
+                .to_rfc3339()
+        };
+        // Winter time is UTC+1, summer time UTC+2 (the change was 2026-03-29 02:00).
+        assert_eq!(at("2026-03-28 09:00"), "2026-03-28T08:00:00+00:00");
+        assert_eq!(at("2026-03-29 09:00"), "2026-03-29T07:00:00+00:00");
+        // 02:30 on 2026-10-25 happens twice; the first (still summer time) is chosen, so a
+        // post never goes out an hour later than its author could have meant.
+        assert_eq!(at("2026-10-25 02:30"), "2026-10-25T00:30:00+00:00");
+        assert_eq!(at("2026-10-25 09:00"), "2026-10-25T08:00:00+00:00");
+        // Tokyo has no daylight saving: the same wall time is always UTC+9.
+        let tokyo = post("---\npublish_at: \"2026-07-01 19:00\"\nnetworks: [x]\n---\n")
+            .publish_at
+            .resolve(Some(chrono_tz::Asia::Tokyo))
+            .unwrap()
+            .unwrap();
+        assert_eq!(tokyo.to_rfc3339(), "2026-07-01T10:00:00+00:00");
+    }
+
+    #[test]
     fn unknown_key_names_its_line() {
         let ps =
             problems("---\ntitle: t\npublish-at: 2026-12-20T19:00:00+09:00\nnetworks: [x]\n---\n");
