@@ -869,12 +869,14 @@ mod tests {
     #[test]
     fn local_times_follow_daylight_saving_on_both_sides_of_a_change() {
         let at = |text: &str| {
-            post(&format!("---\npublish_at: \"{text}\"\nnetworks: [x]\n---\n"))
-                .publish_at
-                .resolve(Some(chrono_tz::Europe::Berlin))
-                .unwrap()
-                .unwrap()
-                .to_rfc3339()
+            post(&format!(
+                "---\npublish_at: \"{text}\"\nnetworks: [x]\n---\n"
+            ))
+            .publish_at
+            .resolve(Some(chrono_tz::Europe::Berlin))
+            .unwrap()
+            .unwrap()
+            .to_rfc3339()
         };
         // Winter time is UTC+1, summer time UTC+2 (the change was 2026-03-29 02:00).
         assert_eq!(at("2026-03-28 09:00"), "2026-03-28T08:00:00+00:00");

@@ -1,11 +1,16 @@
 //! Exactly once through crashes: `serve` is killed with SIGKILL at random moments while
 //! 200 posts fall due, restarted each time, and in the end every delivery reached its
-//! outbox exactly once (the outbox is idempotent by delivery key, like Mastodon or LINE).
+//! outboxes exactly once (an outbox is idempotent by delivery key, like Mastodon or LINE),
+//! and no post ever reached the webhook twice (a webhook cannot be asked what it got, so a
+//! delivery cut short there ends `unknown` for a person, never sent again).
 
 mod common;
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -15,8 +20,54 @@ use rand::Rng;
 const POSTS: usize = 200;
 const KILLS: usize = 20;
 
-fn serve(repo: &std::path::Path, data: &std::path::Path) -> Child {
+/// A webhook receiver that survives the service's deaths: counts each delivery key it got
+/// a whole request for, and answers after a short pause so that kills land mid-request.
+fn webhook_receiver() -> (u16, Arc<Mutex<HashMap<String, usize>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(HashMap::new()));
+    let log = got.clone();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(sock) = sock else { continue };
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(sock.try_clone().unwrap());
+                let (mut key, mut len) = (String::new(), 0usize);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        match k.to_ascii_lowercase().as_str() {
+                            "x-oshirase-delivery" => key = v.trim().to_string(),
+                            "content-length" => len = v.trim().parse().unwrap_or(0),
+                            _ => {}
+                        }
+                    }
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                *log.lock().unwrap().entry(key).or_insert(0) += 1;
+                std::thread::sleep(Duration::from_millis(15));
+                let mut sock = sock;
+                let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            });
+        }
+    });
+    (port, got)
+}
+
+fn serve(repo: &std::path::Path, data: &std::path::Path, hook: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_oshirase"))
+        .env("HOOK_URL", format!("http://127.0.0.1:{hook}/hook"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .arg("--repo")
         .arg(repo)
@@ -42,7 +93,12 @@ fn keys(data: &std::path::Path) -> HashMap<String, usize> {
 
 #[test]
 fn sigkill_at_random_points_never_loses_or_repeats_a_delivery() {
-    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    let (hook, webhook_got) = webhook_receiver();
+    let repo = GitRepo::new(&config(
+        BRANCH,
+        "2h",
+        "      hook: { type: webhook, credentials: HOOK, rate: { requests: 1000, per: 1s } }\n",
+    ));
     // Spread the due times over the first few seconds of the kills.
     let start = Utc::now() + chrono::Duration::seconds(2);
     for i in 0..POSTS {
@@ -52,7 +108,7 @@ fn sigkill_at_random_points_never_loses_or_repeats_a_delivery() {
             &post(
                 &format!("お知らせ{i}"),
                 Some(at),
-                "portal, news",
+                "portal, news, hook",
                 &format!("本文 {i}"),
             ),
         );
@@ -63,7 +119,7 @@ fn sigkill_at_random_points_never_loses_or_repeats_a_delivery() {
     let mut killed_with_work_in_flight = 0;
     for _ in 0..KILLS {
         let before = keys(data.path()).len();
-        let mut child = serve(&repo.path, data.path());
+        let mut child = serve(&repo.path, data.path(), hook);
         std::thread::sleep(Duration::from_millis(rng.random_range(30..400)));
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
@@ -71,13 +127,17 @@ fn sigkill_at_random_points_never_loses_or_repeats_a_delivery() {
             killed_with_work_in_flight += 1;
         }
     }
-    // A last, undisturbed run finishes the work.
-    let mut child = serve(&repo.path, data.path());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while keys(data.path()).len() < POSTS * 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
+    // A last, undisturbed run finishes the work: nothing left to send or settle.
+    let mut child = serve(&repo.path, data.path(), hook);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let settled = |v: &serde_json::Value| {
+        let by = &v["deliveries_by_state"];
+        let n = |s: &str| by[s].as_u64().unwrap_or(0) as usize;
+        n("published") + n("unknown") == POSTS * 3
+    };
+    while !settled(&status(data.path())) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
     }
-    std::thread::sleep(Duration::from_millis(500));
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -90,20 +150,56 @@ fn sigkill_at_random_points_never_loses_or_repeats_a_delivery() {
         "some kills hit a run that was publishing"
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_oshirase"))
-        .args(["status", "--format", "json", "--data"])
-        .arg(data.path())
-        .output()
+    // The webhook: never twice; what is `published` arrived once, what is `unknown` at most once.
+    let got = webhook_got.lock().unwrap().clone();
+    let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "the webhook got a post twice: {twice:?}");
+    let store = oshirase::store::Store::open(data.path()).unwrap();
+    let published: Vec<_> = store
+        .deliveries_in(oshirase::delivery::State::Published)
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.network == "hook")
+        .collect();
+    let unknown: Vec<_> = store
+        .deliveries_in(oshirase::delivery::State::Unknown)
         .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        unknown.iter().all(|d| d.network == "hook"),
+        "only the webhook can be unsure"
+    );
+    for d in &published {
+        assert_eq!(got.get(&d.key), Some(&1), "{} arrived once", d.post_id);
+    }
+    assert_eq!(
+        published.len() + unknown.len(),
+        POSTS,
+        "every webhook delivery ended"
+    );
+    drop(store);
+
+    let v = status(data.path());
     assert_eq!(
         v["deliveries_by_state"]["published"],
-        POSTS * 2,
+        POSTS * 2 + published.len(),
         "{}",
         v["deliveries_by_state"]
     );
     eprintln!(
-        "{KILLS} kills, {killed_with_work_in_flight} while publishing; {} deliveries, none twice",
-        POSTS * 2
+        "{KILLS} kills, {killed_with_work_in_flight} while publishing; {} outbox deliveries once \
+         each; webhook: {} published, {} unknown ({} of those arrived), none twice",
+        POSTS * 2,
+        published.len(),
+        unknown.len(),
+        unknown.iter().filter(|d| got.contains_key(&d.key)).count()
     );
+}
+
+fn status(data: &std::path::Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_oshirase"))
+        .args(["status", "--format", "json", "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
 }
