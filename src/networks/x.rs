@@ -1,9 +1,889 @@
-//! The `x` network (being written; refused by `Networks::check` until then).
+//! The `x` network: X API v2.
+//!
+//! A post is `POST /2/tweets` with `{"text", "media": {"media_ids"}}`; each image is first
+//! uploaded with `POST /2/media/upload` (multipart, `media_category=tweet_image`) and given
+//! its alt text with `POST /2/media/metadata`. A retract is `DELETE /2/tweets/{id}`.
+//!
+//! Requests are signed with OAuth 1.0a user context (HMAC-SHA1) when the four
+//! `<C>_CONSUMER_KEY/_CONSUMER_SECRET/_ACCESS_TOKEN/_ACCESS_SECRET` secrets are set, or carry
+//! an OAuth 2.0 user token `<C>_BEARER_TOKEN`.
+//!
+//! X has no idempotency key. What keeps a retry from becoming a second post is X's own
+//! refusal of duplicate text, and, after a crash, a look at the account's recent posts for
+//! one with the delivery's text.
 
 use std::sync::Arc;
 
-use super::{AdapterContext, Network};
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use rand::Rng;
+use reqwest::header::{HeaderMap, AUTHORIZATION};
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use serde_json::json;
+use sha1::Sha1;
+use tokio::sync::OnceCell;
 
+use super::media::{self, MediaSource};
+use super::{http, AdapterContext, ErrorClass, NetError, Network, Published, Settlement};
+use crate::delivery::DeliveryRecord;
+
+const DEFAULT_BASE: &str = "https://api.x.com";
+
+/// X attaches at most four images to a post.
+const MAX_IMAGES: usize = 4;
+/// X refuses alt text longer than this many characters.
+const MAX_ALT_CHARS: usize = 1000;
+
+/// Part of what X answers (403) to a second post with the same text as a recent one:
+/// "You are not allowed to create a Tweet with duplicate content."
+const DUPLICATE: &str = "duplicate content";
+
+/// How far before the delivery's due time a settling lookup starts: an earlier attempt
+/// (a retry's predecessor) or a clock a little off must still fall inside the window.
+const SETTLE_MARGIN_MINUTES: i64 = 10;
+/// Pages of 100 posts a settling lookup reads before it gives up and asks a person.
+const SETTLE_MAX_PAGES: usize = 5;
+
+/// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded,
+/// as OAuth 1.0a (RFC 5849 §3.6) requires.
+const OAUTH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn encode(s: &str) -> String {
+    utf8_percent_encode(s, OAUTH_ENCODE).to_string()
+}
+
+/// The four OAuth 1.0a user-context credentials. `Debug` shows none of them.
+#[derive(Clone)]
+pub struct OAuth1Keys {
+    pub consumer_key: String,
+    pub consumer_secret: String,
+    pub token: String,
+    pub token_secret: String,
+}
+
+impl std::fmt::Debug for OAuth1Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OAuth1Keys(..)")
+    }
+}
+
+/// The HMAC-SHA1 signature of a request (RFC 5849 §3.4): over the method, the base string
+/// URI (scheme, host, port when not the default, path), and every parameter of the query,
+/// of a form-encoded body and of `oauth_params`. JSON and multipart bodies are not signed.
+pub fn oauth1_signature(
+    method: &str,
+    url: &Url,
+    form: &[(String, String)],
+    oauth_params: &[(String, String)],
+    consumer_secret: &str,
+    token_secret: &str,
+) -> String {
+    let mut params: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (encode(&k), encode(&v)))
+        .chain(form.iter().map(|(k, v)| (encode(k), encode(v))))
+        .chain(oauth_params.iter().map(|(k, v)| (encode(k), encode(v))))
+        .collect();
+    params.sort();
+    let normalized = params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let base = format!(
+        "{}&{}&{}",
+        method.to_ascii_uppercase(),
+        encode(&base_string_uri(url)),
+        encode(&normalized)
+    );
+    let key = format!("{}&{}", encode(consumer_secret), encode(token_secret));
+    // HMAC takes a key of any length, so this cannot fail.
+    let mut mac = match Hmac::<Sha1>::new_from_slice(key.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(base.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// RFC 5849 §3.4.1.2: lower-case scheme and host, the port only when it is not the
+/// scheme's default, the path, no query or fragment.
+fn base_string_uri(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{host}{port}{}",
+        url.scheme().to_ascii_lowercase(),
+        url.path()
+    )
+}
+
+/// The `Authorization: OAuth …` header of a request, with the nonce and timestamp given
+/// (the caller draws them; tests fix them).
+pub fn oauth1_header(
+    keys: &OAuth1Keys,
+    method: &str,
+    url: &Url,
+    form: &[(String, String)],
+    nonce: &str,
+    timestamp: i64,
+) -> String {
+    let mut oauth: Vec<(String, String)> = vec![
+        ("oauth_consumer_key".into(), keys.consumer_key.clone()),
+        ("oauth_nonce".into(), nonce.to_string()),
+        ("oauth_signature_method".into(), "HMAC-SHA1".into()),
+        ("oauth_timestamp".into(), timestamp.to_string()),
+        ("oauth_token".into(), keys.token.clone()),
+        ("oauth_version".into(), "1.0".into()),
+    ];
+    let signature = oauth1_signature(
+        method,
+        url,
+        form,
+        &oauth,
+        &keys.consumer_secret,
+        &keys.token_secret,
+    );
+    oauth.push(("oauth_signature".into(), signature));
+    oauth.sort();
+    let fields = oauth
+        .iter()
+        .map(|(k, v)| format!("{}=\"{}\"", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("OAuth {fields}")
+}
+
+/// A fresh nonce: 32 random alphanumerics, unique enough for X's replay check.
+fn nonce() -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+enum Auth {
+    OAuth1(OAuth1Keys),
+    /// An OAuth 2.0 user access token (Authorization Code with PKCE).
+    Bearer(String),
+}
+
+pub struct X {
+    base: String,
+    auth: Auth,
+    media: Arc<dyn MediaSource>,
+    handle: Option<String>,
+    /// `credentials: NAME` names the secrets; messages about refused credentials name them.
+    secrets_hint: String,
+    /// The account's user id, asked once (`GET /2/users/me`) when a lookup first needs it.
+    user_id: OnceCell<String>,
+}
+
+/// OAuth 1.0a when any of its four secrets is set (then all four must be), else the OAuth
+/// 2.0 `BEARER_TOKEN`; a missing secret is an error naming it.
 pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
-    Err(format!("{}: the x adapter is not built yet", ctx.field()))
+    const OAUTH1: [&str; 4] = [
+        "CONSUMER_KEY",
+        "CONSUMER_SECRET",
+        "ACCESS_TOKEN",
+        "ACCESS_SECRET",
+    ];
+    let any_oauth1 = OAUTH1.iter().any(|f| ctx.optional_secret(f).is_some());
+    let (auth, secrets_hint) = if any_oauth1 {
+        let keys = OAuth1Keys {
+            consumer_key: ctx.secret("CONSUMER_KEY")?,
+            consumer_secret: ctx.secret("CONSUMER_SECRET")?,
+            token: ctx.secret("ACCESS_TOKEN")?,
+            token_secret: ctx.secret("ACCESS_SECRET")?,
+        };
+        let hint = format!(
+            "{}_{{CONSUMER_KEY,CONSUMER_SECRET,ACCESS_TOKEN,ACCESS_SECRET}}",
+            ctx.net.credentials.as_deref().unwrap_or_default()
+        );
+        (Auth::OAuth1(keys), hint)
+    } else if let Some(token) = ctx.optional_secret("BEARER_TOKEN") {
+        (Auth::Bearer(token), ctx.secret_name("BEARER_TOKEN"))
+    } else {
+        let missing = ctx.secret("CONSUMER_KEY").err().unwrap_or_default();
+        return Err(format!(
+            "{missing}; set {}, {}, {} and {} (OAuth 1.0a), or {} (an OAuth 2.0 user token)",
+            ctx.secret_name("CONSUMER_KEY"),
+            ctx.secret_name("CONSUMER_SECRET"),
+            ctx.secret_name("ACCESS_TOKEN"),
+            ctx.secret_name("ACCESS_SECRET"),
+            ctx.secret_name("BEARER_TOKEN"),
+        ));
+    };
+    let base = ctx.base_url(DEFAULT_BASE);
+    Url::parse(&base)
+        .map_err(|e| format!("{}.base_url: `{base}` is not a URL ({e})", ctx.field()))?;
+    let handle = ctx
+        .net
+        .handle
+        .as_deref()
+        .map(|h| h.trim().trim_start_matches('@').to_string())
+        .filter(|h| !h.is_empty());
+    Ok(Arc::new(X {
+        base,
+        auth,
+        media: ctx.media.clone(),
+        handle,
+        secrets_hint,
+        user_id: OnceCell::new(),
+    }))
+}
+
+/// What a request carries besides its URL. Neither JSON nor multipart bodies take part in
+/// the OAuth 1.0a signature.
+enum Body {
+    None,
+    Json(serde_json::Value),
+    Multipart(reqwest::multipart::Form),
+}
+
+#[derive(Deserialize)]
+struct Data<T> {
+    data: T,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct MediaUploaded {
+    data: Option<IdOnly>,
+    /// The v1.1-style field, in case a gateway answers in that shape.
+    media_id_string: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Deleted {
+    deleted: bool,
+}
+
+#[derive(Deserialize)]
+struct Timeline {
+    #[serde(default)]
+    data: Vec<TimelinePost>,
+    #[serde(default)]
+    meta: TimelineMeta,
+}
+
+#[derive(Deserialize)]
+struct TimelinePost {
+    id: String,
+    text: String,
+}
+
+#[derive(Deserialize, Default)]
+struct TimelineMeta {
+    next_token: Option<String>,
+}
+
+/// X's error bodies: RFC 7807 problem details (`title`, `detail`), sometimes with an
+/// `errors` list whose `message` or `detail` says what exactly was wrong.
+#[derive(Deserialize, Default)]
+struct Problem {
+    title: Option<String>,
+    detail: Option<String>,
+    #[serde(default)]
+    errors: Vec<ProblemItem>,
+}
+
+#[derive(Deserialize)]
+struct ProblemItem {
+    message: Option<String>,
+    detail: Option<String>,
+}
+
+/// What a look at the account's recent posts found.
+enum Lookup {
+    Found(Published),
+    NotFound,
+    /// Could not tell, for the reason given.
+    Inconclusive(String),
+}
+
+impl X {
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, NetError> {
+        let mut url = Url::parse(&format!("{}{path}", self.base))
+            .map_err(|e| NetError::permanent(format!("X: cannot form a request URL: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    fn authorization(&self, method: &Method, url: &Url) -> String {
+        match &self.auth {
+            Auth::OAuth1(keys) => oauth1_header(
+                keys,
+                method.as_str(),
+                url,
+                &[],
+                &nonce(),
+                Utc::now().timestamp(),
+            ),
+            Auth::Bearer(token) => format!("Bearer {token}"),
+        }
+    }
+
+    /// Sends one request and returns X's status, headers and body, whatever the status.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: Url,
+        body: Body,
+    ) -> Result<(StatusCode, HeaderMap, String), NetError> {
+        let auth = self.authorization(&method, &url);
+        let mut request = http::client()
+            .request(method, url)
+            .header(AUTHORIZATION, auth);
+        request = match body {
+            Body::None => request,
+            Body::Json(value) => request.json(&value),
+            Body::Multipart(form) => request.multipart(form),
+        };
+        let response = request.send().await.map_err(http::transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.map_err(http::transport)?;
+        Ok((status, headers, text))
+    }
+
+    /// Sends one request; a non-2xx answer becomes X's error, a 2xx gives its body.
+    async fn send(&self, method: Method, url: Url, body: Body) -> Result<String, NetError> {
+        let (status, headers, text) = self.exchange(method, url, body).await?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(self.error(status, &headers, &text))
+        }
+    }
+
+    /// Turns X's failure into a [`NetError`], keeping X's own words.
+    fn error(&self, status: StatusCode, headers: &HeaderMap, body: &str) -> NetError {
+        let said = problem_message(body);
+        let mut e = http::classify(status, headers, body);
+        e.message = format!("X answered HTTP {}: {said}", status.as_u16());
+        match status.as_u16() {
+            // X refuses a second post with the same text as a recent one. Sending it again
+            // cannot help, and the credentials are fine.
+            403 if is_duplicate(&said) => e.class = ErrorClass::Permanent,
+            401 | 403 => {
+                e.class = ErrorClass::Credentials;
+                e.message = format!(
+                    "{}; check the app's permissions (Read and write) and the secrets {}",
+                    e.message, self.secrets_hint
+                );
+            }
+            // X's pay-per-use plans answer 402 when the account has no credits left: every
+            // post would fail until someone tops it up, which is what a pause is for.
+            402 => e.class = ErrorClass::Credentials,
+            429 => e.retry_after = rate_limit_wait(headers, Utc::now()).or(e.retry_after),
+            _ => {}
+        }
+        e
+    }
+
+    fn published(&self, id: String) -> Published {
+        let url = match &self.handle {
+            Some(h) => format!("https://x.com/{h}/status/{id}"),
+            None => format!("https://x.com/i/web/status/{id}"),
+        };
+        Published {
+            remote_id: Some(id),
+            remote_url: Some(url),
+        }
+    }
+
+    /// Uploads one image and sets its alt text; returns X's media id.
+    async fn upload(&self, image: &crate::post::Image) -> Result<String, NetError> {
+        let alt = image
+            .alt
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
+        if let Some(alt) = alt {
+            if alt.chars().count() > MAX_ALT_CHARS {
+                return Err(NetError::permanent(format!(
+                    "X: the alt text of {} is longer than X's {MAX_ALT_CHARS} characters",
+                    image.path
+                )));
+            }
+        }
+        let bytes = media::load(&self.media, image).await?;
+        let file_name = image.path.rsplit('/').next().unwrap_or("image").to_string();
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name)
+            .mime_str(&image.mime)
+            .map_err(|e| {
+                NetError::permanent(format!("X: image {} has no usable type: {e}", image.path))
+            })?;
+        let form = reqwest::multipart::Form::new()
+            .part("media", part)
+            .text("media_category", "tweet_image");
+        let url = self.url("/2/media/upload", &[])?;
+        let body = self.send(Method::POST, url, Body::Multipart(form)).await?;
+        let uploaded: MediaUploaded = serde_json::from_str(&body).map_err(|e| {
+            NetError::transient(format!("X: the media upload answer could not be read: {e}"))
+        })?;
+        let id = uploaded
+            .data
+            .map(|d| d.id)
+            .or(uploaded.media_id_string)
+            .ok_or_else(|| NetError::transient("X: the media upload answer has no media id"))?;
+        if let Some(alt) = alt {
+            let url = self.url("/2/media/metadata", &[])?;
+            let body = json!({ "id": id, "metadata": { "alt_text": { "text": alt } } });
+            self.send(Method::POST, url, Body::Json(body)).await?;
+        }
+        Ok(id)
+    }
+
+    async fn user_id(&self) -> Result<String, NetError> {
+        self.user_id
+            .get_or_try_init(|| async {
+                let url = self.url("/2/users/me", &[])?;
+                let body = self.send(Method::GET, url, Body::None).await?;
+                let me: Data<IdOnly> = serde_json::from_str(&body).map_err(|e| {
+                    NetError::transient(format!("X: the users/me answer could not be read: {e}"))
+                })?;
+                Ok(me.data.id)
+            })
+            .await
+            .cloned()
+    }
+
+    /// Looks through the account's posts since a little before the delivery could first have
+    /// been sent for one with the delivery's text, as X shows it.
+    async fn lookup(&self, d: &DeliveryRecord) -> Result<Lookup, NetError> {
+        let wanted = normalize(&d.text);
+        if wanted.is_empty() {
+            return Ok(Lookup::Inconclusive(
+                "the post has no text (apart from links) to recognise it by on X".into(),
+            ));
+        }
+        let user = self.user_id().await?;
+        if !user.chars().all(|c| c.is_ascii_digit()) || user.is_empty() {
+            return Err(NetError::transient("X: users/me gave an unusable user id"));
+        }
+        let start = lookup_start(d, Utc::now()).to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mut token: Option<String> = None;
+        for _ in 0..SETTLE_MAX_PAGES {
+            let mut query = vec![
+                ("start_time", start.as_str()),
+                ("max_results", "100"),
+                ("exclude", "retweets,replies"),
+            ];
+            if let Some(t) = &token {
+                query.push(("pagination_token", t.as_str()));
+            }
+            let url = self.url(&format!("/2/users/{user}/tweets"), &query)?;
+            let body = self.send(Method::GET, url, Body::None).await?;
+            let page: Timeline = serde_json::from_str(&body).map_err(|e| {
+                NetError::transient(format!("X: the timeline answer could not be read: {e}"))
+            })?;
+            if let Some(post) = page.data.into_iter().find(|p| normalize(&p.text) == wanted) {
+                return Ok(Lookup::Found(self.published(post.id)));
+            }
+            match page.meta.next_token {
+                Some(next) => token = Some(next),
+                None => return Ok(Lookup::NotFound),
+            }
+        }
+        Ok(Lookup::Inconclusive(format!(
+            "more than {} posts were made since {start}; X could not be searched to the end",
+            SETTLE_MAX_PAGES * 100
+        )))
+    }
+}
+
+/// The earliest time an attempt of `d` could have been sent, less a margin, and never in the
+/// future (X refuses a `start_time` after now).
+fn lookup_start(d: &DeliveryRecord, now: DateTime<Utc>) -> DateTime<Utc> {
+    let margin = ChronoDuration::minutes(SETTLE_MARGIN_MINUTES);
+    (d.publish_at.min(d.due_at) - margin).min(now - ChronoDuration::seconds(30))
+}
+
+/// A text as it can be compared with what X shows: X replaces every link with a t.co link
+/// (and appends one for attached media), escapes `&`, `<` and `>`, and may change spacing
+/// around links; so links are dropped, entities unescaped and whitespace collapsed.
+fn normalize(text: &str) -> String {
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let mut urls = crate::count::urls(&text);
+    // Longest first, so that a link that is a prefix of another does not leave a tail.
+    urls.sort_by_key(|u| std::cmp::Reverse(u.len()));
+    let mut text = text;
+    for url in urls {
+        text = text.replace(&url, " ");
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn is_duplicate(said: &str) -> bool {
+    said.contains(DUPLICATE)
+}
+
+/// X's own words from an error body: the specific `errors[].message`s when there are any,
+/// else `detail`, else `title`, else the body itself (cut short).
+fn problem_message(body: &str) -> String {
+    let problem: Problem = serde_json::from_str(body).unwrap_or_default();
+    let items: Vec<String> = problem
+        .errors
+        .iter()
+        .filter_map(|e| e.message.clone().or_else(|| e.detail.clone()))
+        .collect();
+    let said = if !items.is_empty() {
+        items.join("; ")
+    } else if let Some(d) = problem.detail.or(problem.title) {
+        d
+    } else {
+        body.trim().to_string()
+    };
+    said.chars().take(300).collect()
+}
+
+/// How long a 429 asks us to wait. X sends a 15-minute window (`x-rate-limit-*`) and, for
+/// posting, 24-hour caps per user and per app (`x-user-limit-24hour-*`,
+/// `x-app-limit-24hour-*`); whichever is used up decides, the latest reset winning.
+fn rate_limit_wait(headers: &HeaderMap, now: DateTime<Utc>) -> Option<std::time::Duration> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let mut latest: Option<i64> = None;
+    for prefix in ["x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour"] {
+        let spent = text(&format!("{prefix}-remaining")) == Some("0");
+        let reset = text(&format!("{prefix}-reset")).and_then(|r| r.parse::<i64>().ok());
+        if let (true, Some(reset)) = (spent, reset) {
+            latest = Some(latest.map_or(reset, |l| l.max(reset)));
+        }
+    }
+    let at = DateTime::from_timestamp(latest?, 0)?;
+    Some((at - now).to_std().unwrap_or(std::time::Duration::ZERO))
+}
+
+/// The post id of a published delivery: `remote_id`, or the last part of a status URL
+/// recorded by `oshirase resolve --published`.
+fn post_id(d: &DeliveryRecord) -> Option<String> {
+    let id = d.remote_id.clone().or_else(|| {
+        let url = d.remote_url.as_deref()?;
+        let (_, tail) = url.split_once("/status/")?;
+        Some(tail.split(['/', '?', '#']).next()?.to_string())
+    })?;
+    (!id.is_empty() && id.chars().all(|c| c.is_ascii_digit())).then_some(id)
+}
+
+#[async_trait]
+impl Network for X {
+    async fn publish(&self, d: &DeliveryRecord) -> Result<Published, NetError> {
+        if d.images.len() > MAX_IMAGES {
+            return Err(NetError::permanent(format!(
+                "X takes at most {MAX_IMAGES} images in a post; this one has {}",
+                d.images.len()
+            )));
+        }
+        let mut media_ids = Vec::with_capacity(d.images.len());
+        for image in &d.images {
+            media_ids.push(self.upload(image).await?);
+        }
+        let mut body = json!({ "text": d.text });
+        if !media_ids.is_empty() {
+            body["media"] = json!({ "media_ids": media_ids });
+        }
+        let url = self.url("/2/tweets", &[])?;
+        let (status, headers, answer) = self.exchange(Method::POST, url, Body::Json(body)).await?;
+        if status.is_success() {
+            // The post exists once X said 2xx; an unreadable answer is retried, and the
+            // retry meets the duplicate check below, which finds the post.
+            let created: Data<IdOnly> = serde_json::from_str(&answer).map_err(|e| {
+                NetError::transient(format!(
+                    "X accepted the post but its answer could not be read: {e}"
+                ))
+            })?;
+            return Ok(self.published(created.data.id));
+        }
+        let e = self.error(status, &headers, &answer);
+        if status != StatusCode::FORBIDDEN || !is_duplicate(&answer) || d.attempts <= 1 {
+            return Err(e);
+        }
+        // A retry refused as a duplicate most likely repeats an earlier attempt that went
+        // through without our hearing back (a timeout, a crash): find that post.
+        match self.lookup(d).await {
+            Ok(Lookup::Found(p)) => Ok(p),
+            Ok(_) => Err(e),
+            Err(l) if l.class == ErrorClass::Transient => Err(l),
+            Err(l) => Err(NetError::permanent(format!(
+                "{}; whether an earlier attempt published it could not be checked: {}",
+                e.message, l.message
+            ))),
+        }
+    }
+
+    async fn settle(&self, d: &DeliveryRecord) -> Result<Settlement, NetError> {
+        Ok(match self.lookup(d).await? {
+            Lookup::Found(p) => Settlement::Published(p),
+            Lookup::NotFound => Settlement::SafeToRetry,
+            Lookup::Inconclusive(why) => Settlement::Unknown(why),
+        })
+    }
+
+    async fn retract(&self, d: &DeliveryRecord) -> Result<(), NetError> {
+        let id = post_id(d).ok_or_else(|| {
+            NetError::permanent("X: the delivery records no post id to delete; delete it on X")
+        })?;
+        let url = self.url(&format!("/2/tweets/{id}"), &[])?;
+        let (status, headers, answer) = self.exchange(Method::DELETE, url, Body::None).await?;
+        if status == StatusCode::NOT_FOUND {
+            // Already gone (deleted on X, or by an earlier attempt of this retract).
+            return Ok(());
+        }
+        if !status.is_success() {
+            return Err(self.error(status, &headers, &answer));
+        }
+        let done: Data<Deleted> = serde_json::from_str(&answer).map_err(|e| {
+            NetError::transient(format!("X: the delete answer could not be read: {e}"))
+        })?;
+        if !done.data.deleted {
+            // X deleted nothing: the post was already gone.
+            tracing::info!("X post {id} was already deleted");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::State;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// X's "Creating a signature" example, for both URLs it has been published with.
+    #[test]
+    fn x_signature_vectors() {
+        let oauth = pairs(&[
+            ("oauth_consumer_key", "xvz1evFS4wEEPTGEFPHBog"),
+            ("oauth_nonce", "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg"),
+            ("oauth_signature_method", "HMAC-SHA1"),
+            ("oauth_timestamp", "1318622958"),
+            (
+                "oauth_token",
+                "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb",
+            ),
+            ("oauth_version", "1.0"),
+        ]);
+        let form = pairs(&[(
+            "status",
+            "Hello Ladies + Gentlemen, a signed OAuth request!",
+        )]);
+        for (url, expected) in [
+            (
+                "https://api.twitter.com/1/statuses/update.json",
+                "tnnArxj06cWHq44gCs1OSKk/jLY=",
+            ),
+            (
+                "https://api.twitter.com/1.1/statuses/update.json",
+                "hCtSmYh+iHYCEqBWrE7C7hYmtUk=",
+            ),
+        ] {
+            let url = Url::parse(&format!("{url}?include_entities=true")).unwrap();
+            let sig = oauth1_signature(
+                "POST",
+                &url,
+                &form,
+                &oauth,
+                "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw",
+                "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE",
+            );
+            assert_eq!(sig, expected, "{url}");
+        }
+    }
+
+    /// The same vector through the header builder, with the nonce and clock injected.
+    #[test]
+    fn header_carries_the_vector_signature() {
+        let keys = OAuth1Keys {
+            consumer_key: "xvz1evFS4wEEPTGEFPHBog".into(),
+            consumer_secret: "kAcSOqF21Fu85e7zjz7ZN2U4ZRhfV3WpwPAoE3Z7kBw".into(),
+            token: "370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb".into(),
+            token_secret: "LswwdoUaIvS8ltyTt5jkRh4J50vUPVVHtR2YPi5kE".into(),
+        };
+        let url =
+            Url::parse("https://api.twitter.com/1.1/statuses/update.json?include_entities=true")
+                .unwrap();
+        let form = pairs(&[(
+            "status",
+            "Hello Ladies + Gentlemen, a signed OAuth request!",
+        )]);
+        let header = oauth1_header(
+            &keys,
+            "POST",
+            &url,
+            &form,
+            "kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg",
+            1318622958,
+        );
+        assert_eq!(
+            header,
+            "OAuth oauth_consumer_key=\"xvz1evFS4wEEPTGEFPHBog\", \
+             oauth_nonce=\"kYjzVBB8Y0ZFabxSWbWovY3uYSQ2pTgmZeNu2VS4cg\", \
+             oauth_signature=\"hCtSmYh%2BiHYCEqBWrE7C7hYmtUk%3D\", \
+             oauth_signature_method=\"HMAC-SHA1\", oauth_timestamp=\"1318622958\", \
+             oauth_token=\"370773112-GmHxMAgYyLbNEtIKZeRNFsMKPR9EyMZeS9weJAEb\", \
+             oauth_version=\"1.0\""
+        );
+        assert!(!format!("{keys:?}").contains("kAcSOq"));
+    }
+
+    /// RFC 5849 §1.2: a GET with query parameters, no oauth_version.
+    #[test]
+    fn rfc5849_vector() {
+        let url =
+            Url::parse("http://photos.example.net/photos?file=vacation.jpg&size=original").unwrap();
+        let oauth = pairs(&[
+            ("oauth_consumer_key", "dpf43f3p2l4k3l03"),
+            ("oauth_token", "nnch734d00sl2jdk"),
+            ("oauth_signature_method", "HMAC-SHA1"),
+            ("oauth_timestamp", "137131202"),
+            ("oauth_nonce", "chapoH"),
+        ]);
+        let sig = oauth1_signature(
+            "GET",
+            &url,
+            &[],
+            &oauth,
+            "kd94hf93k423kf44",
+            "pfkkdhi9sl3r4s00",
+        );
+        assert_eq!(sig, "MdpQcU8iPSUjWoN/UDMsK2sui9I=");
+    }
+
+    #[test]
+    fn base_string_uri_drops_default_ports_and_queries() {
+        let u = |s: &str| base_string_uri(&Url::parse(s).unwrap());
+        assert_eq!(
+            u("HTTPS://API.X.com:443/2/tweets?x=1"),
+            "https://api.x.com/2/tweets"
+        );
+        assert_eq!(
+            u("http://127.0.0.1:8080/2/tweets"),
+            "http://127.0.0.1:8080/2/tweets"
+        );
+    }
+
+    #[test]
+    fn encoding_is_rfc3986() {
+        assert_eq!(
+            encode("a-b.c_d~e f+g/h=あ"),
+            "a-b.c_d~e%20f%2Bg%2Fh%3D%E3%81%82"
+        );
+    }
+
+    #[test]
+    fn normalizes_text_as_x_shows_it() {
+        let ours = "年末年始のごみ収集 & 日程\n詳しくは https://www.city.adachi.tokyo.jp/gomi/ をご覧ください";
+        let theirs = "年末年始のごみ収集 &amp; 日程\n詳しくは https://t.co/AbCdEf1234 をご覧ください https://t.co/media5678";
+        assert_eq!(normalize(ours), normalize(theirs));
+        assert_ne!(normalize(ours), normalize("年末年始のごみ収集 & 日程"));
+        assert_eq!(normalize("  https://example.jp/  "), "");
+    }
+
+    #[test]
+    fn reads_x_error_bodies() {
+        let dup = r#"{"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403}"#;
+        assert_eq!(
+            problem_message(dup),
+            "You are not allowed to create a Tweet with duplicate content."
+        );
+        let invalid = r#"{"errors":[{"message":"Your Tweet text is too long."}],"title":"Invalid Request","detail":"One or more parameters to your request was invalid.","type":"https://api.twitter.com/2/problems/invalid-request"}"#;
+        assert_eq!(problem_message(invalid), "Your Tweet text is too long.");
+        assert_eq!(
+            problem_message("<html>bad gateway</html>"),
+            "<html>bad gateway</html>"
+        );
+    }
+
+    #[test]
+    fn a_spent_daily_cap_outweighs_the_window() {
+        let now = Utc::now();
+        let mut h = HeaderMap::new();
+        let soon = (now.timestamp() + 60).to_string();
+        let later = (now.timestamp() + 3600).to_string();
+        h.insert("x-rate-limit-remaining", "5".parse().unwrap());
+        h.insert("x-rate-limit-reset", soon.parse().unwrap());
+        h.insert("x-user-limit-24hour-remaining", "0".parse().unwrap());
+        h.insert("x-user-limit-24hour-reset", later.parse().unwrap());
+        let wait = rate_limit_wait(&h, now).unwrap();
+        assert!(wait.as_secs() >= 3599 && wait.as_secs() <= 3600, "{wait:?}");
+        assert_eq!(rate_limit_wait(&HeaderMap::new(), now), None);
+    }
+
+    fn delivery() -> DeliveryRecord {
+        let at = DateTime::parse_from_rfc3339("2026-12-20T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        DeliveryRecord {
+            post_id: "p".into(),
+            network: "x".into(),
+            account: "a".into(),
+            state: State::Publishing,
+            key: DeliveryRecord::key_for("a", "x", "p"),
+            due_at: at + ChronoDuration::minutes(30),
+            publish_at: at,
+            text: "t".into(),
+            images: vec![],
+            attempts: 1,
+            remote_id: None,
+            remote_url: None,
+            last_error: None,
+            published_at: None,
+            next_attempt_at: None,
+            retract_pending: false,
+        }
+    }
+
+    #[test]
+    fn lookup_starts_before_the_first_possible_attempt() {
+        let d = delivery();
+        let later = d.due_at + ChronoDuration::hours(1);
+        assert_eq!(
+            lookup_start(&d, later),
+            d.publish_at - ChronoDuration::minutes(10)
+        );
+        // Never in the future, even for a delivery due later than now.
+        let early = d.publish_at - ChronoDuration::hours(1);
+        assert!(lookup_start(&d, early) < early);
+    }
+
+    #[test]
+    fn post_ids_come_from_the_record_or_its_url() {
+        let mut d = delivery();
+        assert_eq!(post_id(&d), None);
+        d.remote_url = Some("https://x.com/adachi/status/1870000000000000001?s=20".into());
+        assert_eq!(post_id(&d).as_deref(), Some("1870000000000000001"));
+        d.remote_id = Some("../users".into());
+        assert_eq!(post_id(&d), None);
+    }
 }
