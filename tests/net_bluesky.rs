@@ -464,3 +464,16 @@ async fn an_unreachable_pds_is_transient_and_names_no_secret() {
     assert_eq!(e.class, ErrorClass::Transient);
     assert!(!e.message.contains(APP_PASSWORD), "{}", e.message);
 }
+
+#[tokio::test]
+async fn concurrent_posts_share_one_login() {
+    let fake = fake_bluesky::start().await;
+    let net = adapter(&fake);
+    let deliveries: Vec<DeliveryRecord> = (0..5)
+        .map(|i| delivery(&format!("posts/{i}"), &format!("お知らせ {i}"), vec![]))
+        .collect();
+    let results = futures_util::future::join_all(deliveries.iter().map(|d| net.publish(d))).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(fake.calls("com.atproto.server.createSession"), 1);
+    assert_eq!(fake.records().len(), 5);
+}

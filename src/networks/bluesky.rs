@@ -138,7 +138,13 @@ impl Bluesky {
         let mut kept = self.session.lock().await;
         let refreshed = match kept.as_ref() {
             Some(s) if s.access != stale => return Ok(s.clone()),
-            Some(s) => self.refresh_session(&s.refresh).await.ok(),
+            Some(s) => match self.refresh_session(&s.refresh).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::info!(handle = %self.handle, "bluesky: refresh failed, logging in again: {e}");
+                    None
+                }
+            },
             None => None,
         };
         let s = match refreshed {
@@ -323,8 +329,9 @@ impl Network for Bluesky {
             return Ok(self.published(uri, &rkey));
         }
         let error = xrpc_error(nsid, &answer);
-        // A repeated record key is answered with a 500 by the reference PDS (a conflict by
-        // others), and any 5xx may hide a write that went through.
+        // The reference PDS answers a record key that is taken with a 500 (another server
+        // might say 409), and any 5xx may hide a write that went through: look before
+        // calling it a failure.
         if answer.status.is_server_error() || answer.status == StatusCode::CONFLICT {
             if let Some(outcome) = self.already_there(d, &rkey).await {
                 return outcome;

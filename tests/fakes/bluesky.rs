@@ -172,19 +172,38 @@ fn cid_of(bytes: &[u8], prefix: &str) -> String {
     format!("{prefix}{hex}")
 }
 
-fn reply(status: StatusCode, body: Value) -> Response<String> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json; charset=utf-8")
-        .body(body.to_string())
-        .unwrap()
+/// An answer before it becomes an HTTP response (small, so it can be an `Err`).
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    headers: Vec<(&'static str, String)>,
 }
 
-fn xrpc_error(status: StatusCode, error: &str, message: &str) -> Response<String> {
+impl Reply {
+    fn into_response(self) -> Response<String> {
+        let mut r = Response::builder()
+            .status(self.status)
+            .header("content-type", "application/json; charset=utf-8");
+        for (name, value) in self.headers {
+            r = r.header(name, value);
+        }
+        r.body(self.body.to_string()).unwrap()
+    }
+}
+
+fn reply(status: StatusCode, body: Value) -> Reply {
+    Reply {
+        status,
+        body,
+        headers: vec![],
+    }
+}
+
+fn xrpc_error(status: StatusCode, error: &str, message: &str) -> Reply {
     reply(status, json!({ "error": error, "message": message }))
 }
 
-fn invalid(message: &str) -> Response<String> {
+fn invalid(message: &str) -> Reply {
     xrpc_error(StatusCode::BAD_REQUEST, "InvalidRequest", message)
 }
 
@@ -221,7 +240,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The reference PDS's answers to a missing, unknown or expired access token.
-fn check_access(s: &State, headers: &HeaderMap) -> Result<(), Response<String>> {
+fn check_access(s: &State, headers: &HeaderMap) -> Result<(), Reply> {
     match bearer(headers) {
         None => Err(xrpc_error(
             StatusCode::UNAUTHORIZED,
@@ -242,14 +261,14 @@ fn check_access(s: &State, headers: &HeaderMap) -> Result<(), Response<String>> 
     }
 }
 
-fn json_body(body: &[u8]) -> Result<Value, Response<String>> {
+fn json_body(body: &[u8]) -> Result<Value, Reply> {
     serde_json::from_slice::<Value>(body)
         .ok()
         .filter(Value::is_object)
         .ok_or_else(|| invalid("Request body must be a JSON object"))
 }
 
-fn need_str<'a>(v: &'a Value, key: &str) -> Result<&'a str, Response<String>> {
+fn need_str<'a>(v: &'a Value, key: &str) -> Result<&'a str, Reply> {
     v.get(key)
         .and_then(Value::as_str)
         .ok_or_else(|| invalid(&format!("Input must have the property \"{key}\"")))
@@ -277,10 +296,10 @@ fn handle(
             "Method Not Implemented",
         )),
     };
-    outcome.unwrap_or_else(|e| e)
+    outcome.unwrap_or_else(|e| e).into_response()
 }
 
-fn create_session(s: &mut State, body: &[u8]) -> Result<Response<String>, Response<String>> {
+fn create_session(s: &mut State, body: &[u8]) -> Result<Reply, Reply> {
     let v = json_body(body)?;
     let identifier = need_str(&v, "identifier")?;
     let password = need_str(&v, "password")?;
@@ -294,10 +313,7 @@ fn create_session(s: &mut State, body: &[u8]) -> Result<Response<String>, Respon
     Ok(reply(StatusCode::OK, issue_tokens(s)))
 }
 
-fn refresh_session(
-    s: &mut State,
-    headers: &HeaderMap,
-) -> Result<Response<String>, Response<String>> {
+fn refresh_session(s: &mut State, headers: &HeaderMap) -> Result<Reply, Reply> {
     match bearer(headers) {
         Some(t) if t == s.refresh && !s.refresh_revoked => {
             Ok(reply(StatusCode::OK, issue_tokens(s)))
@@ -315,11 +331,7 @@ fn refresh_session(
     }
 }
 
-fn upload_blob(
-    s: &mut State,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response<String>, Response<String>> {
+fn upload_blob(s: &mut State, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Reply> {
     check_access(s, headers)?;
     let mime = headers
         .get("content-type")
@@ -440,11 +452,7 @@ fn validate_post(s: &State, record: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn create_record(
-    s: &mut State,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response<String>, Response<String>> {
+fn create_record(s: &mut State, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Reply> {
     check_access(s, headers)?;
     let fault = s.faults.pop_front();
     match fault {
@@ -462,11 +470,12 @@ fn create_record(
                 "RateLimitExceeded",
                 "Rate Limit Exceeded",
             );
-            let h = r.headers_mut();
-            h.insert("ratelimit-limit", "5000".parse().unwrap());
-            h.insert("ratelimit-remaining", "0".parse().unwrap());
-            h.insert("ratelimit-reset", reset.to_string().parse().unwrap());
-            h.insert("ratelimit-policy", "5000;w=3600".parse().unwrap());
+            r.headers = vec![
+                ("ratelimit-limit", "5000".into()),
+                ("ratelimit-remaining", "0".into()),
+                ("ratelimit-reset", reset.to_string()),
+                ("ratelimit-policy", "5000;w=3600".into()),
+            ];
             return Err(r);
         }
         _ => {}
@@ -539,10 +548,7 @@ fn create_record(
     ))
 }
 
-fn get_record(
-    s: &State,
-    query: &HashMap<String, String>,
-) -> Result<Response<String>, Response<String>> {
+fn get_record(s: &State, query: &HashMap<String, String>) -> Result<Reply, Reply> {
     let (Some(repo), Some(collection), Some(rkey)) = (
         query.get("repo"),
         query.get("collection"),
@@ -566,7 +572,7 @@ fn get_record(
     }
 }
 
-fn list_records(s: &State) -> Response<String> {
+fn list_records(s: &State) -> Reply {
     let records: Vec<Value> = s
         .records
         .iter()
@@ -578,11 +584,7 @@ fn list_records(s: &State) -> Response<String> {
     reply(StatusCode::OK, json!({ "records": records }))
 }
 
-fn delete_record(
-    s: &mut State,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response<String>, Response<String>> {
+fn delete_record(s: &mut State, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Reply> {
     check_access(s, headers)?;
     let v = json_body(body)?;
     let repo = need_str(&v, "repo")?;
