@@ -6,7 +6,6 @@
 //! Run with `cargo bench --bench delivery_lag`; it prints figures, it asserts nothing.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::time::Duration;

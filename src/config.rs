@@ -475,6 +475,22 @@ fn validate_network(
         NetworkKind::Bluesky => need(&raw.handle, "handle")?,
         _ => {}
     }
+    if let Some(v) = &raw.visibility {
+        if kind != NetworkKind::Mastodon {
+            return Err((
+                format!("{field}.visibility"),
+                format!("only a mastodon network has a visibility; `{kind}` does not"),
+            ));
+        }
+        if !["public", "unlisted", "private", "direct"].contains(&v.as_str()) {
+            return Err((
+                format!("{field}.visibility"),
+                format!(
+                    "`{v}` is not a Mastodon visibility; use one of public, unlisted, private, direct"
+                ),
+            ));
+        }
+    }
     for (key, url) in [
         ("base_url", &raw.base_url),
         ("instance", &raw.instance),

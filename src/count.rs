@@ -203,11 +203,11 @@ pub fn image_limits(kind: NetworkKind) -> ImageLimits {
             max_bytes: 10 * MB,
             types: &[ImageType::Png, ImageType::Jpeg],
         },
-        // A chat webhook takes text only.
+        // A webhook gets links to the images (served at `--public-url`), not the bytes.
         NetworkKind::Webhook => ImageLimits {
-            max_count: 0,
-            max_bytes: 0,
-            types: &[],
+            max_count: 4,
+            max_bytes: 10 * MB,
+            types: ALL_TYPES,
         },
         NetworkKind::Outbox => ImageLimits {
             max_count: 10,

@@ -246,6 +246,7 @@ pub async fn run(
         listen: options.listen,
         dry_run: true,
         poll_interval: Duration::from_secs(30),
+        public_url: None,
     })
     .await?;
     print(format!(

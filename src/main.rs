@@ -94,6 +94,10 @@ struct ServeArgs {
     /// environment is read too and wins).
     #[arg(long, env = "OSHIRASE_SECRETS")]
     secrets: Option<PathBuf>,
+    /// The address networks reach this service at (e.g. https://oshirase.city.example.jp),
+    /// for networks that fetch images by URL (LINE); only published images are served.
+    #[arg(long, env = "OSHIRASE_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -293,6 +297,13 @@ fn serve(args: ServeArgs) -> Result<()> {
         Some(path) => Secrets::load(path)?,
         None => Secrets::from_env(),
     };
+    let public_url = match args.public_url.as_deref() {
+        None => None,
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+            Some(u.trim_end_matches('/').to_string())
+        }
+        Some(u) => bail!("--public-url {u}: give an http:// or https:// address"),
+    };
     let remote = fetch::is_remote(&args.repo).then(|| args.repo.clone());
     let repo = match &remote {
         Some(_) => fetch::mirror_path(&args.data),
@@ -309,6 +320,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         listen: args.listen,
         dry_run: args.dry_run,
         poll_interval: args.poll,
+        public_url,
     };
     runtime()?.block_on(async {
         let service = Service::start(settings).await?;

@@ -554,7 +554,10 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(base + jitter)
 }
 
-/// Settles deliveries that a previous run left `publishing` (it died mid-request).
+/// Settles deliveries that a previous run left `publishing` (it died mid-request). A
+/// network that cannot be asked right now (down, rate-limited, refusing credentials) is
+/// asked again later in the background: the delivery stays `publishing`, never sent, until
+/// the network answers or `retry_for` runs out, when a person must decide.
 async fn settle_interrupted(store: &Arc<Store>, handle: &SchedulerHandle) {
     let stuck = match blocking(store, |s| s.deliveries_in(State::Publishing)).await {
         Ok(s) => s,
@@ -563,57 +566,115 @@ async fn settle_interrupted(store: &Arc<Store>, handle: &SchedulerHandle) {
             return;
         }
     };
+    let mut later = settle_each(store, handle, stuck, Utc::now()).await;
+    if later.is_empty() {
+        return;
+    }
+    let (store, handle) = (store.clone(), handle.clone());
+    tokio::spawn(async move {
+        let mut round = 1;
+        while !later.is_empty() {
+            let wait = later
+                .iter()
+                .map(|(_, wait)| *wait)
+                .min()
+                .unwrap_or_else(|| backoff(round));
+            tokio::time::sleep(wait).await;
+            round += 1;
+            let again = later.into_iter().map(|(d, _)| d).collect();
+            later = settle_each(&store, &handle, again, Utc::now()).await;
+            // A delivery found safe to send again is due now; the loop may be asleep.
+            handle.wake();
+        }
+    });
+}
+
+/// Asks each delivery's network and records the answer; returns the deliveries to ask
+/// again, with how long to wait.
+async fn settle_each(
+    store: &Arc<Store>,
+    handle: &SchedulerHandle,
+    stuck: Vec<DeliveryRecord>,
+    now: DateTime<Utc>,
+) -> Vec<(DeliveryRecord, Duration)> {
     let plan = handle.plan();
+    let mut later = Vec::new();
     for d in stuck {
         let settlement = match plan.networks.get(&d.account, &d.network) {
             None => Settlement::Unknown("its network is no longer configured".into()),
             Some(adapter) => match adapter.settle(&d).await {
                 Ok(s) => s,
+                Err(e) if e.class != ErrorClass::Permanent => {
+                    let deadline = d.publish_at
+                        + chrono::Duration::from_std(plan.retry_for).unwrap_or_default();
+                    if now < deadline {
+                        tracing::warn!(
+                            post = %d.post_id, network = %d.network,
+                            "cannot ask the network about an interrupted delivery yet: {}", e.message
+                        );
+                        let wait = e
+                            .retry_after
+                            .unwrap_or_else(|| backoff(1))
+                            .max(MIN_RETRY_WAIT);
+                        later.push((d, wait));
+                        continue;
+                    }
+                    Settlement::Unknown(format!(
+                        "the network could not be asked within retry_for: {e}"
+                    ))
+                }
                 Err(e) => Settlement::Unknown(format!("the network could not be asked: {e}")),
             },
         };
-        let key = d.key.clone();
-        let (post_id, network) = (d.post_id.clone(), d.network.clone());
-        let result = blocking(store, move |s| {
-            s.update_delivery(&post_id, &network, |d| {
-                if d.state != State::Publishing || d.key != key {
-                    return None;
+        record_settlement(store, &d, settlement).await;
+    }
+    later
+}
+
+async fn record_settlement(store: &Arc<Store>, d: &DeliveryRecord, settlement: Settlement) {
+    let key = d.key.clone();
+    let (post_id, network) = (d.post_id.clone(), d.network.clone());
+    let result = blocking(store, move |s| {
+        s.update_delivery(&post_id, &network, |d| {
+            if d.state != State::Publishing || d.key != key {
+                return None;
+            }
+            let now = Utc::now();
+            Some(vec![match settlement {
+                Settlement::Published(p) => {
+                    let mut e = apply_outcome(d, Ok(p), now, Duration::ZERO);
+                    e.detail = format!("settled after a restart: {}", e.detail);
+                    e
                 }
-                let now = Utc::now();
-                Some(vec![match settlement {
-                    Settlement::Published(p) => {
-                        let mut e = apply_outcome(d, Ok(p), now, Duration::ZERO);
-                        e.detail = format!("settled after a restart: {}", e.detail);
-                        e
-                    }
-                    Settlement::SafeToRetry => {
-                        d.state = State::Retrying;
-                        d.due_at = now;
-                        d.next_attempt_at = Some(now);
-                        NewEvent::service(
-                            &d.post_id,
-                            "retrying",
-                            Some(&d.network),
-                            "interrupted by a restart; sent again with the same key".into(),
-                        )
-                    }
-                    Settlement::Unknown(why) => {
-                        d.state = State::Unknown;
-                        d.last_error = Some(why.clone());
-                        NewEvent::service(
-                            &d.post_id,
-                            "unknown",
-                            Some(&d.network),
-                            format!("interrupted by a restart and {why}; a person must check the network"),
-                        )
-                    }
-                }])
-            })
+                Settlement::SafeToRetry => {
+                    d.state = State::Retrying;
+                    d.due_at = now;
+                    d.next_attempt_at = Some(now);
+                    NewEvent::service(
+                        &d.post_id,
+                        "retrying",
+                        Some(&d.network),
+                        "interrupted by a restart; sent again with the same key".into(),
+                    )
+                }
+                Settlement::Unknown(why) => {
+                    d.state = State::Unknown;
+                    d.last_error = Some(why.clone());
+                    NewEvent::service(
+                        &d.post_id,
+                        "unknown",
+                        Some(&d.network),
+                        format!(
+                            "interrupted by a restart and {why}; a person must check the network"
+                        ),
+                    )
+                }
+            }])
         })
-        .await;
-        if let Err(e) = result {
-            tracing::error!("settling an interrupted delivery: {e}");
-        }
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::error!("settling an interrupted delivery: {e}");
     }
 }
 

@@ -37,6 +37,9 @@ pub struct ServeSettings {
     pub dry_run: bool,
     /// The slow poll behind the file-system watch.
     pub poll_interval: Duration,
+    /// The address the world reaches this service at, without a trailing slash: networks
+    /// that fetch images by URL (LINE, webhooks) get `<public_url>/media/<blob>`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +152,7 @@ impl Service {
             settings.dry_run,
             &settings.secrets,
             &settings.repo,
+            settings.public_url.as_deref(),
         )?);
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -168,6 +172,7 @@ impl Service {
             health: health.clone(),
             shutdown: shutdown_rx.clone(),
             paused: scheduler.paused(),
+            repo: settings.repo.clone(),
             hooks: HookSettings {
                 secret: settings.secrets.get(WEBHOOK_SECRET),
                 branch: settings.branch.clone(),
@@ -257,6 +262,7 @@ fn plan_for(
     dry_run: bool,
     secrets: &Secrets,
     repo: &std::path::Path,
+    public_url: Option<&str>,
 ) -> Result<Plan, ServeError> {
     let config = if dry_run {
         config.clone().into_dry_run()
@@ -281,7 +287,7 @@ fn plan_for(
                 outboxes,
                 secrets,
                 Arc::new(RepoMedia::new(repo.to_path_buf())),
-                None,
+                public_url,
             )
             .map_err(ServeError::Other)?,
         ),
@@ -431,6 +437,7 @@ async fn sync_loop(mut s: SyncLoop) {
                     s.settings.dry_run,
                     &s.settings.secrets,
                     &s.settings.repo,
+                    s.settings.public_url.as_deref(),
                 ) {
                     Ok(plan) => {
                         set_health(&s.health, Some(&report), None);

@@ -30,6 +30,10 @@ const POST_EVENTS: MultimapTableDefinition<&str, u64> =
 /// File path on the branch → the id of the post it is, so a sync that only looks at changed
 /// files knows which post each one is (and a renamed file keeps its post).
 const FILES: TableDefinition<&str, &str> = TableDefinition::new("files_v1");
+/// Git blob id → MIME type of every image that has gone out (or started to) with a
+/// delivery: what `GET /media/<blob>` may serve to networks that fetch images by URL.
+/// Rows are never removed, so a published image stays reachable.
+const MEDIA: TableDefinition<&str, &str> = TableDefinition::new("media_v1");
 /// Sync metadata (`last_sync_commit`, `last_sync_at`, …).
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta_v1");
 
@@ -177,6 +181,7 @@ impl Store {
         txn.open_multimap_table(POST_EVENTS)?;
         txn.open_table(META)?;
         txn.open_table(FILES)?;
+        txn.open_table(MEDIA)?;
         txn.commit()?;
         let (events, _) = broadcast::channel(1024);
         Ok(Store {
@@ -411,10 +416,26 @@ impl Store {
             return Ok(None);
         };
         put_delivery(&txn, &record)?;
+        if record.state == State::Publishing {
+            // From this moment a network may fetch the images by URL.
+            let mut media = txn.open_table(MEDIA)?;
+            for image in &record.images {
+                if let Some(blob) = &image.blob {
+                    media.insert(blob.as_str(), image.mime.as_str())?;
+                }
+            }
+        }
         let events = append_events(&txn, events)?;
         txn.commit()?;
         self.announce(&events);
         Ok(Some((record, events)))
+    }
+
+    /// The MIME type of an image that went out with a delivery, `None` for any other blob.
+    pub fn published_media(&self, blob: &str) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MEDIA)?;
+        Ok(table.get(blob)?.map(|v| v.value().to_string()))
     }
 
     pub fn set_meta(&self, pairs: &[(&str, &str)]) -> Result<(), StoreError> {

@@ -48,6 +48,8 @@ pub struct AppState {
     pub hooks: HookSettings,
     /// Networks paused because they refused their credentials.
     pub paused: crate::scheduler::PausedNetworks,
+    /// The repository images are read from for `GET /media/<blob>`.
+    pub repo: std::path::PathBuf,
 }
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
@@ -79,6 +81,10 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::get())
         .and(with_state.clone())
         .map(healthz);
+    let media = warp::path!("media" / String)
+        .and(warp::get())
+        .and(with_state.clone())
+        .and_then(media);
     let assets = warp::get().and(warp::path::tail()).map(asset);
     let hooks = crate::hooks::routes(state.hooks.clone());
     hooks
@@ -86,6 +92,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(post)
         .or(events)
         .or(health)
+        .or(media)
         .or(assets)
         .recover(handle_rejection)
         .with(warp::reply::with::header(
@@ -441,6 +448,38 @@ fn healthz(state: AppState) -> warp::reply::Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     json_reply(status, &body)
+}
+
+/// `GET /media/<blob>`: an image that went out with a delivery, for networks that fetch
+/// images by URL. Any other blob id (a draft, the configuration) is 404, so this never
+/// becomes a way to read the repository.
+async fn media(blob: String, state: AppState) -> Result<warp::reply::Response, Infallible> {
+    let not_found = || warp::reply::with_status("not found", StatusCode::NOT_FOUND).into_response();
+    if !(blob.len() == 40 || blob.len() == 64) || !blob.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(not_found());
+    }
+    let found = tokio::task::spawn_blocking(move || {
+        let mime = state.store.published_media(&blob).ok()??;
+        let bytes = crate::networks::media::read_blob(&state.repo, &blob).ok()?;
+        Some((mime, bytes))
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some((mime, bytes)) = found else {
+        return Ok(not_found());
+    };
+    let mut response = warp::reply::Response::new(bytes.into());
+    let headers = response.headers_mut();
+    if let Ok(v) = header::HeaderValue::from_str(&mime) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    // A blob id names its content for ever.
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(response)
 }
 
 fn asset(tail: warp::path::Tail) -> warp::reply::Response {

@@ -450,11 +450,14 @@ async fn dry_run_swaps_every_network_for_an_outbox() {
         "staff/a",
         &[("posts/a.md", &post("A", None, "x, portal", "短いお知らせ"))],
     );
-    // Without --dry-run this version refuses to start rather than pretend to post to X.
+    // Without X's secrets and without --dry-run, serve refuses to start, naming what is
+    // missing and how to rehearse instead.
     let refused = oshirase::serve::Service::start(settings(&repo.path, data.path())).await;
     let message = refused.err().expect("refused").to_string();
     assert!(
-        message.contains("networks.x") && message.contains("--dry-run"),
+        message.contains("networks.x")
+            && message.contains("X_CITY_")
+            && message.contains("--dry-run"),
         "{message}"
     );
 

@@ -5,7 +5,7 @@
 //! git work, so adapters go through [`load`], which runs it off the async runtime.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::NetError;
@@ -35,13 +35,17 @@ impl MediaSource for RepoMedia {
                 image.path
             )
         })?;
-        let cannot =
-            |e: git2::Error| format!("image {} (blob {blob}): {}", image.path, e.message());
-        let git = git2::Repository::open(&self.repo).map_err(cannot)?;
-        let oid = git2::Oid::from_str(blob).map_err(cannot)?;
-        let blob = git.find_blob(oid).map_err(cannot)?;
-        Ok(blob.content().to_vec())
+        read_blob(&self.repo, blob).map_err(|e| format!("image {}: {e}", image.path))
     }
+}
+
+/// The bytes of the git blob `blob` of the repository at `repo`.
+pub fn read_blob(repo: &Path, blob: &str) -> Result<Vec<u8>, String> {
+    let cannot = |e: git2::Error| format!("blob {blob}: {}", e.message());
+    let git = git2::Repository::open(repo).map_err(cannot)?;
+    let oid = git2::Oid::from_str(blob).map_err(cannot)?;
+    let blob = git.find_blob(oid).map_err(cannot)?;
+    Ok(blob.content().to_vec())
 }
 
 /// Images held in memory by path: for tests, and for adapters exercised without git.

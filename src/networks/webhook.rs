@@ -1,5 +1,7 @@
 //! The `webhook` network: a JSON POST of the text to an intranet portal, a chat room or
 //! anything else that takes one (Slack and Teams read `text`, Discord reads `content`).
+//! Images travel as links (`oshirase.images[].url`, served at `serve --public-url`), with
+//! their alt text; without a public URL the receiver gets their path and alt text only.
 //!
 //! A plain webhook has no way to ask "did you get this?", so a delivery cut short by a
 //! crash is `unknown` for a person to check, never sent blindly again. The delivery key
@@ -15,6 +17,7 @@ use crate::delivery::DeliveryRecord;
 
 pub struct Webhook {
     url: String,
+    public_url: Option<String>,
 }
 
 /// `<credentials>_URL`, or `base_url` when the configuration redirects it.
@@ -23,22 +26,33 @@ pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
         Some(base) => base.clone(),
         None => ctx.secret("URL")?,
     };
-    Ok(Arc::new(Webhook::new(url)))
-}
-
-impl Webhook {
-    pub fn new(url: String) -> Webhook {
-        Webhook { url }
-    }
+    Ok(Arc::new(Webhook {
+        url,
+        public_url: ctx.public_url.clone(),
+    }))
 }
 
 #[async_trait]
 impl Network for Webhook {
     async fn publish(&self, d: &DeliveryRecord) -> Result<Published, NetError> {
+        let images: Vec<_> = d
+            .images
+            .iter()
+            .map(|i| {
+                let url = match (&self.public_url, &i.blob) {
+                    (Some(base), Some(blob)) => Some(format!("{base}/media/{blob}")),
+                    _ => None,
+                };
+                json!({ "path": i.path, "alt": i.alt, "type": i.mime, "url": url })
+            })
+            .collect();
         let body = json!({
             "text": d.text,
             "content": d.text,
-            "oshirase": { "key": d.key, "post_id": d.post_id, "account": d.account, "network": d.network },
+            "oshirase": {
+                "key": d.key, "post_id": d.post_id, "account": d.account, "network": d.network,
+                "images": images,
+            },
         });
         let response = http::client()
             .post(&self.url)

@@ -65,6 +65,12 @@ impl GitRepo {
         std::fs::write(p, content).expect("write");
     }
 
+    pub fn write_bytes(&self, rel: &str, content: &[u8]) {
+        let p = self.path.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, content).expect("write");
+    }
+
     pub fn commit_all(&self, who: (&str, &str), message: &str) {
         self.git(who, &["add", "-A"]);
         self.git(who, &["commit", "-q", "--allow-empty", "-m", message]);
@@ -133,6 +139,7 @@ pub fn settings(repo: &Path, data: &Path) -> ServeSettings {
         listen: "127.0.0.1:0".parse().expect("addr"),
         dry_run: false,
         poll_interval: Duration::from_secs(30),
+        public_url: None,
     }
 }
 
