@@ -190,10 +190,11 @@ pub fn image_limits(kind: NetworkKind) -> ImageLimits {
             max_bytes: 16 * MB,
             types: ALL_TYPES,
         },
-        // app.bsky.embed.images: at most 4 images, each blob at most 1,000,000 bytes.
+        // app.bsky.embed.images (../shared/conformance/bluesky-lexicons): at most 4 images,
+        // each blob at most 2,000,000 bytes (the lexicon raised it from 1 MB).
         NetworkKind::Bluesky => ImageLimits {
             max_count: 4,
-            max_bytes: 1_000_000,
+            max_bytes: 2_000_000,
             types: ALL_TYPES,
         },
         // LINE image messages: JPEG or PNG up to 10 MB; a broadcast holds 5 messages,
