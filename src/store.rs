@@ -493,19 +493,54 @@ impl Store {
             return Ok(None);
         };
         put_delivery(&txn, &record)?;
-        if record.state == State::Publishing {
-            // From this moment a network may fetch the images by URL.
-            let mut media = txn.open_table(MEDIA)?;
-            for image in &record.images {
-                if let Some(blob) = &image.blob {
-                    media.insert(blob.as_str(), image.mime.as_str())?;
-                }
-            }
-        }
+        note_media(&txn, &record)?;
         let events = append_events(&txn, events)?;
         txn.commit()?;
         self.announce(&events);
         Ok(Some((record, events)))
+    }
+
+    /// [`Store::update_delivery`] for many deliveries in one transaction: the scheduler
+    /// commits the intent for a whole burst of due deliveries at once, so the last of them
+    /// is not kept waiting behind hundreds of commits. Returns the deliveries `change`
+    /// changed, in order.
+    pub fn update_deliveries<F>(
+        &self,
+        keys: &[(String, String)],
+        mut change: F,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>
+    where
+        F: FnMut(&mut DeliveryRecord) -> Option<Vec<NewEvent>>,
+    {
+        let txn = self.db.begin_write()?;
+        let mut changed = Vec::new();
+        let mut all_events = Vec::new();
+        for (post_id, network) in keys {
+            let current: Option<DeliveryRecord> = {
+                let table = txn.open_table(DELIVERIES)?;
+                let value = table.get((post_id.as_str(), network.as_str()))?;
+                match value {
+                    Some(v) => Some(serde_json::from_slice(v.value())?),
+                    None => None,
+                }
+            };
+            let Some(mut record) = current else { continue };
+            let Some(events) = change(&mut record) else {
+                continue;
+            };
+            put_delivery(&txn, &record)?;
+            note_media(&txn, &record)?;
+            all_events.extend(events);
+            changed.push(record);
+        }
+        if changed.is_empty() {
+            txn.abort()?;
+            return Ok(changed);
+        }
+        let events = append_events(&txn, all_events)?;
+        txn.commit()?;
+        self.announce(&events);
+        Ok(changed)
     }
 
     /// The MIME type of an image that went out with a delivery, `None` for any other blob.
@@ -562,6 +597,20 @@ fn read_deliveries(
 }
 
 /// Writes a delivery and moves its entry in the due index to match its new state.
+/// From the moment a delivery starts publishing, a network may fetch its images by URL.
+fn note_media(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreError> {
+    if d.state != State::Publishing {
+        return Ok(());
+    }
+    let mut media = txn.open_table(MEDIA)?;
+    for image in &d.images {
+        if let Some(blob) = &image.blob {
+            media.insert(blob.as_str(), image.mime.as_str())?;
+        }
+    }
+    Ok(())
+}
+
 fn put_delivery(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreError> {
     let mut deliveries = txn.open_table(DELIVERIES)?;
     let mut due = txn.open_table(DUE)?;

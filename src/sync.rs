@@ -638,6 +638,7 @@ pub fn plan_post(
                     last_error: reason,
                     published_at: None,
                     next_attempt_at: None,
+                    called_at: None,
                     retract_pending: false,
                 };
                 if let Some(change) = plan_delivery(old, desired, content_changed, &actor) {
