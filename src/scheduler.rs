@@ -347,7 +347,7 @@ fn intent(
         d.next_attempt_at = Some(probe_at);
         return Some(Vec::new());
     }
-    if let Some(limiter) = handle.limiter(&plan, &d.account, &d.network) {
+    if let Some(limiter) = handle.limiter(plan, &d.account, &d.network) {
         if let Err(not_until) = limiter.check() {
             // Over the network's budget: wait for the next allowance instead of
             // being refused. Lateness counts from the publish time, not from here.
