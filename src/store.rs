@@ -604,7 +604,7 @@ impl PostBatch<'_> {
         self.events.extend(events);
         self.txn = Some(txn);
         self.applied += 1;
-        if self.applied % POST_BATCH == 0 {
+        if self.applied.is_multiple_of(POST_BATCH) {
             self.flush()?;
         }
         Ok(n)
