@@ -48,8 +48,19 @@ async fn main() {
     })
     .await;
     assert!(done, "every post went out");
-    // The last outcome is recorded just after the last outbox line.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Outcomes are recorded just after their outbox lines.
+    let recorded = wait_for(Duration::from_secs(60), || {
+        all.iter().all(|(id, _)| {
+            service
+                .store
+                .delivery(id, "portal")
+                .ok()
+                .flatten()
+                .is_some_and(|d| d.called_at.is_some() && d.published_at.is_some())
+        })
+    })
+    .await;
+    assert!(recorded, "every outcome was recorded");
 
     let lag = |ids: &[(String, DateTime<Utc>)]| -> Vec<i64> {
         let mut v: Vec<i64> = ids
