@@ -702,6 +702,7 @@ mod tests {
             published_at: None,
             next_attempt_at: None,
             retract_pending: false,
+            count: None,
         };
         let hint = |s| NetError {
             retry_after: Some(Duration::from_secs(s)),

@@ -244,6 +244,7 @@ fn delivery(name: &str, text: &str, images: Vec<Image>) -> DeliveryRecord {
         published_at: None,
         next_attempt_at: None,
         retract_pending: false,
+        count: None,
     }
 }
 

@@ -75,6 +75,7 @@ fn delivery(post_id: &str, text: &str, images: Vec<Image>) -> DeliveryRecord {
         published_at: None,
         next_attempt_at: None,
         retract_pending: false,
+        count: None,
     }
 }
 

@@ -86,6 +86,7 @@ fn delivery(text: &str, images: Vec<Image>) -> DeliveryRecord {
         published_at: None,
         next_attempt_at: None,
         retract_pending: false,
+        count: None,
     }
 }
 

@@ -78,6 +78,7 @@ fn delivery(post_id: &str, text: &str) -> DeliveryRecord {
         published_at: None,
         next_attempt_at: None,
         retract_pending: false,
+        count: None,
     }
 }
 

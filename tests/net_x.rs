@@ -73,6 +73,7 @@ fn delivery(post: &str, text: &str) -> DeliveryRecord {
         published_at: None,
         next_attempt_at: None,
         retract_pending: false,
+        count: None,
     }
 }
 

@@ -861,6 +861,7 @@ mod tests {
             published_at: None,
             next_attempt_at: None,
             retract_pending: false,
+            count: None,
         }
     }
 
