@@ -400,7 +400,8 @@ async fn one_post(
         Ok(Some((v, events))) => {
             let mut body = post_json(&v);
             body["events"] = events.iter().map(event_json).collect();
-            body["links"] = forge_links(state.forge.as_ref(), &v);
+            body["links"] =
+                forge_links(state.forge.as_ref(), v.post.commit.as_deref(), &v.post.file);
             json_reply(StatusCode::OK, &body)
         }
     })
@@ -408,15 +409,15 @@ async fn one_post(
 
 /// Where the post's commit and file are on the forge: `{"forge", "commit", "file"}`, or
 /// `null` when the remote is not on a known forge (see `forge`).
-fn forge_links(forge: Option<&Forge>, v: &PostView) -> Value {
-    let (Some(forge), Some(commit)) = (forge, v.post.commit.as_deref()) else {
+fn forge_links(forge: Option<&Forge>, commit: Option<&str>, file: &str) -> Value {
+    let (Some(forge), Some(commit)) = (forge, commit) else {
         return Value::Null;
     };
     json!({
         "forge": forge.kind.as_str(),
         "repository": forge.web,
         "commit": forge.commit_url(commit),
-        "file": forge.file_url(commit, &v.post.file),
+        "file": forge.file_url(commit, file),
     })
 }
 
@@ -595,6 +596,26 @@ mod tests {
             .starts_with("from:"));
         assert!(Filters::parse("colour=red").is_err());
         assert_eq!(Filters::parse("").unwrap(), Filters::default());
+    }
+
+    #[test]
+    fn forge_links_only_for_a_known_forge_and_a_commit() {
+        let sha = "89abcdef0123456789abcdef0123456789abcdef";
+        let forge = Forge::from_remote("https://deploy:token@gitlab.com/city/posts.git");
+        let links = forge_links(forge.as_ref(), Some(sha), "posts/a.md");
+        assert_eq!(links["forge"], "gitlab");
+        assert_eq!(links["repository"], "https://gitlab.com/city/posts");
+        assert_eq!(
+            links["commit"],
+            format!("https://gitlab.com/city/posts/-/commit/{sha}")
+        );
+        assert_eq!(
+            links["file"],
+            format!("https://gitlab.com/city/posts/-/blob/{sha}/posts/a.md")
+        );
+        assert!(!links.to_string().contains("token"));
+        assert_eq!(forge_links(forge.as_ref(), None, "posts/a.md"), Value::Null);
+        assert_eq!(forge_links(None, Some(sha), "posts/a.md"), Value::Null);
     }
 
     #[test]

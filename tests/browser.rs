@@ -483,7 +483,10 @@ async fn the_dashboard_in_headless_chromium() {
             );
         }
     }
-    assert_eq!(s["axe"]["selftest"], true, "axe-core finds a planted violation");
+    assert_eq!(
+        s["axe"]["selftest"], true,
+        "axe-core finds a planted violation"
+    );
     assert_eq!(s["axe"]["violations"], 0, "{}", s["axe"]["details"]);
     assert_eq!(s["xss"]["pwned"], Value::Null, "{s}");
     assert_eq!(s["xss"]["title_literal"], true, "{s}");
@@ -497,6 +500,11 @@ async fn the_dashboard_in_headless_chromium() {
     assert_eq!(
         s["search"]["department"],
         serde_json::json!(["posts/bousai"]),
+        "{s}"
+    );
+    assert_eq!(
+        s["search"]["dates"],
+        serde_json::json!(["posts/kosodate"]),
         "{s}"
     );
     assert_eq!(

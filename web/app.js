@@ -1095,6 +1095,15 @@
         networkBadges(entry.deliveries)));
   }
 
+  // "✓ x": a network the post went to, linked to it there when the address is http(s).
+  function chip(delivery) {
+    const href = safeUrl(delivery.remote_url);
+    const parts = [el('span', { attrs: { 'aria-hidden': 'true' }, text: '✓ ' }), str(delivery.network)];
+    return href
+      ? el('a', { className: 'chip', attrs: { href, rel: 'noopener noreferrer', target: '_blank' } }, parts)
+      : el('span', { className: 'chip' }, parts);
+  }
+
   function remoteLink(delivery) {
     const href = safeUrl(delivery.remote_url);
     if (href) return externalLink(href, href);
@@ -1142,11 +1151,19 @@
       el('a', { attrs: { href, 'data-key': `tile:${key}` } },
         el('span', { className: 'tile-number', text: String(n) }),
         el('span', { className: 'tile-label', text: t(key) })));
-    const recent = published.slice(0, OVERVIEW_RECENT).map(({ post, delivery }) => el('tr', { attrs: { 'data-post-id': str(post.id), 'data-network': str(delivery.network) } },
-      el('td', { className: 'when' }, timeEl(delivery.published_at)),
+    // One row per post, newest first, with every network it went to.
+    const byPost = new Map();
+    for (const p of published) {
+      const id = str(p.post.id);
+      if (!byPost.has(id)) byPost.set(id, { post: p.post, at: p.delivery.published_at, deliveries: [] });
+      byPost.get(id).deliveries.push(p.delivery);
+    }
+    const recent = [...byPost.values()].slice(0, OVERVIEW_RECENT).map(({ post, at, deliveries }) => el('tr', { attrs: { 'data-post-id': str(post.id) } },
+      el('td', { className: 'when' }, timeEl(at)),
       el('th', { attrs: { scope: 'row' } }, postLink(post)),
-      el('td', { text: str(delivery.network) }),
-      el('td', {}, remoteLink(delivery))));
+      el('td', { text: str(post.department) || t('none') }),
+      el('td', {}, el('ul', { className: 'network-list' }, deliveries.map((d) => el('li', { attrs: { 'data-network': str(d.network) } },
+        chip(d)))))));
     return [
       dryRunNote(),
       el('section', { className: 'summary', attrs: { 'aria-labelledby': 'summary-title' } },
@@ -1166,7 +1183,7 @@
       el('section', { className: 'panel', attrs: { 'aria-labelledby': 'ov-recent' } },
         heading(2, { attrs: { id: 'ov-recent' } }, t('overview.recent')),
         recent.length > 0
-          ? dataTable(t('overview.recent'), [t('col.published'), t('col.title'), t('col.network'), t('col.link')], recent)
+          ? dataTable(t('overview.recent'), [t('col.published'), t('col.title'), t('col.department'), t('col.networks')], recent)
           : messageBox(t('published.none')),
         recent.length > 0 ? el('p', { className: 'more' }, el('a', { attrs: { href: '#/published' }, text: t('overview.recent.more') })) : null),
     ];
@@ -1243,10 +1260,10 @@
         field('network', t('posts.network'), select('network', networks.map((n) => [n, n]))),
         field('state', t('posts.state'), select('state', STATES.map((s) => [s, stateName(s)]))),
         field('from', t('posts.from'), el('input', { attrs: { id: 'f-from', name: 'from', type: 'date', value: p.get('from') || '' } })),
-        field('to', t('posts.to'), el('input', { attrs: { id: 'f-to', name: 'to', type: 'date', value: p.get('to') || '' } }))),
-      el('div', { className: 'actions' },
-        el('button', { className: 'primary', attrs: { type: 'submit' }, text: t('posts.submit') }),
-        el('button', { className: 'secondary', attrs: { type: 'reset' }, text: t('posts.clear') })));
+        field('to', t('posts.to'), el('input', { attrs: { id: 'f-to', name: 'to', type: 'date', value: p.get('to') || '' } })),
+        el('div', { className: 'actions' },
+          el('button', { className: 'primary', attrs: { type: 'submit' }, text: t('posts.submit') }),
+          el('button', { className: 'secondary', attrs: { type: 'reset' }, text: t('posts.clear') }))));
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       const params = new URLSearchParams();

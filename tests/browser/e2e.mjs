@@ -152,7 +152,7 @@ try {
   try {
     await wait((id) => document.querySelector(`.slot[data-post-id="${id}"][data-state="scheduled"]`), SOON, 20000);
     summary.live.scheduled = true;
-    await wait((id) => document.querySelector(`#view-body tr[data-post-id="${id}"][data-network="portal"]`)
+    await wait((id) => document.querySelector(`#view-body tr[data-post-id="${id}"] li[data-network="portal"]`)
       && !document.querySelector(`.slot[data-post-id="${id}"]`), SOON, 40000);
     summary.live.published = true;
   } catch (err) {
@@ -179,6 +179,14 @@ try {
   await page.keyboard.press('Enter');
   check(await page.evaluate(() => document.activeElement.id === 'main' || location.hash === '#main'), 'the skip link moves to main');
   await page.evaluate(() => { location.hash = '#/'; });
+  await wait(() => document.querySelector('.tiles'));
+
+  // Keyboard: a post in the attention list opens with Enter.
+  await page.focus('.attention-item[data-kind="failed"] a.post-link');
+  await page.keyboard.press('Enter');
+  await wait(() => document.querySelector('.preview[data-network="slack"]'));
+  check((await text('#view-title')) === '窓口の混雑状況', 'Enter on a focused post link opens the post');
+  await page.goBack();
   await wait(() => document.querySelector('.tiles'));
 
   // ---------------------------------------------------------------- every view, Japanese
@@ -243,6 +251,16 @@ try {
     await page.focus('#f-q');
   });
   check(JSON.stringify(summary.search.department) === '["posts/bousai"]', `search by department: ${summary.search.department}`);
+  // A date range, in the repository's timezone: the day five days from now, ±1 day.
+  const jstDay = (days) => new Date(Date.now() + days * 86400000).toLocaleDateString('en-CA', { timeZone: 'Asia/Tokyo' });
+  summary.search.dates = await search(async () => {
+    await page.$eval('#f-from', (input, v) => { input.value = v; }, jstDay(4));
+    await page.$eval('#f-to', (input, v) => { input.value = v; }, jstDay(6));
+    await page.focus('#f-q');
+  });
+  check(JSON.stringify(summary.search.dates) === '["posts/kosodate"]', `search by date range: ${summary.search.dates}`);
+  const dateQuery = await page.evaluate(() => location.hash);
+  check(dateQuery.includes(`from=${jstDay(4)}`) && dateQuery.includes(`to=${jstDay(6)}`), `the date range is in the address: ${dateQuery}`);
   summary.search.state = await search(async () => {
     await page.select('#f-state', 'failed');
     await page.focus('#f-q');
