@@ -39,6 +39,8 @@ enum Command {
     Status(StatusArgs),
     /// Settle an `unknown` delivery after checking the network by hand.
     Resolve(ResolveArgs),
+    /// Copy the database to a new file, consistently, even while `serve` runs.
+    Backup(BackupArgs),
     /// Run the whole story on a scratch repository, without credentials.
     Demo(DemoArgs),
 }
@@ -61,6 +63,15 @@ struct ResolveArgs {
     /// Who is settling it, for the audit log (default: $USER).
     #[arg(long)]
     by: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The new file to write (it must not exist yet).
+    #[arg(long, value_name = "FILE")]
+    to: PathBuf,
+    #[arg(long, env = "OSHIRASE_DATA", default_value = "oshirase-data")]
+    data: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -209,6 +220,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Preview(args) => preview(args),
         Command::Status(args) => status(args).map(|()| 0),
         Command::Resolve(args) => resolve(args).map(|()| 0),
+        Command::Backup(args) => backup(args).map(|()| 0),
         Command::Demo(args) => run_demo(args).map(|()| 0),
     }
 }
@@ -359,6 +371,20 @@ fn resolve(args: ResolveArgs) -> Result<()> {
     println!(
         "{} → {}: {} (recorded as settled by {operator})",
         d.post_id, d.network, d.state
+    );
+    Ok(())
+}
+
+fn backup(args: BackupArgs) -> Result<()> {
+    let store = oshirase::status::open_existing(&args.data)?;
+    let copied = store.backup_to(&args.to)?;
+    println!(
+        "{}: {} posts, {} deliveries, {} events (restore: stop serve, then copy it to {})",
+        args.to.display(),
+        copied.posts,
+        copied.deliveries,
+        copied.events,
+        args.data.join(oshirase::store::DB_FILE).display()
     );
     Ok(())
 }

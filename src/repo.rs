@@ -194,10 +194,16 @@ impl Repo {
             let regular = entry.filemode() == i32::from(git2::FileMode::Blob)
                 || entry.filemode() == i32::from(git2::FileMode::BlobExecutable);
             if regular {
-                if let Ok(name) = entry.name() {
-                    if name.ends_with(".md") {
+                match entry.name() {
+                    Ok(name) if name.ends_with(".md") => {
                         found.push((format!("{dir}{name}"), entry.id()));
                     }
+                    Ok(_) => {}
+                    // `check` reports it to the author; here it can only be skipped.
+                    Err(_) => tracing::warn!(
+                        "skipping {dir}{}: the file name is not UTF-8",
+                        String::from_utf8_lossy(entry.name_bytes())
+                    ),
                 }
             }
             git2::TreeWalkResult::Ok

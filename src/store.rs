@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
 use redb::{
-    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefinition,
-    WriteTransaction,
+    Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
+    TableDefinition, WriteTransaction,
 };
 use tokio::sync::broadcast;
 
@@ -53,6 +53,13 @@ pub enum StoreError {
     UpgradeRequired(PathBuf),
     #[error("cannot open the database {path}: {message}; nothing was changed")]
     Open { path: PathBuf, message: String },
+    #[error(
+        "the database {0} is missing, but its data directory was used by an earlier run \
+         (serve.lock is there): starting from an empty database could publish again what \
+         already went out. Restore the database from a backup (see `oshirase backup`), or, \
+         to start afresh on purpose, remove the whole data directory"
+    )]
+    Missing(PathBuf),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -100,6 +107,16 @@ pub struct Store {
     _serve_lock: Option<std::fs::File>,
 }
 
+/// What a backup copied.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BackupReport {
+    pub posts: usize,
+    pub deliveries: usize,
+    pub events: usize,
+    /// Index and metadata rows.
+    pub other_rows: usize,
+}
+
 /// The file `serve` locks so that only one service uses a data directory.
 pub const SERVE_LOCK: &str = "serve.lock";
 
@@ -124,6 +141,9 @@ impl Store {
             source,
         })?;
         let lock_path = data_dir.join(SERVE_LOCK);
+        // serve.lock outlives every run; with it there and the database gone, the database
+        // was lost, and a new empty one would know nothing of what went out.
+        let used_before = lock_path.exists();
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -145,9 +165,66 @@ impl Store {
                 })
             }
         }
+        let db_path = data_dir.join(DB_FILE);
+        if used_before && !db_path.exists() {
+            return Err(StoreError::Missing(db_path));
+        }
         let mut store = Store::open_db(data_dir)?;
         store._serve_lock = Some(lock);
         Ok(store)
+    }
+
+    /// Writes a consistent copy of the whole database to `dest` (a new file), from one read
+    /// transaction, so it can run while the service writes. Restoring is putting the copy
+    /// back as `<data>/oshirase.redb` while no service runs.
+    pub fn backup_to(&self, dest: &Path) -> Result<BackupReport, StoreError> {
+        if dest.exists() {
+            return Err(StoreError::Open {
+                path: dest.to_path_buf(),
+                message: "the backup file exists already; choose a new name".into(),
+            });
+        }
+        let open_err = |e: redb::DatabaseError| StoreError::Open {
+            path: dest.to_path_buf(),
+            message: e.to_string(),
+        };
+        let copy = Database::create(dest).map_err(open_err)?;
+        let read = self.db.begin_read()?;
+        let write = copy.begin_write()?;
+        let mut report = BackupReport::default();
+        {
+            macro_rules! copy_table {
+                ($def:expr, $count:expr) => {{
+                    let from = read.open_table($def)?;
+                    let mut to = write.open_table($def)?;
+                    for row in from.iter()? {
+                        let (k, v) = row?;
+                        to.insert(k.value(), v.value())?;
+                        $count += 1;
+                    }
+                }};
+            }
+            let mut rows = 0usize;
+            copy_table!(POSTS, report.posts);
+            copy_table!(DELIVERIES, report.deliveries);
+            copy_table!(DUE, rows);
+            copy_table!(EVENTS, report.events);
+            copy_table!(FILES, rows);
+            copy_table!(MEDIA, rows);
+            copy_table!(META, rows);
+            let from = read.open_multimap_table(POST_EVENTS)?;
+            let mut to = write.open_multimap_table(POST_EVENTS)?;
+            for row in from.iter()? {
+                let (k, values) = row?;
+                for v in values {
+                    to.insert(k.value(), v?.value())?;
+                    rows += 1;
+                }
+            }
+            report.other_rows = rows;
+        }
+        write.commit()?;
+        Ok(report)
     }
 
     /// Opens the store of a data directory that a service may be using at the same time.

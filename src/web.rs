@@ -129,7 +129,14 @@ fn error_reply(status: StatusCode, message: impl Into<String>) -> warp::reply::R
 }
 
 async fn handle_rejection(r: Rejection) -> Result<warp::reply::Response, Infallible> {
-    Ok(if r.is_not_found() {
+    // Checked before "method not allowed": the other routes' method rejections would
+    // otherwise hide why a POST to a hook was refused.
+    Ok(if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        error_reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        )
+    } else if r.is_not_found() {
         error_reply(StatusCode::NOT_FOUND, "not found")
     } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
         error_reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")

@@ -559,12 +559,13 @@ async fn an_unknown_visibility_is_refused_naming_the_field() {
         "      toot: {}\n",
         fake.network_yaml_with("toot", "visibility: followers")
     ));
-    let e = build(&y, &fake.secrets(), "toot").err().unwrap();
-    assert!(
-        e.starts_with("accounts.city.networks.toot.visibility:"),
-        "{e}"
-    );
-    assert!(e.contains("followers"), "{e}");
+    // oshirase.yaml itself is refused, so `check` reports it before any merge.
+    let e = RepoConfig::parse("oshirase.yaml", &y)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("accounts.city.networks.toot.visibility"), "{e}");
+    assert!(e.contains("followers") && e.contains("unlisted"), "{e}");
     assert!(!e.contains(TOKEN));
 }
 

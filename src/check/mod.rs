@@ -96,6 +96,8 @@ struct Found {
     shown: String,
     bytes: Vec<u8>,
     size: u64,
+    /// The name is not UTF-8: git forges cannot show it and `serve` skips it.
+    bad_name: bool,
 }
 
 pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
@@ -191,6 +193,23 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     for f in &found {
+        if f.bad_name {
+            problems.push((
+                f.path.clone(),
+                Problem::new(
+                    &f.shown,
+                    1,
+                    "file-name",
+                    "the file name is not valid UTF-8, so it cannot be a post (oshirase skips \
+                     it); rename it with plain characters"
+                        .to_string(),
+                    "ファイル名が UTF-8 ではないため投稿として扱えません（読み飛ばされます）。\
+                     名前を付け直してください"
+                        .to_string(),
+                ),
+            ));
+            continue;
+        }
         let parsed = if f.size > MAX_POST_BYTES as u64 {
             if post::starts_with_front_matter(&f.bytes) {
                 Parsed::Broken {
@@ -426,7 +445,22 @@ fn walk(
     for entry in entries {
         let name = entry.file_name();
         let Some(name) = name.to_str() else {
-            continue; // Not UTF-8: git forges cannot show it either.
+            let lossy = name.to_string_lossy();
+            if lossy.ends_with(".md") && entry.file_type()?.is_file() {
+                let path = if rel.is_empty() {
+                    lossy.into_owned()
+                } else {
+                    format!("{rel}/{lossy}")
+                };
+                out.push(Found {
+                    shown: shown(&path),
+                    path,
+                    bytes: Vec::new(),
+                    size: 0,
+                    bad_name: true,
+                });
+            }
+            continue;
         };
         if name.starts_with('.') {
             continue;
@@ -450,6 +484,7 @@ fn walk(
                 path,
                 bytes,
                 size,
+                bad_name: false,
             });
         }
     }
