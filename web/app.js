@@ -63,7 +63,6 @@
       'attention.todo': '対応',
       'attention.networks': '投稿先: {networks}',
       'attention.due': '公開予定 {time}',
-      'attention.system': 'システム',
       'attn.fetch.title': 'リポジトリを取得できません',
       'attn.fetch.todo': 'サーバーから git サーバーへの接続と、デプロイ用トークンまたは鍵（OSHIRASE_GIT_TOKEN / OSHIRASE_GIT_SSH_KEY）を確認してください。最後に取得した内容で予定どおり投稿は続きます。',
       'attn.sync.title': 'ブランチを同期できません',
@@ -76,7 +75,6 @@
       'attn.unknown.todo': '{network} に投稿されているか確認し、結果を記録してください: {published} または {notpublished}',
       'attn.failed.todo': '原因（本文、画像、認証情報など）を直し、新しい投稿ファイルとして提案し直してください。失敗した配信は二重投稿を防ぐため自動では再送されません。',
       'attn.missed.todo': '公開予定時刻を{lateness}以上過ぎていたため送信しませんでした。送る場合は publish_at を新しい時刻に変えて提案し直してください。',
-      'attn.edited.title': '投稿後に変更されました',
       'attn.edited.reason': '投稿済みのあとでファイルが変更されました。変更は送信されていません。',
       'attn.edited.todo': '必要なら、各 SNS 上の投稿を手作業で修正または削除してください。',
       'attn.retrying.todo': '一時的なエラーのため自動で再試行します（次回 {time}）。',
@@ -128,7 +126,6 @@
 
       'post.eyebrow': '投稿の詳細',
       'post.notfound': 'この投稿は見つかりません（ID: {id}）。',
-      'post.summary': '概要',
       'post.networks': '各投稿先に送られる内容',
       'post.nodeliveries': 'この投稿には配信がありません。',
       'post.text': '{network} に送られる本文',
@@ -158,7 +155,6 @@
       'post.id': '投稿 ID',
       'post.publish_at': '公開予定',
       'post.on_branch': 'ブランチ上にある',
-      'post.errors': 'この投稿の問題',
       'post.audit': '履歴（監査ログ）',
       'post.audit.caption': 'この投稿に起きたすべての出来事（古い順）',
       'post.noevents': '記録はありません。',
@@ -265,7 +261,6 @@
       'attention.todo': 'What to do',
       'attention.networks': 'Networks: {networks}',
       'attention.due': 'Due {time}',
-      'attention.system': 'System',
       'attn.fetch.title': 'The repository cannot be fetched',
       'attn.fetch.todo': 'Check the server\'s connection to the git server and the deploy token or key (OSHIRASE_GIT_TOKEN / OSHIRASE_GIT_SSH_KEY). What was last fetched keeps going out on time.',
       'attn.sync.title': 'The branch cannot be synced',
@@ -278,7 +273,6 @@
       'attn.unknown.todo': 'Check on {network} whether it was posted, then record what you found: {published} or {notpublished}',
       'attn.failed.todo': 'Fix the cause (text, images, credentials), then propose it again as a new post file. A failed delivery is never re-sent on its own, so nothing goes out twice.',
       'attn.missed.todo': 'It was more than {lateness} late, so it was not sent. To send it anyway, propose it again with a new publish_at.',
-      'attn.edited.title': 'Changed after publishing',
       'attn.edited.reason': 'The file changed after it was published; the change was not sent.',
       'attn.edited.todo': 'If needed, correct or delete the post on each network by hand.',
       'attn.retrying.todo': 'A temporary error: it is retried automatically (next {time}).',
@@ -330,7 +324,6 @@
 
       'post.eyebrow': 'Post',
       'post.notfound': 'There is no post with the id {id}.',
-      'post.summary': 'Summary',
       'post.networks': 'What each network receives',
       'post.nodeliveries': 'This post has no deliveries.',
       'post.text': 'Text sent to {network}',
@@ -360,7 +353,6 @@
       'post.id': 'Post id',
       'post.publish_at': 'Publish time',
       'post.on_branch': 'On the branch',
-      'post.errors': 'Problems with this post',
       'post.audit': 'Audit trail',
       'post.audit.caption': 'Everything that happened to this post, oldest first',
       'post.noevents': 'No events recorded.',
@@ -1350,7 +1342,11 @@
     const href = safeUrl(delivery.remote_url);
     if (href) facts.push(el('li', {}, externalLink(href, t('post.open', { network }))));
     if (delivery.attempts > 0) facts.push(el('li', { text: t('post.attempts', { n: delivery.attempts }) }));
-    if (delivery.next_attempt_at && UPCOMING.includes(delivery.state)) facts.push(el('li', {}, tNodes('post.next', { time: timeEl(delivery.next_attempt_at, 'seconds') })));
+    if (delivery.state === 'retrying' && delivery.next_attempt_at) {
+      facts.push(el('li', {}, tNodes('attn.retrying.todo', { time: timeEl(delivery.next_attempt_at, 'seconds') })));
+    } else if (delivery.next_attempt_at && UPCOMING.includes(delivery.state)) {
+      facts.push(el('li', {}, tNodes('post.next', { time: timeEl(delivery.next_attempt_at, 'seconds') })));
+    }
     const images = list(delivery.images);
     return el('article', { className: 'preview', attrs: { 'aria-labelledby': id, 'data-network': network, 'data-state': str(delivery.state) } },
       el('header', { className: 'preview-head' },
@@ -1358,7 +1354,8 @@
         badge(delivery.state)),
       countLine(delivery),
       // The exact text, line breaks and all; a pre-wrap block, never interpreted.
-      el('pre', { className: 'post-text', attrs: { 'aria-label': t('post.text', { network }), 'data-network': network }, text: str(delivery.text) }),
+      el('p', { className: 'visually-hidden', text: t('post.text', { network }) }),
+      el('pre', { className: 'post-text', attrs: { 'data-network': network }, text: str(delivery.text) }),
       images.length > 0 ? el('div', { className: 'images' },
         el('p', { className: 'label', text: t('post.images', { n: images.length }) }),
         el('ul', { className: 'image-list' }, images.map((img) => imageItem(img, delivery.state)))) : null,
