@@ -58,7 +58,10 @@ fn main() {
             .expect("child sync");
         let line = String::from_utf8_lossy(&out.stdout);
         let mut parts = line.split_whitespace();
-        let secs: f64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+        let secs: f64 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(f64::NAN);
         let parsed = parts.next().unwrap_or("?").to_string();
         let peak: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
         println!(
@@ -224,11 +227,18 @@ fn edit_one_post_and_merge(repo: &Path, round: usize) {
         "-c",
         "user.email=koho-chief@city.example.jp",
     ];
-    git(repo, &[&staff[..], &["commit", "-qam", "edit one post"]].concat());
+    git(
+        repo,
+        &[&staff[..], &["commit", "-qam", "edit one post"]].concat(),
+    );
     git(repo, &["checkout", "-q", "main"]);
     git(
         repo,
-        &[&chief[..], &["merge", "-q", "--no-ff", "-m", "merge", &branch]].concat(),
+        &[
+            &chief[..],
+            &["merge", "-q", "--no-ff", "-m", "merge", &branch],
+        ]
+        .concat(),
     );
 }
 

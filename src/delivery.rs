@@ -159,6 +159,10 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
     pub published_at: Option<DateTime<Utc>>,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the adapter was last called (its lag behind `due_at` is what the scheduler's
+    /// benchmark measures).
+    #[serde(default)]
+    pub called_at: Option<DateTime<Utc>>,
     /// An approved `retract: true` waits to delete this published delivery.
     #[serde(default)]
     pub retract_pending: bool,
@@ -269,6 +273,7 @@ mod tests {
             last_error: None,
             published_at: None,
             next_attempt_at: None,
+            called_at: None,
             retract_pending: false,
             count: None,
         }

@@ -30,8 +30,11 @@ pub const MAX_ATTEMPTS: u32 = 100;
 const MIN_RETRY_WAIT: Duration = Duration::from_secs(1);
 /// The longest the scheduler sleeps without looking at the due index again.
 const IDLE_LOOK: Duration = Duration::from_secs(60);
-/// Deliveries in flight at once, across all networks.
-const MAX_IN_FLIGHT: usize = 16;
+/// Deliveries in flight at once, across all networks. Real networks are held to far less
+/// by their posting budgets; this bounds a burst to local outboxes and webhooks.
+const MAX_IN_FLIGHT: usize = 1024;
+/// Due deliveries whose intent is committed in one transaction.
+const BATCH: usize = 256;
 /// How long a delivery waits when its network is not configured any more or refuses the
 /// credentials: long enough not to hammer, short enough to notice a fix.
 const PARKED_DELAY: Duration = Duration::from_secs(5 * 60);
@@ -187,14 +190,26 @@ pub async fn run(store: Arc<Store>, handle: SchedulerHandle, mut shutdown: watch
         let now = Utc::now();
         match blocking(&store, move |s| s.due(now)).await {
             Ok(due) => {
-                for (post_id, network) in due {
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                let mut due = due.into_iter().peekable();
+                while due.peek().is_some() {
+                    // As many as may be in flight, at least one (waiting for it).
+                    let Ok(first) = permits.clone().acquire_owned().await else {
                         break;
                     };
+                    let mut slots = vec![first];
+                    while slots.len() < BATCH {
+                        match permits.clone().try_acquire_owned() {
+                            Ok(p) => slots.push(p),
+                            Err(_) => break,
+                        }
+                    }
+                    let batch: Vec<_> = due.by_ref().take(slots.len()).collect();
                     let plan = handle.plan();
-                    if let Some(d) = begin(&store, &handle, &plan, &post_id, &network).await {
+                    for d in begin_batch(&store, &handle, &plan, batch).await {
+                        let Some(permit) = slots.pop() else { break };
                         let store = store.clone();
                         let handle = handle.clone();
+                        let plan = plan.clone();
                         in_flight.spawn(async move {
                             deliver(&store, &handle, &plan, d).await;
                             drop(permit);
@@ -243,105 +258,114 @@ fn sleep_until(next: Option<DateTime<Utc>>) -> tokio::time::Sleep {
     tokio::time::sleep(wait)
 }
 
-/// Commits the intent to publish. Returns the delivery to send, or `None` when it is not
-/// to be sent now (a sync moved it, it is too late, its network is gone, or the network's
-/// posting budget is spent for now).
-async fn begin(
+/// Commits the intent to publish for a batch of due deliveries, in one transaction.
+/// Returns the deliveries to send now; the others were not to be sent yet (a sync moved
+/// them, they are too late, their network is gone, or its posting budget is spent).
+async fn begin_batch(
     store: &Arc<Store>,
     handle: &SchedulerHandle,
     plan: &Arc<Plan>,
-    post_id: &str,
-    network: &str,
-) -> Option<DeliveryRecord> {
-    let max_lateness = plan.max_lateness;
+    keys: Vec<(String, String)>,
+) -> Vec<DeliveryRecord> {
     let plan = plan.clone();
-    let (post_id, network) = (post_id.to_string(), network.to_string());
     let handle = handle.clone();
     let result = blocking(store, move |s| {
-        s.update_delivery(&post_id, &network, |d| {
-            let now = Utc::now();
-            let has_adapter = plan.networks.get(&d.account, &d.network).is_some();
-            if !d.is_due() || d.due_at > now {
-                return None;
-            }
-            if d.state == State::Published {
-                // A retract: lease it for a while so it is not handed out twice; deleting
-                // is idempotent, so a lease that runs out after a crash just repeats it.
-                d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
-                d.attempts += 1;
-                return Some(vec![NewEvent::service(
-                    &d.post_id,
-                    "retracting",
-                    Some(&d.network),
-                    format!("deleting it from the network (attempt {})", d.attempts),
-                )]);
-            }
-            let late = (now - d.publish_at).to_std().unwrap_or(Duration::ZERO);
-            if d.state == State::Scheduled && late > max_lateness {
-                d.state = State::Missed;
-                let reason = format!(
-                    "due at {}, {} late, beyond max_lateness {}; not sent",
-                    d.publish_at.to_rfc3339(),
-                    humantime::format_duration(Duration::from_secs(late.as_secs())),
-                    humantime::format_duration(max_lateness)
-                );
-                d.last_error = Some(reason.clone());
-                return Some(vec![NewEvent::service(
-                    &d.post_id,
-                    "missed",
-                    Some(&d.network),
-                    reason,
-                )]);
-            }
-            if !has_adapter {
-                d.state = State::Retrying;
-                d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
-                d.next_attempt_at = Some(d.due_at);
-                let reason = "the network is not in the current configuration".to_string();
-                d.last_error = Some(reason.clone());
-                return Some(vec![NewEvent::service(
-                    &d.post_id,
-                    "waiting",
-                    Some(&d.network),
-                    reason,
-                )]);
-            }
-            if let Err(probe_at) = handle.may_try(&d.account, &d.network, now) {
-                // The network refused its credentials: wait for the fix, keep the attempts.
-                d.due_at = probe_at;
-                d.next_attempt_at = Some(probe_at);
-                return Some(Vec::new());
-            }
-            if let Some(limiter) = handle.limiter(&plan, &d.account, &d.network) {
-                if let Err(not_until) = limiter.check() {
-                    // Over the network's budget: wait for the next allowance instead of
-                    // being refused. Lateness counts from the publish time, not from here.
-                    let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    d.due_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                    d.next_attempt_at = Some(d.due_at);
-                    return Some(Vec::new());
-                }
-            }
-            d.state = State::Publishing;
-            d.attempts += 1;
-            d.next_attempt_at = None;
-            Some(vec![NewEvent::service(
-                &d.post_id,
-                "publishing",
-                Some(&d.network),
-                format!("attempt {} with key {}", d.attempts, d.key),
-            )])
-        })
+        let now = Utc::now();
+        s.update_deliveries(&keys, |d| intent(d, now, &plan, &handle))
     })
     .await;
     match result {
-        Ok(Some((d, _))) if d.state == State::Publishing || d.retract_pending => Some(d),
-        Ok(_) => None,
+        Ok(changed) => changed
+            .into_iter()
+            .filter(|d| d.state == State::Publishing || d.retract_pending)
+            .collect(),
         Err(e) => {
-            tracing::error!("recording intent for a delivery: {e}");
-            None
+            tracing::error!("recording intent for due deliveries: {e}");
+            Vec::new()
         }
     }
+}
+
+/// What committing the intent does to one due delivery, and the events that say so;
+/// `None` when it is not due after all.
+fn intent(
+    d: &mut DeliveryRecord,
+    now: DateTime<Utc>,
+    plan: &Plan,
+    handle: &SchedulerHandle,
+) -> Option<Vec<NewEvent>> {
+    let max_lateness = plan.max_lateness;
+    let has_adapter = plan.networks.get(&d.account, &d.network).is_some();
+    if !d.is_due() || d.due_at > now {
+        return None;
+    }
+    if d.state == State::Published {
+        // A retract: lease it for a while so it is not handed out twice; deleting
+        // is idempotent, so a lease that runs out after a crash just repeats it.
+        d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
+        d.attempts += 1;
+        return Some(vec![NewEvent::service(
+            &d.post_id,
+            "retracting",
+            Some(&d.network),
+            format!("deleting it from the network (attempt {})", d.attempts),
+        )]);
+    }
+    let late = (now - d.publish_at).to_std().unwrap_or(Duration::ZERO);
+    if d.state == State::Scheduled && late > max_lateness {
+        d.state = State::Missed;
+        let reason = format!(
+            "due at {}, {} late, beyond max_lateness {}; not sent",
+            d.publish_at.to_rfc3339(),
+            humantime::format_duration(Duration::from_secs(late.as_secs())),
+            humantime::format_duration(max_lateness)
+        );
+        d.last_error = Some(reason.clone());
+        return Some(vec![NewEvent::service(
+            &d.post_id,
+            "missed",
+            Some(&d.network),
+            reason,
+        )]);
+    }
+    if !has_adapter {
+        d.state = State::Retrying;
+        d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
+        d.next_attempt_at = Some(d.due_at);
+        let reason = "the network is not in the current configuration".to_string();
+        d.last_error = Some(reason.clone());
+        return Some(vec![NewEvent::service(
+            &d.post_id,
+            "waiting",
+            Some(&d.network),
+            reason,
+        )]);
+    }
+    if let Err(probe_at) = handle.may_try(&d.account, &d.network, now) {
+        // The network refused its credentials: wait for the fix, keep the attempts.
+        d.due_at = probe_at;
+        d.next_attempt_at = Some(probe_at);
+        return Some(Vec::new());
+    }
+    if let Some(limiter) = handle.limiter(plan, &d.account, &d.network) {
+        if let Err(not_until) = limiter.check() {
+            // Over the network's budget: wait for the next allowance instead of
+            // being refused. Lateness counts from the publish time, not from here.
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            d.due_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+            d.next_attempt_at = Some(d.due_at);
+            return Some(Vec::new());
+        }
+    }
+    d.state = State::Publishing;
+    d.attempts += 1;
+    d.next_attempt_at = None;
+    Some(vec![NewEvent::service(
+        &d.post_id,
+        "publishing",
+        Some(&d.network),
+        format!("attempt {} with key {}", d.attempts, d.key),
+    )])
 }
 
 async fn deliver(
@@ -369,7 +393,7 @@ async fn deliver(
         }
         Err(_) => {}
     }
-    record_outcome(store, &d, outcome, plan.retry_for).await;
+    record_outcome(store, &d, outcome, plan.retry_for, started).await;
 }
 
 async fn record_outcome(
@@ -377,6 +401,7 @@ async fn record_outcome(
     sent: &DeliveryRecord,
     outcome: Result<Published, NetError>,
     retry_for: Duration,
+    called_at: DateTime<Utc>,
 ) {
     let (post_id, network, key) = (sent.post_id.clone(), sent.network.clone(), sent.key.clone());
     let result = blocking(store, move |s| {
@@ -385,6 +410,7 @@ async fn record_outcome(
             if d.state != State::Publishing || d.key != key {
                 return None;
             }
+            d.called_at = Some(called_at);
             Some(vec![apply_outcome(d, outcome, Utc::now(), retry_for)])
         })
     })
@@ -701,6 +727,7 @@ mod tests {
             last_error: None,
             published_at: None,
             next_attempt_at: None,
+            called_at: None,
             retract_pending: false,
             count: None,
         };

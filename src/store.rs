@@ -422,47 +422,27 @@ impl Store {
         F: FnOnce(Option<&PostView>) -> Option<PostChange>,
     {
         let txn = self.db.begin_write()?;
-        let current = {
-            let posts = txn.open_table(POSTS)?;
-            let value = posts.get(id)?;
-            match value {
-                Some(v) => {
-                    let post: PostRecord = serde_json::from_slice(v.value())?;
-                    let deliveries = read_deliveries(&txn.open_table(DELIVERIES)?, id)?;
-                    Some(PostView { post, deliveries })
-                }
-                None => None,
-            }
-        };
-        let Some(change) = plan(current.as_ref()) else {
+        let events = apply_post_in(&txn, id, plan)?;
+        if events.is_none() {
             txn.abort()?;
             return Ok(Vec::new());
-        };
-        {
-            let mut posts = txn.open_table(POSTS)?;
-            let post = &change.post;
-            posts.insert(post.id.as_str(), serde_json::to_vec(post)?.as_slice())?;
-            let mut files = txn.open_table(FILES)?;
-            if let Some(old) = &current {
-                let moved = old.post.file != post.file || !post.present;
-                let owned = files
-                    .get(old.post.file.as_str())?
-                    .is_some_and(|v| v.value() == id);
-                if moved && owned {
-                    files.remove(old.post.file.as_str())?;
-                }
-            }
-            if post.present {
-                files.insert(post.file.as_str(), id)?;
-            }
         }
-        for d in &change.deliveries {
-            put_delivery(&txn, d)?;
-        }
-        let events = append_events(&txn, change.events)?;
         txn.commit()?;
+        let events = events.unwrap_or_default();
         self.announce(&events);
         Ok(events)
+    }
+
+    /// A batch of [`Store::apply_post`]s sharing write transactions, for a sync that
+    /// writes thousands of posts: one commit (and fsync) per [`POST_BATCH`] posts instead
+    /// of one per post. Nothing is visible to readers until the batch commits.
+    pub fn post_batch(&self) -> PostBatch<'_> {
+        PostBatch {
+            store: self,
+            txn: None,
+            events: Vec::new(),
+            applied: 0,
+        }
     }
 
     /// Changes one delivery inside one transaction. `change` sees the committed record and
@@ -495,19 +475,54 @@ impl Store {
             return Ok(None);
         };
         put_delivery(&txn, &record)?;
-        if record.state == State::Publishing {
-            // From this moment a network may fetch the images by URL.
-            let mut media = txn.open_table(MEDIA)?;
-            for image in &record.images {
-                if let Some(blob) = &image.blob {
-                    media.insert(blob.as_str(), image.mime.as_str())?;
-                }
-            }
-        }
+        note_media(&txn, &record)?;
         let events = append_events(&txn, events)?;
         txn.commit()?;
         self.announce(&events);
         Ok(Some((record, events)))
+    }
+
+    /// [`Store::update_delivery`] for many deliveries in one transaction: the scheduler
+    /// commits the intent for a whole burst of due deliveries at once, so the last of them
+    /// is not kept waiting behind hundreds of commits. Returns the deliveries `change`
+    /// changed, in order.
+    pub fn update_deliveries<F>(
+        &self,
+        keys: &[(String, String)],
+        mut change: F,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>
+    where
+        F: FnMut(&mut DeliveryRecord) -> Option<Vec<NewEvent>>,
+    {
+        let txn = self.db.begin_write()?;
+        let mut changed = Vec::new();
+        let mut all_events = Vec::new();
+        for (post_id, network) in keys {
+            let current: Option<DeliveryRecord> = {
+                let table = txn.open_table(DELIVERIES)?;
+                let value = table.get((post_id.as_str(), network.as_str()))?;
+                match value {
+                    Some(v) => Some(serde_json::from_slice(v.value())?),
+                    None => None,
+                }
+            };
+            let Some(mut record) = current else { continue };
+            let Some(events) = change(&mut record) else {
+                continue;
+            };
+            put_delivery(&txn, &record)?;
+            note_media(&txn, &record)?;
+            all_events.extend(events);
+            changed.push(record);
+        }
+        if changed.is_empty() {
+            txn.abort()?;
+            return Ok(changed);
+        }
+        let events = append_events(&txn, all_events)?;
+        txn.commit()?;
+        self.announce(&events);
+        Ok(changed)
     }
 
     /// The MIME type of an image that went out with a delivery, `None` for any other blob.
@@ -564,6 +579,113 @@ fn read_deliveries(
 }
 
 /// Writes a delivery and moves its entry in the due index to match its new state.
+/// Posts written per transaction by a [`PostBatch`].
+pub const POST_BATCH: usize = 512;
+
+/// See [`Store::post_batch`].
+pub struct PostBatch<'a> {
+    store: &'a Store,
+    txn: Option<WriteTransaction>,
+    events: Vec<Event>,
+    applied: usize,
+}
+
+impl PostBatch<'_> {
+    /// Plans and writes one post in the batch's transaction; returns how many events it
+    /// recorded.
+    pub fn apply_post<F>(&mut self, id: &str, plan: F) -> Result<usize, StoreError>
+    where
+        F: FnOnce(Option<&PostView>) -> Option<PostChange>,
+    {
+        let txn = match self.txn.take() {
+            Some(t) => t,
+            None => self.store.db.begin_write()?,
+        };
+        let events = apply_post_in(&txn, id, plan)?.unwrap_or_default();
+        let n = events.len();
+        self.events.extend(events);
+        self.txn = Some(txn);
+        self.applied += 1;
+        if self.applied.is_multiple_of(POST_BATCH) {
+            self.flush()?;
+        }
+        Ok(n)
+    }
+
+    /// Commits what the batch holds and announces its events.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some(txn) = self.txn.take() {
+            txn.commit()?;
+            let events = std::mem::take(&mut self.events);
+            self.store.announce(&events);
+        }
+        Ok(())
+    }
+}
+
+/// The body of [`Store::apply_post`] inside `txn`: `None` when the plan changes nothing.
+fn apply_post_in<F>(
+    txn: &WriteTransaction,
+    id: &str,
+    plan: F,
+) -> Result<Option<Vec<Event>>, StoreError>
+where
+    F: FnOnce(Option<&PostView>) -> Option<PostChange>,
+{
+    let current = {
+        let posts = txn.open_table(POSTS)?;
+        let value = posts.get(id)?;
+        match value {
+            Some(v) => {
+                let post: PostRecord = serde_json::from_slice(v.value())?;
+                let deliveries = read_deliveries(&txn.open_table(DELIVERIES)?, id)?;
+                Some(PostView { post, deliveries })
+            }
+            None => None,
+        }
+    };
+    let Some(change) = plan(current.as_ref()) else {
+        return Ok(None);
+    };
+    {
+        let mut posts = txn.open_table(POSTS)?;
+        let post = &change.post;
+        posts.insert(post.id.as_str(), serde_json::to_vec(post)?.as_slice())?;
+        let mut files = txn.open_table(FILES)?;
+        if let Some(old) = &current {
+            let moved = old.post.file != post.file || !post.present;
+            let owned = files
+                .get(old.post.file.as_str())?
+                .is_some_and(|v| v.value() == id);
+            if moved && owned {
+                files.remove(old.post.file.as_str())?;
+            }
+        }
+        if post.present {
+            files.insert(post.file.as_str(), id)?;
+        }
+    }
+    for d in &change.deliveries {
+        put_delivery(txn, d)?;
+    }
+    let events = append_events(txn, change.events)?;
+    Ok(Some(events))
+}
+
+/// From the moment a delivery starts publishing, a network may fetch its images by URL.
+fn note_media(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreError> {
+    if d.state != State::Publishing {
+        return Ok(());
+    }
+    let mut media = txn.open_table(MEDIA)?;
+    for image in &d.images {
+        if let Some(blob) = &image.blob {
+            media.insert(blob.as_str(), image.mime.as_str())?;
+        }
+    }
+    Ok(())
+}
+
 fn put_delivery(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreError> {
     let mut deliveries = txn.open_table(DELIVERIES)?;
     let mut due = txn.open_table(DUE)?;

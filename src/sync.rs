@@ -153,6 +153,8 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
     let now = Utc::now();
     let mut events = 0;
     let mut seen_ids: HashMap<String, String> = HashMap::new();
+    // Thousands of posts in a cold sync: written in shared transactions, not one each.
+    let mut batch = store.post_batch();
     for (file, renamed_from, parsed) in upserts {
         let landing = landings.get(&file.path).cloned();
         let mut candidate = candidate(file, parsed, &config, &content, &config_hash, landing);
@@ -199,10 +201,9 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         }
         seen_ids.insert(candidate.id.clone(), file.path.clone());
         let id = candidate.id.clone();
-        events += store
-            .apply_post(&id, |current| plan_post(current, &candidate, now))?
-            .len();
+        events += batch.apply_post(&id, |current| plan_post(current, &candidate, now))?;
     }
+    batch.flush()?;
 
     let commit = tip.to_string();
     for path in deletes {
@@ -642,6 +643,7 @@ pub fn plan_post(
                     last_error: reason,
                     published_at: None,
                     next_attempt_at: None,
+                    called_at: None,
                     retract_pending: false,
                     count: Some(TextCount {
                         length: p.length,

@@ -85,6 +85,7 @@ fn delivery(text: &str, images: Vec<Image>) -> DeliveryRecord {
         last_error: None,
         published_at: None,
         next_attempt_at: None,
+        called_at: None,
         retract_pending: false,
         count: None,
     }

@@ -77,6 +77,7 @@ fn delivery(post_id: &str, text: &str) -> DeliveryRecord {
         last_error: None,
         published_at: None,
         next_attempt_at: None,
+        called_at: None,
         retract_pending: false,
         count: None,
     }

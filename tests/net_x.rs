@@ -72,6 +72,7 @@ fn delivery(post: &str, text: &str) -> DeliveryRecord {
         last_error: None,
         published_at: None,
         next_attempt_at: None,
+        called_at: None,
         retract_pending: false,
         count: None,
     }

@@ -860,6 +860,7 @@ mod tests {
             last_error: None,
             published_at: None,
             next_attempt_at: None,
+            called_at: None,
             retract_pending: false,
             count: None,
         }
