@@ -166,6 +166,17 @@ pub struct DeliveryRecord {
     /// An approved `retract: true` waits to delete this published delivery.
     #[serde(default)]
     pub retract_pending: bool,
+    /// The text's length as this network counts it and the network's limit, as planned;
+    /// `None` for deliveries recorded before oshirase kept them.
+    #[serde(default)]
+    pub count: Option<TextCount>,
+}
+
+/// A text's length as a network counts it, and that network's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextCount {
+    pub length: usize,
+    pub limit: usize,
 }
 
 impl DeliveryRecord {
@@ -264,6 +275,7 @@ mod tests {
             next_attempt_at: None,
             called_at: None,
             retract_pending: false,
+            count: None,
         }
     }
 
@@ -307,6 +319,14 @@ mod tests {
         assert_eq!(a, DeliveryRecord::key_for("adachi", "x", "posts/a"));
         assert_ne!(a, DeliveryRecord::key_for("adachi", "facebook", "posts/a"));
         assert_eq!(a.len(), 32);
+    }
+
+    #[test]
+    fn deliveries_stored_before_counts_were_kept_still_load() {
+        let mut old = serde_json::to_value(delivery(State::Scheduled)).unwrap();
+        old.as_object_mut().unwrap().remove("count");
+        let d: DeliveryRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(d.count, None);
     }
 
     #[test]

@@ -729,6 +729,7 @@ mod tests {
             next_attempt_at: None,
             called_at: None,
             retract_pending: false,
+            count: None,
         };
         let hint = |s| NetError {
             retry_after: Some(Duration::from_secs(s)),

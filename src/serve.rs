@@ -173,6 +173,10 @@ impl Service {
             shutdown: shutdown_rx.clone(),
             paused: scheduler.paused(),
             repo: settings.repo.clone(),
+            forge: settings
+                .remote
+                .as_deref()
+                .and_then(crate::forge::Forge::from_remote),
             hooks: HookSettings {
                 secret: settings.secrets.get(WEBHOOK_SECRET),
                 branch: settings.branch.clone(),

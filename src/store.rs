@@ -125,6 +125,8 @@ pub mod meta {
     pub const LAST_SYNC_COMMIT: &str = "last_sync_commit";
     pub const LAST_SYNC_AT: &str = "last_sync_at";
     pub const CONFIG_HASH: &str = "config_hash";
+    /// What the dashboard shows of `oshirase.yaml` as last synced (`info::RepoInfo`, JSON).
+    pub const REPO_INFO: &str = "repo_info";
 }
 
 impl Store {

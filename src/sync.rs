@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Approval, RepoConfig, CONFIG_FILE};
-use crate::delivery::{Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, State};
+use crate::delivery::{Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, State, TextCount};
+use crate::info::RepoInfo;
 use crate::post::{self, Parsed, PlannedDelivery, Problem};
 use crate::repo::{ContentFile, Landing, Repo, RepoError};
 use crate::source::ContentSource;
@@ -97,6 +98,8 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
     })?;
     let config = RepoConfig::parse(&config_file, &config_text)
         .map_err(|e| SyncError::Config(format!("{e}; nothing was changed")))?;
+    // What the dashboard shows of the configuration: as written, before a dry run.
+    let repo_info = RepoInfo::from_config(&config, opts.dry_run).to_json();
     let config = if opts.dry_run {
         config.into_dry_run()
     } else {
@@ -223,6 +226,7 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         (meta::LAST_SYNC_COMMIT, &commit),
         (meta::LAST_SYNC_AT, &Utc::now().to_rfc3339()),
         (meta::CONFIG_HASH, &config_hash),
+        (meta::REPO_INFO, &repo_info),
     ])?;
     tracing::debug!(mode, changes = changes.len(), "sync planned");
     Ok(SyncReport {
@@ -641,6 +645,10 @@ pub fn plan_post(
                     next_attempt_at: None,
                     called_at: None,
                     retract_pending: false,
+                    count: Some(TextCount {
+                        length: p.length,
+                        limit: p.limit,
+                    }),
                 };
                 if let Some(change) = plan_delivery(old, desired, content_changed, &actor) {
                     if change.1.kind == "edited-after-publish" {

@@ -18,8 +18,11 @@ use warp::http::{header, Response, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use crate::delivery::{post_state, Event, State};
+use crate::forge::Forge;
 use crate::hooks::HookSettings;
-use crate::store::{PostView, Store, StoreError};
+use crate::info::RepoInfo;
+use crate::post::Image;
+use crate::store::{meta, PostView, Store, StoreError};
 
 #[derive(RustEmbed)]
 #[folder = "web/"]
@@ -50,6 +53,8 @@ pub struct AppState {
     pub paused: crate::scheduler::PausedNetworks,
     /// The repository images are read from for `GET /media/<blob>`.
     pub repo: std::path::PathBuf,
+    /// The forge the remote repository is on, for links to commits and files.
+    pub forge: Option<Forge>,
 }
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
@@ -73,6 +78,10 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::get())
         .and(with_state.clone())
         .and_then(one_post);
+    let info = warp::path!("api" / "info")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and_then(info);
     let events = warp::path!("api" / "events")
         .and(warp::get())
         .and(with_state.clone())
@@ -90,6 +99,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     hooks
         .or(posts)
         .or(post)
+        .or(info)
         .or(events)
         .or(health)
         .or(media)
@@ -173,6 +183,10 @@ struct DeliveryJson<'a> {
     next_attempt_at: Option<DateTime<Utc>>,
     due_at: DateTime<Utc>,
     text: &'a str,
+    /// The text's length as the network counts it and its limit; `null` when not recorded.
+    length: Option<usize>,
+    limit: Option<usize>,
+    images: &'a [Image],
 }
 
 /// A post as the API shows it (DESIGN.md, "HTTP").
@@ -192,6 +206,9 @@ pub fn post_json(v: &PostView) -> Value {
             next_attempt_at: d.next_attempt_at,
             due_at: d.due_at,
             text: &d.text,
+            length: d.count.map(|c| c.length),
+            limit: d.count.map(|c| c.limit),
+            images: &d.images,
         })
         .collect();
     json!({
@@ -220,6 +237,7 @@ pub struct Filters {
     state: Option<State>,
     network: Option<String>,
     account: Option<String>,
+    department: Option<String>,
     q: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
@@ -243,12 +261,14 @@ impl Filters {
                 }
                 "network" => f.network = Some(value),
                 "account" => f.account = Some(value),
+                "department" => f.department = Some(value),
                 "q" => f.q = Some(value.to_lowercase()),
                 "from" => f.from = Some(parse_time("from", &value, false)?),
                 "to" => f.to = Some(parse_time("to", &value, true)?),
                 other => {
                     return Err(format!(
-                        "`{other}` is not a filter; use state, network, account, q, from or to"
+                        "`{other}` is not a filter; use state, network, account, department, \
+                         q, from or to"
                     ))
                 }
             }
@@ -270,6 +290,11 @@ impl Filters {
         }
         if let Some(a) = &self.account {
             if p.account.as_ref() != Some(a) {
+                return false;
+            }
+        }
+        if let Some(d) = &self.department {
+            if p.department.as_ref() != Some(d) {
                 return false;
             }
         }
@@ -382,9 +407,50 @@ async fn one_post(
         Ok(Some((v, events))) => {
             let mut body = post_json(&v);
             body["events"] = events.iter().map(event_json).collect();
+            body["links"] =
+                forge_links(state.forge.as_ref(), v.post.commit.as_deref(), &v.post.file);
             json_reply(StatusCode::OK, &body)
         }
     })
+}
+
+/// Where the post's commit and file are on the forge: `{"forge", "commit", "file"}`, or
+/// `null` when the remote is not on a known forge (see `forge`).
+fn forge_links(forge: Option<&Forge>, commit: Option<&str>, file: &str) -> Value {
+    let (Some(forge), Some(commit)) = (forge, commit) else {
+        return Value::Null;
+    };
+    json!({
+        "forge": forge.kind.as_str(),
+        "repository": forge.web,
+        "commit": forge.commit_url(commit),
+        "file": forge.file_url(commit, file),
+    })
+}
+
+/// `GET /api/info`: the configuration as last synced (timezone, accounts, networks,
+/// approvers), the branch, and the forge; what the dashboard needs besides the posts.
+async fn info(state: AppState) -> Result<warp::reply::Response, Infallible> {
+    let stored = match blocking(&state, |s| s.meta(meta::REPO_INFO)).await {
+        Ok(v) => v,
+        Err(r) => return Ok(r),
+    };
+    let repo = stored.as_deref().and_then(RepoInfo::from_json);
+    let forge = state
+        .forge
+        .as_ref()
+        .map(|f| json!({ "forge": f.kind.as_str(), "repository": f.web }));
+    Ok(json_reply(
+        StatusCode::OK,
+        &json!({
+            "timezone": repo.as_ref().and_then(|r| r.timezone.clone()),
+            "dry_run": repo.as_ref().is_some_and(|r| r.dry_run),
+            "max_lateness_secs": repo.as_ref().map(|r| r.max_lateness_secs),
+            "accounts": repo.map(|r| r.accounts).unwrap_or_default(),
+            "branch": state.hooks.branch,
+            "forge": forge,
+        }),
+    ))
 }
 
 pub fn event_json(e: &Event) -> Value {
@@ -522,9 +588,12 @@ mod tests {
 
     #[test]
     fn filters_parse_and_reject_with_the_field_named() {
-        let f = Filters::parse("state=published&network=x&q=%E3%81%94%E3%81%BF&from=2026-12-01")
-            .unwrap();
+        let f = Filters::parse(
+            "state=published&network=x&q=%E3%81%94%E3%81%BF&from=2026-12-01&department=%E7%92%B0%E5%A2%83%E9%83%A8",
+        )
+        .unwrap();
         assert_eq!(f.state, Some(State::Published));
+        assert_eq!(f.department.as_deref(), Some("環境部"));
         assert_eq!(f.q.as_deref(), Some("ごみ"));
         assert!(Filters::parse("state=done")
             .unwrap_err()
@@ -534,6 +603,26 @@ mod tests {
             .starts_with("from:"));
         assert!(Filters::parse("colour=red").is_err());
         assert_eq!(Filters::parse("").unwrap(), Filters::default());
+    }
+
+    #[test]
+    fn forge_links_only_for_a_known_forge_and_a_commit() {
+        let sha = "89abcdef0123456789abcdef0123456789abcdef";
+        let forge = Forge::from_remote("https://deploy:token@gitlab.com/city/posts.git");
+        let links = forge_links(forge.as_ref(), Some(sha), "posts/a.md");
+        assert_eq!(links["forge"], "gitlab");
+        assert_eq!(links["repository"], "https://gitlab.com/city/posts");
+        assert_eq!(
+            links["commit"],
+            format!("https://gitlab.com/city/posts/-/commit/{sha}")
+        );
+        assert_eq!(
+            links["file"],
+            format!("https://gitlab.com/city/posts/-/blob/{sha}/posts/a.md")
+        );
+        assert!(!links.to_string().contains("token"));
+        assert_eq!(forge_links(forge.as_ref(), None, "posts/a.md"), Value::Null);
+        assert_eq!(forge_links(None, Some(sha), "posts/a.md"), Value::Null);
     }
 
     #[test]

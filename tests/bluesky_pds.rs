@@ -245,6 +245,7 @@ fn delivery(name: &str, text: &str, images: Vec<Image>) -> DeliveryRecord {
         next_attempt_at: None,
         called_at: None,
         retract_pending: false,
+        count: None,
     }
 }
 

@@ -180,7 +180,7 @@ async fn the_dashboard_is_embedded_and_served_with_security_headers() {
     assert_eq!(nosniff, "nosniff");
     assert_eq!(frame, "DENY");
     assert!(
-        html.contains("id=\"posts\"") && html.contains("app.js"),
+        html.contains("id=\"view-body\"") && html.contains("app.js"),
         "the dashboard page"
     );
     let addr = service.addr;
@@ -249,5 +249,110 @@ async fn events_stream_live_as_server_sent_events() {
         seen.contains(&"landed".to_string()) && seen.contains(&"published".to_string()),
         "{seen:?}"
     );
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_api_gives_timezone_networks_counts_and_department_filter() {
+    let repo = GitRepo::new(&config(
+        MERGE,
+        "2h",
+        "      x: { type: x, credentials: X_CITY }\n",
+    ));
+    let data = tempfile::tempdir().unwrap();
+    let far = Utc::now() + chrono::Duration::hours(5);
+    let with_department = |title: &str, department: &str, networks: &str, body: &str| {
+        post(title, Some(far), networks, body).replacen(
+            "networks:",
+            &format!("department: {department}\nnetworks:"),
+            1,
+        )
+    };
+    repo.propose_and_merge(
+        "staff/api",
+        &[
+            (
+                "posts/gomi.md",
+                &with_department("ごみ", "環境部", "portal, x", "年末年始の\nごみ収集"),
+            ),
+            (
+                "posts/bousai.md",
+                &with_department("防災", "危機管理部", "portal", "防災訓練"),
+            ),
+        ],
+    );
+    let mut settings = settings(&repo.path, data.path());
+    settings.secrets = oshirase::secrets::Secrets::parse("t", "X_CITY_BEARER_TOKEN=x\n").unwrap();
+    let service = oshirase::serve::Service::start(settings).await.unwrap();
+    let addr = service.addr;
+
+    let (status, info) = tokio::task::spawn_blocking(move || get_json(addr, "/api/info"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(info["timezone"], "Asia/Tokyo");
+    assert_eq!(info["branch"], "main");
+    assert_eq!(info["dry_run"], false);
+    assert_eq!(info["max_lateness_secs"], 7200);
+    assert_eq!(info["forge"], serde_json::Value::Null, "a local repository");
+    let city = &info["accounts"][0];
+    assert_eq!(city["name"], "city");
+    assert_eq!(city["approval"]["mode"], "merge");
+    assert_eq!(city["approval"]["approvers"][0], CHIEF.1);
+    let networks: Vec<(String, String, u64)> = city["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_string(),
+                n["type"].as_str().unwrap().to_string(),
+                n["limit"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        networks,
+        [
+            ("news".to_string(), "outbox".to_string(), 63_206),
+            ("portal".to_string(), "outbox".to_string(), 63_206),
+            ("x".to_string(), "x".to_string(), 280),
+        ]
+    );
+    assert!(
+        !info.to_string().contains("X_CITY"),
+        "no credential names: {info}"
+    );
+
+    let (status, found) = tokio::task::spawn_blocking(move || {
+        get_json(addr, "/api/posts?department=%E7%92%B0%E5%A2%83%E9%83%A8")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let posts = found["posts"].as_array().unwrap();
+    assert_eq!(posts.len(), 1, "{found}");
+    assert_eq!(posts[0]["id"], "posts/gomi");
+    let x = posts[0]["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["network"] == "x")
+        .unwrap();
+    assert_eq!(x["text"], "年末年始の\nごみ収集", "line breaks kept");
+    assert_eq!(
+        x["length"], 19,
+        "X counts CJK characters twice, the line break once"
+    );
+    assert_eq!(x["limit"], 280);
+    assert_eq!(x["images"], serde_json::json!([]));
+
+    let (status, one) =
+        tokio::task::spawn_blocking(move || get_json(addr, "/api/posts/posts%2Fgomi"))
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(one["links"], serde_json::Value::Null, "no forge, no links");
+    assert!(one["events"][0]["actor"].is_object(), "{}", one["events"]);
     service.shutdown().await;
 }

@@ -76,6 +76,7 @@ fn delivery(post_id: &str, text: &str, images: Vec<Image>) -> DeliveryRecord {
         next_attempt_at: None,
         called_at: None,
         retract_pending: false,
+        count: None,
     }
 }
 

@@ -87,6 +87,7 @@ fn delivery(text: &str, images: Vec<Image>) -> DeliveryRecord {
         next_attempt_at: None,
         called_at: None,
         retract_pending: false,
+        count: None,
     }
 }
 

@@ -79,6 +79,7 @@ fn delivery(post_id: &str, text: &str) -> DeliveryRecord {
         next_attempt_at: None,
         called_at: None,
         retract_pending: false,
+        count: None,
     }
 }
 

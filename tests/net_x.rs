@@ -74,6 +74,7 @@ fn delivery(post: &str, text: &str) -> DeliveryRecord {
         next_attempt_at: None,
         called_at: None,
         retract_pending: false,
+        count: None,
     }
 }
 

@@ -1,603 +1,1660 @@
 // oshirase dashboard: plain script, no build step, no dependencies.
 //
-// Every string from the API is written by staff and therefore untrusted. The DOM is built
-// with createElement, textContent and setAttribute only: never innerHTML, outerHTML,
-// insertAdjacentHTML or document.write. The page runs under a strict CSP (no inline
-// script or style), so all behaviour is wired up here and all looks live in style.css.
+// Every string from the API (titles, texts, departments, errors, event details, names) is
+// written by staff or by a network and therefore untrusted. The DOM is built with
+// createElement, textContent, append and setAttribute only: never innerHTML, outerHTML,
+// insertAdjacentHTML or document.write. Links to the outside are made only from http(s)
+// URLs. The page runs under a strict CSP (no inline script or style), so all behaviour is
+// wired up here and all looks live in style.css.
 'use strict';
 
 (() => {
-  const REFRESH_MS = 15000; // fallback polling, also covers a broken event stream
-  const EVENT_DELAY_MS = 300; // events come in bursts (one per delivery); fetch once per burst
-  const SSE_RETRY_MS = 30000; // only used when the browser gave up reconnecting by itself
-  const STATUS_CLEAR_MS = 10000; // the live-region message is brief, then goes away
+  // ================================================================ dictionary
+  // All UI text, in Japanese and English. `{name}` is replaced by a value (as text, or as an
+  // element where a message holds a command or a link).
+  const I18N = {
+    ja: {
+      'skip': '本文へ移動',
+      'app.subtitle': '投稿状況ダッシュボード',
+      'lang.label': '表示言語',
+      'nav.label': '表示の切り替え',
+      'nav.overview': '概要',
+      'nav.attention': '要対応',
+      'nav.upcoming': '予定',
+      'nav.published': '投稿済み',
+      'nav.posts': '検索',
+      'nav.count': '{n}件',
+      'live.connecting': '接続中…',
+      'live.live': 'ライブ更新中',
+      'live.offline': 'オフライン（再接続を試みています）',
+      'live.unsupported': '自動更新（30秒ごと）',
+      'sync.ok': '同期済み {commit}（{time}）',
+      'sync.none': '未同期',
+      'sync.error': '同期・取得に問題があります',
+      'sync.paused': '停止中の投稿先があります',
+      'sync.unavailable': '同期状態を取得できません',
+      'updated': '最終更新 {time}',
+      'updated.failed': '更新に失敗しました（{time}）。表示は最後に取得した内容です。',
+      'times.in': '時刻は {tz} で表示しています。',
+      'times.local': 'リポジトリにタイムゾーンの設定がないため、この端末の時刻で表示しています。',
+      'dryrun': 'リハーサル中（--dry-run）：すべての投稿先はファイル（outbox）に書き出され、SNS には送信されません。',
+      'loading': '読み込み中…',
+      'load.failed': '読み込めませんでした（{error}）。',
+      'none': '—',
+      'yes': 'はい',
+      'no': 'いいえ',
+      'asap': '承認後すぐ',
+      'list.sep': '、',
 
-  // Japanese label first, English second. A Map, so a state such as "__proto__" from the
-  // API cannot hit an Object prototype property.
-  const STATES = new Map([
-    ['held', ['保留', 'Held']],
-    ['scheduled', ['予定', 'Scheduled']],
-    ['publishing', ['投稿中', 'Publishing']],
-    ['published', ['投稿済み', 'Published']],
-    ['retrying', ['再試行中', 'Retrying']],
-    ['failed', ['失敗', 'Failed']],
-    ['unknown', ['不明', 'Unknown']],
-    ['cancelled', ['取消', 'Cancelled']],
-    ['missed', ['期限切れ', 'Missed']],
-    ['retracted', ['撤回済み', 'Retracted']],
-    ['invalid', ['不備', 'Invalid']],
+      'overview.title': '投稿状況',
+      'overview.summary': '概況',
+      'tile.attention': '要対応',
+      'tile.upcoming': '24時間以内の予定',
+      'tile.published': '本日の投稿',
+      'tile.paused': '停止中の投稿先',
+      'overview.upcoming': '今後の予定',
+      'overview.upcoming.more': '予定をすべて表示（{n}件）',
+      'overview.recent': '最近の投稿',
+      'overview.recent.more': '投稿済みをすべて表示',
+
+      'attention.title': '要対応',
+      'attention.none': '対応が必要なものはありません。',
+      'attention.reason': '理由',
+      'attention.todo': '対応',
+      'attention.networks': '投稿先: {networks}',
+      'attention.due': '公開予定 {time}',
+      'attn.fetch.title': 'リポジトリを取得できません',
+      'attn.fetch.todo': 'サーバーから git サーバーへの接続と、デプロイ用トークンまたは鍵（OSHIRASE_GIT_TOKEN / OSHIRASE_GIT_SSH_KEY）を確認してください。最後に取得した内容で予定どおり投稿は続きます。',
+      'attn.sync.title': 'ブランチを同期できません',
+      'attn.sync.todo': '示されたファイル（oshirase.yaml や投稿）をプルリクエストで修正してください。修正されるまで、最後に正常だった設定で動き続けます。',
+      'attn.paused.title': '投稿先 {network} を停止中',
+      'attn.paused.todo': 'サーバーの {network} の認証情報（oshirase.yaml の credentials: が指す秘密情報）を更新してください。配信は失われず待機し、認証が通ると送信されます。次の確認 {time}。',
+      'attn.invalid.todo': '示された行をプルリクエストで修正してください。マージされると改めて予定に入ります。修正前に `oshirase check` で確認できます。',
+      'attn.held.todo.merge': '提案者以外の承認者（{approvers}）が、プルリクエストを「マージコミット」でマージする必要があります。',
+      'attn.held.todo.branch': '承認の条件を満たすまで保留されます。理由を確認し、承認者に相談してください。',
+      'attn.unknown.todo': '{network} に投稿されているか確認し、結果を記録してください: {published} または {notpublished}',
+      'attn.failed.todo': '原因（本文、画像、認証情報など）を直し、新しい投稿ファイルとして提案し直してください。失敗した配信は二重投稿を防ぐため自動では再送されません。',
+      'attn.missed.todo': '公開予定時刻を{lateness}以上過ぎていたため送信しませんでした。送る場合は publish_at を新しい時刻に変えて提案し直してください。',
+      'attn.edited.reason': '投稿済みのあとでファイルが変更されました。変更は送信されていません。',
+      'attn.edited.todo': '必要なら、各 SNS 上の投稿を手作業で修正または削除してください。',
+      'attn.retrying.todo': '一時的なエラーのため自動で再試行します（次回 {time}）。',
+
+      'upcoming.title': '予定',
+      'upcoming.none': '予定されている投稿はありません。',
+      'upcoming.hour': '{hour}時台',
+      'upcoming.count': '{n}件',
+
+      'published.title': '投稿済み',
+      'published.none': 'まだ投稿されたものはありません。',
+      'published.network': '{network}（{type}）',
+      'published.count': '{n}件',
+      'published.limited': '新しい {shown} 件を表示しています（全 {n} 件）。',
+      'published.caption': '{network} に投稿済みの投稿',
+      'nolink': 'リンクなし',
+
+      'posts.title': '投稿の検索',
+      'posts.form': '検索条件',
+      'posts.q': 'キーワード',
+      'posts.q.hint': '件名・本文・部署・ファイル名から探します。',
+      'posts.department': '部署',
+      'posts.account': 'アカウント',
+      'posts.network': '投稿先',
+      'posts.state': '状態',
+      'posts.from': '公開日（から）',
+      'posts.to': '公開日（まで）',
+      'posts.any': 'すべて',
+      'posts.submit': '検索',
+      'posts.clear': '条件をクリア',
+      'posts.results': '検索結果 {n}件',
+      'posts.none': '条件に合う投稿はありません。',
+      'posts.caption': '検索結果',
+      'posts.found': '{n}件の投稿が見つかりました。',
+
+      'col.time': '公開日時',
+      'col.title': '件名',
+      'col.department': '部署',
+      'col.account': 'アカウント',
+      'col.state': '状態',
+      'col.networks': '投稿先',
+      'col.network': '投稿先',
+      'col.published': '投稿日時',
+      'col.link': 'リンク',
+      'col.at': '日時',
+      'col.event': '出来事',
+      'col.actor': '実行者',
+      'col.detail': '詳細',
+
+      'post.eyebrow': '投稿の詳細',
+      'post.notfound': 'この投稿は見つかりません（ID: {id}）。',
+      'post.networks': '各投稿先に送られる内容',
+      'post.nodeliveries': 'この投稿には配信がありません。',
+      'post.text': '{network} に送られる本文',
+      'post.count': '文字数 {length} / 上限 {limit}',
+      'post.count.over': '上限を {n} 超えています',
+      'post.count.unknown': '文字数の記録はありません',
+      'post.attempts': '試行回数 {n}',
+      'post.next': '次回試行 {time}',
+      'post.published': '投稿日時 {time}',
+      'post.open': '{network} で開く',
+      'post.lasterror': '最後のエラー',
+      'post.images': '画像 {n}枚',
+      'post.image.alt': '代替テキスト',
+      'post.image.noalt': '代替テキストがありません',
+      'post.image.file': 'ファイル',
+      'post.image.size': 'サイズ',
+      'post.image.nothumb': '画像は投稿後に表示されます',
+      'post.provenance': '提案と承認',
+      'post.proposer': '提案者',
+      'post.proposed_at': '提案日時',
+      'post.approver': '承認者',
+      'post.approved_at': '承認日時',
+      'post.commit': 'コミット',
+      'post.commit.link': '{forge} でコミットを見る',
+      'post.file': 'ファイル',
+      'post.file.link': '{forge} でファイルを見る',
+      'post.id': '投稿 ID',
+      'post.publish_at': '公開予定',
+      'post.on_branch': 'ブランチ上にある',
+      'post.audit': '履歴（監査ログ）',
+      'post.audit.caption': 'この投稿に起きたすべての出来事（古い順）',
+      'post.noevents': '記録はありません。',
+
+      'actor.service': 'oshirase（自動）',
+      'actor.git': '{name}（git）',
+      'actor.operator': '{name}（オペレーター）',
+
+      'state.invalid': '不備',
+      'state.held': '保留',
+      'state.unknown': '不明',
+      'state.failed': '失敗',
+      'state.retrying': '再試行中',
+      'state.publishing': '投稿中',
+      'state.scheduled': '予定',
+      'state.missed': '期限切れ',
+      'state.published': '投稿済み',
+      'state.cancelled': '取消',
+      'state.retracted': '撤回済み',
+      'state.edited': '投稿後に変更',
+      'state.problem': '問題',
+      'state.paused': '停止中',
+
+      'event.landed': '承認・取り込み',
+      'event.restored': 'ブランチに復帰',
+      'event.edited': '変更',
+      'event.removed': 'ブランチから削除',
+      'event.invalid': '不備',
+      'event.held': '保留',
+      'event.scheduled': '予定に登録',
+      'event.rescheduled': '予定を変更',
+      'event.cancelled': '取消',
+      'event.publishing': '投稿を開始',
+      'event.published': '投稿済み',
+      'event.retrying': '再試行予定',
+      'event.waiting': '待機',
+      'event.failed': '失敗',
+      'event.unknown': '不明',
+      'event.missed': '期限切れ',
+      'event.resolved': '手動で確定',
+      'event.edited-after-publish': '投稿後に変更',
+      'event.retract-requested': '撤回の依頼',
+      'event.retract-held': '撤回を保留',
+      'event.retracting': '撤回中',
+      'event.retract-retrying': '撤回を再試行',
+      'event.retract-failed': '撤回に失敗',
+      'event.retracted': '撤回済み',
+
+      'announce.delivery': '「{title}」{network}: {state}。',
+      'announce.new': '新しい投稿「{title}」: {state}。',
+      'announce.many': '{n}件の変化があります。',
+      'announce.live': 'ライブ更新に接続しました。',
+      'announce.offline': 'サーバーとの接続が切れました。再接続を試みています。',
+      'duration.hours': '{n}時間',
+      'duration.minutes': '{n}分',
+    },
+    en: {
+      'skip': 'Skip to main content',
+      'app.subtitle': 'Publish status dashboard',
+      'lang.label': 'Language',
+      'nav.label': 'Views',
+      'nav.overview': 'Overview',
+      'nav.attention': 'Needs attention',
+      'nav.upcoming': 'Upcoming',
+      'nav.published': 'Published',
+      'nav.posts': 'Search',
+      'nav.count': '{n}',
+      'live.connecting': 'Connecting…',
+      'live.live': 'Live',
+      'live.offline': 'Offline (reconnecting)',
+      'live.unsupported': 'Refreshing every 30 s',
+      'sync.ok': 'Synced {commit} ({time})',
+      'sync.none': 'Not synced yet',
+      'sync.error': 'Sync or fetch has a problem',
+      'sync.paused': 'A network is paused',
+      'sync.unavailable': 'Sync status unavailable',
+      'updated': 'Last updated {time}',
+      'updated.failed': 'Refresh failed ({time}); showing what was last loaded.',
+      'times.in': 'Times are shown in {tz}.',
+      'times.local': 'The repository sets no timezone, so times are shown in this device\'s timezone.',
+      'dryrun': 'Rehearsal (--dry-run): every network writes to an outbox file; nothing is sent to the networks.',
+      'loading': 'Loading…',
+      'load.failed': 'Could not load ({error}).',
+      'none': '—',
+      'yes': 'Yes',
+      'no': 'No',
+      'asap': 'As soon as approved',
+      'list.sep': ', ',
+
+      'overview.title': 'Publish status',
+      'overview.summary': 'At a glance',
+      'tile.attention': 'Need attention',
+      'tile.upcoming': 'Due in the next 24 h',
+      'tile.published': 'Published today',
+      'tile.paused': 'Networks paused',
+      'overview.upcoming': 'Coming up',
+      'overview.upcoming.more': 'Show everything upcoming ({n})',
+      'overview.recent': 'Recently published',
+      'overview.recent.more': 'Show everything published',
+
+      'attention.title': 'Needs attention',
+      'attention.none': 'Nothing needs attention.',
+      'attention.reason': 'Reason',
+      'attention.todo': 'What to do',
+      'attention.networks': 'Networks: {networks}',
+      'attention.due': 'Due {time}',
+      'attn.fetch.title': 'The repository cannot be fetched',
+      'attn.fetch.todo': 'Check the server\'s connection to the git server and the deploy token or key (OSHIRASE_GIT_TOKEN / OSHIRASE_GIT_SSH_KEY). What was last fetched keeps going out on time.',
+      'attn.sync.title': 'The branch cannot be synced',
+      'attn.sync.todo': 'Fix the file named (oshirase.yaml or a post) in a pull request. Until then the last good configuration stays in use.',
+      'attn.paused.title': 'Network {network} is paused',
+      'attn.paused.todo': 'Renew the credentials of {network} on the server (the secrets its credentials: entry in oshirase.yaml names). Its deliveries wait and go out once it works. Next check {time}.',
+      'attn.invalid.todo': 'Fix the lines shown in a pull request; once merged the post is scheduled again. `oshirase check` shows the problems before merging.',
+      'attn.held.todo.merge': 'An approver other than the proposer ({approvers}) must merge the pull request with a merge commit.',
+      'attn.held.todo.branch': 'It waits until the approval rules are met: read the reason and talk to an approver.',
+      'attn.unknown.todo': 'Check on {network} whether it was posted, then record what you found: {published} or {notpublished}',
+      'attn.failed.todo': 'Fix the cause (text, images, credentials), then propose it again as a new post file. A failed delivery is never re-sent on its own, so nothing goes out twice.',
+      'attn.missed.todo': 'It was more than {lateness} late, so it was not sent. To send it anyway, propose it again with a new publish_at.',
+      'attn.edited.reason': 'The file changed after it was published; the change was not sent.',
+      'attn.edited.todo': 'If needed, correct or delete the post on each network by hand.',
+      'attn.retrying.todo': 'A temporary error: it is retried automatically (next {time}).',
+
+      'upcoming.title': 'Upcoming',
+      'upcoming.none': 'Nothing is scheduled.',
+      'upcoming.hour': '{hour}:00–{hour}:59',
+      'upcoming.count': '{n}',
+
+      'published.title': 'Published',
+      'published.none': 'Nothing has been published yet.',
+      'published.network': '{network} ({type})',
+      'published.count': '{n} published',
+      'published.limited': 'Showing the newest {shown} of {n}.',
+      'published.caption': 'Posts published on {network}',
+      'nolink': 'no link',
+
+      'posts.title': 'Search posts',
+      'posts.form': 'Search criteria',
+      'posts.q': 'Keywords',
+      'posts.q.hint': 'Searches titles, texts, departments and file names.',
+      'posts.department': 'Department',
+      'posts.account': 'Account',
+      'posts.network': 'Network',
+      'posts.state': 'State',
+      'posts.from': 'Publish date from',
+      'posts.to': 'Publish date to',
+      'posts.any': 'Any',
+      'posts.submit': 'Search',
+      'posts.clear': 'Clear',
+      'posts.results': '{n} results',
+      'posts.none': 'No post matches.',
+      'posts.caption': 'Search results',
+      'posts.found': '{n} posts found.',
+
+      'col.time': 'Publish time',
+      'col.title': 'Title',
+      'col.department': 'Department',
+      'col.account': 'Account',
+      'col.state': 'State',
+      'col.networks': 'Networks',
+      'col.network': 'Network',
+      'col.published': 'Published',
+      'col.link': 'Link',
+      'col.at': 'Time',
+      'col.event': 'Event',
+      'col.actor': 'By',
+      'col.detail': 'Detail',
+
+      'post.eyebrow': 'Post',
+      'post.notfound': 'There is no post with the id {id}.',
+      'post.networks': 'What each network receives',
+      'post.nodeliveries': 'This post has no deliveries.',
+      'post.text': 'Text sent to {network}',
+      'post.count': 'Length {length} of {limit}',
+      'post.count.over': '{n} over the limit',
+      'post.count.unknown': 'No length recorded',
+      'post.attempts': 'Attempts {n}',
+      'post.next': 'Next attempt {time}',
+      'post.published': 'Published {time}',
+      'post.open': 'Open on {network}',
+      'post.lasterror': 'Last error',
+      'post.images': 'Images ({n})',
+      'post.image.alt': 'Alt text',
+      'post.image.noalt': 'No alt text',
+      'post.image.file': 'File',
+      'post.image.size': 'Size',
+      'post.image.nothumb': 'The image is shown once it is published',
+      'post.provenance': 'Proposal and approval',
+      'post.proposer': 'Proposer',
+      'post.proposed_at': 'Proposed',
+      'post.approver': 'Approver',
+      'post.approved_at': 'Approved',
+      'post.commit': 'Commit',
+      'post.commit.link': 'View the commit on {forge}',
+      'post.file': 'File',
+      'post.file.link': 'View the file on {forge}',
+      'post.id': 'Post id',
+      'post.publish_at': 'Publish time',
+      'post.on_branch': 'On the branch',
+      'post.audit': 'Audit trail',
+      'post.audit.caption': 'Everything that happened to this post, oldest first',
+      'post.noevents': 'No events recorded.',
+
+      'actor.service': 'oshirase (automatic)',
+      'actor.git': '{name} (git)',
+      'actor.operator': '{name} (operator)',
+
+      'state.invalid': 'Invalid',
+      'state.held': 'Held',
+      'state.unknown': 'Unknown',
+      'state.failed': 'Failed',
+      'state.retrying': 'Retrying',
+      'state.publishing': 'Publishing',
+      'state.scheduled': 'Scheduled',
+      'state.missed': 'Missed',
+      'state.published': 'Published',
+      'state.cancelled': 'Cancelled',
+      'state.retracted': 'Retracted',
+      'state.edited': 'Edited after publishing',
+      'state.problem': 'Problem',
+      'state.paused': 'Paused',
+
+      'event.landed': 'Approved and landed',
+      'event.restored': 'Back on the branch',
+      'event.edited': 'Edited',
+      'event.removed': 'Removed from the branch',
+      'event.invalid': 'Invalid',
+      'event.held': 'Held',
+      'event.scheduled': 'Scheduled',
+      'event.rescheduled': 'Rescheduled',
+      'event.cancelled': 'Cancelled',
+      'event.publishing': 'Publishing',
+      'event.published': 'Published',
+      'event.retrying': 'Retry planned',
+      'event.waiting': 'Waiting',
+      'event.failed': 'Failed',
+      'event.unknown': 'Unknown',
+      'event.missed': 'Missed',
+      'event.resolved': 'Settled by hand',
+      'event.edited-after-publish': 'Edited after publishing',
+      'event.retract-requested': 'Retract requested',
+      'event.retract-held': 'Retract held',
+      'event.retracting': 'Retracting',
+      'event.retract-retrying': 'Retract retry planned',
+      'event.retract-failed': 'Retract failed',
+      'event.retracted': 'Retracted',
+
+      'announce.delivery': '“{title}” on {network}: {state}.',
+      'announce.new': 'New post “{title}”: {state}.',
+      'announce.many': '{n} changes.',
+      'announce.live': 'Live updates connected.',
+      'announce.offline': 'Lost the connection to the server; reconnecting.',
+      'duration.hours': '{n} h',
+      'duration.minutes': '{n} min',
+    },
+  };
+
+  const LANGS = ['ja', 'en'];
+  const LANG_KEY = 'oshirase.lang';
+  const LOCALES = { ja: 'ja-JP', en: 'en-GB' };
+  const EVENT_DELAY_MS = 300; // events come in bursts (one per delivery): fetch once per burst
+  const POLL_MS = 30000; // fallback while the event stream is down
+  const RECONNECT_MS = 5000; // after the browser gave up reconnecting by itself
+  const OVERVIEW_UPCOMING = 8;
+  const OVERVIEW_RECENT = 8;
+  const PUBLISHED_PER_NETWORK = 100;
+
+  // Delivery states in the order DESIGN.md ranks them: what needs a person first.
+  const STATES = ['invalid', 'held', 'unknown', 'failed', 'retrying', 'publishing', 'scheduled',
+    'missed', 'published', 'cancelled', 'retracted'];
+  // A shape next to every state, so no state is told by colour alone.
+  const ICONS = new Map([
+    ['invalid', '!'], ['held', '‖'], ['unknown', '?'], ['failed', '✕'], ['retrying', '↻'],
+    ['publishing', '→'], ['scheduled', '◷'], ['missed', '⊘'], ['published', '✓'],
+    ['cancelled', '–'], ['retracted', '↩'], ['edited', '✎'], ['problem', '!'], ['paused', '‖'],
   ]);
+  // What a person must act on, most urgent first.
+  const ATTENTION = ['invalid', 'held', 'unknown', 'failed', 'missed'];
+  const UPCOMING = ['scheduled', 'retrying', 'publishing'];
+  const ANNOUNCED = new Set(['published', 'failed', 'unknown', 'held', 'missed', 'invalid', 'retracted']);
 
-  // States that need a person, in the order DESIGN.md ranks them (most urgent first).
-  const ATTENTION = ['invalid', 'held', 'unknown', 'failed', 'retrying', 'missed'];
+  // ================================================================ state
 
-  // What to do when a post needs attention but carries no error text of its own.
-  const HINTS = new Map([
-    ['held', ['承認ルールを満たすまで保留中です。', 'Waiting for the approval rules to be met.']],
-    ['unknown', ['投稿されたか不明です。ネットワーク上で確認し、oshirase resolve で記録してください。',
-      'Not known whether it was posted: check the network, then record it with oshirase resolve.']],
-    ['missed', ['公開予定時刻を大きく過ぎたため送信しませんでした。', 'Too late to send; it was not posted.']],
-    ['retrying', ['一時的なエラーのため再試行します。', 'Temporary error; it will be retried.']],
-  ]);
-
-  // Times are shown in Tokyo time whatever the viewer's machine is set to.
-  const FMT_MINUTE = new Intl.DateTimeFormat('ja-JP', {
-    timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit',
-    weekday: 'short', hour: '2-digit', minute: '2-digit',
-  });
-  const FMT_SECOND = new Intl.DateTimeFormat('ja-JP', {
-    timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit',
-    hour: '2-digit', minute: '2-digit', second: '2-digit',
-  });
-  const FMT_CLOCK = new Intl.DateTimeFormat('ja-JP', {
-    timeZone: 'Asia/Tokyo', hour: '2-digit', minute: '2-digit', second: '2-digit',
-  });
-
-  const view = {
-    posts: [],
-    openId: null, // id of the post shown in #detail, or null
-    opener: null, // element to return focus to when #detail closes
-    postsSeq: 0, // request counters: a slow old answer must not overwrite a newer one
-    detailSeq: 0,
-    detailJson: null, // last rendered detail, to skip re-rendering (and losing focus) when unchanged
-    signature: null, // summary of the last rendered list, to announce only real changes
-    failing: false,
+  const app = {
+    lang: 'ja',
+    route: { name: 'overview', id: null, params: new URLSearchParams() },
+    info: null,
+    health: null,
+    healthError: null,
+    posts: null, // every post, from /api/posts
+    postsError: null,
+    raw: new Map(), // last response text per URL, to skip re-rendering when nothing changed
+    version: 0, // bumped whenever any data changed
+    detail: { id: null, post: null, error: null, notFound: false },
+    search: { key: null, posts: null, error: null, seq: 0 },
+    live: 'connecting',
+    updatedAt: null,
+    refreshFailed: false,
+    rendered: { head: null, body: null },
     eventTimer: null,
-    streamWasDown: false,
-    statusTimer: null,
+    refreshing: null,
+    pendingRefresh: false,
+    focusResults: false,
   };
 
   const $ = (id) => document.getElementById(id);
+  const has = (obj, key) => Object.prototype.hasOwnProperty.call(obj, key);
+  const list = (value) => (Array.isArray(value) ? value : []);
+  const str = (value) => (value === null || value === undefined ? '' : String(value));
 
-  // ---------------------------------------------------------------- DOM helpers
+  // ================================================================ DOM helpers
 
   // The one way this file creates elements. `text` goes through textContent and children
-  // through append(), which turns strings into Text nodes: nothing is ever parsed as HTML.
+  // through append(), which makes Text nodes of strings: nothing is parsed as HTML.
   // Attribute names are always literals from this file, never from data.
   function el(tag, opts = {}, ...children) {
     const node = document.createElement(tag);
     if (opts.className) node.className = opts.className;
     if (opts.attrs) {
       for (const [name, value] of Object.entries(opts.attrs)) {
-        if (value !== null && value !== undefined) node.setAttribute(name, String(value));
+        if (value !== null && value !== undefined && value !== false) node.setAttribute(name, String(value));
       }
     }
     if (opts.text !== null && opts.text !== undefined) node.textContent = String(opts.text);
-    for (const child of children) {
+    for (const child of children.flat(Infinity)) {
       if (child !== null && child !== undefined && child !== false) node.append(child);
     }
     return node;
   }
 
-  // "予定 Scheduled": Japanese, then English in a smaller secondary label.
-  function bilingual(ja, en) {
-    return el('span', { className: 'label' }, ja, ' ', el('span', { className: 'en', attrs: { lang: 'en' }, text: en }));
-  }
-
-  // Text for a value that may be missing; an em dash reads better than "null".
-  function show(value) {
-    return value === null || value === undefined || value === '' ? '—' : String(value);
-  }
-
-  function list(value) {
-    return Array.isArray(value) ? value : [];
-  }
-
-  // Only http(s) links are followed: a staff-controlled remote_url such as
-  // "javascript:…" or "data:…" must never become a clickable link.
+  // Only http(s) addresses become links: a remote_url such as "javascript:…" or "data:…"
+  // must never be clickable. Returns the normalised address or null.
   function safeUrl(raw) {
     if (typeof raw !== 'string' || raw === '') return null;
     try {
       const url = new URL(raw);
-      return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') return null;
+      if (url.username || url.password) return null; // never show credentials
+      return url.href;
     } catch {
       return null;
     }
   }
 
   function externalLink(href, text) {
-    return el('a', { attrs: { href, target: '_blank', rel: 'noopener noreferrer' }, text });
+    return el('a', { className: 'external', attrs: { href, rel: 'noopener noreferrer', target: '_blank' }, text });
   }
 
-  // ---------------------------------------------------------------- times
-
-  function parseTime(value) {
-    if (typeof value !== 'string' || value === '') return NaN;
-    return Date.parse(value);
+  function postHref(id) {
+    return `#/post/${encodeURIComponent(str(id))}`;
   }
 
-  // A <time> in Tokyo time with the exact RFC 3339 value as tooltip; unparsable values
-  // are shown as they came so nothing is hidden from the reader.
-  function timeEl(value, fmt = FMT_MINUTE, empty = '—') {
-    if (value === null || value === undefined || value === '') {
-      return el('span', { className: 'muted', text: empty });
+  function postLink(post) {
+    return el('a', { className: 'post-link', attrs: { href: postHref(post.id), 'data-key': `post:${str(post.id)}` }, text: titleOf(post) });
+  }
+
+  function titleOf(post) {
+    return post && post.title ? String(post.title) : str(post && post.id);
+  }
+
+  function code(text) {
+    return el('code', { text });
+  }
+
+  // A heading of the given level (2–6).
+  function heading(level, opts, ...children) {
+    return el(`h${Math.min(6, Math.max(1, level))}`, opts, ...children);
+  }
+
+  // ================================================================ i18n
+
+  function t(key, params) {
+    const table = I18N[app.lang] || I18N.en;
+    let text = has(table, key) ? table[key] : (has(I18N.en, key) ? I18N.en[key] : key);
+    if (params) {
+      text = text.replace(/\{(\w+)\}/g, (whole, name) => (has(params, name) ? str(params[name]) : whole));
     }
-    const ms = parseTime(value);
-    if (Number.isNaN(ms)) return el('span', { text: String(value) });
-    return el('time', { attrs: { datetime: String(value), title: String(value) }, text: fmt.format(ms) });
+    return text;
   }
 
-  // Sort key for publish_at: missing (posted as soon as approved) sorts first.
-  function publishKey(post) {
-    const ms = parseTime(post.publish_at);
-    return Number.isNaN(ms) ? -Infinity : ms;
-  }
-
-  function byPublishTime(a, b) {
-    const ka = publishKey(a);
-    const kb = publishKey(b);
-    if (ka !== kb) return ka < kb ? -1 : 1;
-    const ia = String(a.id);
-    const ib = String(b.id);
-    return ia < ib ? -1 : ia > ib ? 1 : 0; // stable order for equal times
-  }
-
-  // ---------------------------------------------------------------- states and badges
-
-  // The class is chosen from our own list, so API text never reaches className
-  // (a state with a space in it would otherwise add arbitrary classes).
-  function stateClass(state) {
-    return STATES.has(state) ? `state-${state}` : 'state-other';
-  }
-
-  function stateLabel(state) {
-    const names = STATES.get(state);
-    return names ? bilingual(names[0], names[1]) : document.createTextNode(show(state));
-  }
-
-  // State is always written out as text; colour only repeats it.
-  function stateBadge(state, extraClass = '') {
-    return el('span', { className: `badge ${stateClass(state)} ${extraClass}`.trim() }, stateLabel(state));
-  }
-
-  // "x: 投稿済み Published", linked to the post on the network once it is published.
-  function deliveryBadge(delivery) {
-    const badge = el('span', {
-      className: `badge delivery ${stateClass(delivery.state)}`,
-      attrs: { 'data-network': delivery.network, 'data-state': delivery.state },
-    });
-    const href = delivery.state === 'published' ? safeUrl(delivery.remote_url) : null;
-    const holder = href ? externalLink(href, '') : badge;
-    holder.append(el('span', { className: 'network', text: `${show(delivery.network)}:` }), ' ', stateLabel(delivery.state));
-    if (href) {
-      holder.setAttribute('title', href);
-      badge.append(holder);
+  // A message whose placeholders are elements (a command, a time): an array of nodes.
+  function tNodes(key, params) {
+    const table = I18N[app.lang] || I18N.en;
+    const text = has(table, key) ? table[key] : (has(I18N.en, key) ? I18N.en[key] : key);
+    const out = [];
+    let last = 0;
+    for (const match of text.matchAll(/\{(\w+)\}/g)) {
+      out.push(text.slice(last, match.index));
+      const value = has(params, match[1]) ? params[match[1]] : match[0];
+      out.push(value instanceof Node ? value : str(value));
+      last = match.index + match[0].length;
     }
-    return badge;
+    out.push(text.slice(last));
+    return out.filter((part) => part !== '');
   }
 
-  function deliveryList(deliveries) {
-    const items = list(deliveries);
-    if (items.length === 0) return el('span', { className: 'muted', text: '—' });
-    return el('ul', { className: 'deliveries' }, ...items.map((d) => el('li', {}, deliveryBadge(d))));
-  }
-
-  // ---------------------------------------------------------------- table of posts
-
-  function titleText(post) {
-    return post.title ? String(post.title) : show(post.id);
-  }
-
-  function openButton(post) {
-    const button = el('button', {
-      className: 'link-button',
-      attrs: { type: 'button', 'aria-controls': 'detail', 'data-open-id': post.id },
-      text: titleText(post),
-    });
-    button.addEventListener('click', () => openDetail(String(post.id), button));
-    return button;
-  }
-
-  function postRow(post) {
-    const row = el('tr', {
-      className: 'post',
-      attrs: { 'data-post-id': post.id, 'data-state': post.state },
-    },
-    el('td', { className: 'when' }, timeEl(post.publish_at, FMT_MINUTE, '未定（承認後すぐ）')),
-    el('th', { attrs: { scope: 'row' } }, openButton(post), post.file ? el('span', { className: 'file', text: post.file }) : null),
-    el('td', { text: show(post.department) }),
-    el('td', {}, stateBadge(post.state, 'post-state')),
-    el('td', {}, deliveryList(post.deliveries)));
-    if (view.openId !== null && String(post.id) === view.openId) row.classList.add('selected');
-    return row;
-  }
-
-  function renderTable(posts) {
-    const tbody = $('posts').tBodies[0];
-    const rows = posts.length > 0
-      ? posts.map(postRow)
-      : [el('tr', { className: 'placeholder' }, el('td', { attrs: { colspan: 5 } }, bilingual('投稿はありません。', 'No posts.')))];
-    tbody.replaceChildren(...rows);
-    $('posts-count').textContent = `${posts.length}件`;
-  }
-
-  // ---------------------------------------------------------------- needs attention
-
-  function needsAttention(post) {
-    return ATTENTION.includes(post.state);
-  }
-
-  function byUrgency(a, b) {
-    return ATTENTION.indexOf(a.state) - ATTENTION.indexOf(b.state) || byPublishTime(a, b);
-  }
-
-  // "posts/a.md:12 message": the place first, so staff can jump to it.
-  function errorItem(error, fallbackFile) {
-    const file = error.file || fallbackFile;
-    const place = error.line === null || error.line === undefined ? show(file) : `${show(file)}:${error.line}`;
-    return el('li', { className: 'problem' }, el('code', { text: place }), ' ', show(error.message));
-  }
-
-  function deliveryProblem(delivery) {
-    const item = el('li', { className: 'problem' },
-      el('span', { className: 'network', text: `${show(delivery.network)}:` }), ' ',
-      stateBadge(delivery.state), ' ', show(delivery.last_error));
-    if (delivery.state === 'retrying' && delivery.next_attempt_at) {
-      item.append(' ', el('span', { className: 'muted' }, '（次回 ', timeEl(delivery.next_attempt_at, FMT_SECOND), '）'));
-    }
-    return item;
-  }
-
-  function problemsOf(post) {
-    const items = list(post.errors).map((e) => errorItem(e, post.file));
-    for (const d of list(post.deliveries)) {
-      if (d.last_error && ATTENTION.includes(d.state)) items.push(deliveryProblem(d));
-    }
-    if (items.length === 0 && HINTS.has(post.state)) {
-      const [ja, en] = HINTS.get(post.state);
-      items.push(el('li', { className: 'problem hint' }, bilingual(ja, en)));
-    }
-    return items;
-  }
-
-  function attentionItem(post) {
-    return el('li', { className: 'attention-item', attrs: { 'data-post-id': post.id, 'data-state': post.state } },
-      el('div', { className: 'attention-head' },
-        stateBadge(post.state), ' ', openButton(post), ' ',
-        el('span', { className: 'muted' }, timeEl(post.publish_at, FMT_MINUTE, '未定'), ' · ', show(post.department))),
-      el('ul', { className: 'problems' }, ...problemsOf(post)));
-  }
-
-  function renderAttention(posts) {
-    const items = posts.filter(needsAttention).sort(byUrgency);
-    $('attention').replaceChildren(...items.map(attentionItem));
-    $('attention').hidden = items.length === 0;
-    $('attention-empty').hidden = items.length !== 0;
-    $('attention-count').textContent = `${items.length}件`;
-    return items.length;
-  }
-
-  // ---------------------------------------------------------------- detail panel
-
-  function field(termJa, termEn, value) {
-    const term = termEn ? bilingual(termJa, termEn) : termJa;
-    return [el('dt', {}, term), el('dd', {}, value)];
-  }
-
-  function detailFields(post) {
-    const commit = post.commit ? el('code', { attrs: { title: post.commit }, text: String(post.commit).slice(0, 12) }) : show(null);
-    return el('dl', { className: 'fields' },
-      ...field('ID', null, el('code', { text: show(post.id) })),
-      ...field('ファイル', 'File', el('code', { text: show(post.file) })),
-      ...field('アカウント', 'Account', show(post.account)),
-      ...field('部署', 'Department', show(post.department)),
-      ...field('公開日時', 'Publish at', timeEl(post.publish_at, FMT_MINUTE, '未定（承認後すぐ）')),
-      ...field('提案者', 'Proposer', show(post.proposer)),
-      ...field('承認者', 'Approver', show(post.approver)),
-      ...field('コミット', 'Commit', commit),
-      ...field('状態', 'State', stateBadge(post.state)));
-  }
-
-  // A table inside a scrollable box; the box is focusable so keyboard users can scroll it.
-  function dataTable(labelText, headers, rows) {
-    const head = el('tr', {}, ...headers.map(([ja, en]) => el('th', { attrs: { scope: 'col' } }, bilingual(ja, en))));
-    const table = el('table', { className: 'data', attrs: { 'aria-label': labelText } },
-      el('thead', {}, head), el('tbody', {}, ...rows));
-    return el('div', { className: 'table-wrap', attrs: { tabindex: 0, role: 'region', 'aria-label': labelText } }, table);
-  }
-
-  function remoteCell(delivery) {
-    const href = safeUrl(delivery.remote_url);
-    if (href) return externalLink(href, show(delivery.remote_id || delivery.remote_url));
-    // An unsafe or missing URL is still shown, as plain text, so nothing is hidden.
-    return el('span', { text: show(delivery.remote_url || delivery.remote_id) });
-  }
-
-  function detailDeliveries(post) {
-    const rows = list(post.deliveries).map((d) => el('tr', { className: 'detail-delivery', attrs: { 'data-network': d.network, 'data-state': d.state } },
-      el('th', { attrs: { scope: 'row' }, text: show(d.network) }),
-      el('td', {}, stateBadge(d.state)),
-      el('td', { className: 'num', text: show(d.attempts) }),
-      el('td', {}, timeEl(d.published_at, FMT_SECOND)),
-      el('td', {}, timeEl(d.next_attempt_at, FMT_SECOND)),
-      el('td', { className: 'error-text', text: show(d.last_error) }),
-      el('td', {}, remoteCell(d))));
-    if (rows.length === 0) return el('p', { className: 'empty' }, bilingual('配信はありません。', 'No deliveries.'));
-    return dataTable('配信 Deliveries', [
-      ['ネットワーク', 'Network'], ['状態', 'State'], ['試行', 'Attempts'], ['投稿日時', 'Published'],
-      ['次回試行', 'Next attempt'], ['最終エラー', 'Last error'], ['リンク', 'Link'],
-    ], rows);
-  }
-
-  function detailEvents(post) {
-    const rows = list(post.events).map((e) => el('tr', {},
-      el('td', { className: 'when' }, timeEl(e.at, FMT_SECOND)),
-      el('td', {}, el('code', { text: show(e.kind) })),
-      el('td', { text: show(e.network) }),
-      el('td', { className: 'event-detail', text: show(e.detail) })));
-    if (rows.length === 0) return el('p', { className: 'empty' }, bilingual('記録はありません。', 'No events recorded.'));
-    return dataTable('履歴 Event log', [['時刻', 'Time'], ['種類', 'Kind'], ['ネットワーク', 'Network'], ['詳細', 'Detail']], rows);
-  }
-
-  function renderDetail(post) {
-    $('detail-title').textContent = titleText(post);
-    const parts = [detailFields(post)];
-    const errors = list(post.errors);
-    if (errors.length > 0) {
-      parts.push(el('h3', {}, bilingual('エラー', 'Errors')),
-        el('ul', { className: 'problems' }, ...errors.map((e) => errorItem(e, post.file))));
-    }
-    parts.push(el('h3', {}, bilingual('配信', 'Deliveries')), detailDeliveries(post),
-      el('h3', {}, bilingual('履歴', 'Event log')), detailEvents(post));
-    $('detail-body').replaceChildren(...parts);
-  }
-
-  function detailMessage(ja, en, className = 'empty') {
-    $('detail-body').replaceChildren(el('p', { className }, bilingual(ja, en)));
-    view.detailJson = null;
-  }
-
-  async function loadDetail() {
-    const id = view.openId;
-    if (id === null) return;
-    const seq = ++view.detailSeq;
+  function initialLang() {
     try {
-      // ids may contain "/" (they default to the file path), so the whole id is one segment.
-      const post = await getJson(`api/posts/${encodeURIComponent(id)}`);
-      if (seq !== view.detailSeq || view.openId !== id) return;
-      const json = JSON.stringify(post);
-      if (json === view.detailJson) return; // unchanged: keep the DOM (and any focus in it)
-      view.detailJson = json;
-      renderDetail(post);
-    } catch (err) {
-      if (seq !== view.detailSeq || view.openId !== id) return;
-      if (err.status === 404) detailMessage('この投稿は見つかりません（削除された可能性があります）。', 'Post not found; it may have been removed.');
-      else detailMessage('詳細を読み込めませんでした。', `Could not load the detail (${err.message}).`, 'error-text');
+      const saved = localStorage.getItem(LANG_KEY);
+      if (LANGS.includes(saved)) return saved;
+    } catch {
+      // Storage may be disabled; the browser's language decides then.
     }
+    const langs = navigator.languages && navigator.languages.length > 0 ? navigator.languages : [navigator.language];
+    return str(langs[0]).toLowerCase().startsWith('ja') ? 'ja' : 'en';
   }
 
-  function openDetail(id, opener) {
-    view.openId = id;
-    view.opener = opener;
-    view.detailJson = null;
-    const known = view.posts.find((p) => String(p.id) === id);
-    $('detail-title').textContent = known ? titleText(known) : id;
-    detailMessage('読み込み中…', 'Loading…');
-    $('detail').hidden = false;
-    $('main').classList.add('with-detail');
-    markSelected();
-    // Move focus to the panel so keyboard and screen-reader users land on what they opened.
-    $('detail-title').focus();
-    loadDetail();
-  }
-
-  function closeDetail() {
-    const id = view.openId;
-    view.openId = null;
-    view.detailSeq++; // drop any answer still on its way
-    $('detail').hidden = true;
-    $('main').classList.remove('with-detail');
-    markSelected();
-    // Rows are rebuilt on every refresh, so the opener may be gone: find its replacement.
-    const target = view.opener && view.opener.isConnected ? view.opener : findOpenButton(id);
-    view.opener = null;
-    if (target) target.focus();
-  }
-
-  function findOpenButton(id, scope = $('posts')) {
-    if (id === null) return null;
-    for (const button of scope.querySelectorAll('button[data-open-id]')) {
-      if (button.getAttribute('data-open-id') === id) return button;
+  function setLang(lang, persist) {
+    app.lang = LANGS.includes(lang) ? lang : 'en';
+    document.documentElement.lang = app.lang;
+    if (persist) {
+      try {
+        localStorage.setItem(LANG_KEY, app.lang);
+      } catch {
+        // Not persisted; the choice still holds for this page.
+      }
     }
-    return null;
+    $('lang-select').value = app.lang;
+    for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.getAttribute('data-i18n'));
+    for (const node of document.querySelectorAll('[data-i18n-label]')) node.setAttribute('aria-label', t(node.getAttribute('data-i18n-label')));
+    formatters.clear();
   }
 
-  function markSelected() {
-    for (const row of $('posts').querySelectorAll('tr.post')) {
-      row.classList.toggle('selected', view.openId !== null && row.getAttribute('data-post-id') === view.openId);
+  // ================================================================ times
+
+  // Times are shown in the repository's timezone (from /api/info), whatever the viewer's
+  // machine is set to; without one, in the viewer's own.
+  function zone() {
+    return app.info && typeof app.info.timezone === 'string' && app.info.timezone !== '' ? app.info.timezone : undefined;
+  }
+
+  const FORMATS = {
+    datetime: { year: 'numeric', month: '2-digit', day: '2-digit', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+    seconds: { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' },
+    day: { year: 'numeric', month: 'long', day: 'numeric', weekday: 'short' },
+    time: { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+    clock: { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' },
+    parts: { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' },
+  };
+  const formatters = new Map();
+
+  function formatter(kind) {
+    const key = `${app.lang}|${zone()}|${kind}`;
+    let f = formatters.get(key);
+    if (!f) {
+      const locale = kind === 'parts' ? 'en-CA' : LOCALES[app.lang];
+      try {
+        f = new Intl.DateTimeFormat(locale, { ...FORMATS[kind], timeZone: zone() });
+      } catch {
+        f = new Intl.DateTimeFormat(locale, FORMATS[kind]); // an unknown zone name
+      }
+      formatters.set(key, f);
     }
+    return f;
   }
 
-  // ---------------------------------------------------------------- loading
+  function ms(value) {
+    return typeof value === 'string' && value !== '' ? Date.parse(value) : NaN;
+  }
 
-  async function getJson(path) {
-    const response = await fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-store' });
-    if (!response.ok) {
+  function formatTime(value, kind = 'datetime') {
+    const at = typeof value === 'number' ? value : ms(value);
+    return Number.isNaN(at) ? str(value) : formatter(kind).format(at);
+  }
+
+  // A <time> with the exact RFC 3339 value as machine-readable datetime.
+  function timeEl(value, kind = 'datetime', empty = null) {
+    if (value === null || value === undefined || value === '') return el('span', { className: 'muted', text: empty || t('none') });
+    const at = ms(value);
+    if (Number.isNaN(at)) return el('span', { text: str(value) });
+    return el('time', { attrs: { datetime: new Date(at).toISOString() }, text: formatter(kind).format(at) });
+  }
+
+  // Calendar fields of an instant in the display timezone.
+  function zoneParts(at) {
+    const out = {};
+    for (const p of formatter('parts').formatToParts(at)) {
+      if (p.type !== 'literal') out[p.type] = Number(p.value);
+    }
+    if (out.hour === 24) out.hour = 0;
+    return out;
+  }
+
+  function dayKey(at) {
+    const p = zoneParts(at);
+    return `${p.year}-${String(p.month).padStart(2, '0')}-${String(p.day).padStart(2, '0')}`;
+  }
+
+  // The instant at which the display timezone's clock shows this wall time.
+  function wallToInstant(year, month, day, hour, minute) {
+    const guess = Date.UTC(year, month - 1, day, hour, minute);
+    const offsetAt = (at) => {
+      const p = zoneParts(at);
+      return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute) - Math.floor(at / 60000) * 60000;
+    };
+    let at = guess - offsetAt(guess);
+    const again = guess - offsetAt(at);
+    if (again !== at) at = again; // the offset changed in between (summer time)
+    return at;
+  }
+
+  // A <input type=date> value as the RFC 3339 start or end of that day in the display zone.
+  function dateToInstant(value, endOfDay) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(str(value));
+    if (!m) return null;
+    const start = wallToInstant(Number(m[1]), Number(m[2]), Number(m[3]), 0, 0);
+    if (!endOfDay) return new Date(start).toISOString();
+    const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    const next = new Date(Date.UTC(y, mo - 1, d + 1));
+    const end = wallToInstant(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), 0, 0) - 1000;
+    return new Date(end).toISOString();
+  }
+
+  function duration(secs) {
+    const n = Number(secs);
+    if (!Number.isFinite(n) || n <= 0) return t('none');
+    if (n % 3600 === 0) return t('duration.hours', { n: n / 3600 });
+    return t('duration.minutes', { n: Math.round(n / 60) });
+  }
+
+  function zoneNote() {
+    return el('p', { className: 'zone-note' }, zone() ? t('times.in', { tz: zone() }) : t('times.local'));
+  }
+
+  // ================================================================ states
+
+  function stateName(state) {
+    return STATES.includes(state) || ['edited', 'problem', 'paused'].includes(state) ? t(`state.${state}`) : str(state);
+  }
+
+  // The state in words with a shape; the colour (from the class) only repeats them.
+  function badge(state) {
+    const known = ICONS.has(state);
+    return el('span', { className: `badge state-${known ? state : 'other'}`, attrs: { 'data-state': known ? state : null } },
+      el('span', { className: 'badge-icon', attrs: { 'aria-hidden': 'true' }, text: known ? ICONS.get(state) : '•' }),
+      ' ', stateName(state));
+  }
+
+  function networkBadges(deliveries) {
+    return el('ul', { className: 'network-list' }, list(deliveries).map((d) => el('li', {
+      className: 'network-state', attrs: { 'data-network': str(d.network), 'data-state': str(d.state) },
+    }, el('span', { className: 'network-name', text: str(d.network) }), ' ', badge(d.state))));
+  }
+
+  function postWhen(post) {
+    const at = ms(post.publish_at);
+    if (!Number.isNaN(at)) return at;
+    const first = list(post.deliveries)[0];
+    return first ? ms(first.due_at) : NaN;
+  }
+
+  function byWhen(a, b) {
+    const x = postWhen(a);
+    const y = postWhen(b);
+    const kx = Number.isNaN(x) ? -Infinity : x;
+    const ky = Number.isNaN(y) ? -Infinity : y;
+    if (kx !== ky) return kx < ky ? -1 : 1;
+    return str(a.id) < str(b.id) ? -1 : str(a.id) > str(b.id) ? 1 : 0;
+  }
+
+  // ================================================================ loading
+
+  async function fetchText(url) {
+    const response = await fetch(url, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    const text = await response.text();
+    return { response, text };
+  }
+
+  // GET a JSON document; `changed` says whether it differs from the last answer for `url`.
+  async function getJson(url, { allowStatus = [] } = {}) {
+    const { response, text } = await fetchText(url);
+    if (!response.ok && !allowStatus.includes(response.status)) {
       const err = new Error(`HTTP ${response.status}`);
       err.status = response.status;
       throw err;
     }
-    return response.json();
+    const changed = app.raw.get(url) !== text;
+    app.raw.set(url, text);
+    return { data: JSON.parse(text), changed };
   }
 
-  // A short summary of what is on screen; the live region speaks only when it changes.
-  function signatureOf(posts) {
-    return posts.map((p) => [p.id, p.state, list(p.errors).length,
-      list(p.deliveries).map((d) => `${d.network}=${d.state}/${d.attempts}`).join(',')].join('|')).join('\n');
-  }
-
-  // Rebuilding the table would drop keyboard focus from a title button; put it back.
-  function focusedOpenId() {
-    const active = document.activeElement;
-    if (!active || !active.matches('button[data-open-id]')) return null;
-    const where = active.closest('#attention') ? $('attention') : $('posts');
-    return { id: active.getAttribute('data-open-id'), where };
-  }
-
-  async function refreshPosts() {
-    const seq = ++view.postsSeq;
+  async function loadInfo() {
     try {
-      const data = await getJson('api/posts');
-      if (seq !== view.postsSeq) return; // a newer refresh already answered
-      const posts = list(data && data.posts).filter((p) => p && typeof p === 'object').sort(byPublishTime);
-      const focus = focusedOpenId();
-      view.posts = posts;
-      renderTable(posts);
-      const attention = renderAttention(posts);
-      if (focus) {
-        const again = findOpenButton(focus.id, focus.where);
-        if (again) again.focus();
+      const { data, changed } = await getJson('api/info');
+      if (changed) {
+        app.info = data && typeof data === 'object' ? data : null;
+        formatters.clear();
+        app.version++;
       }
-      $('updated').textContent = `最終更新 ${FMT_CLOCK.format(Date.now())}`;
-      const signature = signatureOf(posts);
-      if (signature !== view.signature || view.failing) {
-        const verb = view.signature === null ? '読み込みました' : '更新しました';
-        announce(`${posts.length}件の投稿を${verb}（要対応 ${attention}件）。 ${posts.length} posts, ${attention} need attention.`);
-      }
-      view.signature = signature;
-      view.failing = false;
-    } catch (err) {
-      if (seq !== view.postsSeq) return;
-      // Keep showing the last good data; say once that it is stale, not every 15 s.
-      if (!view.failing) announce(`投稿一覧を更新できませんでした（${err.message}）。 Refresh failed.`);
-      view.failing = true;
-      $('updated').textContent = `更新失敗 ${FMT_CLOCK.format(Date.now())}`;
+    } catch {
+      // Without it the dashboard still works, in the viewer's timezone.
     }
   }
 
-  async function refreshHealth() {
-    const sync = $('sync');
+  async function loadHealth() {
     try {
-      // /healthz answers 503 with the reason while syncing or fetching fails: read it anyway.
-      const response = await fetch('healthz', { headers: { Accept: 'application/json' }, cache: 'no-store' });
-      const health = await response.json();
-      renderHealthProblem(health);
-      const parts = [];
-      if (health.last_sync_commit) {
-        parts.push(bilingual('同期', 'Synced'), ' ', el('code', { attrs: { title: health.last_sync_commit }, text: String(health.last_sync_commit).slice(0, 8) }),
-          ' ', timeEl(health.last_sync_at, FMT_SECOND));
-      } else {
-        parts.push(bilingual('未同期', 'Not synced yet'));
+      // /healthz answers 503 with the reason while something fails: read it anyway.
+      const { data, changed } = await getJson('healthz', { allowStatus: [503] });
+      if (changed || app.healthError) {
+        app.health = data && typeof data === 'object' ? data : null;
+        app.healthError = null;
+        app.version++;
       }
-      const ok = health.status === 'ok';
-      if (!ok) parts.push(' ', el('span', { className: 'sync-status', text: `(${show(health.status)})` }));
-      sync.replaceChildren(...parts);
-      sync.classList.toggle('sync-warn', !ok);
     } catch (err) {
-      sync.replaceChildren(bilingual('同期状態を取得できません', `Sync status unavailable (${err.message})`));
-      sync.classList.add('sync-warn');
+      if (!app.healthError) app.version++;
+      app.healthError = err.message;
     }
   }
 
-  // A failing fetch or sync needs a person as much as a failed post: show it first.
-  function renderHealthProblem(health) {
-    const box = $('health-problem');
-    const problems = [];
-    if (health.fetch_error) {
-      problems.push([bilingual('リポジトリを取得できません', 'Fetching the repository fails'), show(health.fetch_error),
-        bilingual('ネットワークと認証情報を確認してください。記録済みの予定はそのまま送信されます。',
-          'Check the network and credentials; what is already scheduled still goes out.')]);
-    }
-    for (const p of list(health.paused_networks)) {
-      problems.push([bilingual(`投稿先 ${show(p.network)} を停止中`, `Network ${show(p.network)} paused`), show(p.reason),
-        bilingual('認証情報（トークン）を更新してください。配信は失われず、更新後に送信されます。',
-          'Renew its credentials (token); deliveries wait and go out once it works again.')]);
-    }
-    if (health.sync_error) {
-      problems.push([bilingual('同期できません', 'Syncing fails'), show(health.sync_error),
-        bilingual('ブランチと oshirase.yaml を確認してください。', 'Check the branch and oshirase.yaml.')]);
-    }
-    box.replaceChildren(...problems.map(([title, detail, todo]) =>
-      el('p', { className: 'health-item' }, el('strong', {}, title), ' ', el('span', { text: detail }), ' ', todo)));
-    box.hidden = problems.length === 0;
+  async function loadPosts() {
+    const { data, changed } = await getJson('api/posts');
+    if (!changed && app.posts) return;
+    const posts = list(data && data.posts).filter((p) => p && typeof p === 'object');
+    const previous = app.posts;
+    app.posts = posts;
+    app.postsError = null;
+    app.version++;
+    if (previous) announceChanges(previous, posts);
   }
 
+  async function loadDetail() {
+    const id = app.route.name === 'post' ? app.route.id : null;
+    if (id === null) return;
+    const url = `api/posts/${encodeURIComponent(id)}`;
+    try {
+      const { data, changed } = await getJson(url);
+      if (app.route.id !== id) return;
+      if (changed || app.detail.id !== id || !app.detail.post) {
+        app.detail = { id, post: data, error: null, notFound: false };
+        app.version++;
+      }
+    } catch (err) {
+      if (app.route.id !== id) return;
+      app.raw.delete(url);
+      app.detail = { id, post: null, error: err.message, notFound: err.status === 404 };
+      app.version++;
+    }
+  }
+
+  // The search form's values as /api/posts query parameters (dates become the day's
+  // bounds in the repository's timezone).
+  function searchQuery(params) {
+    const query = new URLSearchParams();
+    for (const key of ['q', 'department', 'account', 'network', 'state']) {
+      const v = params.get(key);
+      if (v) query.set(key, v);
+    }
+    const from = dateToInstant(params.get('from'), false);
+    const to = dateToInstant(params.get('to'), true);
+    if (from) query.set('from', from);
+    if (to) query.set('to', to);
+    return query.toString();
+  }
+
+  async function loadSearch() {
+    if (app.route.name !== 'posts') return;
+    const query = searchQuery(app.route.params);
+    const url = query ? `api/posts?${query}` : 'api/posts';
+    const seq = ++app.search.seq;
+    try {
+      const { data, changed } = await getJson(url);
+      if (seq !== app.search.seq) return; // a newer search answered first
+      if (changed || app.search.key !== query || !app.search.posts) {
+        const fresh = app.search.key !== query;
+        app.search = { ...app.search, key: query, posts: list(data && data.posts), error: null };
+        app.version++;
+        if (fresh) announce(t('posts.found', { n: app.search.posts.length }));
+      }
+    } catch (err) {
+      if (seq !== app.search.seq) return;
+      app.raw.delete(url);
+      app.search = { ...app.search, key: query, posts: null, error: err.message };
+      app.version++;
+    }
+  }
+
+  // One refresh at a time; a request during one runs once more afterwards.
   function refresh() {
-    refreshPosts();
-    refreshHealth();
-    loadDetail();
+    if (app.refreshing) {
+      app.pendingRefresh = true;
+      return app.refreshing;
+    }
+    app.refreshing = (async () => {
+      await loadInfo();
+      const results = await Promise.allSettled([loadPosts(), loadHealth(), loadDetail(), loadSearch()]);
+      const failed = results[0].status === 'rejected';
+      if (failed && !app.posts) {
+        app.postsError = results[0].reason && results[0].reason.message;
+        app.version++;
+      }
+      app.refreshFailed = failed;
+      app.updatedAt = Date.now();
+      render(false);
+    })().finally(() => {
+      app.refreshing = null;
+      if (app.pendingRefresh) {
+        app.pendingRefresh = false;
+        refresh();
+      }
+    });
+    return app.refreshing;
   }
 
+  // ================================================================ derived lists
+
+  function accountInfo(name) {
+    const accounts = list(app.info && app.info.accounts);
+    if (name) return accounts.find((a) => a && a.name === name) || null;
+    return accounts.length === 1 ? accounts[0] : null;
+  }
+
+  function networkType(account, network) {
+    const a = accountInfo(account);
+    const n = a && list(a.networks).find((x) => x && x.name === network);
+    return n ? str(n.type) : null;
+  }
+
+  // A shell word for the resolve command: quoted when it holds anything unusual.
+  function shellWord(value) {
+    const s = str(value);
+    return /^[A-Za-z0-9._/@:+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+  }
+
+  function problemText(problem) {
+    if (!problem || typeof problem !== 'object') return str(problem);
+    const message = app.lang === 'ja' && problem.message_ja ? problem.message_ja : problem.message;
+    const place = problem.line ? `${str(problem.file)}:${problem.line}` : str(problem.file);
+    return place ? `${place}: ${str(message)}` : str(message);
+  }
+
+  // Everything a person must act on: the system first, then posts by urgency.
+  function attentionItems(posts, health) {
+    const items = [];
+    if (health) {
+      if (health.fetch_error) {
+        items.push({ kind: 'system', key: 'fetch', title: t('attn.fetch.title'), reasons: [str(health.fetch_error)], todo: [t('attn.fetch.todo')] });
+      }
+      if (health.sync_error) {
+        items.push({ kind: 'system', key: 'sync', title: t('attn.sync.title'), reasons: [str(health.sync_error)], todo: [t('attn.sync.todo')] });
+      }
+      for (const p of list(health.paused_networks)) {
+        if (!p || typeof p !== 'object') continue;
+        items.push({
+          kind: 'paused', key: `paused:${str(p.network)}`, title: t('attn.paused.title', { network: str(p.network) }),
+          reasons: [str(p.reason)],
+          todo: tNodes('attn.paused.todo', { network: str(p.network), time: timeEl(p.next_try_at, 'datetime') }),
+        });
+      }
+    }
+    const rank = (state) => {
+      const i = ATTENTION.indexOf(state);
+      return i < 0 ? ATTENTION.length : i;
+    };
+    const postItems = [];
+    for (const post of list(posts)) {
+      if (list(post.errors).length > 0) {
+        postItems.push({ kind: 'invalid', post, key: `post:${str(post.id)}:errors`, reasons: list(post.errors).map(problemText), networks: [], todo: [t('attn.invalid.todo')] });
+      }
+      // Deliveries in the same state for the same reason are one item.
+      const groups = new Map();
+      for (const d of list(post.deliveries)) {
+        if (!ATTENTION.includes(d.state)) continue;
+        const key = `${d.state}\u0000${str(d.last_error)}`;
+        if (!groups.has(key)) groups.set(key, []);
+        groups.get(key).push(d);
+      }
+      for (const ds of groups.values()) {
+        const state = ds[0].state;
+        postItems.push({
+          kind: state, post, key: `post:${str(post.id)}:${state}:${ds.map((d) => str(d.network)).join(',')}`,
+          networks: ds.map((d) => str(d.network)), reasons: ds[0].last_error ? [str(ds[0].last_error)] : [],
+          todo: todoFor(state, post, ds),
+        });
+      }
+      if (post.edited_after_publish) {
+        const sent = list(post.deliveries).filter((d) => d.state === 'published').map((d) => str(d.network));
+        postItems.push({ kind: 'edited', post, key: `post:${str(post.id)}:edited`, networks: sent, reasons: [t('attn.edited.reason')], todo: [t('attn.edited.todo')] });
+      }
+    }
+    postItems.sort((a, b) => rank(a.kind) - rank(b.kind) || byWhen(a.post, b.post));
+    return items.concat(postItems);
+  }
+
+  function todoFor(state, post, deliveries) {
+    const network = str(deliveries[0].network);
+    switch (state) {
+      case 'invalid':
+        return [t('attn.invalid.todo')];
+      case 'held': {
+        const account = accountInfo(post.account);
+        const approval = account && account.approval;
+        if (approval && approval.mode === 'merge' && list(approval.approvers).length > 0) {
+          return [t('attn.held.todo.merge', { approvers: list(approval.approvers).map(str).join(t('list.sep')) })];
+        }
+        return [t('attn.held.todo.branch')];
+      }
+      case 'unknown': {
+        const base = `oshirase resolve ${shellWord(post.id)} ${shellWord(network)}`;
+        return tNodes('attn.unknown.todo', {
+          network,
+          published: code(`${base} --published URL`),
+          notpublished: code(`${base} --not-published`),
+        });
+      }
+      case 'failed':
+        return [t('attn.failed.todo')];
+      case 'missed':
+        return [t('attn.missed.todo', { lateness: duration(app.info && app.info.max_lateness_secs) })];
+      default:
+        return [];
+    }
+  }
+
+  // Scheduled work, one entry per post and due minute, soonest first.
+  function upcomingEntries(posts) {
+    const entries = [];
+    for (const post of list(posts)) {
+      const byDue = new Map();
+      for (const d of list(post.deliveries)) {
+        if (!UPCOMING.includes(d.state)) continue;
+        const at = ms(d.due_at);
+        if (Number.isNaN(at)) continue;
+        const minute = Math.floor(at / 60000);
+        if (!byDue.has(minute)) byDue.set(minute, { post, at, deliveries: [] });
+        byDue.get(minute).deliveries.push(d);
+      }
+      entries.push(...byDue.values());
+    }
+    entries.sort((a, b) => a.at - b.at || (str(a.post.id) < str(b.post.id) ? -1 : 1));
+    return entries;
+  }
+
+  // Published deliveries, newest first.
+  function publishedDeliveries(posts) {
+    const out = [];
+    for (const post of list(posts)) {
+      for (const d of list(post.deliveries)) {
+        if (d.state === 'published') out.push({ post, delivery: d, at: ms(d.published_at) });
+      }
+    }
+    out.sort((a, b) => (Number.isNaN(b.at) ? 0 : b.at) - (Number.isNaN(a.at) ? 0 : a.at));
+    return out;
+  }
+
+  // ================================================================ shared pieces
+
+  function messageBox(text, className = 'empty') {
+    return el('p', { className }, text);
+  }
+
+  function loadingOr(error) {
+    return error ? messageBox(t('load.failed', { error }), 'error-text') : messageBox(t('loading'));
+  }
+
+  // A table in a box that scrolls sideways on narrow screens; the box is focusable so
+  // keyboard users can scroll it, and named after the table.
+  function dataTable(caption, headers, rows, className = '') {
+    const table = el('table', { className: `data ${className}`.trim() },
+      el('caption', { className: 'visually-hidden', text: caption }),
+      el('thead', {}, el('tr', {}, headers.map((h) => el('th', { attrs: { scope: 'col' }, text: h })))),
+      el('tbody', {}, rows));
+    return el('div', { className: 'table-wrap', attrs: { tabindex: '0', role: 'region', 'aria-label': caption } }, table);
+  }
+
+  function attentionList(items, level) {
+    if (items.length === 0) {
+      return el('p', { className: 'all-clear' }, el('span', { className: 'badge-icon', attrs: { 'aria-hidden': 'true' }, text: '✓' }), ' ', t('attention.none'));
+    }
+    return el('ul', { className: 'attention-list' }, items.map((item) => attentionItem(item, level)));
+  }
+
+  function attentionItem(item, level) {
+    const post = item.post;
+    const title = post ? postLink(post) : item.title;
+    const state = item.kind === 'system' ? 'problem' : item.kind;
+    const meta = [];
+    if (post) {
+      if (item.networks.length > 0) meta.push(el('span', {}, t('attention.networks', { networks: item.networks.join(t('list.sep')) })));
+      if (post.department) meta.push(el('span', { text: str(post.department) }));
+      if (post.publish_at) meta.push(el('span', {}, tNodes('attention.due', { time: timeEl(post.publish_at) })));
+    }
+    return el('li', { className: 'attention-item', attrs: { 'data-kind': item.kind, 'data-post-id': post ? str(post.id) : null } },
+      heading(level, { className: 'attention-title' }, badge(state), ' ', title),
+      meta.length > 0 ? el('p', { className: 'attention-meta' }, meta.flatMap((m, i) => (i === 0 ? [m] : [' · ', m]))) : null,
+      item.reasons.length > 0 ? el('div', { className: 'attention-reason' },
+        el('p', { className: 'label', text: t('attention.reason') }),
+        item.reasons.length === 1 ? el('p', { className: 'reason-text', text: item.reasons[0] })
+          : el('ul', {}, item.reasons.map((r) => el('li', { className: 'reason-text', text: r })))) : null,
+      item.todo.length > 0 ? el('div', { className: 'attention-todo' },
+        el('p', { className: 'label', text: t('attention.todo') }),
+        el('p', {}, item.todo)) : null);
+  }
+
+  function timeline(entries, level) {
+    if (entries.length === 0) return messageBox(t('upcoming.none'));
+    const days = new Map();
+    for (const e of entries) {
+      const day = dayKey(e.at);
+      if (!days.has(day)) days.set(day, new Map());
+      const hour = zoneParts(e.at).hour;
+      const hours = days.get(day);
+      if (!hours.has(hour)) hours.set(hour, []);
+      hours.get(hour).push(e);
+    }
+    const out = [];
+    for (const [day, hours] of days) {
+      const first = hours.values().next().value[0];
+      const count = [...hours.values()].reduce((n, es) => n + es.length, 0);
+      const section = el('section', { className: 'day', attrs: { 'data-day': day } },
+        heading(level, { className: 'day-title' }, formatTime(first.at, 'day'), ' ', el('span', { className: 'count', text: t('upcoming.count', { n: count }) })));
+      for (const [hour, es] of hours) {
+        const hh = String(hour).padStart(2, '0');
+        section.append(el('div', { className: 'hour' },
+          heading(level + 1, { className: 'hour-title' }, t('upcoming.hour', { hour: hh })),
+          el('ol', { className: 'slots' }, es.map(slot))));
+      }
+      out.push(section);
+    }
+    return el('div', { className: 'timeline' }, out);
+  }
+
+  function slot(entry) {
+    const post = entry.post;
+    return el('li', { className: 'slot', attrs: { 'data-post-id': str(post.id), 'data-state': str(entry.deliveries[0].state) } },
+      el('time', { className: 'slot-time', attrs: { datetime: new Date(entry.at).toISOString() }, text: formatTime(entry.at, 'time') }),
+      el('div', { className: 'slot-body' },
+        el('p', { className: 'slot-title' }, postLink(post)),
+        el('p', { className: 'slot-meta' },
+          post.department ? el('span', { className: 'department', text: str(post.department) }) : null,
+          post.account ? el('span', { className: 'account', text: str(post.account) }) : null),
+        networkBadges(entry.deliveries)));
+  }
+
+  // "✓ x": a network the post went to, linked to it there when the address is http(s).
+  function chip(delivery) {
+    const href = safeUrl(delivery.remote_url);
+    const parts = [el('span', { attrs: { 'aria-hidden': 'true' }, text: '✓ ' }), str(delivery.network)];
+    return href
+      ? el('a', { className: 'chip', attrs: { href, rel: 'noopener noreferrer', target: '_blank' } }, parts)
+      : el('span', { className: 'chip' }, parts);
+  }
+
+  function remoteLink(delivery) {
+    const href = safeUrl(delivery.remote_url);
+    if (href) return externalLink(href, href);
+    if (delivery.remote_id) return code(str(delivery.remote_id));
+    return el('span', { className: 'muted', text: t('nolink') });
+  }
+
+  function postsTable(posts, caption) {
+    const rows = posts.map((post) => el('tr', { attrs: { 'data-post-id': str(post.id), 'data-state': str(post.state) } },
+      el('td', { className: 'when' }, timeEl(post.publish_at, 'datetime', t('asap'))),
+      el('th', { attrs: { scope: 'row' } }, postLink(post), el('span', { className: 'file', text: str(post.file) })),
+      el('td', { text: str(post.department) || t('none') }),
+      el('td', { text: str(post.account) || t('none') }),
+      el('td', {}, badge(post.state)),
+      el('td', {}, networkBadges(post.deliveries))));
+    return dataTable(caption, [t('col.time'), t('col.title'), t('col.department'), t('col.account'), t('col.state'), t('col.networks')], rows, 'posts');
+  }
+
+  // ================================================================ views
+
+  const VIEWS = {
+    overview: { title: () => t('overview.title'), head: () => [], body: () => [zoneNote(), ...overviewBody()] },
+    attention: { title: () => t('attention.title'), head: () => [], body: attentionBody },
+    upcoming: { title: () => t('upcoming.title'), head: () => [], body: () => [zoneNote(), ...upcomingBody()] },
+    published: { title: () => t('published.title'), head: () => [], body: () => [zoneNote(), ...publishedBody()] },
+    posts: { title: () => t('posts.title'), head: searchForm, body: searchBody },
+    post: { title: () => (app.detail.post ? titleOf(app.detail.post) : t('post.eyebrow')), head: () => [], body: postBody },
+  };
+
+  function dryRunNote() {
+    return app.info && app.info.dry_run ? el('p', { className: 'notice' }, t('dryrun')) : null;
+  }
+
+  function overviewBody() {
+    if (!app.posts) return [loadingOr(app.postsError)];
+    const attention = attentionItems(app.posts, app.health);
+    const upcoming = upcomingEntries(app.posts);
+    const published = publishedDeliveries(app.posts);
+    const now = Date.now();
+    const today = dayKey(now);
+    const soon = upcoming.filter((e) => e.at - now <= 24 * 3600 * 1000).length;
+    const publishedToday = published.filter((p) => !Number.isNaN(p.at) && dayKey(p.at) === today).length;
+    const paused = list(app.health && app.health.paused_networks).length;
+    const tile = (key, n, href, state) => el('li', { className: `tile${n > 0 && state ? ` tile-${state}` : ''}` },
+      el('a', { attrs: { href, 'data-key': `tile:${key}` } },
+        el('span', { className: 'tile-number', text: String(n) }),
+        el('span', { className: 'tile-label', text: t(key) })));
+    // One row per post, newest first, with every network it went to.
+    const byPost = new Map();
+    for (const p of published) {
+      const id = str(p.post.id);
+      if (!byPost.has(id)) byPost.set(id, { post: p.post, at: p.delivery.published_at, deliveries: [] });
+      byPost.get(id).deliveries.push(p.delivery);
+    }
+    const recent = [...byPost.values()].slice(0, OVERVIEW_RECENT).map(({ post, at, deliveries }) => el('tr', { attrs: { 'data-post-id': str(post.id) } },
+      el('td', { className: 'when' }, timeEl(at)),
+      el('th', { attrs: { scope: 'row' } }, postLink(post)),
+      el('td', { text: str(post.department) || t('none') }),
+      el('td', {}, el('ul', { className: 'network-list' }, deliveries.map((d) => el('li', { attrs: { 'data-network': str(d.network) } },
+        chip(d)))))));
+    return [
+      dryRunNote(),
+      el('section', { className: 'summary', attrs: { 'aria-labelledby': 'summary-title' } },
+        heading(2, { className: 'visually-hidden', attrs: { id: 'summary-title' }, text: t('overview.summary') }),
+        el('ul', { className: 'tiles' },
+          tile('tile.attention', attention.length, '#/attention', 'alert'),
+          tile('tile.upcoming', soon, '#/upcoming'),
+          tile('tile.published', publishedToday, '#/published'),
+          tile('tile.paused', paused, '#/attention', 'alert'))),
+      el('section', { className: 'panel', attrs: { 'aria-labelledby': 'ov-attention' } },
+        heading(2, { attrs: { id: 'ov-attention' } }, t('attention.title'), ' ', el('span', { className: 'count', text: t('nav.count', { n: attention.length }) })),
+        attentionList(attention, 3)),
+      el('section', { className: 'panel', attrs: { 'aria-labelledby': 'ov-upcoming' } },
+        heading(2, { attrs: { id: 'ov-upcoming' } }, t('overview.upcoming')),
+        timeline(upcoming.slice(0, OVERVIEW_UPCOMING), 3),
+        upcoming.length > OVERVIEW_UPCOMING ? el('p', { className: 'more' }, el('a', { attrs: { href: '#/upcoming' }, text: t('overview.upcoming.more', { n: upcoming.length }) })) : null),
+      el('section', { className: 'panel', attrs: { 'aria-labelledby': 'ov-recent' } },
+        heading(2, { attrs: { id: 'ov-recent' } }, t('overview.recent')),
+        recent.length > 0
+          ? dataTable(t('overview.recent'), [t('col.published'), t('col.title'), t('col.department'), t('col.networks')], recent)
+          : messageBox(t('published.none')),
+        recent.length > 0 ? el('p', { className: 'more' }, el('a', { attrs: { href: '#/published' }, text: t('overview.recent.more') })) : null),
+    ];
+  }
+
+  function attentionBody() {
+    if (!app.posts) return [loadingOr(app.postsError)];
+    return [dryRunNote(), attentionList(attentionItems(app.posts, app.health), 2)];
+  }
+
+  function upcomingBody() {
+    if (!app.posts) return [loadingOr(app.postsError)];
+    return [timeline(upcomingEntries(app.posts), 2)];
+  }
+
+  function publishedBody() {
+    if (!app.posts) return [loadingOr(app.postsError)];
+    const all = publishedDeliveries(app.posts);
+    if (all.length === 0) return [messageBox(t('published.none'))];
+    // Networks in the configured order, then any that only old deliveries name.
+    const names = [];
+    for (const a of list(app.info && app.info.accounts)) {
+      for (const n of list(a && a.networks)) if (n && !names.includes(n.name)) names.push(n.name);
+    }
+    for (const p of all) if (!names.includes(p.delivery.network)) names.push(p.delivery.network);
+    const out = [];
+    for (const name of names) {
+      const rows = all.filter((p) => p.delivery.network === name);
+      if (rows.length === 0) continue;
+      const type = networkType(rows[0].post.account, name);
+      const id = `net-${out.length}`;
+      const shown = rows.slice(0, PUBLISHED_PER_NETWORK);
+      out.push(el('section', { className: 'panel', attrs: { 'aria-labelledby': id, 'data-network': str(name) } },
+        heading(2, { attrs: { id } }, type ? t('published.network', { network: str(name), type }) : str(name), ' ',
+          el('span', { className: 'count', text: t('published.count', { n: rows.length }) })),
+        rows.length > shown.length ? el('p', { className: 'muted', text: t('published.limited', { shown: shown.length, n: rows.length }) }) : null,
+        dataTable(t('published.caption', { network: str(name) }), [t('col.published'), t('col.title'), t('col.department'), t('col.link')],
+          shown.map(({ post, delivery }) => el('tr', { attrs: { 'data-post-id': str(post.id) } },
+            el('td', { className: 'when' }, timeEl(delivery.published_at)),
+            el('th', { attrs: { scope: 'row' } }, postLink(post)),
+            el('td', { text: str(post.department) || t('none') }),
+            el('td', {}, remoteLink(delivery)))))));
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- search
+
+  function options(values, current) {
+    return [el('option', { attrs: { value: '' }, text: t('posts.any') }),
+      ...values.map(([value, label]) => el('option', { attrs: { value, selected: value === current ? 'selected' : null }, text: label }))];
+  }
+
+  function uniqueSorted(values) {
+    return [...new Set(values.filter((v) => typeof v === 'string' && v !== ''))].sort((a, b) => a.localeCompare(b, LOCALES[app.lang]));
+  }
+
+  function searchForm() {
+    const p = app.route.params;
+    const posts = list(app.posts);
+    const accounts = uniqueSorted([...list(app.info && app.info.accounts).map((a) => a && a.name), ...posts.map((x) => x.account)]);
+    const networks = uniqueSorted([...list(app.info && app.info.accounts).flatMap((a) => list(a && a.networks).map((n) => n && n.name)),
+      ...posts.flatMap((x) => list(x.deliveries).map((d) => d.network))]);
+    const departments = uniqueSorted(posts.map((x) => x.department));
+    const field = (name, label, control, hint) => el('div', { className: `field field-${name}` },
+      el('label', { attrs: { for: `f-${name}` }, text: label }), control,
+      hint ? el('p', { className: 'hint', attrs: { id: `f-${name}-hint` }, text: hint }) : null);
+    const select = (name, values) => el('select', { attrs: { id: `f-${name}`, name } }, options(values, p.get(name) || ''));
+    const form = el('form', { className: 'search', attrs: { role: 'search', 'aria-label': t('posts.form'), id: 'search-form' } },
+      el('div', { className: 'fields' },
+        field('q', t('posts.q'), el('input', { attrs: { id: 'f-q', name: 'q', type: 'search', value: p.get('q') || '', 'aria-describedby': 'f-q-hint', autocomplete: 'off' } }), t('posts.q.hint')),
+        field('department', t('posts.department'), select('department', departments.map((d) => [d, d]))),
+        field('account', t('posts.account'), select('account', accounts.map((a) => [a, a]))),
+        field('network', t('posts.network'), select('network', networks.map((n) => [n, n]))),
+        field('state', t('posts.state'), select('state', STATES.map((s) => [s, stateName(s)]))),
+        field('from', t('posts.from'), el('input', { attrs: { id: 'f-from', name: 'from', type: 'date', value: p.get('from') || '' } })),
+        field('to', t('posts.to'), el('input', { attrs: { id: 'f-to', name: 'to', type: 'date', value: p.get('to') || '' } })),
+        el('div', { className: 'actions' },
+          el('button', { className: 'primary', attrs: { type: 'submit' }, text: t('posts.submit') }),
+          el('button', { className: 'secondary', attrs: { type: 'reset' }, text: t('posts.clear') }))));
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const params = new URLSearchParams();
+      for (const [key, value] of new FormData(form)) {
+        if (typeof value === 'string' && value.trim() !== '') params.set(key, value.trim());
+      }
+      app.focusResults = true;
+      const hash = params.toString() ? `#/posts?${params}` : '#/posts';
+      if (location.hash === hash) route(); else location.hash = hash;
+    });
+    form.addEventListener('reset', (event) => {
+      event.preventDefault();
+      for (const control of form.elements) if ('value' in control && control.tagName !== 'BUTTON') control.value = '';
+      app.focusResults = true;
+      if (location.hash === '#/posts') route(); else location.hash = '#/posts';
+    });
+    return [form];
+  }
+
+  // Going back through searches keeps the form in step with the address.
+  function syncSearchForm() {
+    const form = $('search-form');
+    if (!form) return;
+    for (const control of form.elements) {
+      if (control.name) control.value = app.route.params.get(control.name) || '';
+    }
+  }
+
+  function searchBody() {
+    const s = app.search;
+    if (s.error) return [messageBox(t('load.failed', { error: s.error }), 'error-text')];
+    if (!s.posts || s.key !== searchQuery(app.route.params)) return [messageBox(t('loading'))];
+    const posts = s.posts.slice().sort(byWhen);
+    return [
+      heading(2, { attrs: { id: 'results-title', tabindex: '-1' } }, t('posts.results', { n: posts.length })),
+      posts.length > 0 ? postsTable(posts, t('posts.caption')) : messageBox(t('posts.none')),
+    ];
+  }
+
+  // ---------------------------------------------------------------- one post
+
+  function postBody() {
+    const d = app.detail;
+    if (d.id !== app.route.id || (!d.post && !d.error)) return [messageBox(t('loading'))];
+    if (d.notFound) return [messageBox(t('post.notfound', { id: d.id }), 'error-text')];
+    if (!d.post) return [messageBox(t('load.failed', { error: d.error }), 'error-text')];
+    const post = d.post;
+    const attention = attentionItems([post], null);
+    return [
+      el('p', { className: 'post-summary' }, badge(post.state), ' ',
+        el('span', {}, timeEl(post.publish_at, 'datetime', t('asap'))),
+        post.department ? [' · ', el('span', { text: str(post.department) })] : null,
+        post.account ? [' · ', el('span', { text: str(post.account) })] : null),
+      attention.length > 0 ? el('section', { className: 'panel panel-alert', attrs: { 'aria-labelledby': 'p-attention' } },
+        heading(2, { attrs: { id: 'p-attention' } }, t('attention.title')),
+        attentionList(attention, 3)) : null,
+      el('section', { className: 'panel', attrs: { 'aria-labelledby': 'p-networks' } },
+        heading(2, { attrs: { id: 'p-networks' } }, t('post.networks')),
+        list(post.deliveries).length > 0
+          ? el('div', { className: 'previews' }, list(post.deliveries).map((x, i) => preview(post, x, i)))
+          : messageBox(t('post.nodeliveries'))),
+      provenance(post),
+      auditTrail(post),
+    ];
+  }
+
+  function countLine(delivery) {
+    const { length, limit } = delivery;
+    if (typeof length !== 'number' || typeof limit !== 'number' || limit <= 0) {
+      return el('p', { className: 'count-line muted', text: t('post.count.unknown') });
+    }
+    const over = length - limit;
+    return el('p', { className: `count-line${over > 0 ? ' over' : ''}`, attrs: { 'data-length': length, 'data-limit': limit } },
+      t('post.count', { length: length.toLocaleString(LOCALES[app.lang]), limit: limit.toLocaleString(LOCALES[app.lang]) }),
+      over > 0 ? [' ', el('strong', {}, el('span', { attrs: { 'aria-hidden': 'true' }, text: '! ' }), t('post.count.over', { n: over }))] : null);
+  }
+
+  function preview(post, delivery, index) {
+    const network = str(delivery.network);
+    const type = networkType(post.account, network);
+    const id = `pv-${index}`;
+    const facts = [];
+    if (delivery.published_at) facts.push(el('li', {}, tNodes('post.published', { time: timeEl(delivery.published_at, 'seconds') })));
+    const href = safeUrl(delivery.remote_url);
+    if (href) facts.push(el('li', {}, externalLink(href, t('post.open', { network }))));
+    if (delivery.attempts > 0) facts.push(el('li', { text: t('post.attempts', { n: delivery.attempts }) }));
+    if (delivery.state === 'retrying' && delivery.next_attempt_at) {
+      facts.push(el('li', {}, tNodes('attn.retrying.todo', { time: timeEl(delivery.next_attempt_at, 'seconds') })));
+    } else if (delivery.next_attempt_at && UPCOMING.includes(delivery.state)) {
+      facts.push(el('li', {}, tNodes('post.next', { time: timeEl(delivery.next_attempt_at, 'seconds') })));
+    }
+    const images = list(delivery.images);
+    return el('article', { className: 'preview', attrs: { 'aria-labelledby': id, 'data-network': network, 'data-state': str(delivery.state) } },
+      el('header', { className: 'preview-head' },
+        heading(3, { attrs: { id } }, network, type ? el('span', { className: 'network-type', text: ` (${type})` }) : null),
+        badge(delivery.state)),
+      countLine(delivery),
+      // The exact text, line breaks and all; a pre-wrap block, never interpreted.
+      el('p', { className: 'visually-hidden', text: t('post.text', { network }) }),
+      el('pre', { className: 'post-text', attrs: { 'data-network': network }, text: str(delivery.text) }),
+      images.length > 0 ? el('div', { className: 'images' },
+        el('p', { className: 'label', text: t('post.images', { n: images.length }) }),
+        el('ul', { className: 'image-list' }, images.map((img) => imageItem(img, delivery.state)))) : null,
+      facts.length > 0 ? el('ul', { className: 'facts' }, facts) : null,
+      delivery.last_error && !ATTENTION.includes(delivery.state) ? el('p', { className: 'last-error' },
+        el('span', { className: 'label', text: `${t('post.lasterror')}: ` }), el('span', { text: str(delivery.last_error) })) : null);
+  }
+
+  function imageItem(img, state) {
+    const blob = str(img && img.blob);
+    // /media serves only images that went out; before that the alt text stands in.
+    const servable = /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(blob) && (state === 'published' || state === 'retracted');
+    const alt = str(img && img.alt);
+    const size = Number(img && img.size);
+    const sizeText = Number.isFinite(size) ? `${new Intl.NumberFormat(LOCALES[app.lang], { maximumFractionDigits: 1 }).format(size / 1024)} KB` : t('none');
+    return el('li', { className: 'image-item' },
+      servable ? el('img', { className: 'thumb', attrs: { src: `media/${blob}`, alt, loading: 'lazy' } })
+        : el('div', { className: 'thumb thumb-none' }, el('span', { text: t('post.image.nothumb') })),
+      el('dl', { className: 'image-facts' },
+        el('dt', { text: t('post.image.alt') }), el('dd', alt ? { text: alt } : { className: 'warn-text', text: t('post.image.noalt') }),
+        el('dt', { text: t('post.image.file') }), el('dd', {}, code(str(img && img.path))),
+        el('dt', { text: t('post.image.size') }), el('dd', { text: `${sizeText} · ${str(img && img.mime)}` })));
+  }
+
+  function provenance(post) {
+    const links = post.links && typeof post.links === 'object' ? post.links : null;
+    const forge = links ? { github: 'GitHub', gitlab: 'GitLab', codeberg: 'Codeberg' }[links.forge] || str(links.forge) : '';
+    const commitHref = links ? safeUrl(links.commit) : null;
+    const fileHref = links ? safeUrl(links.file) : null;
+    const row = (term, ...value) => [el('dt', { text: term }), el('dd', {}, value)];
+    const commit = post.commit ? code(str(post.commit).slice(0, 12)) : t('none');
+    return el('section', { className: 'panel', attrs: { 'aria-labelledby': 'p-provenance' } },
+      heading(2, { attrs: { id: 'p-provenance' } }, t('post.provenance')),
+      el('dl', { className: 'facts-grid' },
+        row(t('post.proposer'), str(post.proposer) || t('none')),
+        row(t('post.proposed_at'), timeEl(post.proposed_at, 'seconds')),
+        row(t('post.approver'), str(post.approver) || t('none')),
+        row(t('post.approved_at'), timeEl(post.approved_at, 'seconds')),
+        row(t('post.commit'), commit, commitHref ? [' ', externalLink(commitHref, t('post.commit.link', { forge }))] : null),
+        row(t('post.file'), code(str(post.file)), fileHref ? [' ', externalLink(fileHref, t('post.file.link', { forge }))] : null),
+        row(t('post.id'), code(str(post.id))),
+        row(t('post.publish_at'), timeEl(post.publish_at, 'datetime', t('asap'))),
+        row(t('post.on_branch'), post.on_branch === false ? t('no') : t('yes'))));
+  }
+
+  function actorText(actor) {
+    if (!actor || typeof actor !== 'object') return t('none');
+    if (actor.type === 'service') return t('actor.service');
+    if (actor.type === 'git') return t('actor.git', { name: str(actor.name) });
+    if (actor.type === 'operator') return t('actor.operator', { name: str(actor.name) });
+    return str(actor.name || actor.type);
+  }
+
+  function eventName(kind) {
+    const key = `event.${str(kind)}`;
+    return has(I18N.en, key) ? t(key) : str(kind);
+  }
+
+  function auditTrail(post) {
+    const events = list(post.events);
+    const rows = events.map((e) => el('tr', { attrs: { 'data-kind': str(e.kind) } },
+      el('td', { className: 'when' }, timeEl(e.at, 'seconds')),
+      el('th', { attrs: { scope: 'row' } }, eventName(e.kind), ' ', el('code', { className: 'event-kind', text: str(e.kind) })),
+      el('td', { text: str(e.network) || t('none') }),
+      el('td', { text: actorText(e.actor) }),
+      el('td', { className: 'event-detail', text: str(e.detail) })));
+    return el('section', { className: 'panel', attrs: { 'aria-labelledby': 'p-audit' } },
+      heading(2, { attrs: { id: 'p-audit' } }, t('post.audit')),
+      rows.length > 0
+        ? dataTable(t('post.audit.caption'), [t('col.at'), t('col.event'), t('col.network'), t('col.actor'), t('col.detail')], rows, 'audit')
+        : messageBox(t('post.noevents')));
+  }
+
+  // ================================================================ rendering
+
+  function renderChrome() {
+    const live = $('live');
+    live.setAttribute('data-live', app.live);
+    const icon = { live: '●', offline: '○', connecting: '…', unsupported: '↻' }[app.live] || '•';
+    live.replaceChildren(el('span', { className: 'live-icon', attrs: { 'aria-hidden': 'true' }, text: icon }), ' ', t(`live.${app.live}`));
+
+    const sync = $('sync');
+    const h = app.health;
+    if (app.healthError && !h) {
+      sync.replaceChildren(t('sync.unavailable'));
+      sync.setAttribute('data-ok', 'false');
+    } else if (h) {
+      const ok = h.status === 'ok';
+      sync.setAttribute('data-ok', ok ? 'true' : 'false');
+      if (!ok && (h.fetch_error || h.sync_error || list(h.paused_networks).length > 0)) {
+        const problem = h.fetch_error || h.sync_error ? t('sync.error') : t('sync.paused');
+        sync.replaceChildren(el('span', { attrs: { 'aria-hidden': 'true' }, text: '⚠ ' }), el('a', { attrs: { href: '#/attention' }, text: problem }));
+      } else if (h.last_sync_commit) {
+        sync.replaceChildren(...tNodes('sync.ok', { commit: code(str(h.last_sync_commit).slice(0, 8)), time: timeEl(h.last_sync_at, 'clock') }));
+      } else {
+        sync.replaceChildren(t('sync.none'));
+      }
+    }
+
+    const count = app.posts ? attentionItems(app.posts, app.health).length : 0;
+    const badgeEl = $('nav-attention-count');
+    badgeEl.textContent = count > 0 ? t('nav.count', { n: count }) : '';
+    badgeEl.hidden = count === 0;
+    for (const a of document.querySelectorAll('#site-nav a[data-route]')) {
+      const current = a.getAttribute('data-route') === (app.route.name === 'post' ? '' : app.route.name);
+      if (current) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    }
+
+    const updated = $('updated');
+    if (app.updatedAt) {
+      updated.textContent = app.refreshFailed
+        ? t('updated.failed', { time: formatTime(app.updatedAt, 'clock') })
+        : t('updated', { time: formatTime(app.updatedAt, 'clock') });
+      updated.classList.toggle('error-text', app.refreshFailed);
+    }
+  }
+
+  function routeKey() {
+    return `${app.route.name}|${app.route.id}`;
+  }
+
+  // The view's heading and any controls: rebuilt on navigation and language change only,
+  // so a refresh never takes away what someone is typing.
+  function renderHead() {
+    const view = VIEWS[app.route.name];
+    const title = view.title();
+    const h1 = el('h1', { attrs: { id: 'view-title', tabindex: '-1' }, text: title });
+    const eyebrow = app.route.name === 'post' ? el('p', { className: 'eyebrow', text: t('post.eyebrow') }) : null;
+    $('view-head').replaceChildren(eyebrow || '', h1, ...view.head().filter(Boolean));
+    app.rendered.head = `${routeKey()}|${app.lang}`;
+  }
+
+  function focusKeyInBody() {
+    const active = document.activeElement;
+    if (!active || !$('view-body').contains(active)) return null;
+    const keyed = active.closest('[data-key]');
+    return keyed ? keyed.getAttribute('data-key') : (active.id ? `#${active.id}` : null);
+  }
+
+  function restoreFocus(key) {
+    if (!key) return;
+    let target = null;
+    if (key.startsWith('#')) target = $(key.slice(1));
+    else {
+      for (const node of $('view-body').querySelectorAll('[data-key]')) {
+        if (node.getAttribute('data-key') === key) { target = node; break; }
+      }
+    }
+    if (target) target.focus({ preventScroll: true });
+  }
+
+  function render(navigated) {
+    if (!VIEWS[app.route.name]) app.route = { name: 'overview', id: null, params: new URLSearchParams() };
+    renderChrome();
+    const headKey = `${routeKey()}|${app.lang}`;
+    if (navigated || app.rendered.head !== headKey) renderHead();
+    // The post's title is data: keep the heading in step without rebuilding it.
+    const title = VIEWS[app.route.name].title();
+    if ($('view-title').textContent !== title) $('view-title').textContent = title;
+    document.title = `${title} — oshirase`;
+
+    const bodyKey = `${headKey}|${app.route.params}|${app.version}`;
+    if (navigated || app.rendered.body !== bodyKey) {
+      const focus = focusKeyInBody();
+      $('view-body').replaceChildren(...VIEWS[app.route.name].body().flat().filter(Boolean));
+      app.rendered.body = bodyKey;
+      restoreFocus(focus);
+    }
+    if (app.focusResults && app.route.name === 'posts' && $('results-title')) {
+      app.focusResults = false;
+      $('results-title').focus();
+    }
+  }
+
+  // ================================================================ routing
+
+  function parseRoute() {
+    const hash = location.hash.replace(/^#\/?/, '');
+    const [path, query] = hash.split('?', 2);
+    const params = new URLSearchParams(query || '');
+    if (path.startsWith('post/')) {
+      let id = null;
+      try {
+        id = decodeURIComponent(path.slice('post/'.length));
+      } catch {
+        id = path.slice('post/'.length);
+      }
+      return { name: 'post', id, params };
+    }
+    const name = ['attention', 'upcoming', 'published', 'posts'].includes(path) ? path : 'overview';
+    return { name, id: null, params };
+  }
+
+  function route() {
+    const before = app.route;
+    app.route = parseRoute();
+    const sameView = before.name === app.route.name && before.id === app.route.id;
+    if (app.route.name === 'post' && app.detail.id !== app.route.id) app.detail = { id: app.route.id, post: null, error: null, notFound: false };
+    if (sameView && app.route.name === 'posts') {
+      syncSearchForm();
+      render(false);
+    } else {
+      render(true);
+      // Keyboard and screen-reader users land on what they opened.
+      if (before !== null && !app.starting) $('view-title').focus();
+      window.scrollTo(0, 0);
+    }
+    if (app.route.name === 'post') loadDetail().then(() => render(false));
+    if (app.route.name === 'posts') loadSearch().then(() => render(false));
+  }
+
+  // ================================================================ live updates
+
+  // The live region says what changed, once, in a sentence; never the whole list.
+  let announceTimer = null;
   function announce(message) {
-    const status = $('status');
-    clearTimeout(view.statusTimer);
-    // Clearing first makes screen readers repeat a message identical to the previous one.
-    status.textContent = '';
-    setTimeout(() => { status.textContent = message; }, 50);
-    view.statusTimer = setTimeout(() => { status.textContent = ''; }, STATUS_CLEAR_MS);
+    const region = $('announcer');
+    clearTimeout(announceTimer);
+    region.textContent = '';
+    // Clearing first makes screen readers read a message equal to the previous one again.
+    announceTimer = setTimeout(() => { region.textContent = message; }, 100);
   }
 
-  // ---------------------------------------------------------------- live updates
+  function announceChanges(before, after) {
+    const old = new Map();
+    const known = new Set(before.map((p) => str(p.id)));
+    for (const p of before) for (const d of list(p.deliveries)) old.set(`${str(p.id)}\u0000${str(d.network)}`, d.state);
+    const messages = [];
+    for (const p of after) {
+      if (!known.has(str(p.id))) {
+        messages.push(t('announce.new', { title: titleOf(p), state: stateName(p.state) }));
+        continue;
+      }
+      for (const d of list(p.deliveries)) {
+        const was = old.get(`${str(p.id)}\u0000${str(d.network)}`);
+        if (was !== d.state && ANNOUNCED.has(d.state)) {
+          messages.push(t('announce.delivery', { title: titleOf(p), network: str(d.network), state: stateName(d.state) }));
+        }
+      }
+    }
+    if (messages.length === 0) return;
+    announce(messages.length > 3 ? t('announce.many', { n: messages.length }) : messages.join(' '));
+  }
 
-  // One fetch per burst: the first event starts the timer and later ones ride along. This
-  // bounds the delay even when events never stop, unlike a debounce that restarts each time.
-  // The payload is not needed: any event means "re-read the list" (and the open detail).
+  function setLive(state) {
+    const was = app.live;
+    app.live = state;
+    renderChrome();
+    if (was === 'live' && state === 'offline') announce(t('announce.offline'));
+    if (was === 'offline' && state === 'live') announce(t('announce.live'));
+  }
+
+  // One refresh per burst: the first event starts the timer and later ones ride along.
   function onServerEvent() {
-    if (view.eventTimer !== null) return;
-    view.eventTimer = setTimeout(() => {
-      view.eventTimer = null;
+    if (app.eventTimer !== null) return;
+    app.eventTimer = setTimeout(() => {
+      app.eventTimer = null;
       refresh();
     }, EVENT_DELAY_MS);
   }
 
-  function setLive(ja, en, ok) {
-    $('live').replaceChildren(bilingual(ja, en));
-    $('live').classList.toggle('live-off', !ok);
-  }
-
   function connectEvents() {
     if (typeof EventSource === 'undefined') {
-      setLive('15秒ごとに更新', 'Refreshing every 15 s', false);
+      setLive('unsupported');
       return;
     }
     const source = new EventSource('api/events');
     source.addEventListener('open', () => {
-      setLive('ライブ更新中', 'Live', true);
-      // After a reconnect, catch up on what happened while the stream was down.
-      if (view.streamWasDown) refresh();
-      view.streamWasDown = false;
+      const wasDown = app.live === 'offline';
+      setLive('live');
+      if (wasDown) refresh(); // catch up on what happened while the stream was down
     });
     source.addEventListener('message', onServerEvent);
     source.addEventListener('error', () => {
-      // The 15 s refresh keeps running regardless; this only tells the reader.
-      setLive('再接続中（15秒ごとに更新）', 'Reconnecting; refreshing every 15 s', false);
-      view.streamWasDown = true;
-      if (source.readyState === EventSource.CLOSED) setTimeout(connectEvents, SSE_RETRY_MS);
+      setLive('offline');
+      if (source.readyState === EventSource.CLOSED) setTimeout(connectEvents, RECONNECT_MS);
     });
   }
 
-  // ---------------------------------------------------------------- start
+  // ================================================================ start
 
   function start() {
-    $('detail-close').addEventListener('click', closeDetail);
-    $('detail').addEventListener('keydown', (event) => {
-      if (event.key === 'Escape') closeDetail();
+    app.starting = true;
+    setLang(initialLang(), false);
+    $('lang-select').addEventListener('change', (event) => {
+      setLang(event.target.value, true);
+      render(true);
     });
+    window.addEventListener('hashchange', route);
     document.addEventListener('visibilitychange', () => {
       if (!document.hidden) refresh();
     });
-    // Skip polling while the tab is hidden; it refreshes as soon as it is shown again.
-    setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
+    // Only while the event stream is down; it says when anything changes otherwise.
+    setInterval(() => {
+      if (!document.hidden && app.live !== 'live') refresh();
+    }, POLL_MS);
+    route();
+    app.starting = false;
+    renderChrome();
     refresh();
     connectEvents();
   }

@@ -862,6 +862,7 @@ mod tests {
             next_attempt_at: None,
             called_at: None,
             retract_pending: false,
+            count: None,
         }
     }
 

@@ -1,0 +1,522 @@
+//! The dashboard in a real browser: headless Chromium, driven by `tests/browser/e2e.mjs`
+//! through puppeteer-core, against `serve` running in-process on a real git repository.
+//!
+//! Needs Debian's `chromium` and the npm packages `tests/browser/setup.sh` installs:
+//!
+//! ```sh
+//! OSHIRASE_BROWSER_DEPS=$(tests/browser/setup.sh | tail -1) cargo test --test browser -- --ignored
+//! ```
+//!
+//! `OSHIRASE_CHROMIUM` names another browser binary; the screenshots go to
+//! `target/browser-artifacts/` (or `OSHIRASE_BROWSER_ARTIFACTS`).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+use common::*;
+use oshirase::delivery::{NewEvent, State};
+use oshirase::resolve::{resolve, Resolution};
+use serde_json::Value;
+
+const CALENDAR_PNG: &[u8] =
+    include_bytes!("../content-example/posts/images/gomi-nenmatsu-calendar.png");
+
+/// What the dashboard must show as text and never run.
+const XSS_TITLE: &str =
+    r#"<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">"#;
+
+/// A stand-in for webhook receivers: `/reject` refuses the post (400, a permanent
+/// failure) and `/locked` refuses the credentials (401, the network pauses).
+fn start_receiver() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || answer(stream));
+        }
+    });
+    addr
+}
+
+fn answer(mut stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    let (status, text) = if request_line.contains("/locked") {
+        ("401 Unauthorized", "invalid_auth")
+    } else {
+        ("400 Bad Request", "channel_is_archived")
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+}
+
+fn at(minutes: i64) -> Option<chrono::DateTime<Utc>> {
+    Some(Utc::now() + chrono::Duration::minutes(minutes))
+}
+
+/// A post with a department, and optionally its own text for X and an image.
+fn city_post(
+    title: &str,
+    when: Option<chrono::DateTime<Utc>>,
+    networks: &str,
+    department: &str,
+    x_text: Option<&str>,
+    image: bool,
+    body: &str,
+) -> String {
+    let mut front = format!("---\ntitle: '{}'\n", title.replace('\'', "''"));
+    if let Some(t) = when {
+        front.push_str(&format!("publish_at: {}\n", rfc3339_jst(t)));
+    }
+    front.push_str(&format!(
+        "networks: [{networks}]\ndepartment: '{}'\n",
+        department.replace('\'', "''")
+    ));
+    if let Some(x) = x_text {
+        front.push_str("text:\n  x: |-\n");
+        for line in x.lines() {
+            front.push_str(&format!("    {line}\n"));
+        }
+    }
+    if image {
+        front.push_str("images:\n  - path: images/gomi-calendar.png\n    alt: 年末年始のごみ収集カレンダー。12月31日から1月3日までは収集を休みます。\n");
+    }
+    format!("{front}---\n{body}\n")
+}
+
+fn repository(receiver: SocketAddr) -> GitRepo {
+    let extra = format!(
+        "      x: {{ type: x, credentials: X_CITY, base_url: \"http://{receiver}\" }}\n      \
+         slack: {{ type: webhook, credentials: SLACK, base_url: \"http://{receiver}/reject\" }}\n      \
+         teams: {{ type: webhook, credentials: TEAMS, base_url: \"http://{receiver}/locked\" }}\n"
+    );
+    let repo = GitRepo::new(&config(MERGE, "2h", &extra));
+    repo.write_bytes("posts/images/gomi-calendar.png", CALENDAR_PNG);
+    let long_body = "子育て支援センターでは、乳幼児とその保護者の方を対象に、季節の行事や育児相談を行っています。\n"
+        .repeat(6);
+    repo.propose_and_merge(
+        "staff/winter",
+        &[
+            (
+                "posts/gomi.md",
+                &city_post(
+                    "年末年始のごみ収集日程",
+                    at(26 * 60),
+                    "x, portal, news",
+                    "環境部 ごみ減量推進課",
+                    Some("【年末年始のごみ収集】\n12月31日～1月3日は収集を休みます。\n年始は1月4日からいつもの曜日どおりです。\n#ごみ収集"),
+                    true,
+                    "年末年始のごみ・資源の収集日程をお知らせします。\n\n収集休み：12月31日～1月3日\n年始の収集開始：1月4日から、いつもの曜日どおり",
+                ),
+            ),
+            (
+                "posts/toshokan.md",
+                &city_post(
+                    "中央図書館の臨時休館",
+                    at(27 * 60 + 30),
+                    "portal, news",
+                    "教育委員会 中央図書館",
+                    None,
+                    false,
+                    "蔵書点検のため、中央図書館を臨時休館します。\n返却は返却ポストをご利用ください。",
+                ),
+            ),
+            (
+                "posts/bousai.md",
+                &city_post(
+                    "総合防災訓練を行います",
+                    at(3 * 24 * 60),
+                    "x, portal",
+                    "危機管理部 災害対策課",
+                    Some("【総合防災訓練】\n1月17日9時から区立第一中学校で行います。申込不要です。"),
+                    false,
+                    "1月17日は防災とボランティアの日です。\n日時：1月17日 9時～12時\n場所：区立第一中学校",
+                ),
+            ),
+            (
+                "posts/kenshin.md",
+                &city_post(
+                    "特定健診の受付を始めました",
+                    None,
+                    "portal, news",
+                    "衛生部 健康推進課",
+                    None,
+                    true,
+                    "40歳から74歳の国民健康保険加入者の方へ、特定健診の受付を始めました。",
+                ),
+            ),
+            (
+                "posts/xss.md",
+                &city_post(
+                    XSS_TITLE,
+                    None,
+                    "portal",
+                    "<b>総務部</b> 情報政策課",
+                    None,
+                    false,
+                    "<img src=x onerror=\"window.__pwned=2\">\n<script>window.__pwned=1</script>",
+                ),
+            ),
+            (
+                "posts/kosodate.md",
+                &city_post(
+                    "子育てサロンのご案内",
+                    at(5 * 24 * 60),
+                    "x, news",
+                    "子ども家庭部 子育て支援課",
+                    None,
+                    false,
+                    &long_body,
+                ),
+            ),
+            (
+                "posts/madoguchi.md",
+                &city_post(
+                    "窓口の混雑状況",
+                    None,
+                    "slack",
+                    "区民部 戸籍住民課",
+                    None,
+                    false,
+                    "本日は窓口が大変混み合っています。",
+                ),
+            ),
+            (
+                "posts/tenken.md",
+                &city_post(
+                    "体育館の設備点検",
+                    None,
+                    "teams",
+                    "地域のちから推進部 スポーツ振興課",
+                    None,
+                    false,
+                    "設備点検のため体育館の利用時間を変更します。",
+                ),
+            ),
+            (
+                "posts/ouen.md",
+                &city_post(
+                    "成人の日のつどい",
+                    at(-3 * 60),
+                    "portal",
+                    "地域のちから推進部 生涯学習課",
+                    None,
+                    false,
+                    "成人の日のつどいを開催します。",
+                ),
+            ),
+            (
+                "posts/douro.md",
+                &city_post(
+                    "道路工事による通行止め",
+                    at(10 * 24 * 60),
+                    "slack",
+                    "都市建設部 道路整備課",
+                    None,
+                    false,
+                    "道路工事のため、区道の一部を通行止めにします。",
+                ),
+            ),
+            (
+                "posts/koen.md",
+                &city_post(
+                    "公園のイルミネーション",
+                    at(12 * 24 * 60),
+                    "x",
+                    "都市建設部 公園管理課",
+                    Some("公園のイルミネーションを点灯します。"),
+                    false,
+                    "公園のイルミネーションを点灯します。",
+                ),
+            ),
+        ],
+    );
+    // Pushed straight to the branch by its author: held for an approver's merge.
+    repo.write(
+        "posts/held.md",
+        &city_post(
+            "区民まつりのボランティア募集",
+            at(6 * 60),
+            "portal",
+            "地域のちから推進部 地域調整課",
+            None,
+            false,
+            "区民まつりのボランティアを募集します。",
+        ),
+    );
+    repo.commit_all(STAFF, "add the festival post");
+    repo
+}
+
+/// A program named like the shell would find it (puppeteer wants a path).
+fn find_program(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        return Some(PathBuf::from(name)).filter(|p| p.is_file());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn artifacts_dir() -> PathBuf {
+    std::env::var_os("OSHIRASE_BROWSER_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts")
+        })
+}
+
+/// Waits until the service has done everything the fixture sets up.
+async fn settled(service: &oshirase::serve::Service) {
+    let addr = service.addr;
+    let ready = wait_for(Duration::from_secs(20), || {
+        let states = [
+            ("posts/kenshin", "news", "published"),
+            ("posts/xss", "portal", "published"),
+            ("posts/madoguchi", "slack", "failed"),
+            ("posts/ouen", "portal", "missed"),
+            ("posts/held", "portal", "held"),
+            ("posts/kosodate", "x", "invalid"),
+        ];
+        let all = states
+            .iter()
+            .all(|(p, n, s)| delivery_state(service, p, n).as_deref() == Some(*s));
+        all && !get_json(addr, "/healthz").1["paused_networks"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    })
+    .await;
+    assert!(ready, "the fixture's posts reached their states");
+}
+
+/// A delivery a crash left unsettled, as the scheduler records it.
+fn make_unknown(service: &oshirase::serve::Service, post: &str, network: &str) {
+    service
+        .store
+        .update_delivery(post, network, |d| {
+            d.state = State::Unknown;
+            d.attempts = 1;
+            d.last_error = Some(
+                "the service stopped during the request and the network cannot be asked".into(),
+            );
+            Some(vec![NewEvent::service(
+                post,
+                "unknown",
+                Some(network),
+                d.last_error.clone().unwrap_or_default(),
+            )])
+        })
+        .expect("store")
+        .expect("delivery exists");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and npm packages: tests/browser/setup.sh; run by .ci/run"]
+async fn the_dashboard_in_headless_chromium() {
+    let deps = std::env::var("OSHIRASE_BROWSER_DEPS")
+        .expect("OSHIRASE_BROWSER_DEPS: the directory tests/browser/setup.sh prints");
+    let chromium = std::env::var("OSHIRASE_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let chromium = find_program(&chromium).unwrap_or_else(|| {
+        panic!("no browser `{chromium}`: install Debian's chromium or set OSHIRASE_CHROMIUM")
+    });
+    let receiver = start_receiver();
+    let repo = repository(receiver);
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = settings(&repo.path, data.path());
+    settings.secrets =
+        oshirase::secrets::Secrets::parse("test", "X_CITY_BEARER_TOKEN=not-a-real-token\n")
+            .unwrap();
+    let service = oshirase::serve::Service::start(settings)
+        .await
+        .expect("service starts");
+    settled(&service).await;
+    make_unknown(&service, "posts/douro", "slack");
+    make_unknown(&service, "posts/koen", "x");
+    resolve(
+        &service.store,
+        "posts/koen",
+        "x",
+        Resolution::Published {
+            url: "https://x.com/city_example/status/1871234567890".into(),
+        },
+        "koho-tanaka",
+    )
+    .expect("resolved");
+    // A remote address must only become a link when it is http(s).
+    service
+        .store
+        .update_delivery("posts/xss", "portal", |d| {
+            d.remote_url = Some("javascript:window.__pwned=3".into());
+            Some(Vec::new())
+        })
+        .unwrap()
+        .unwrap();
+
+    let artifacts = artifacts_dir();
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let mut child = Command::new("node")
+        .arg("tests/browser/e2e.mjs")
+        .arg(format!("http://{}/", service.addr))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("OSHIRASE_BROWSER_DEPS", &deps)
+        .env("OSHIRASE_CHROMIUM", &chromium)
+        .env("OSHIRASE_BROWSER_ARTIFACTS", &artifacts)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs (is /usr/bin/node installed?)");
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut summary = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the browser test took longer than 4 minutes");
+            }
+        };
+        println!("e2e: {line}");
+        if line == "READY" {
+            // The dashboard is open: a post lands that falls due a few seconds later.
+            repo.propose_and_merge(
+                "staff/soon",
+                &[(
+                    "posts/soon.md",
+                    &city_post(
+                        "窓口受付時間延長のお知らせ",
+                        Some(Utc::now() + chrono::Duration::seconds(6)),
+                        "portal, news",
+                        "区民部 戸籍住民課",
+                        None,
+                        false,
+                        "3月と4月の土曜日は、窓口の受付時間を延長します。\n受付：9時～17時",
+                    ),
+                )],
+            );
+        } else if let Some(json) = line.strip_prefix("SUMMARY ") {
+            summary = Some(serde_json::from_str::<Value>(json).expect("summary is JSON"));
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    service.shutdown().await;
+    assert!(
+        status.success(),
+        "node tests/browser/e2e.mjs failed: {status}"
+    );
+    let s = summary.expect("the script printed its summary");
+
+    let failures: Vec<&str> = s["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
+    // Live: scheduled, then published, on the same page load.
+    assert_eq!(s["live"]["scheduled"], true, "{s}");
+    assert_eq!(s["live"]["published"], true, "{s}");
+    assert_eq!(s["live"]["reloaded"], false, "{s}");
+    // axe-core ran on every view in both languages and found nothing.
+    let checked: Vec<&str> = s["axe"]["checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for view in [
+        "overview",
+        "attention",
+        "upcoming",
+        "published",
+        "posts",
+        "post",
+    ] {
+        for lang in ["ja", "en"] {
+            let name = format!("{view}:{lang}");
+            assert!(
+                checked.contains(&name.as_str()),
+                "axe ran on {name}: {checked:?}"
+            );
+        }
+    }
+    assert_eq!(
+        s["axe"]["selftest"], true,
+        "axe-core finds a planted violation"
+    );
+    assert_eq!(s["axe"]["violations"], 0, "{}", s["axe"]["details"]);
+    assert_eq!(s["xss"]["pwned"], Value::Null, "{s}");
+    assert_eq!(s["xss"]["title_literal"], true, "{s}");
+    assert_eq!(s["xss"]["body_literal"], true, "{s}");
+    assert_eq!(s["xss"]["injected_elements"], 0, "{s}");
+    assert_eq!(s["xss"]["javascript_links"], 0, "{s}");
+    assert_eq!(s["lang"]["initial"], "ja", "{s}");
+    assert_eq!(s["lang"]["switched"], "en", "{s}");
+    assert_eq!(s["lang"]["after_reload"], "en", "{s}");
+    assert_eq!(s["search"]["q"], serde_json::json!(["posts/gomi"]), "{s}");
+    assert_eq!(
+        s["search"]["department"],
+        serde_json::json!(["posts/bousai"]),
+        "{s}"
+    );
+    assert_eq!(
+        s["search"]["dates"],
+        serde_json::json!(["posts/kosodate"]),
+        "{s}"
+    );
+    assert_eq!(
+        s["search"]["state"],
+        serde_json::json!(["posts/madoguchi"]),
+        "{s}"
+    );
+    let screenshot = artifacts.join("dashboard.png");
+    let png = std::fs::read(&screenshot).expect("the screenshot was saved");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{}",
+        screenshot.display()
+    );
+}
