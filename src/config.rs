@@ -214,6 +214,16 @@ pub struct NetworkConfig {
     pub visibility: Option<String>,
     /// Posting budget: `rate:` in the file, else the network type's documented one.
     pub rate: Option<Rate>,
+    /// In a dry run, the type this outbox stands in for: texts and images are still held
+    /// to that network's limits, so a rehearsal catches what the real run would refuse.
+    pub rehearses: Option<NetworkKind>,
+}
+
+impl NetworkConfig {
+    /// The type whose limits apply: the network's own, or the one a dry run rehearses.
+    pub fn counted_kind(&self) -> NetworkKind {
+        self.rehearses.unwrap_or(self.kind)
+    }
 }
 
 impl RepoConfig {
@@ -266,6 +276,9 @@ impl RepoConfig {
     pub fn into_dry_run(mut self) -> RepoConfig {
         for account in self.accounts.values_mut() {
             for network in account.networks.values_mut() {
+                if network.kind != NetworkKind::Outbox {
+                    network.rehearses = Some(network.kind);
+                }
                 network.kind = NetworkKind::Outbox;
                 network.credentials = None;
                 network.base_url = None;
@@ -541,6 +554,7 @@ fn validate_network(
         limit: raw.limit,
         visibility: raw.visibility,
         rate,
+        rehearses: None,
     })
 }
 

@@ -14,7 +14,8 @@ pub const URL_WEIGHT: usize = 23;
 
 /// The network's text limit, in its own unit ([`length`]); `limit:` in the config wins.
 pub fn limit(net: &NetworkConfig) -> usize {
-    net.limit.unwrap_or_else(|| default_limit(net.kind))
+    net.limit
+        .unwrap_or_else(|| default_limit(net.counted_kind()))
 }
 
 pub fn default_limit(kind: NetworkKind) -> usize {

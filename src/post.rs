@@ -702,7 +702,7 @@ impl Post {
             None => (render::plain_text(&self.body), false),
         };
         let limit = count::limit(net);
-        let length = count::length(net.kind, &text);
+        let length = count::length(net.counted_kind(), &text);
         let name = &net.name;
         let problem = if text.trim().is_empty() {
             Some(self.problem(
@@ -746,7 +746,7 @@ impl Post {
 
     /// Whether the network takes these images (count, size, type).
     fn image_problem(&self, net: &NetworkConfig, images: &[Image]) -> Option<Problem> {
-        let limits = count::image_limits(net.kind);
+        let limits = count::image_limits(net.counted_kind());
         let name = &net.name;
         if images.len() > limits.max_count {
             return Some(self.problem(

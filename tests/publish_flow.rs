@@ -471,6 +471,25 @@ async fn dry_run_swaps_every_network_for_an_outbox() {
         .await
     );
     assert_eq!(outbox(data.path(), "city", "x")[0]["text"], "短いお知らせ");
+    // A rehearsal still holds each network to its own limits: 300 characters are too many
+    // for X even though its stand-in is an outbox.
+    repo.propose_and_merge(
+        "staff/b",
+        &[("posts/long.md", &post("B", None, "x", &"長".repeat(300)))],
+    );
+    service.request_sync();
+    assert!(
+        wait_for(Duration::from_secs(10), || delivery_state(
+            &service,
+            "posts/long",
+            "x"
+        )
+        .as_deref()
+            == Some("invalid"))
+        .await,
+        "{:?}",
+        service.store.delivery("posts/long", "x").unwrap()
+    );
     service.shutdown().await;
 }
 
