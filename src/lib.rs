@@ -6,6 +6,7 @@
 //! `serve` wires them together; `demo` stages a whole city-office story on top of it.
 
 pub mod alerts;
+pub mod auth;
 pub mod check;
 pub mod config;
 pub mod count;
@@ -14,6 +15,7 @@ pub mod demo;
 pub mod fetch;
 pub mod hooks;
 pub mod i18n;
+pub mod metrics;
 pub mod networks;
 pub mod post;
 pub mod render;
@@ -26,5 +28,6 @@ pub mod source;
 pub mod status;
 pub mod store;
 pub mod sync;
+mod view_cache;
 pub mod watch;
 pub mod web;

@@ -98,6 +98,8 @@ pub struct Store {
     events: broadcast::Sender<Event>,
     /// Held by `serve` for as long as the store is open: one service per data directory.
     _serve_lock: Option<std::fs::File>,
+    /// Every post as last read, for the API and the metrics.
+    views: crate::view_cache::ViewCache,
 }
 
 /// The file `serve` locks so that only one service uses a data directory.
@@ -188,6 +190,7 @@ impl Store {
             db,
             events,
             _serve_lock: None,
+            views: crate::view_cache::ViewCache::new(path),
         })
     }
 
@@ -239,6 +242,12 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Every post with its deliveries as [`Store::posts`] reads them, shared and kept
+    /// until the database changes (by this process or another): cheap to call often.
+    pub fn posts_shared(&self) -> Result<std::sync::Arc<Vec<PostView>>, StoreError> {
+        self.views.get(|| self.posts())
     }
 
     pub fn delivery(
@@ -382,6 +391,7 @@ impl Store {
         }
         let events = append_events(&txn, change.events)?;
         txn.commit()?;
+        self.views.changed();
         self.announce(&events);
         Ok(events)
     }
@@ -427,6 +437,7 @@ impl Store {
         }
         let events = append_events(&txn, events)?;
         txn.commit()?;
+        self.views.changed();
         self.announce(&events);
         Ok(Some((record, events)))
     }

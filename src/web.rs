@@ -37,6 +37,8 @@ pub struct Health {
     pub fetch_error: Option<String>,
     /// Failed fetches since the service started (for metrics).
     pub fetch_failures: u64,
+    /// Sync durations and failures since the service started (for metrics).
+    pub sync_stats: crate::metrics::SyncStats,
 }
 
 #[derive(Clone)]
@@ -50,6 +52,8 @@ pub struct AppState {
     pub paused: crate::scheduler::PausedNetworks,
     /// The repository images are read from for `GET /media/<blob>`.
     pub repo: std::path::PathBuf,
+    /// Dashboard credentials; `None` is an open dashboard (loopback only).
+    pub auth: Option<crate::auth::DashboardAuth>,
 }
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
@@ -80,20 +84,30 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let health = warp::path!("healthz")
         .and(warp::get())
         .and(with_state.clone())
+        .and(crate::auth::authenticated(state.auth.clone()))
         .map(healthz);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and_then(crate::metrics::reply);
     let media = warp::path!("media" / String)
         .and(warp::get())
         .and(with_state.clone())
         .and_then(media);
     let assets = warp::get().and(warp::path::tail()).map(asset);
     let hooks = crate::hooks::routes(state.hooks.clone());
-    hooks
+    let app = hooks
         .or(posts)
         .or(post)
         .or(events)
         .or(health)
+        .or(metrics)
         .or(media)
-        .or(assets)
+        .or(assets);
+    // Every route needs the dashboard credentials unless `auth` lists it as open.
+    crate::auth::guard(state.auth.clone())
+        .and(app)
+        .recover(crate::auth::challenge)
         .recover(handle_rejection)
         .with(warp::reply::with::header(
             header::CONTENT_SECURITY_POLICY,
@@ -336,7 +350,7 @@ async fn list_posts(query: String, state: AppState) -> Result<warp::reply::Respo
         Ok(f) => f,
         Err(message) => return Ok(error_reply(StatusCode::BAD_REQUEST, message)),
     };
-    let posts = match blocking(&state, |s| s.posts()).await {
+    let posts = match blocking(&state, |s| s.posts_shared()).await {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
@@ -416,7 +430,9 @@ fn event_stream(state: AppState) -> impl Reply {
     warp::sse::reply(warp::sse::keep_alive().stream(stream))
 }
 
-fn healthz(state: AppState) -> warp::reply::Response {
+/// Probes get the status and its HTTP code from anyone; the details (commit, errors,
+/// paused networks) only with dashboard credentials.
+fn healthz(state: AppState, full: bool) -> warp::reply::Response {
     let h = state
         .health
         .read()
@@ -447,6 +463,9 @@ fn healthz(state: AppState) -> warp::reply::Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    if !full {
+        return json_reply(status, &json!({ "status": body["status"] }));
+    }
     json_reply(status, &body)
 }
 
