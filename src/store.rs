@@ -36,6 +36,10 @@ const FILES: TableDefinition<&str, &str> = TableDefinition::new("files_v1");
 const MEDIA: TableDefinition<&str, &str> = TableDefinition::new("media_v1");
 /// Sync metadata (`last_sync_commit`, `last_sync_at`, …).
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta_v1");
+/// [`WRITE_SEQ`] → how many transactions changed a post or delivery, from any process, so
+/// that a kept list of posts knows whether it is still exact (see `view_cache`).
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters_v1");
+const WRITE_SEQ: &str = "post_writes";
 
 pub const DB_FILE: &str = "oshirase.redb";
 
@@ -184,13 +188,14 @@ impl Store {
         txn.open_table(META)?;
         txn.open_table(FILES)?;
         txn.open_table(MEDIA)?;
+        txn.open_table(COUNTERS)?;
         txn.commit()?;
         let (events, _) = broadcast::channel(1024);
         Ok(Store {
             db,
             events,
             _serve_lock: None,
-            views: crate::view_cache::ViewCache::new(path),
+            views: crate::view_cache::ViewCache::default(),
         })
     }
 
@@ -214,40 +219,38 @@ impl Store {
 
     /// Every post with its deliveries, in id order.
     pub fn posts(&self) -> Result<Vec<PostView>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let posts = txn.open_table(POSTS)?;
-        let deliveries = txn.open_table(DELIVERIES)?;
-        let mut all_deliveries = deliveries.iter()?.peekable();
-        let mut out = Vec::new();
-        for entry in posts.iter()? {
-            let (key, value) = entry?;
-            let post: PostRecord = serde_json::from_slice(value.value())?;
-            // Both tables are ordered by post id, so one merge pass pairs them.
-            let mut mine = Vec::new();
-            while let Some(Ok((k, _))) = all_deliveries.peek() {
-                let owner = k.value().0;
-                if owner < key.value() {
-                    all_deliveries.next();
-                } else if owner == key.value() {
-                    if let Some(Ok((_, v))) = all_deliveries.next() {
-                        mine.push(serde_json::from_slice(v.value())?);
-                    }
-                } else {
-                    break;
-                }
-            }
-            out.push(PostView {
-                post,
-                deliveries: mine,
-            });
-        }
-        Ok(out)
+        posts_in(&self.db.begin_read()?)
     }
 
     /// Every post with its deliveries as [`Store::posts`] reads them, shared and kept
-    /// until the database changes (by this process or another): cheap to call often.
+    /// between calls: only what changed since the last call is read (see `view_cache`).
     pub fn posts_shared(&self) -> Result<std::sync::Arc<Vec<PostView>>, StoreError> {
-        self.views.get(|| self.posts())
+        let mut cache = self.views.lock();
+        let txn = self.db.begin_read()?;
+        let seq = txn
+            .open_table(COUNTERS)?
+            .get(WRITE_SEQ)?
+            .map_or(0, |v| v.value());
+        match cache.stale_posts(seq) {
+            Some(ids) => {
+                if !ids.is_empty() {
+                    let posts = txn.open_table(POSTS)?;
+                    let deliveries = txn.open_table(DELIVERIES)?;
+                    for id in ids {
+                        let view = match posts.get(id.as_str())? {
+                            Some(v) => Some(PostView {
+                                post: serde_json::from_slice(v.value())?,
+                                deliveries: read_deliveries(&deliveries, &id)?,
+                            }),
+                            None => None,
+                        };
+                        cache.put(&id, view);
+                    }
+                }
+            }
+            None => cache.replace(seq, posts_in(&txn)?),
+        }
+        Ok(cache.shared())
     }
 
     pub fn delivery(
@@ -390,8 +393,11 @@ impl Store {
             put_delivery(&txn, d)?;
         }
         let events = append_events(&txn, change.events)?;
+        let before = bump_write_seq(&txn)?;
+        let mut changed: Vec<&str> = vec![id, change.post.id.as_str()];
+        changed.extend(change.deliveries.iter().map(|d| d.post_id.as_str()));
         txn.commit()?;
-        self.views.changed();
+        self.views.wrote(changed, before);
         self.announce(&events);
         Ok(events)
     }
@@ -436,8 +442,9 @@ impl Store {
             }
         }
         let events = append_events(&txn, events)?;
+        let before = bump_write_seq(&txn)?;
         txn.commit()?;
-        self.views.changed();
+        self.views.wrote([post_id], before);
         self.announce(&events);
         Ok(Some((record, events)))
     }
@@ -480,6 +487,37 @@ pub async fn title_of(store: &std::sync::Arc<Store>, id: &str) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
+/// Every post with its deliveries in one read transaction, in id order.
+fn posts_in(txn: &redb::ReadTransaction) -> Result<Vec<PostView>, StoreError> {
+    let posts = txn.open_table(POSTS)?;
+    let deliveries = txn.open_table(DELIVERIES)?;
+    let mut all_deliveries = deliveries.iter()?.peekable();
+    let mut out = Vec::new();
+    for entry in posts.iter()? {
+        let (key, value) = entry?;
+        let post: PostRecord = serde_json::from_slice(value.value())?;
+        // Both tables are ordered by post id, so one merge pass pairs them.
+        let mut mine = Vec::new();
+        while let Some(Ok((k, _))) = all_deliveries.peek() {
+            let owner = k.value().0;
+            if owner < key.value() {
+                all_deliveries.next();
+            } else if owner == key.value() {
+                if let Some(Ok((_, v))) = all_deliveries.next() {
+                    mine.push(serde_json::from_slice(v.value())?);
+                }
+            } else {
+                break;
+            }
+        }
+        out.push(PostView {
+            post,
+            deliveries: mine,
+        });
+    }
+    Ok(out)
+}
+
 fn read_deliveries(
     table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
     post_id: &str,
@@ -512,6 +550,14 @@ fn put_delivery(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreE
     }
     deliveries.insert(key, serde_json::to_vec(d)?.as_slice())?;
     Ok(())
+}
+
+/// Counts a transaction that changes posts or deliveries; returns the count before it.
+fn bump_write_seq(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut counters = txn.open_table(COUNTERS)?;
+    let before = counters.get(WRITE_SEQ)?.map_or(0, |v| v.value());
+    counters.insert(WRITE_SEQ, before + 1)?;
+    Ok(before)
 }
 
 fn append_events(txn: &WriteTransaction, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {

@@ -489,3 +489,76 @@ async fn the_api_sees_what_another_process_wrote() {
     );
     service.shutdown().await;
 }
+
+#[test]
+fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
+    use oshirase::delivery::{NewEvent, State};
+    let data = tempfile::tempdir().unwrap();
+    let store = oshirase::store::Store::open(data.path()).unwrap();
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    let later = chrono::Utc::now() + chrono::Duration::hours(3);
+    repo.propose_and_merge(
+        "staff/a",
+        &[
+            ("posts/b.md", &post("B", Some(later), "portal, news", "二")),
+            ("posts/d.md", &post("D", Some(later), "portal", "四")),
+        ],
+    );
+    let sync = |store: &oshirase::store::Store| {
+        let accept = |_: &oshirase::config::RepoConfig| Ok(());
+        oshirase::sync::sync(
+            store,
+            &oshirase::sync::SyncOptions {
+                repo_path: &repo.path,
+                branch: "main",
+                content_dir: "",
+                dry_run: false,
+                accept_config: &accept,
+            },
+        )
+        .unwrap();
+    };
+    let same = |store: &oshirase::store::Store| {
+        let fresh: Vec<_> = store
+            .posts()
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.post, v.deliveries))
+            .collect();
+        let kept: Vec<_> = store
+            .posts_shared()
+            .unwrap()
+            .iter()
+            .map(|v| (v.post.clone(), v.deliveries.clone()))
+            .collect();
+        assert_eq!(kept, fresh);
+        kept.len()
+    };
+    assert_eq!(same(&store), 0);
+    sync(&store);
+    assert_eq!(same(&store), 2);
+    // A delivery changes while a request still holds the old list.
+    let held = store.posts_shared().unwrap();
+    store
+        .update_delivery("posts/b", "news", |d| {
+            d.state = State::Failed;
+            Some(vec![NewEvent::service("posts/b", "failed", Some("news"), "x".into())])
+        })
+        .unwrap();
+    assert_eq!(same(&store), 2);
+    assert_eq!(held[0].deliveries[0].state, State::Scheduled, "untouched");
+    // New posts land before, between and after the kept ones.
+    repo.propose_and_merge(
+        "staff/b",
+        &[
+            ("posts/a.md", &post("A", Some(later), "portal", "一")),
+            ("posts/c.md", &post("C", Some(later), "news", "三")),
+            ("posts/e.md", &post("E", None, "portal", "五")),
+        ],
+    );
+    sync(&store);
+    assert_eq!(same(&store), 5);
+    repo.remove_and_merge("staff/c", "posts/c.md");
+    sync(&store);
+    assert_eq!(same(&store), 5);
+}
