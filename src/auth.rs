@@ -27,7 +27,7 @@
 //! ok/error) and `/media/…` (images already sent to networks, which fetch them by URL and
 //! cannot log in) stay reachable without dashboard credentials.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -94,8 +94,8 @@ struct Inner {
     /// length the caller sends.
     token: Option<[u8; 32]>,
     users: Vec<User>,
-    /// MAC of (user, password) → the user it was checked against.
-    remembered: Mutex<HashMap<[u8; 32], usize>>,
+    /// MACs of (user, password) pairs that passed a PBKDF2 check.
+    remembered: Mutex<HashSet<[u8; 32]>>,
     cache_key: [u8; 32],
     /// One slow check at a time.
     slow: Mutex<()>,
@@ -156,7 +156,7 @@ impl DashboardAuth {
         Ok(Some(DashboardAuth(Arc::new(Inner {
             token,
             users,
-            remembered: Mutex::new(HashMap::new()),
+            remembered: Mutex::new(HashSet::new()),
             cache_key,
             slow: Mutex::new(()),
         }))))
@@ -181,50 +181,44 @@ impl DashboardAuth {
     }
 
     fn user_matches(&self, name: &[u8], password: &[u8]) -> bool {
-        let Some(index) = self.0.users.iter().position(|u| u.name.as_bytes() == name) else {
+        let Some(user) = self.0.users.iter().find(|u| u.name.as_bytes() == name) else {
             return false;
         };
-        let remembered_as = {
-            let mut mac = Hmac::<Sha256>::new_from_slice(&self.0.cache_key)
-                .unwrap_or_else(|_| unreachable_hmac());
-            mac.update(&(name.len() as u64).to_be_bytes());
-            mac.update(name);
-            mac.update(password);
-            let out: [u8; 32] = mac.finalize().into_bytes().into();
-            out
-        };
-        let cache = |i| {
-            let mut r = self.0.remembered.lock().unwrap_or_else(|e| e.into_inner());
-            if r.len() >= REMEMBERED {
-                r.clear();
-            }
-            r.insert(remembered_as, i);
-        };
-        if self
-            .0
-            .remembered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&remembered_as)
-            == Some(&index)
-        {
-            return true;
-        }
-        let ok = match &self.0.users[index].stored {
+        match &user.stored {
             Stored::Sha256(hash) => bool::from(hash.ct_eq(&sha256(password))),
             Stored::Pbkdf2 {
                 iterations,
                 salt,
                 key,
             } => {
-                let _one_at_a_time = self.0.slow.lock().unwrap_or_else(|e| e.into_inner());
-                bool::from(key.ct_eq(&pbkdf2_sha256(password, salt, *iterations)))
+                // A MAC under a per-process key: the set reveals nothing about passwords,
+                // and looking a tag up in it in variable time tells an attacker nothing.
+                let tag: [u8; 32] = {
+                    let mut mac = Hmac::<Sha256>::new_from_slice(&self.0.cache_key)
+                        .unwrap_or_else(|_| unreachable_hmac());
+                    mac.update(&(name.len() as u64).to_be_bytes());
+                    mac.update(name);
+                    mac.update(password);
+                    mac.finalize().into_bytes().into()
+                };
+                let remembered = || self.0.remembered.lock().unwrap_or_else(|e| e.into_inner());
+                if remembered().contains(&tag) {
+                    return true;
+                }
+                let ok = {
+                    let _one_at_a_time = self.0.slow.lock().unwrap_or_else(|e| e.into_inner());
+                    bool::from(key.ct_eq(&pbkdf2_sha256(password, salt, *iterations)))
+                };
+                if ok {
+                    let mut r = remembered();
+                    if r.len() >= REMEMBERED {
+                        r.clear();
+                    }
+                    r.insert(tag);
+                }
+                ok
             }
-        };
-        if ok {
-            cache(index);
         }
-        ok
     }
 }
 

@@ -542,7 +542,12 @@ fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
     store
         .update_delivery("posts/b", "news", |d| {
             d.state = State::Failed;
-            Some(vec![NewEvent::service("posts/b", "failed", Some("news"), "x".into())])
+            Some(vec![NewEvent::service(
+                "posts/b",
+                "failed",
+                Some("news"),
+                "x".into(),
+            )])
         })
         .unwrap();
     assert_eq!(same(&store), 2);
