@@ -55,7 +55,14 @@ fn change(i: usize) -> PostChange {
         id: id.clone(),
         title: format!("{topic}（第{i}報）"),
         file: format!("{id}.md"),
-        account: Some(if i % 4 == 0 { "kuyakusho" } else { "adachi" }.into()),
+        account: Some(
+            if i.is_multiple_of(4) {
+                "kuyakusho"
+            } else {
+                "adachi"
+            }
+            .into(),
+        ),
         department: Some(DEPARTMENTS[i % DEPARTMENTS.len()].into()),
         publish_at: Some(publish_at),
         proposer: Some(person("山田 花子", "yamada@city.example.jp")),
@@ -71,7 +78,7 @@ fn change(i: usize) -> PostChange {
         "{topic}についてお知らせします。\n日時：{}\n場所：区役所本庁舎\n詳しくは https://www.city.example.jp/news/{i}.html をご覧ください。",
         publish_at.format("%Y年%m月%d日 %H時")
     );
-    let networks: &[&str] = if i % 3 == 0 {
+    let networks: &[&str] = if i.is_multiple_of(3) {
         &["x", "facebook", "mastodon"]
     } else {
         &["x", "facebook"]
@@ -79,9 +86,9 @@ fn change(i: usize) -> PostChange {
     // Most are long published; a few need a person; the last ones are still to come.
     let state = match i {
         _ if i >= POSTS - 800 => State::Scheduled,
-        _ if i % 97 == 0 => State::Failed,
-        _ if i % 89 == 0 => State::Held,
-        _ if i % 83 == 0 => State::Unknown,
+        _ if i.is_multiple_of(97) => State::Failed,
+        _ if i.is_multiple_of(89) => State::Held,
+        _ if i.is_multiple_of(83) => State::Unknown,
         _ => State::Published,
     };
     let account = post.account.clone().unwrap();
