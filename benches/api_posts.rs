@@ -258,6 +258,10 @@ async fn main() {
                 "/api/posts?q=%E9%98%B2%E7%81%BD".into(),
             ),
             (
+                "?q=該当なし (no match: the scan alone)",
+                "/api/posts?q=%E8%A9%B2%E5%BD%93%E3%81%AA%E3%81%97".into(),
+            ),
+            (
                 "?from=2026-01-01&to=2026-01-31",
                 "/api/posts?from=2026-01-01&to=2026-01-31".into(),
             ),

@@ -382,9 +382,15 @@ impl Presented {
     }
 }
 
-/// Paths reachable without dashboard credentials (see the module comment for why).
+/// Paths reachable without dashboard credentials (see the module comment for why): exactly
+/// the shapes of those routes, so that no other route (the assets answer any path) is
+/// reached through them.
 fn is_open(path: &str) -> bool {
-    path == "/healthz" || path.starts_with("/hooks/") || path.starts_with("/media/")
+    let one_segment = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/') && rest != "..")
+    };
+    path == "/healthz" || one_segment("/hooks/") || one_segment("/media/")
 }
 
 #[derive(Debug)]
@@ -537,6 +543,28 @@ mod tests {
             .to_string()
             .contains("twice"));
         assert!(DashboardAuth::new(None, Some(" , ")).unwrap().is_none());
+    }
+
+    #[test]
+    fn only_the_exact_shapes_of_the_open_routes_are_open() {
+        for open in ["/healthz", "/hooks/github", "/media/0123abcd"] {
+            assert!(is_open(open), "{open}");
+        }
+        for closed in [
+            "/",
+            "/healthz/",
+            "/hooks/",
+            "/hooks/../api/posts",
+            "/hooks/a/b",
+            "/media/..",
+            "/media/x/app.js",
+            "//hooks/github",
+            "/api/posts",
+            "/metrics",
+            "/app.js",
+        ] {
+            assert!(!is_open(closed), "{closed}");
+        }
     }
 
     #[test]
