@@ -28,6 +28,7 @@ pub mod source;
 pub mod status;
 pub mod store;
 pub mod sync;
+pub mod text_search;
 mod view_cache;
 pub mod watch;
 pub mod web;

@@ -303,7 +303,7 @@ impl Filters {
             .into_iter()
             .flatten()
             .chain(v.deliveries.iter().map(|d| &d.text))
-            .any(|s| s.to_lowercase().contains(q));
+            .any(|s| crate::text_search::contains_lowercased(s, q));
             if !hit {
                 return false;
             }
