@@ -227,6 +227,9 @@ pub async fn run(
     mut print: impl FnMut(String) + Send + 'static,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), DemoError> {
+    // A demo on a shared address takes the same dashboard credentials as `serve`.
+    let auth = crate::auth::for_listen(options.listen, &crate::secrets::Secrets::from_env())
+        .map_err(|e| ServeError::Other(e.to_string()))?;
     let dir = match &options.dir {
         Some(d) => d.clone(),
         None => tempfile::Builder::new()
@@ -247,6 +250,7 @@ pub async fn run(
         dry_run: true,
         poll_interval: Duration::from_secs(30),
         public_url: None,
+        auth,
     })
     .await?;
     print(format!(

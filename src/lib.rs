@@ -6,6 +6,7 @@
 //! `serve` wires them together; `demo` stages a whole city-office story on top of it.
 
 pub mod alerts;
+pub mod auth;
 pub mod check;
 pub mod config;
 pub mod count;
@@ -16,6 +17,7 @@ pub mod forge;
 pub mod hooks;
 pub mod i18n;
 pub mod info;
+pub mod metrics;
 pub mod networks;
 pub mod post;
 pub mod render;
@@ -28,5 +30,7 @@ pub mod source;
 pub mod status;
 pub mod store;
 pub mod sync;
+pub mod text_search;
+mod view_cache;
 pub mod watch;
 pub mod web;

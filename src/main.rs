@@ -43,6 +43,26 @@ enum Command {
     Backup(BackupArgs),
     /// Run the whole story on a scratch repository, without credentials.
     Demo(DemoArgs),
+    /// Print an OSHIRASE_DASHBOARD_USERS entry (name:pbkdf2-sha256:…) for a dashboard user;
+    /// the password is the first line of standard input.
+    HashPassword(HashPasswordArgs),
+}
+
+#[derive(clap::Args)]
+struct HashPasswordArgs {
+    /// The user name the browser will ask for.
+    name: String,
+    /// PBKDF2 iterations: more is slower for an attacker and for each first login.
+    #[arg(long, default_value_t = oshirase::auth::DEFAULT_ITERATIONS)]
+    iterations: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object a line (timestamp, level, fields, target), for log collectors.
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -109,6 +129,9 @@ struct ServeArgs {
     /// for networks that fetch images by URL (LINE); only published images are served.
     #[arg(long, env = "OSHIRASE_PUBLIC_URL")]
     public_url: Option<String>,
+    /// How the log on standard error is written.
+    #[arg(long, env = "OSHIRASE_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -192,17 +215,29 @@ struct DemoArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let log_format = match &cli.command {
+        Command::Serve(args) => args.log_format,
+        _ => LogFormat::Text,
+    };
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("oshirase=info,warn")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+    }
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // A log collector reading JSON gets the reason it stopped as JSON too.
+            if log_format == LogFormat::Json {
+                tracing::error!("{e:#}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             // A usage mistake in check/preview is exit 2, as for a bad flag.
             if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
@@ -222,7 +257,21 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Resolve(args) => resolve(args).map(|()| 0),
         Command::Backup(args) => backup(args).map(|()| 0),
         Command::Demo(args) => run_demo(args).map(|()| 0),
+        Command::HashPassword(args) => hash_password(args).map(|()| 0),
     }
+}
+
+fn hash_password(args: HashPasswordArgs) -> Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    println!(
+        "{}",
+        oshirase::auth::hash_password(&args.name, password, args.iterations)?
+    );
+    Ok(())
 }
 
 fn check(args: CheckArgs) -> Result<u8> {
@@ -298,17 +347,12 @@ async fn stop_signal() {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
-    if !args.listen.ip().is_loopback() {
-        bail!(
-            "--listen {}: the dashboard has no authentication yet, so it only listens on a \
-             loopback address; put an authenticating reverse proxy in front of 127.0.0.1",
-            args.listen
-        );
-    }
     let secrets = match &args.secrets {
         Some(path) => Secrets::load(path)?,
         None => Secrets::from_env(),
     };
+    let auth = oshirase::auth::for_listen(args.listen, &secrets)?;
+    let json_logs = args.log_format == LogFormat::Json;
     let public_url = match args.public_url.as_deref() {
         None => None,
         Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
@@ -333,13 +377,23 @@ fn serve(args: ServeArgs) -> Result<()> {
         dry_run: args.dry_run,
         poll_interval: args.poll,
         public_url,
+        auth,
+    };
+    // With JSON logs every line on standard error is JSON.
+    let say = |line: String| {
+        if json_logs {
+            tracing::info!("{line}");
+        } else {
+            eprintln!("oshirase: {line}");
+        }
     };
     runtime()?.block_on(async {
         let service = Service::start(settings).await?;
-        eprintln!("oshirase: serving http://{}/", service.addr);
+        say(format!("serving http://{}/", service.addr));
         stop_signal().await;
-        eprintln!("oshirase: stopping; letting deliveries in flight finish");
+        say("stopping; letting deliveries in flight finish".into());
         service.shutdown().await;
+        say("stopped".into());
         Ok(())
     })
 }

@@ -40,6 +40,8 @@ pub struct ServeSettings {
     /// The address the world reaches this service at, without a trailing slash: networks
     /// that fetch images by URL (LINE, webhooks) get `<public_url>/media/<blob>`.
     pub public_url: Option<String>,
+    /// Who may use the dashboard, API and metrics (`None`: open, loopback only); see `auth`.
+    pub auth: Option<crate::auth::DashboardAuth>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,12 @@ impl Service {
     /// server. Fails before serving anything when the store is held by another process, the
     /// repository cannot be read, or its configuration is unusable.
     pub async fn start(settings: ServeSettings) -> Result<Service, ServeError> {
+        // Checked again here so that no caller can serve an open dashboard to the network.
+        if settings.auth.is_none() && !settings.listen.ip().is_loopback() {
+            return Err(ServeError::Other(
+                crate::auth::AuthError::Required(settings.listen).to_string(),
+            ));
+        }
         let data_dir = settings.data_dir.clone();
         let store = Arc::new(
             tokio::task::spawn_blocking(move || Store::open(&data_dir))
@@ -120,7 +128,7 @@ impl Service {
             }
         }
 
-        let (config, last_commit) = match run_sync(&store, &settings).await {
+        let (config, last_commit) = match timed_sync(&store, &settings, &health).await {
             Ok(report) => {
                 tracing::info!(
                     commit = %report.commit, files = report.files, parsed = report.parsed,
@@ -177,6 +185,7 @@ impl Service {
                 .remote
                 .as_deref()
                 .and_then(crate::forge::Forge::from_remote),
+            auth: settings.auth.clone(),
             hooks: HookSettings {
                 secret: settings.secrets.get(WEBHOOK_SECRET),
                 branch: settings.branch.clone(),
@@ -299,6 +308,22 @@ fn plan_for(
         retry_for: config.retry_for,
         rates,
     })
+}
+
+/// Syncs, and counts how long it took and whether it failed for the metrics.
+async fn timed_sync(
+    store: &Arc<Store>,
+    settings: &ServeSettings,
+    health: &RwLock<Health>,
+) -> Result<SyncReport, SyncError> {
+    let started = std::time::Instant::now();
+    let result = run_sync(store, settings).await;
+    health
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .sync_stats
+        .record(started.elapsed(), result.is_ok());
+    result
 }
 
 async fn run_sync(store: &Arc<Store>, settings: &ServeSettings) -> Result<SyncReport, SyncError> {
@@ -428,7 +453,7 @@ async fn sync_loop(mut s: SyncLoop) {
         if !branch_moved(&s).await {
             continue;
         }
-        match run_sync(&s.store, &s.settings).await {
+        match timed_sync(&s.store, &s.settings, &s.health).await {
             Ok(report) => {
                 tracing::info!(
                     commit = %report.commit, parsed = report.parsed, events = report.events,

@@ -36,6 +36,10 @@ const FILES: TableDefinition<&str, &str> = TableDefinition::new("files_v1");
 const MEDIA: TableDefinition<&str, &str> = TableDefinition::new("media_v1");
 /// Sync metadata (`last_sync_commit`, `last_sync_at`, …).
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta_v1");
+/// [`WRITE_SEQ`] → how many transactions changed a post or delivery, from any process, so
+/// that a kept list of posts knows whether it is still exact (see `view_cache`).
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters_v1");
+const WRITE_SEQ: &str = "post_writes";
 
 pub const DB_FILE: &str = "oshirase.redb";
 
@@ -105,6 +109,8 @@ pub struct Store {
     events: broadcast::Sender<Event>,
     /// Held by `serve` for as long as the store is open: one service per data directory.
     _serve_lock: Option<std::fs::File>,
+    /// Every post as last read, for the API and the metrics.
+    views: crate::view_cache::ViewCache,
 }
 
 /// What a backup copied.
@@ -212,6 +218,7 @@ impl Store {
             copy_table!(FILES, rows);
             copy_table!(MEDIA, rows);
             copy_table!(META, rows);
+            copy_table!(COUNTERS, rows);
             let from = read.open_multimap_table(POST_EVENTS)?;
             let mut to = write.open_multimap_table(POST_EVENTS)?;
             for row in from.iter()? {
@@ -261,12 +268,14 @@ impl Store {
         txn.open_table(META)?;
         txn.open_table(FILES)?;
         txn.open_table(MEDIA)?;
+        txn.open_table(COUNTERS)?;
         txn.commit()?;
         let (events, _) = broadcast::channel(1024);
         Ok(Store {
             db,
             events,
             _serve_lock: None,
+            views: crate::view_cache::ViewCache::default(),
         })
     }
 
@@ -290,34 +299,38 @@ impl Store {
 
     /// Every post with its deliveries, in id order.
     pub fn posts(&self) -> Result<Vec<PostView>, StoreError> {
+        posts_in(&self.db.begin_read()?)
+    }
+
+    /// Every post with its deliveries as [`Store::posts`] reads them, shared and kept
+    /// between calls: only what changed since the last call is read (see `view_cache`).
+    pub fn posts_shared(&self) -> Result<std::sync::Arc<Vec<PostView>>, StoreError> {
+        let mut cache = self.views.lock();
         let txn = self.db.begin_read()?;
-        let posts = txn.open_table(POSTS)?;
-        let deliveries = txn.open_table(DELIVERIES)?;
-        let mut all_deliveries = deliveries.iter()?.peekable();
-        let mut out = Vec::new();
-        for entry in posts.iter()? {
-            let (key, value) = entry?;
-            let post: PostRecord = serde_json::from_slice(value.value())?;
-            // Both tables are ordered by post id, so one merge pass pairs them.
-            let mut mine = Vec::new();
-            while let Some(Ok((k, _))) = all_deliveries.peek() {
-                let owner = k.value().0;
-                if owner < key.value() {
-                    all_deliveries.next();
-                } else if owner == key.value() {
-                    if let Some(Ok((_, v))) = all_deliveries.next() {
-                        mine.push(serde_json::from_slice(v.value())?);
+        let seq = txn
+            .open_table(COUNTERS)?
+            .get(WRITE_SEQ)?
+            .map_or(0, |v| v.value());
+        match cache.stale_posts(seq) {
+            Some(ids) => {
+                if !ids.is_empty() {
+                    let posts = txn.open_table(POSTS)?;
+                    let deliveries = txn.open_table(DELIVERIES)?;
+                    for id in ids {
+                        let view = match posts.get(id.as_str())? {
+                            Some(v) => Some(PostView {
+                                post: serde_json::from_slice(v.value())?,
+                                deliveries: read_deliveries(&deliveries, &id)?,
+                            }),
+                            None => None,
+                        };
+                        cache.put(&id, view);
                     }
-                } else {
-                    break;
                 }
             }
-            out.push(PostView {
-                post,
-                deliveries: mine,
-            });
+            None => cache.replace(seq, posts_in(&txn)?),
         }
-        Ok(out)
+        Ok(cache.shared())
     }
 
     pub fn delivery(
@@ -427,8 +440,10 @@ impl Store {
             txn.abort()?;
             return Ok(Vec::new());
         }
+        let (events, changed) = events.unwrap_or_default();
+        let before = bump_write_seq(&txn)?;
         txn.commit()?;
-        let events = events.unwrap_or_default();
+        self.views.wrote(changed.iter().map(String::as_str), before);
         self.announce(&events);
         Ok(events)
     }
@@ -441,6 +456,7 @@ impl Store {
             store: self,
             txn: None,
             events: Vec::new(),
+            changed: Vec::new(),
             applied: 0,
         }
     }
@@ -477,7 +493,9 @@ impl Store {
         put_delivery(&txn, &record)?;
         note_media(&txn, &record)?;
         let events = append_events(&txn, events)?;
+        let before = bump_write_seq(&txn)?;
         txn.commit()?;
+        self.views.wrote([post_id], before);
         self.announce(&events);
         Ok(Some((record, events)))
     }
@@ -520,7 +538,10 @@ impl Store {
             return Ok(changed);
         }
         let events = append_events(&txn, all_events)?;
+        let before = bump_write_seq(&txn)?;
         txn.commit()?;
+        self.views
+            .wrote(changed.iter().map(|d| d.post_id.as_str()), before);
         self.announce(&events);
         Ok(changed)
     }
@@ -563,6 +584,37 @@ pub async fn title_of(store: &std::sync::Arc<Store>, id: &str) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
+/// Every post with its deliveries in one read transaction, in id order.
+fn posts_in(txn: &redb::ReadTransaction) -> Result<Vec<PostView>, StoreError> {
+    let posts = txn.open_table(POSTS)?;
+    let deliveries = txn.open_table(DELIVERIES)?;
+    let mut all_deliveries = deliveries.iter()?.peekable();
+    let mut out = Vec::new();
+    for entry in posts.iter()? {
+        let (key, value) = entry?;
+        let post: PostRecord = serde_json::from_slice(value.value())?;
+        // Both tables are ordered by post id, so one merge pass pairs them.
+        let mut mine = Vec::new();
+        while let Some(Ok((k, _))) = all_deliveries.peek() {
+            let owner = k.value().0;
+            if owner < key.value() {
+                all_deliveries.next();
+            } else if owner == key.value() {
+                if let Some(Ok((_, v))) = all_deliveries.next() {
+                    mine.push(serde_json::from_slice(v.value())?);
+                }
+            } else {
+                break;
+            }
+        }
+        out.push(PostView {
+            post,
+            deliveries: mine,
+        });
+    }
+    Ok(out)
+}
+
 fn read_deliveries(
     table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
     post_id: &str,
@@ -587,6 +639,8 @@ pub struct PostBatch<'a> {
     store: &'a Store,
     txn: Option<WriteTransaction>,
     events: Vec<Event>,
+    /// Posts changed in the open transaction, for the post list kept between requests.
+    changed: Vec<String>,
     applied: usize,
 }
 
@@ -601,9 +655,10 @@ impl PostBatch<'_> {
             Some(t) => t,
             None => self.store.db.begin_write()?,
         };
-        let events = apply_post_in(&txn, id, plan)?.unwrap_or_default();
+        let (events, changed) = apply_post_in(&txn, id, plan)?.unwrap_or_default();
         let n = events.len();
         self.events.extend(events);
+        self.changed.extend(changed);
         self.txn = Some(txn);
         self.applied += 1;
         if self.applied.is_multiple_of(POST_BATCH) {
@@ -615,7 +670,12 @@ impl PostBatch<'_> {
     /// Commits what the batch holds and announces its events.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         if let Some(txn) = self.txn.take() {
+            let before = bump_write_seq(&txn)?;
             txn.commit()?;
+            let changed = std::mem::take(&mut self.changed);
+            self.store
+                .views
+                .wrote(changed.iter().map(String::as_str), before);
             let events = std::mem::take(&mut self.events);
             self.store.announce(&events);
         }
@@ -623,12 +683,15 @@ impl PostBatch<'_> {
     }
 }
 
+/// What one planned post wrote: its events, and the ids of the posts it changed.
+type Applied = (Vec<Event>, Vec<String>);
+
 /// The body of [`Store::apply_post`] inside `txn`: `None` when the plan changes nothing.
 fn apply_post_in<F>(
     txn: &WriteTransaction,
     id: &str,
     plan: F,
-) -> Result<Option<Vec<Event>>, StoreError>
+) -> Result<Option<Applied>, StoreError>
 where
     F: FnOnce(Option<&PostView>) -> Option<PostChange>,
 {
@@ -669,7 +732,10 @@ where
         put_delivery(txn, d)?;
     }
     let events = append_events(txn, change.events)?;
-    Ok(Some(events))
+    let mut changed = vec![id.to_string(), change.post.id.clone()];
+    changed.extend(change.deliveries.iter().map(|d| d.post_id.clone()));
+    changed.dedup();
+    Ok(Some((events, changed)))
 }
 
 /// From the moment a delivery starts publishing, a network may fetch its images by URL.
@@ -702,6 +768,14 @@ fn put_delivery(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreE
     }
     deliveries.insert(key, serde_json::to_vec(d)?.as_slice())?;
     Ok(())
+}
+
+/// Counts a transaction that changes posts or deliveries; returns the count before it.
+fn bump_write_seq(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut counters = txn.open_table(COUNTERS)?;
+    let before = counters.get(WRITE_SEQ)?.map_or(0, |v| v.value());
+    counters.insert(WRITE_SEQ, before + 1)?;
+    Ok(before)
 }
 
 fn append_events(txn: &WriteTransaction, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {

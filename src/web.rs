@@ -40,6 +40,8 @@ pub struct Health {
     pub fetch_error: Option<String>,
     /// Failed fetches since the service started (for metrics).
     pub fetch_failures: u64,
+    /// Sync durations and failures since the service started (for metrics).
+    pub sync_stats: crate::metrics::SyncStats,
 }
 
 #[derive(Clone)]
@@ -55,6 +57,8 @@ pub struct AppState {
     pub repo: std::path::PathBuf,
     /// The forge the remote repository is on, for links to commits and files.
     pub forge: Option<Forge>,
+    /// Dashboard credentials; `None` is an open dashboard (loopback only).
+    pub auth: Option<crate::auth::DashboardAuth>,
 }
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
@@ -89,21 +93,31 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let health = warp::path!("healthz")
         .and(warp::get())
         .and(with_state.clone())
+        .and(crate::auth::authenticated(state.auth.clone()))
         .map(healthz);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and_then(crate::metrics::reply);
     let media = warp::path!("media" / String)
         .and(warp::get())
         .and(with_state.clone())
         .and_then(media);
     let assets = warp::get().and(warp::path::tail()).map(asset);
     let hooks = crate::hooks::routes(state.hooks.clone());
-    hooks
+    let app = hooks
         .or(posts)
         .or(post)
         .or(info)
         .or(events)
         .or(health)
+        .or(metrics)
         .or(media)
-        .or(assets)
+        .or(assets);
+    // Every route needs the dashboard credentials unless `auth` lists it as open.
+    crate::auth::guard(state.auth.clone())
+        .and(app)
+        .recover(crate::auth::challenge)
         .recover(handle_rejection)
         .with(warp::reply::with::header(
             header::CONTENT_SECURITY_POLICY,
@@ -321,7 +335,7 @@ impl Filters {
             .into_iter()
             .flatten()
             .chain(v.deliveries.iter().map(|d| &d.text))
-            .any(|s| s.to_lowercase().contains(q));
+            .any(|s| crate::text_search::contains_lowercased(s, q));
             if !hit {
                 return false;
             }
@@ -368,7 +382,7 @@ async fn list_posts(query: String, state: AppState) -> Result<warp::reply::Respo
         Ok(f) => f,
         Err(message) => return Ok(error_reply(StatusCode::BAD_REQUEST, message)),
     };
-    let posts = match blocking(&state, |s| s.posts()).await {
+    let posts = match blocking(&state, |s| s.posts_shared()).await {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
@@ -381,7 +395,12 @@ async fn list_posts(query: String, state: AppState) -> Result<warp::reply::Respo
             .then(a.post.id.cmp(&b.post.id))
     });
     let list: Vec<Value> = shown.into_iter().map(post_json).collect();
-    Ok(json_reply(StatusCode::OK, &json!({ "posts": list })))
+    // Moved into the body, not copied as `json!` would (a third of the time for 10,000).
+    let body = Value::Object(serde_json::Map::from_iter([(
+        "posts".to_string(),
+        Value::Array(list),
+    )]));
+    Ok(json_reply(StatusCode::OK, &body))
 }
 
 async fn one_post(
@@ -489,7 +508,9 @@ fn event_stream(state: AppState) -> impl Reply {
     warp::sse::reply(warp::sse::keep_alive().stream(stream))
 }
 
-fn healthz(state: AppState) -> warp::reply::Response {
+/// Probes get the status and its HTTP code from anyone; the details (commit, errors,
+/// paused networks) only with dashboard credentials.
+fn healthz(state: AppState, full: bool) -> warp::reply::Response {
     let h = state
         .health
         .read()
@@ -520,6 +541,9 @@ fn healthz(state: AppState) -> warp::reply::Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    if !full {
+        return json_reply(status, &json!({ "status": body["status"] }));
+    }
     json_reply(status, &body)
 }
 

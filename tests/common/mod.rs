@@ -140,6 +140,7 @@ pub fn settings(repo: &Path, data: &Path) -> ServeSettings {
         dry_run: false,
         poll_interval: Duration::from_secs(30),
         public_url: None,
+        auth: None,
     }
 }
 
