@@ -34,7 +34,7 @@ const IDLE_LOOK: Duration = Duration::from_secs(60);
 /// by their posting budgets; this bounds a burst to local outboxes and webhooks.
 const MAX_IN_FLIGHT: usize = 1024;
 /// Due deliveries whose intent is committed in one transaction.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 /// How long a delivery waits when its network is not configured any more or refuses the
 /// credentials: long enough not to hammer, short enough to notice a fix.
 const PARKED_DELAY: Duration = Duration::from_secs(5 * 60);

@@ -43,6 +43,9 @@ const WRITE_SEQ: &str = "post_writes";
 
 pub const DB_FILE: &str = "oshirase.redb";
 
+/// The database's page cache.
+const STORE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
@@ -245,6 +248,9 @@ impl Store {
         // lets one write transaction run at a time across them.
         let db = Database::builder()
             .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            // redb caches up to 1 GiB by default, which an idle service would keep holding
+            // after its first sync; the API reads the post list kept in memory instead.
+            .set_cache_size(STORE_CACHE_BYTES)
             .create(&path)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => {
