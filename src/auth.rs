@@ -231,23 +231,11 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// PBKDF2-HMAC-SHA256 (RFC 8018, section 5.2) with a 32-byte output: one block.
+/// PBKDF2-HMAC-SHA256 (RFC 8018) with a 32-byte output, from the `pbkdf2` crate.
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    let prf = Hmac::<Sha256>::new_from_slice(password).unwrap_or_else(|_| unreachable_hmac());
-    let mut mac = prf.clone();
-    mac.update(salt);
-    mac.update(&1u32.to_be_bytes());
-    let mut u: [u8; 32] = mac.finalize().into_bytes().into();
-    let mut t = u;
-    for _ in 1..iterations {
-        let mut mac = prf.clone();
-        mac.update(&u);
-        u = mac.finalize().into_bytes().into();
-        for (t, u) in t.iter_mut().zip(u) {
-            *t ^= u;
-        }
-    }
-    t
+    let mut key = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut key);
+    key
 }
 
 /// A `name:pbkdf2-sha256:…` entry for `OSHIRASE_DASHBOARD_USERS`, with a fresh salt.
