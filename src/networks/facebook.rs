@@ -256,23 +256,7 @@ impl Facebook {
         caption: Option<&str>,
         published: bool,
     ) -> Result<Created, GraphFailure> {
-        let bytes = media::load(&self.media, image).await?;
-        let file_name = image
-            .path
-            .rsplit('/')
-            .next()
-            .filter(|n| !n.is_empty())
-            .unwrap_or("image")
-            .to_string();
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(file_name)
-            .mime_str(&image.mime)
-            .map_err(|_| {
-                NetError::permanent(format!(
-                    "image {}: `{}` is not a media type",
-                    image.path, image.mime
-                ))
-            })?;
+        let part = media::form_part(&self.media, image).await?;
         let mut form = reqwest::multipart::Form::new()
             .part("source", part)
             .text("published", published.to_string());

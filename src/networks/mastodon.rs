@@ -176,22 +176,7 @@ impl Mastodon {
     /// Uploads one image with its alt text and returns the attachment id once the
     /// instance has finished processing it.
     async fn upload(&self, image: &Image) -> Result<String, NetError> {
-        let bytes = media::load(&self.media, image).await?;
-        let file_name = image
-            .path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&image.path)
-            .to_string();
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(file_name)
-            .mime_str(&image.mime)
-            .map_err(|_| {
-                NetError::permanent(format!(
-                    "image {}: `{}` is not a MIME type",
-                    image.path, image.mime
-                ))
-            })?;
+        let part = media::form_part(&self.media, image).await?;
         let mut form = reqwest::multipart::Form::new().part("file", part);
         if let Some(alt) = image.alt.as_deref().filter(|a| !a.trim().is_empty()) {
             form = form.text("description", alt.to_string());

@@ -74,6 +74,31 @@ impl MediaSource for MemoryMedia {
     }
 }
 
+/// `image` as a multipart file part (its bytes, file name and type), for the networks
+/// that take uploads as forms.
+pub async fn form_part(
+    media: &Arc<dyn MediaSource>,
+    image: &Image,
+) -> Result<reqwest::multipart::Part, NetError> {
+    let bytes = load(media, image).await?;
+    let file_name = image
+        .path
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("image")
+        .to_string();
+    reqwest::multipart::Part::bytes(bytes)
+        .file_name(file_name)
+        .mime_str(&image.mime)
+        .map_err(|_| {
+            NetError::permanent(format!(
+                "image {}: `{}` is not a media type",
+                image.path, image.mime
+            ))
+        })
+}
+
 /// The bytes of `image`. An image that cannot be read will not appear by retrying, so the
 /// failure is permanent and names the file.
 pub async fn load(media: &Arc<dyn MediaSource>, image: &Image) -> Result<Vec<u8>, NetError> {

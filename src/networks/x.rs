@@ -423,14 +423,7 @@ impl X {
                 )));
             }
         }
-        let bytes = media::load(&self.media, image).await?;
-        let file_name = image.path.rsplit('/').next().unwrap_or("image").to_string();
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(file_name)
-            .mime_str(&image.mime)
-            .map_err(|e| {
-                NetError::permanent(format!("X: image {} has no usable type: {e}", image.path))
-            })?;
+        let part = media::form_part(&self.media, image).await?;
         let form = reqwest::multipart::Form::new()
             .part("media", part)
             .text("media_category", "tweet_image");
