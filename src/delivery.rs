@@ -180,6 +180,39 @@ pub struct TextCount {
 }
 
 impl DeliveryRecord {
+    /// A `scheduled` delivery of `text` to `network` of `account`, due at `at`, with its
+    /// stable key and nothing attempted yet. Callers change the few fields that differ
+    /// (`DeliveryRecord { state, ..DeliveryRecord::new(…) }`), so a new field is added here
+    /// once.
+    pub fn new(
+        account: &str,
+        network: &str,
+        post_id: &str,
+        text: &str,
+        at: DateTime<Utc>,
+    ) -> DeliveryRecord {
+        DeliveryRecord {
+            post_id: post_id.to_string(),
+            network: network.to_string(),
+            account: account.to_string(),
+            state: State::Scheduled,
+            key: DeliveryRecord::key_for(account, network, post_id),
+            due_at: at,
+            publish_at: at,
+            text: text.to_string(),
+            images: Vec::new(),
+            attempts: 0,
+            remote_id: None,
+            remote_url: None,
+            last_error: None,
+            published_at: None,
+            next_attempt_at: None,
+            called_at: None,
+            retract_pending: false,
+            count: None,
+        }
+    }
+
     /// The scheduler has work to do for the delivery at its `due_at`.
     pub fn is_due(&self) -> bool {
         self.state.is_due_kind() || (self.state == State::Published && self.retract_pending)
@@ -258,24 +291,8 @@ mod tests {
 
     fn delivery(state: State) -> DeliveryRecord {
         DeliveryRecord {
-            post_id: "p".into(),
-            network: "x".into(),
-            account: "a".into(),
             state,
-            key: DeliveryRecord::key_for("a", "x", "p"),
-            due_at: Utc::now(),
-            publish_at: Utc::now(),
-            text: String::new(),
-            images: vec![],
-            attempts: 0,
-            remote_id: None,
-            remote_url: None,
-            last_error: None,
-            published_at: None,
-            next_attempt_at: None,
-            called_at: None,
-            retract_pending: false,
-            count: None,
+            ..DeliveryRecord::new("a", "x", "p", "", Utc::now())
         }
     }
 

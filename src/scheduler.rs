@@ -712,24 +712,10 @@ mod tests {
     fn retries_stop_at_the_deadline_measured_from_the_post_time() {
         let now = Utc::now();
         let mut d = DeliveryRecord {
-            post_id: "p".into(),
-            network: "x".into(),
-            account: "a".into(),
             state: State::Publishing,
-            key: DeliveryRecord::key_for("a", "x", "p"),
             due_at: now,
-            publish_at: now - chrono::Duration::minutes(50),
-            text: String::new(),
-            images: vec![],
             attempts: 3,
-            remote_id: None,
-            remote_url: None,
-            last_error: None,
-            published_at: None,
-            next_attempt_at: None,
-            called_at: None,
-            retract_pending: false,
-            count: None,
+            ..DeliveryRecord::new("a", "x", "p", "", now - chrono::Duration::minutes(50))
         };
         let hint = |s| NetError {
             retry_after: Some(Duration::from_secs(s)),

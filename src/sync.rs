@@ -628,27 +628,14 @@ pub fn plan_post(
                     (None, _) => now,
                 };
                 let desired = DeliveryRecord {
-                    post_id: c.id.clone(),
-                    network: p.network.clone(),
-                    account: account.clone(),
                     state,
-                    key: DeliveryRecord::key_for(&account, &p.network, &c.id),
-                    due_at: publish_at,
-                    publish_at,
-                    text: p.text.clone(),
                     images: images.clone(),
-                    attempts: 0,
-                    remote_id: None,
-                    remote_url: None,
                     last_error: reason,
-                    published_at: None,
-                    next_attempt_at: None,
-                    called_at: None,
-                    retract_pending: false,
                     count: Some(TextCount {
                         length: p.length,
                         limit: p.limit,
                     }),
+                    ..DeliveryRecord::new(&account, &p.network, &c.id, &p.text, publish_at)
                 };
                 if let Some(change) = plan_delivery(old, desired, content_changed, &actor) {
                     if change.1.kind == "edited-after-publish" {

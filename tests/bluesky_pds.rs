@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use oshirase::config::RepoConfig;
 use oshirase::delivery::{DeliveryRecord, State};
 use oshirase::networks::{
@@ -226,26 +226,10 @@ fn adapter() -> Arc<dyn Network> {
 /// A delivery with a post id unique to this run, so tests sharing the PDS never meet.
 fn delivery(name: &str, text: &str, images: Vec<Image>) -> DeliveryRecord {
     let post_id = format!("posts/{name}-{}", Utc::now().timestamp_nanos_opt().unwrap());
-    let at: DateTime<Utc> = Utc::now();
     DeliveryRecord {
-        key: DeliveryRecord::key_for("city", "bluesky", &post_id),
-        post_id,
-        network: "bluesky".into(),
-        account: "city".into(),
         state: State::Publishing,
-        due_at: at,
-        publish_at: at,
-        text: text.into(),
         images,
-        attempts: 0,
-        remote_id: None,
-        remote_url: None,
-        last_error: None,
-        published_at: None,
-        next_attempt_at: None,
-        called_at: None,
-        retract_pending: false,
-        count: None,
+        ..DeliveryRecord::new("city", "bluesky", &post_id, text, Utc::now())
     }
 }
 

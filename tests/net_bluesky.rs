@@ -59,24 +59,9 @@ fn publish_at() -> DateTime<Utc> {
 
 fn delivery(post_id: &str, text: &str, images: Vec<Image>) -> DeliveryRecord {
     DeliveryRecord {
-        post_id: post_id.into(),
-        network: "bluesky".into(),
-        account: "city".into(),
         state: State::Publishing,
-        key: DeliveryRecord::key_for("city", "bluesky", post_id),
-        due_at: publish_at(),
-        publish_at: publish_at(),
-        text: text.into(),
         images,
-        attempts: 0,
-        remote_id: None,
-        remote_url: None,
-        last_error: None,
-        published_at: None,
-        next_attempt_at: None,
-        called_at: None,
-        retract_pending: false,
-        count: None,
+        ..DeliveryRecord::new("city", "bluesky", post_id, text, publish_at())
     }
 }
 

@@ -68,26 +68,11 @@ fn image(path: &str, alt: Option<&str>) -> Image {
 }
 
 fn delivery(text: &str, images: Vec<Image>) -> DeliveryRecord {
-    let now = Utc::now();
     DeliveryRecord {
-        post_id: "2026-12-20-gomi".into(),
-        network: "fb".into(),
-        account: "city".into(),
         state: State::Publishing,
-        key: DeliveryRecord::key_for("city", "fb", "2026-12-20-gomi"),
-        due_at: now,
-        publish_at: now,
-        text: text.to_string(),
         images,
         attempts: 1,
-        remote_id: None,
-        remote_url: None,
-        last_error: None,
-        published_at: None,
-        next_attempt_at: None,
-        called_at: None,
-        retract_pending: false,
-        count: None,
+        ..DeliveryRecord::new("city", "fb", "2026-12-20-gomi", text, Utc::now())
     }
 }
 

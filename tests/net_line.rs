@@ -58,26 +58,11 @@ fn image(path: &str, blob: Option<&str>) -> Image {
 }
 
 fn delivery(text: &str, images: Vec<Image>) -> DeliveryRecord {
-    let now = Utc::now();
     DeliveryRecord {
-        post_id: "2026-12-20-gomi".into(),
-        network: "line".into(),
-        account: "city".into(),
         state: State::Publishing,
-        key: DeliveryRecord::key_for("city", "line", "2026-12-20-gomi"),
-        due_at: now,
-        publish_at: now,
-        text: text.to_string(),
         images,
         attempts: 1,
-        remote_id: None,
-        remote_url: None,
-        last_error: None,
-        published_at: None,
-        next_attempt_at: None,
-        called_at: None,
-        retract_pending: false,
-        count: None,
+        ..DeliveryRecord::new("city", "line", "2026-12-20-gomi", text, Utc::now())
     }
 }
 

@@ -60,26 +60,10 @@ fn adapter(fake: &Fake) -> Arc<dyn Network> {
 }
 
 fn delivery(post_id: &str, text: &str) -> DeliveryRecord {
-    let now = Utc::now();
     DeliveryRecord {
-        post_id: post_id.into(),
-        network: "toot".into(),
-        account: "city".into(),
         state: State::Publishing,
-        key: DeliveryRecord::key_for("city", "toot", post_id),
-        due_at: now,
-        publish_at: now,
-        text: text.into(),
-        images: vec![],
         attempts: 1,
-        remote_id: None,
-        remote_url: None,
-        last_error: None,
-        published_at: None,
-        next_attempt_at: None,
-        called_at: None,
-        retract_pending: false,
-        count: None,
+        ..DeliveryRecord::new("city", "toot", post_id, text, Utc::now())
     }
 }
 

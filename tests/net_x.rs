@@ -55,26 +55,10 @@ fn adapter(fake: &Fake) -> Arc<dyn Network> {
 }
 
 fn delivery(post: &str, text: &str) -> DeliveryRecord {
-    let now = Utc::now();
     DeliveryRecord {
-        post_id: post.into(),
-        network: "x".into(),
-        account: "city".into(),
         state: State::Publishing,
-        key: DeliveryRecord::key_for("city", "x", post),
-        due_at: now,
-        publish_at: now,
-        text: text.into(),
-        images: vec![],
         attempts: 1,
-        remote_id: None,
-        remote_url: None,
-        last_error: None,
-        published_at: None,
-        next_attempt_at: None,
-        called_at: None,
-        retract_pending: false,
-        count: None,
+        ..DeliveryRecord::new("city", "x", post, text, Utc::now())
     }
 }
 

@@ -218,24 +218,10 @@ mod tests {
 
     fn delivery(key: &str) -> DeliveryRecord {
         DeliveryRecord {
-            post_id: "posts/a".into(),
-            network: "portal".into(),
-            account: "adachi".into(),
             state: State::Publishing,
             key: key.into(),
-            due_at: Utc::now(),
-            publish_at: Utc::now(),
-            text: "本文\n二行目".into(),
-            images: vec![],
             attempts: 1,
-            remote_id: None,
-            remote_url: None,
-            last_error: None,
-            published_at: None,
-            next_attempt_at: None,
-            called_at: None,
-            retract_pending: false,
-            count: None,
+            ..DeliveryRecord::new("adachi", "portal", "posts/a", "本文\n二行目", Utc::now())
         }
     }
 

@@ -838,24 +838,10 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         DeliveryRecord {
-            post_id: "p".into(),
-            network: "x".into(),
-            account: "a".into(),
             state: State::Publishing,
-            key: DeliveryRecord::key_for("a", "x", "p"),
             due_at: at + ChronoDuration::minutes(30),
-            publish_at: at,
-            text: "t".into(),
-            images: vec![],
             attempts: 1,
-            remote_id: None,
-            remote_url: None,
-            last_error: None,
-            published_at: None,
-            next_attempt_at: None,
-            called_at: None,
-            retract_pending: false,
-            count: None,
+            ..DeliveryRecord::new("a", "x", "p", "t", at)
         }
     }
 
