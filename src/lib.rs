@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod auth;
 pub mod check;
 pub mod config;
+pub mod config_approval;
 pub mod count;
 pub mod delivery;
 pub mod demo;

@@ -163,6 +163,16 @@ pub fn render(posts: &[PostView], health: &Health, paused_networks: usize) -> St
         "Networks paused because they refused their credentials.",
     );
     out.sample("oshirase_paused_networks", &[], paused_networks as f64);
+    out.header(
+        "oshirase_config_held",
+        "gauge",
+        "1 while a change of oshirase.yaml on the branch waits for an approver's merge.",
+    );
+    out.sample(
+        "oshirase_config_held",
+        &[],
+        f64::from(u8::from(health.config_held.is_some())),
+    );
     if let Some(at) = health.last_sync_at {
         out.header(
             "oshirase_last_sync_timestamp_seconds",

@@ -47,6 +47,9 @@ pub struct Plan {
     pub retry_for: Duration,
     /// Each (account, network)'s posting budget.
     pub rates: HashMap<(String, String), Rate>,
+    /// The commit that landed the `oshirase.yaml` this plan was made from, named in the
+    /// audit trail of every publication.
+    pub config_commit: String,
 }
 
 type Limiter = DefaultDirectRateLimiter;
@@ -393,17 +396,19 @@ async fn deliver(
         }
         Err(_) => {}
     }
-    record_outcome(store, &d, outcome, plan.retry_for, started).await;
+    record_outcome(store, &d, outcome, plan, started).await;
 }
 
 async fn record_outcome(
     store: &Arc<Store>,
     sent: &DeliveryRecord,
     outcome: Result<Published, NetError>,
-    retry_for: Duration,
+    plan: &Plan,
     called_at: DateTime<Utc>,
 ) {
     let (post_id, network, key) = (sent.post_id.clone(), sent.network.clone(), sent.key.clone());
+    let retry_for = plan.retry_for;
+    let config = short_commit(&plan.config_commit).to_string();
     let result = blocking(store, move |s| {
         s.update_delivery(&post_id, &network, |d| {
             // Only the attempt we started may record its outcome.
@@ -411,7 +416,12 @@ async fn record_outcome(
                 return None;
             }
             d.called_at = Some(called_at);
-            Some(vec![apply_outcome(d, outcome, Utc::now(), retry_for)])
+            let mut event = apply_outcome(d, outcome, Utc::now(), retry_for);
+            if event.kind == "published" && !config.is_empty() {
+                // Which rules it went out under: the approved oshirase.yaml of that commit.
+                event.detail = format!("{}; configuration {config}", event.detail);
+            }
+            Some(vec![event])
         })
     })
     .await;
@@ -472,6 +482,10 @@ async fn record_retract(
     if let Err(e) = result {
         tracing::error!("recording a retract: {e}");
     }
+}
+
+fn short_commit(commit: &str) -> &str {
+    &commit[..commit.len().min(8)]
 }
 
 /// Moves a `publishing` delivery to where its outcome puts it and describes the move.

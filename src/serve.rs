@@ -128,19 +128,21 @@ impl Service {
             }
         }
 
-        let (config, last_commit) = match timed_sync(&store, &settings, &health).await {
+        let (config, config_commit, last_commit) = match timed_sync(&store, &settings, &health)
+            .await
+        {
             Ok(report) => {
                 tracing::info!(
                     commit = %report.commit, files = report.files, parsed = report.parsed,
                     events = report.events, took_ms = report.took.as_millis() as u64, "initial sync"
                 );
                 set_health(&health, Some(&report), None);
-                (report.config, report.commit)
+                (report.config, report.config_commit, report.commit)
             }
             // What is already scheduled must still go out while the branch is broken, so
             // a service that synced before carries on with the configuration it last knew.
             Err(e) => match last_good_config(&store, &settings).await {
-                Some((config, commit)) => {
+                Some((config, commit, config_commit)) => {
                     tracing::error!(
                         "sync failed: {e}; carrying on with the configuration of {commit}"
                     );
@@ -149,13 +151,14 @@ impl Service {
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
                         .last_sync_commit = Some(commit);
-                    (config, String::new())
+                    (config, config_commit, String::new())
                 }
                 None => return Err(e.into()),
             },
         };
         let scheduler = SchedulerHandle::new(plan_for(
             &config,
+            &config_commit,
             &outboxes,
             settings.dry_run,
             &settings.secrets,
@@ -250,20 +253,40 @@ impl Service {
     }
 }
 
-/// The configuration at the last commit this data directory synced, if it can be read.
+/// The configuration in force when this data directory last synced, if it can be read, and
+/// the commits of that sync and of that configuration.
 async fn last_good_config(
     store: &Arc<Store>,
     settings: &ServeSettings,
-) -> Option<(RepoConfig, String)> {
+) -> Option<(RepoConfig, String, String)> {
     let store = store.clone();
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
         let commit = store.meta(meta::LAST_SYNC_COMMIT).ok()??;
-        let repo = Repo::open(&settings.repo, &settings.branch, &settings.content_dir).ok()?;
-        let oid = git2::Oid::from_str(&commit).ok()?;
-        let text = repo.config_text(oid).ok()??;
+        let in_force = store
+            .meta(meta::CONFIG_IN_FORCE_TEXT)
+            .ok()
+            .flatten()
+            .filter(|t| !t.is_empty());
+        let (text, config_commit) = match in_force {
+            Some(text) => (
+                text,
+                store
+                    .meta(meta::CONFIG_IN_FORCE_COMMIT)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+            ),
+            // A data directory from before configurations were approved.
+            None => {
+                let repo =
+                    Repo::open(&settings.repo, &settings.branch, &settings.content_dir).ok()?;
+                let oid = git2::Oid::from_str(&commit).ok()?;
+                (repo.config_text(oid).ok()??, commit.clone())
+            }
+        };
         let config = RepoConfig::parse(crate::config::CONFIG_FILE, &text).ok()?;
-        Some((config, commit))
+        Some((config, commit, config_commit))
     })
     .await
     .ok()?
@@ -271,6 +294,7 @@ async fn last_good_config(
 
 fn plan_for(
     config: &RepoConfig,
+    config_commit: &str,
     outboxes: &Outboxes,
     dry_run: bool,
     secrets: &Secrets,
@@ -307,6 +331,7 @@ fn plan_for(
         max_lateness: config.max_lateness,
         retry_for: config.retry_for,
         rates,
+        config_commit: config_commit.to_string(),
     })
 }
 
@@ -350,6 +375,8 @@ fn set_health(health: &RwLock<Health>, report: Option<&SyncReport>, error: Optio
     if let Some(r) = report {
         h.last_sync_commit = Some(r.commit.clone());
         h.last_sync_at = Some(Utc::now());
+        h.config_commit = Some(r.config_commit.clone());
+        h.config_held.clone_from(&r.config_held);
     }
     h.sync_error = error;
 }
@@ -462,6 +489,7 @@ async fn sync_loop(mut s: SyncLoop) {
                 s.last_commit.clone_from(&report.commit);
                 match plan_for(
                     &report.config,
+                    &report.config_commit,
                     &s.outboxes,
                     s.settings.dry_run,
                     &s.settings.secrets,

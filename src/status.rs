@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::config_approval::HeldConfig;
 use crate::delivery::{post_state, State};
 use crate::store::{self, Store, StoreError};
 use crate::web::{event_json, post_json};
@@ -45,9 +46,19 @@ pub fn report_json(store: &Store) -> Result<Value, StoreError> {
         "last_sync_commit": store.meta(store::meta::LAST_SYNC_COMMIT)?,
         "last_sync_at": store.meta(store::meta::LAST_SYNC_AT)?,
         "deliveries_by_state": counts,
+        "config_commit": store.meta(store::meta::CONFIG_IN_FORCE_COMMIT)?,
+        "config_held": held_config(store)?,
         "posts": posts.iter().map(post_json).collect::<Vec<_>>(),
         "events": events.iter().map(event_json).collect::<Vec<_>>(),
     }))
+}
+
+/// The unapproved change of `oshirase.yaml` the last sync held back, if any.
+fn held_config(store: &Store) -> Result<Option<HeldConfig>, StoreError> {
+    Ok(store
+        .meta(store::meta::CONFIG_HELD)?
+        .filter(|t| !t.is_empty())
+        .and_then(|t| serde_json::from_str(&t).ok()))
 }
 
 /// A short report for a person: counts, then what needs attention with the reason.
@@ -89,6 +100,17 @@ pub fn report_human(store: &Store) -> Result<String, StoreError> {
                 ));
             }
         }
+    }
+    if let Some(held) = held_config(store)? {
+        attention.insert(
+            0,
+            format!(
+                "  held       oshirase.yaml at {} by {}: {}",
+                &held.commit[..held.commit.len().min(8)],
+                held.pushed_by,
+                held.reason
+            ),
+        );
     }
     if attention.is_empty() {
         out.push_str("nothing needs a person\n");

@@ -136,6 +136,12 @@ pub mod meta {
     pub const CONFIG_HASH: &str = "config_hash";
     /// What the dashboard shows of `oshirase.yaml` as last synced (`info::RepoInfo`, JSON).
     pub const REPO_INFO: &str = "repo_info";
+    /// The commit that landed the `oshirase.yaml` in force, and its text (see
+    /// `config_approval`): a change on the branch replaces them only once approved.
+    pub const CONFIG_IN_FORCE_COMMIT: &str = "config_in_force_commit";
+    pub const CONFIG_IN_FORCE_TEXT: &str = "config_in_force_text";
+    /// A `config_approval::HeldConfig` as JSON, or empty when nothing is held.
+    pub const CONFIG_HELD: &str = "config_held";
 }
 
 impl Store {

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Approval, RepoConfig, CONFIG_FILE};
+use crate::config_approval::{self, HeldConfig};
 use crate::delivery::{Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, State, TextCount};
 use crate::info::RepoInfo;
 use crate::post::{self, Parsed, PlannedDelivery, Problem};
@@ -46,7 +47,12 @@ pub struct SyncOptions<'a> {
 #[derive(Debug, Clone)]
 pub struct SyncReport {
     pub commit: String,
+    /// The configuration in force (after a dry run's swap of networks for outboxes).
     pub config: RepoConfig,
+    /// The commit that landed the configuration in force.
+    pub config_commit: String,
+    /// A newer `oshirase.yaml` on the branch that is not approved yet.
+    pub config_held: Option<HeldConfig>,
     pub files: usize,
     pub parsed: usize,
     pub events: usize,
@@ -89,15 +95,8 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
     let started = Instant::now();
     let repo = Repo::open(opts.repo_path, opts.branch, opts.content_dir)?;
     let tip = repo.tip()?;
-    let config_file = content_path(repo.content_dir(), CONFIG_FILE);
-    let config_text = repo.config_text(tip)?.ok_or_else(|| {
-        SyncError::Config(format!(
-            "{config_file} is missing on branch `{}`; nothing was changed",
-            opts.branch
-        ))
-    })?;
-    let config = RepoConfig::parse(&config_file, &config_text)
-        .map_err(|e| SyncError::Config(format!("{e}; nothing was changed")))?;
+    let in_force = config_in_force(store, &repo, tip, opts.branch)?;
+    let config = in_force.config.clone();
     // What the dashboard shows of the configuration: as written, before a dry run.
     let repo_info = RepoInfo::from_config(&config, opts.dry_run).to_json();
     let config = if opts.dry_run {
@@ -106,7 +105,7 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         config
     };
     (opts.accept_config)(&config).map_err(SyncError::Config)?;
-    let config_hash = hash(&[config_text.as_bytes(), &[u8::from(opts.dry_run)]]);
+    let config_hash = hash(&[in_force.text.as_bytes(), &[u8::from(opts.dry_run)]]);
 
     let last = store.meta(meta::LAST_SYNC_COMMIT)?;
     let same_config = store.meta(meta::CONFIG_HASH)?.as_deref() == Some(config_hash.as_str());
@@ -222,21 +221,127 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
             })?
             .len();
     }
+    let held_json = match &in_force.held {
+        Some(held) => serde_json::to_string(held).unwrap_or_default(),
+        None => String::new(),
+    };
     store.set_meta(&[
         (meta::LAST_SYNC_COMMIT, &commit),
         (meta::LAST_SYNC_AT, &Utc::now().to_rfc3339()),
         (meta::CONFIG_HASH, &config_hash),
         (meta::REPO_INFO, &repo_info),
+        (meta::CONFIG_IN_FORCE_COMMIT, &in_force.commit),
+        (meta::CONFIG_IN_FORCE_TEXT, &in_force.text),
+        (meta::CONFIG_HELD, &held_json),
     ])?;
     tracing::debug!(mode, changes = changes.len(), "sync planned");
     Ok(SyncReport {
         commit,
         config,
+        config_commit: in_force.commit,
+        config_held: in_force.held,
         files: files_seen,
         parsed: paths.len(),
         events,
         took: started.elapsed(),
     })
+}
+
+/// The configuration a sync plans with, and the unapproved one it did not take, if any.
+struct InForce {
+    config: RepoConfig,
+    text: String,
+    commit: String,
+    held: Option<HeldConfig>,
+}
+
+/// Decides which `oshirase.yaml` is in force at `tip` (see `config_approval`): the tip's
+/// when it is the one in force or an approved change of it, else the one in force stays.
+/// The first sync of a data directory takes the tip's: there is nothing approved before it.
+fn config_in_force(
+    store: &Store,
+    repo: &Repo,
+    tip: git2::Oid,
+    branch: &str,
+) -> Result<InForce, SyncError> {
+    let config_file = content_path(repo.content_dir(), CONFIG_FILE);
+    let text = repo.config_text(tip)?.ok_or_else(|| {
+        SyncError::Config(format!(
+            "{config_file} is missing on branch `{branch}`; nothing was changed"
+        ))
+    })?;
+    let proposed = RepoConfig::parse(&config_file, &text)
+        .map_err(|e| SyncError::Config(format!("{e}; nothing was changed")))?;
+    let stored_text = store.meta(meta::CONFIG_IN_FORCE_TEXT)?;
+    let stored_commit = store
+        .meta(meta::CONFIG_IN_FORCE_COMMIT)?
+        .unwrap_or_default();
+    let landing = || -> Result<Option<Landing>, SyncError> {
+        let paths = HashSet::from([config_file.clone()]);
+        Ok(repo.landings(tip, &paths)?.remove(&config_file))
+    };
+    let take_proposed = |landing: Option<Landing>| InForce {
+        config: proposed.clone(),
+        text: text.clone(),
+        commit: landing.map_or_else(|| tip.to_string(), |l| l.commit),
+        held: None,
+    };
+    let Some(stored_text) = stored_text.filter(|t| !t.is_empty()) else {
+        return Ok(take_proposed(landing()?));
+    };
+    if stored_text == text {
+        return Ok(InForce {
+            config: proposed,
+            text,
+            commit: stored_commit,
+            held: None,
+        });
+    }
+    let current = RepoConfig::parse(&config_file, &stored_text).map_err(|e| {
+        SyncError::Config(format!(
+            "the configuration in force (commit {}) no longer reads: {e}",
+            short(&stored_commit)
+        ))
+    })?;
+    let landing = landing()?;
+    match config_approval::judge(&current, &proposed, landing.as_ref()) {
+        Ok(()) => Ok(take_proposed(landing)),
+        Err(reason) => {
+            let held = HeldConfig {
+                commit: landing
+                    .as_ref()
+                    .map_or_else(|| tip.to_string(), |l| l.commit.clone()),
+                pushed_by: landing
+                    .as_ref()
+                    .map(|l| l.proposer.to_string())
+                    .unwrap_or_default(),
+                merged_by: landing
+                    .as_ref()
+                    .and_then(|l| l.approver.as_ref().map(ToString::to_string)),
+                reason,
+                changes: config_approval::diff(&current, &proposed)
+                    .into_iter()
+                    .map(|c| c.what)
+                    .collect(),
+                in_force: stored_commit.clone(),
+            };
+            tracing::warn!(
+                commit = %held.commit, pushed_by = %held.pushed_by,
+                "oshirase.yaml changed without approval; the configuration in force stays: {}",
+                held.reason
+            );
+            Ok(InForce {
+                config: current,
+                text: stored_text,
+                commit: stored_commit,
+                held: Some(held),
+            })
+        }
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(8)]
 }
 
 /// A difference between the last synced tip and the new one.
@@ -418,9 +523,12 @@ fn approval_hold(
     bases: &mut BaseConfigs,
 ) -> Option<String> {
     let account = config.account(c.account.as_deref()).ok()?;
-    if account.approval == Approval::Branch {
+    let Approval::Merge {
+        approvers: in_force,
+    } = &account.approval
+    else {
         return None;
-    }
+    };
     let Some(landing) = &c.landing else {
         return Some("the commit that added this version could not be found".into());
     };
@@ -464,10 +572,12 @@ fn approval_hold(
             _ => Vec::new(),
         },
     };
-    if !approvers.contains(&approver.email) {
+    // Listed before the merge (a pull request cannot approve itself by editing the list)
+    // and in the configuration in force (an unapproved push cannot add approvers either).
+    if !approvers.contains(&approver.email) || !in_force.contains(&approver.email) {
         return Some(format!(
             "merge {short} was made by {approver}, who is not an approver of account `{}` \
-             (as listed before the merge)",
+             (as listed before the merge and in the configuration in force)",
             account.name
         ));
     }

@@ -42,6 +42,10 @@ pub struct Health {
     pub fetch_failures: u64,
     /// Sync durations and failures since the service started (for metrics).
     pub sync_stats: crate::metrics::SyncStats,
+    /// The commit that landed the `oshirase.yaml` in force.
+    pub config_commit: Option<String>,
+    /// A change of `oshirase.yaml` on the branch that waits for approval.
+    pub config_held: Option<crate::config_approval::HeldConfig>,
 }
 
 #[derive(Clone)]
@@ -535,6 +539,8 @@ fn healthz(state: AppState, full: bool) -> warp::reply::Response {
         "last_fetch_at": h.last_fetch_at,
         "fetch_error": h.fetch_error,
         "paused_networks": paused,
+        "config_commit": h.config_commit,
+        "config_held": h.config_held,
     });
     let status = if ok {
         StatusCode::OK

@@ -65,6 +65,9 @@
       'attention.due': '公開予定 {time}',
       'attn.fetch.title': 'リポジトリを取得できません',
       'attn.fetch.todo': 'サーバーから git サーバーへの接続と、デプロイ用トークンまたは鍵（OSHIRASE_GIT_TOKEN / OSHIRASE_GIT_SSH_KEY）を確認してください。最後に取得した内容で予定どおり投稿は続きます。',
+      'attn.config.title': '承認されていない oshirase.yaml の変更があります',
+      'attn.config.pushed': 'コミット {commit}（{who}）',
+      'attn.config.todo': '承認者がプルリクエストをマージするまで、承認済みの設定（コミット {commit}）のまま動き続けます。意図しない変更なら元に戻してください。',
       'attn.sync.title': 'ブランチを同期できません',
       'attn.sync.todo': '示されたファイル（oshirase.yaml や投稿）をプルリクエストで修正してください。修正されるまで、最後に正常だった設定で動き続けます。',
       'attn.paused.title': '投稿先 {network} を停止中',
@@ -263,6 +266,9 @@
       'attention.due': 'Due {time}',
       'attn.fetch.title': 'The repository cannot be fetched',
       'attn.fetch.todo': 'Check the server\'s connection to the git server and the deploy token or key (OSHIRASE_GIT_TOKEN / OSHIRASE_GIT_SSH_KEY). What was last fetched keeps going out on time.',
+      'attn.config.title': 'A change to oshirase.yaml is not approved',
+      'attn.config.pushed': 'commit {commit} by {who}',
+      'attn.config.todo': 'The approved configuration (commit {commit}) stays in force until an approver merges the change in a pull request. Revert it if nobody meant it.',
       'attn.sync.title': 'The branch cannot be synced',
       'attn.sync.todo': 'Fix the file named (oshirase.yaml or a post) in a pull request. Until then the last good configuration stays in use.',
       'attn.paused.title': 'Network {network} is paused',
@@ -890,6 +896,15 @@
     if (health) {
       if (health.fetch_error) {
         items.push({ kind: 'system', key: 'fetch', title: t('attn.fetch.title'), reasons: [str(health.fetch_error)], todo: [t('attn.fetch.todo')] });
+      }
+      const held = health.config_held;
+      if (held && typeof held === 'object') {
+        const short = (c) => str(c).slice(0, 8);
+        items.push({
+          kind: 'system', key: 'config', title: t('attn.config.title'),
+          reasons: [t('attn.config.pushed', { commit: short(held.commit), who: str(held.pushed_by) }), str(held.reason), ...list(held.changes).map(str)],
+          todo: [t('attn.config.todo', { commit: short(held.in_force) })],
+        });
       }
       if (health.sync_error) {
         items.push({ kind: 'system', key: 'sync', title: t('attn.sync.title'), reasons: [str(health.sync_error)], todo: [t('attn.sync.todo')] });

@@ -109,6 +109,8 @@ pub fn config(approval: &str, max_lateness: &str, extra_networks: &str) -> Strin
     )
 }
 
+pub mod serve_bin;
+
 pub const MERGE: &str = "{ mode: merge, approvers: [koho-chief@city.example.jp] }";
 pub const BRANCH: &str = "{ mode: branch }";
 
