@@ -474,9 +474,19 @@ fn validate_network(
                 return Err((
                     format!("{field}.credentials"),
                     format!(
-                        "`credentials` names environment variables (like X_ADACHI), \
+                        "`credentials` names a credential declared on the server (like X_ADACHI), \
                          it must never hold a secret; `{}` is not such a name",
                         redact(c)
+                    ),
+                ));
+            }
+            if crate::secrets::is_reserved_name(c) {
+                return Err((
+                    format!("{field}.credentials"),
+                    format!(
+                        "`{c}`: names starting with OSHIRASE_ are the server's own settings, \
+                         never a network credential; name a credential the server declares \
+                         (like X_ADACHI)"
                     ),
                 ));
             }
@@ -657,6 +667,23 @@ accounts:
         let text = EXAMPLE.replace("X_ADACHI", "sk-live-abcdef123456");
         let e = RepoConfig::parse("oshirase.yaml", &text).unwrap_err();
         assert!(!e.message.contains("abcdef123456"), "{e}");
+    }
+
+    #[test]
+    fn a_credential_named_like_the_servers_own_settings_is_refused() {
+        for name in ["OSHIRASE_ALERT_WEBHOOK", "OSHIRASE_GIT", "OSHIRASE"] {
+            let text = EXAMPLE.replace("X_ADACHI", name);
+            let e = RepoConfig::parse("oshirase.yaml", &text).unwrap_err();
+            assert!(
+                e.message
+                    .starts_with("accounts.adachi.networks.x.credentials")
+                    && e.message.contains("OSHIRASE_"),
+                "{e}"
+            );
+        }
+        // A name that only contains the word is an ordinary credential.
+        let text = EXAMPLE.replace("X_ADACHI", "X_OSHIRASE_ADACHI");
+        assert!(RepoConfig::parse("oshirase.yaml", &text).is_ok());
     }
 
     #[test]

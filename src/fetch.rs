@@ -3,14 +3,16 @@
 //! `--repo` may be a URL (https with a token from the secrets, ssh with a key, `file://`,
 //! `git://`). oshirase fetches every branch into the mirror (force-pushes and deletions
 //! included, so the mirror is exactly the remote) and syncs from it like from a local
-//! repository. Credentials come from the server's secrets and never appear in errors.
+//! repository. Credentials come from the server's secrets and never appear in errors; a
+//! URL with a password in it is refused before anything is written, so the password never
+//! lands in the mirror's `config` in clear.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use git2::{Cred, CredentialType, FetchOptions, RemoteCallbacks, Repository};
 
-use crate::secrets::{redact_url, Secrets};
+use crate::secrets::{redact_url, userinfo_end, Secrets};
 
 /// Secret names for fetching (see the README).
 pub const GIT_TOKEN: &str = "OSHIRASE_GIT_TOKEN";
@@ -24,6 +26,45 @@ pub enum FetchError {
     Mirror { path: PathBuf, message: String },
     #[error("fetching {url} failed: {message}")]
     Fetch { url: String, message: String },
+    #[error(
+        "--repo {url}: the URL holds a password, which would be written in clear into the \
+         mirror's git config; give the URL without it and put the token in {GIT_TOKEN} (and \
+         the user name, if the forge wants one, in {GIT_USERNAME}), in the --secrets file or \
+         the environment"
+    )]
+    PasswordInUrl { url: String },
+}
+
+/// Refuses a remote URL that carries a password (`https://user:token@host/…`,
+/// `ssh://user:pw@host/…`, `user:pw@host:path`); a user name alone (`ssh://git@host/…`,
+/// `git@host:o/r.git`) is fine. The message shows the URL redacted.
+pub fn check_remote_url(url: &str) -> Result<(), FetchError> {
+    if has_password(url) {
+        return Err(FetchError::PasswordInUrl {
+            url: redact_url(url),
+        });
+    }
+    Ok(())
+}
+
+fn has_password(url: &str) -> bool {
+    if url.contains("://") {
+        // A well-formed URL says for itself; one the parser cannot read (a password typed
+        // with a raw `/`) is judged by the `user:…@` before its host.
+        if let Ok(parsed) = reqwest::Url::parse(url) {
+            return parsed.password().is_some_and(|p| !p.is_empty());
+        }
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        return userinfo_end(rest).is_some_and(|at| has_secret_part(&rest[..at]));
+    }
+    // scp-like `user:password@host:path`: a `:` both before the last `@` and after it.
+    url.rfind('@')
+        .is_some_and(|at| has_secret_part(&url[..at]) && url[at + 1..].contains(':'))
+}
+
+/// Whether `user:password` has a non-empty part after its first `:`.
+fn has_secret_part(userinfo: &str) -> bool {
+    userinfo.split_once(':').is_some_and(|(_, p)| !p.is_empty())
 }
 
 /// Whether `--repo` names a remote rather than a local path.
@@ -43,12 +84,14 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    pub fn new(url: &str, data_dir: &Path, secrets: Secrets) -> Mirror {
-        Mirror {
+    /// A mirror of `url` in the data directory; refused when the URL holds a password.
+    pub fn new(url: &str, data_dir: &Path, secrets: Secrets) -> Result<Mirror, FetchError> {
+        check_remote_url(url)?;
+        Ok(Mirror {
             url: url.to_string(),
             path: mirror_path(data_dir),
             secrets,
-        }
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -160,5 +203,36 @@ mod tests {
         assert!(is_remote("git@github.com:city/posts.git"));
         assert!(!is_remote("/srv/posts"));
         assert!(!is_remote("./posts"));
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_refused_and_a_user_name_is_not() {
+        for url in [
+            "https://user:tok3n@git.example/o/r.git",
+            "https://user:tok3n@git.example",
+            "http://x-access-token:tok3n@127.0.0.1:9/o/r.git",
+            "ssh://git:tok3n@git.example/o/r.git",
+            "ssh://user:tok3n@git.example:2222/o/r.git",
+            "https://user:tok/3n@git.example/o/r.git",
+            "user:tok3n@git.example:o/r.git",
+        ] {
+            let e = check_remote_url(url).unwrap_err().to_string();
+            assert!(
+                e.contains(GIT_TOKEN) && !e.contains("tok3n") && !e.contains("3n@"),
+                "{e}"
+            );
+        }
+        for url in [
+            "https://git.example/o/r.git",
+            "https://git.example:8443/o/r@v2.git",
+            "ssh://git@git.example/o/r.git",
+            "ssh://git@git.example:2222/o/r.git",
+            "git@github.com:o/r.git",
+            "https://user@git.example/o/r.git",
+            "https://user:@git.example/o/r.git",
+            "file:///srv/posts.git",
+        ] {
+            assert!(check_remote_url(url).is_ok(), "{url}");
+        }
     }
 }

@@ -361,6 +361,10 @@ fn serve(args: ServeArgs) -> Result<()> {
         Some(u) => bail!("--public-url {u}: give an http:// or https:// address"),
     };
     let remote = fetch::is_remote(&args.repo).then(|| args.repo.clone());
+    if let Some(url) = &remote {
+        // Before anything is opened or written: a password must not reach the mirror.
+        fetch::check_remote_url(url)?;
+    }
     let repo = match &remote {
         Some(_) => fetch::mirror_path(&args.data),
         None => PathBuf::from(&args.repo),

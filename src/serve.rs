@@ -93,13 +93,15 @@ impl Service {
             .map(|targets| (targets, store.subscribe()));
         let outboxes = Arc::new(Outboxes::new(&settings.data_dir));
         let health = Arc::new(RwLock::new(Health::default()));
-        let mirror = settings.remote.as_ref().map(|url| {
-            Arc::new(Mirror::new(
+        // A URL with a password is refused here, before the mirror's config is written.
+        let mirror = match &settings.remote {
+            Some(url) => Some(Arc::new(Mirror::new(
                 url,
                 &settings.data_dir,
                 settings.secrets.clone(),
-            ))
-        });
+            )?)),
+            None => None,
+        };
         if let Some(mirror) = &mirror {
             let m = mirror.clone();
             let fetched = tokio::task::spawn_blocking(move || m.fetch())

@@ -120,7 +120,7 @@ async fn one_post_with_an_image_goes_to_every_network_at_once() {
         mastodon.secrets(),
         bluesky.secrets(),
         line.secrets(),
-        format!("CHAT_URL={chat_url}\n"),
+        format!("CHAT_TYPE=webhook\nCHAT_URL={chat_url}\n"),
     ]
     .concat();
     s.secrets = Secrets::parse("test", &secrets).unwrap();

@@ -206,8 +206,19 @@ fn adapter_with(password: &str) -> Arc<dyn Network> {
         pds.url
     );
     let config = RepoConfig::parse("oshirase.yaml", &yaml).unwrap();
-    let secrets =
-        Secrets::parse("secrets", &format!("BSKY_PDS_APP_PASSWORD={password}\n")).unwrap();
+    // The PDS is self-hosted, so the server allows its host for the credential.
+    let host = pds
+        .url
+        .split_once("://")
+        .map_or(pds.url.as_str(), |(_, h)| h);
+    let host = host.trim_end_matches('/');
+    let secrets = Secrets::parse(
+        "secrets",
+        &format!(
+            "BSKY_PDS_TYPE=bluesky\nBSKY_PDS_HOSTS={host}\nBSKY_PDS_APP_PASSWORD={password}\n"
+        ),
+    )
+    .unwrap();
     let account = &config.accounts["city"];
     Networks::adapter(&AdapterContext {
         account: &account.name,

@@ -353,9 +353,12 @@ async fn the_dashboard_in_headless_chromium() {
     let repo = repository(receiver);
     let data = tempfile::tempdir().unwrap();
     let mut settings = settings(&repo.path, data.path());
-    settings.secrets =
-        oshirase::secrets::Secrets::parse("test", "X_CITY_BEARER_TOKEN=not-a-real-token\n")
-            .unwrap();
+    // Every credential is declared with the receiver on loopback as its one allowed host.
+    let declared = format!(
+        "X_CITY_TYPE=x\nX_CITY_HOSTS={receiver}\nX_CITY_BEARER_TOKEN=not-a-real-token\n\
+         SLACK_TYPE=webhook\nSLACK_HOSTS={receiver}\nTEAMS_TYPE=webhook\nTEAMS_HOSTS={receiver}\n"
+    );
+    settings.secrets = oshirase::secrets::Secrets::parse("test", &declared).unwrap();
     let service = oshirase::serve::Service::start(settings)
         .await
         .expect("service starts");

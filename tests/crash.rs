@@ -67,7 +67,11 @@ fn webhook_receiver() -> (u16, Arc<Mutex<HashMap<String, usize>>>) {
 
 fn serve(repo: &std::path::Path, data: &std::path::Path, hook: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_oshirase"))
-        .env("HOOK_URL", format!("http://127.0.0.1:{hook}/hook"))
+        .env("OSHIRASE_CRED_HOOK_TYPE", "webhook")
+        .env(
+            "OSHIRASE_CRED_HOOK_URL",
+            format!("http://127.0.0.1:{hook}/hook"),
+        )
         .args(["serve", "--listen", "127.0.0.1:0"])
         .arg("--repo")
         .arg(repo)

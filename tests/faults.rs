@@ -145,7 +145,11 @@ async fn transient_failures_are_retried_by_policy_and_published_once() {
     );
     let data = tempfile::tempdir().unwrap();
     let mut s = settings(&repo.path, data.path());
-    s.secrets = Secrets::parse("test", &format!("HOOK_URL=http://127.0.0.1:{port}/hook")).unwrap();
+    s.secrets = Secrets::parse(
+        "test",
+        &format!("HOOK_TYPE=webhook\nHOOK_URL=http://127.0.0.1:{port}/hook"),
+    )
+    .unwrap();
     let service = oshirase::serve::Service::start(s).await.unwrap();
 
     assert!(
@@ -218,16 +222,44 @@ async fn a_missing_network_secret_is_a_clear_error_that_names_it() {
         "2h",
         "      hook: { type: webhook, credentials: HOOK }\n",
     ));
+    repo.propose_and_merge(
+        "staff/a",
+        &[("posts/a.md", &post("一", None, "hook, portal", "一つ目"))],
+    );
     let data = tempfile::tempdir().unwrap();
-    let err = oshirase::serve::Service::start(settings(&repo.path, data.path()))
-        .await
-        .err()
-        .expect("refused")
-        .to_string();
+    // The credential is declared, but its URL is missing: only that network waits, with
+    // the reason; the other networks go on.
+    let mut s = settings(&repo.path, data.path());
+    s.secrets = Secrets::parse("test", "HOOK_TYPE=webhook\n").unwrap();
+    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let hook_error = || {
+        service
+            .store
+            .delivery("posts/a", "hook")
+            .unwrap()
+            .and_then(|d| d.last_error)
+    };
+    assert!(wait_for(Duration::from_secs(5), || hook_error().is_some()).await);
+    let err = hook_error().unwrap_or_default();
     assert!(
         err.contains("HOOK_URL") && err.contains("networks.hook"),
         "{err}"
     );
+    assert_eq!(
+        delivery_state(&service, "posts/a", "hook").as_deref(),
+        Some("retrying")
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || outbox(
+            data.path(),
+            "city",
+            "portal"
+        )
+        .len()
+            == 1)
+        .await
+    );
+    service.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,7 +287,7 @@ async fn alerts_tell_a_webhook_what_needs_a_person() {
     let mut s = settings(&repo.path, data.path());
     s.secrets = Secrets::parse(
         "test",
-        &format!("HOOK_URL=http://127.0.0.1:{hook_port}/hook\nOSHIRASE_ALERT_WEBHOOK_URL=http://127.0.0.1:{alert_port}/alerts\n"),
+        &format!("HOOK_TYPE=webhook\nHOOK_URL=http://127.0.0.1:{hook_port}/hook\nOSHIRASE_ALERT_WEBHOOK_URL=http://127.0.0.1:{alert_port}/alerts\n"),
     )
     .unwrap();
     let service = oshirase::serve::Service::start(s).await.unwrap();
@@ -314,7 +346,11 @@ async fn refused_credentials_pause_the_network_and_its_deliveries_wait() {
     );
     let data = tempfile::tempdir().unwrap();
     let mut s = settings(&repo.path, data.path());
-    s.secrets = Secrets::parse("test", &format!("HOOK_URL=http://127.0.0.1:{port}/hook")).unwrap();
+    s.secrets = Secrets::parse(
+        "test",
+        &format!("HOOK_TYPE=webhook\nHOOK_URL=http://127.0.0.1:{port}/hook"),
+    )
+    .unwrap();
     let service = oshirase::serve::Service::start(s).await.unwrap();
     assert!(
         wait_for(Duration::from_secs(5), || !received
@@ -396,7 +432,11 @@ async fn a_network_that_stays_down_fails_the_delivery_at_the_retry_deadline() {
     );
     let data = tempfile::tempdir().unwrap();
     let mut s = settings(&repo.path, data.path());
-    s.secrets = Secrets::parse("test", &format!("HOOK_URL=http://127.0.0.1:{port}/hook")).unwrap();
+    s.secrets = Secrets::parse(
+        "test",
+        &format!("HOOK_TYPE=webhook\nHOOK_URL=http://127.0.0.1:{port}/hook"),
+    )
+    .unwrap();
     let service = oshirase::serve::Service::start(s).await.unwrap();
     assert!(
         wait_for(Duration::from_secs(30), || delivery_state(
@@ -505,7 +545,7 @@ async fn alerts_are_mailed_through_smtp() {
     s.secrets = Secrets::parse(
         "test",
         &format!(
-            "HOOK_URL=http://127.0.0.1:{hook_port}/hook\n\
+            "HOOK_TYPE=webhook\nHOOK_URL=http://127.0.0.1:{hook_port}/hook\n\
              OSHIRASE_ALERT_SMTP_URL=smtp://127.0.0.1:{smtp_port}\n\
              OSHIRASE_ALERT_EMAIL_TO=koho@city.example.jp, duty@city.example.jp\n\
              OSHIRASE_ALERT_EMAIL_FROM=oshirase <oshirase@city.example.jp>\n"

@@ -228,7 +228,11 @@ async fn a_refused_refresh_falls_back_to_a_new_login() {
 async fn a_wrong_app_password_is_a_credentials_error_without_the_password() {
     let fake = fake_bluesky::start().await;
     let yaml = config_yaml(&fake.network_yaml("bluesky"));
-    let net = build(&yaml, "BSKY_TEST_APP_PASSWORD=zzzz-wrong-pass-zzzz\n").unwrap();
+    let secrets = format!(
+        "{}BSKY_TEST_APP_PASSWORD=zzzz-wrong-pass-zzzz\n",
+        fake.declaration()
+    );
+    let net = build(&yaml, &secrets).unwrap();
     let e = net
         .publish(&delivery("posts/a", "本文", vec![]))
         .await
@@ -408,7 +412,7 @@ async fn retract_refuses_a_post_of_another_account() {
 async fn a_missing_app_password_names_the_variable() {
     let fake = fake_bluesky::start().await;
     let yaml = config_yaml(&fake.network_yaml("bluesky"));
-    let e = build(&yaml, "").err().unwrap();
+    let e = build(&yaml, &fake.declaration()).err().unwrap();
     assert!(e.contains("BSKY_TEST_APP_PASSWORD"), "{e}");
     assert!(e.contains("accounts.city.networks.bluesky"), "{e}");
 }
@@ -443,7 +447,10 @@ async fn an_unreachable_pds_is_transient_and_names_no_secret() {
     let yaml = config_yaml(&format!(
         "{{ type: bluesky, handle: {HANDLE}, credentials: BSKY_TEST, base_url: http://127.0.0.1:{port} }}"
     ));
-    let net = build(&yaml, &format!("BSKY_TEST_APP_PASSWORD={APP_PASSWORD}\n")).unwrap();
+    let secrets = format!(
+        "BSKY_TEST_TYPE=bluesky\nBSKY_TEST_HOSTS=127.0.0.1:{port}\nBSKY_TEST_APP_PASSWORD={APP_PASSWORD}\n"
+    );
+    let net = build(&yaml, &secrets).unwrap();
     let e = net
         .publish(&delivery("posts/a", "本文", vec![]))
         .await

@@ -213,7 +213,11 @@ async fn an_image_that_cannot_be_read_is_permanent_and_named() {
 #[tokio::test]
 async fn a_refused_token_is_a_credentials_error_without_the_token() {
     let fake = fake_facebook::start().await;
-    let net = adapter_with(&fake, "FB_TEST_PAGE_TOKEN=EAAG-wrong-token-value\n").unwrap();
+    let secrets = format!(
+        "{}FB_TEST_PAGE_TOKEN=EAAG-wrong-token-value\n",
+        fake.declaration()
+    );
+    let net = adapter_with(&fake, &secrets).unwrap();
     let e = net.publish(&delivery(TEXT, vec![])).await.unwrap_err();
     assert_eq!(e.class, ErrorClass::Credentials);
     assert!(e.message.contains("190"), "{}", e.message);
@@ -509,7 +513,7 @@ async fn retract_deletes_the_post_and_an_already_deleted_post_is_fine() {
 #[tokio::test]
 async fn a_missing_token_names_the_variable() {
     let fake = fake_facebook::start().await;
-    let e = match adapter_with(&fake, "") {
+    let e = match adapter_with(&fake, &fake.declaration()) {
         Err(e) => e,
         Ok(_) => panic!("built without a token"),
     };

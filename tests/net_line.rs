@@ -226,7 +226,8 @@ async fn images_without_a_public_address_fail_for_the_operator_and_send_nothing(
 async fn a_refused_token_is_a_credentials_error_without_the_token() {
     let fake = fake_line::start().await;
     let wrong = "line-wrong-token-value-xyz";
-    let net = adapter_with(&fake, &format!("LINE_TEST_CHANNEL_TOKEN={wrong}\n"), None).unwrap();
+    let secrets = format!("{}LINE_TEST_CHANNEL_TOKEN={wrong}\n", fake.declaration());
+    let net = adapter_with(&fake, &secrets, None).unwrap();
     let e = net.publish(&delivery(TEXT, vec![])).await.unwrap_err();
     assert_eq!(e.class, ErrorClass::Credentials);
     assert!(e.message.contains("Authentication failed"), "{}", e.message);
@@ -367,7 +368,7 @@ async fn a_broadcast_cannot_be_retracted() {
 #[tokio::test]
 async fn a_missing_token_names_the_variable() {
     let fake = fake_line::start().await;
-    let e = match adapter_with(&fake, "", Some(PUBLIC)) {
+    let e = match adapter_with(&fake, &fake.declaration(), Some(PUBLIC)) {
         Err(e) => e,
         Ok(_) => panic!("built without a token"),
     };

@@ -33,6 +33,12 @@ fn yaml(networks: &str) -> String {
     )
 }
 
+/// The server's declaration of a Mastodon credential allowed to the host of `url`.
+fn declared(name: &str, url: &str) -> String {
+    let host = url.trim_start_matches("http://");
+    format!("{name}_TYPE=mastodon\n{name}_HOSTS={host}\n")
+}
+
 /// The adapter for network `name` of `yaml`, with `secrets`.
 fn build(yaml: &str, secrets: &str, name: &str) -> Result<Arc<dyn Network>, String> {
     let config = RepoConfig::parse("oshirase.yaml", yaml).unwrap();
@@ -254,7 +260,7 @@ async fn a_wrong_token_is_a_credentials_error_that_never_shows_the_token() {
     let fake = fake_mastodon::start().await;
     let y = yaml(&format!("      toot: {}\n", fake.network_yaml("toot")));
     let wrong = "MASTODON_TOOT_ACCESS_TOKEN=not-the-right-token-123\n";
-    let net = build(&y, wrong, "toot").unwrap();
+    let net = build(&y, &format!("{}{wrong}", fake.declaration()), "toot").unwrap();
 
     let e = net.publish(&delivery("p", "text")).await.unwrap_err();
 
@@ -353,7 +359,11 @@ async fn an_unreachable_instance_is_transient() {
     let y = yaml(&format!(
         "      toot: {{ type: mastodon, instance: https://mastodon.example, credentials: MASTODON_TOOT, base_url: http://127.0.0.1:{port} }}\n"
     ));
-    let net = build(&y, &format!("MASTODON_TOOT_ACCESS_TOKEN={TOKEN}"), "toot").unwrap();
+    let secrets = format!(
+        "{}MASTODON_TOOT_ACCESS_TOKEN={TOKEN}",
+        declared("MASTODON_TOOT", &format!("http://127.0.0.1:{port}"))
+    );
+    let net = build(&y, &secrets, "toot").unwrap();
     let e = net.publish(&delivery("p", "text")).await.unwrap_err();
     assert_eq!(e.class, ErrorClass::Transient);
     assert_secret_free(&e);
@@ -532,7 +542,8 @@ async fn retract_failures_are_classified() {
 async fn a_missing_secret_names_the_variable() {
     let fake = fake_mastodon::start().await;
     let y = yaml(&format!("      toot: {}\n", fake.network_yaml("toot")));
-    let e = build(&y, "OTHER_ACCESS_TOKEN=x\n", "toot").err().unwrap();
+    let secrets = format!("{}OTHER_ACCESS_TOKEN=x\n", fake.declaration());
+    let e = build(&y, &secrets, "toot").err().unwrap();
     assert!(e.contains("MASTODON_TOOT_ACCESS_TOKEN"), "{e}");
     assert!(e.contains("accounts.city.networks.toot"), "{e}");
 }
@@ -562,7 +573,11 @@ async fn instance_is_the_address_when_base_url_is_not_set() {
         "      toot: {{ type: mastodon, instance: {}/, credentials: MASTODON_TOOT }}\n",
         fake.base_url
     ));
-    let net = build(&y, &format!("MASTODON_TOOT_ACCESS_TOKEN={TOKEN}"), "toot").unwrap();
+    let secrets = format!(
+        "{}MASTODON_TOOT_ACCESS_TOKEN={TOKEN}",
+        declared("MASTODON_TOOT", &fake.base_url)
+    );
+    let net = build(&y, &secrets, "toot").unwrap();
     net.publish(&delivery("p", "instance")).await.unwrap();
     assert_eq!(fake.posts()[0]["text"], "instance");
     assert_eq!(fake.requests()[0].path, "/api/v1/statuses");

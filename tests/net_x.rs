@@ -277,7 +277,13 @@ async fn server_errors_and_lost_connections_are_transient() {
         "{{ type: x, credentials: {}, base_url: http://127.0.0.1:{closed} }}",
         fake.prefix
     );
-    let e = build_from(&network, &fake.secrets())
+    // The server allows the closed port for the credential (a later line wins).
+    let secrets = format!(
+        "{}{}_HOSTS=127.0.0.1:{closed}\n",
+        fake.secrets(),
+        fake.prefix
+    );
+    let e = build_from(&network, &secrets)
         .unwrap()
         .publish(&delivery("p", "text"))
         .await
@@ -345,7 +351,11 @@ async fn a_wrong_oauth1_secret_is_a_credentials_error_naming_the_secrets() {
 #[tokio::test]
 async fn a_wrong_bearer_token_is_a_credentials_error() {
     let fake = fake_x::start_bearer().await;
-    let secrets = format!("{}_BEARER_TOKEN=expired-token-value\n", fake.prefix);
+    let secrets = format!(
+        "{}{}_BEARER_TOKEN=expired-token-value\n",
+        fake.declaration(),
+        fake.prefix
+    );
     let x = build_from(&fake.network_yaml("x"), &secrets).unwrap();
     let e = x.publish(&delivery("p", "text")).await.unwrap_err();
     assert_eq!(e.class, ErrorClass::Credentials);
@@ -601,7 +611,7 @@ async fn a_missing_secret_is_named_and_no_value_is_shown() {
         assert!(!e.contains(value), "{e}");
     }
 
-    let e = build_from(&yaml, "").err().unwrap();
+    let e = build_from(&yaml, &fake.declaration()).err().unwrap();
     assert!(e.contains(&format!("{p}_CONSUMER_KEY")), "{e}");
     assert!(e.contains(&format!("{p}_BEARER_TOKEN")), "{e}");
     assert!(e.contains("accounts.city.networks.x"), "{e}");
@@ -648,7 +658,8 @@ async fn no_error_message_carries_a_secret() {
     let wrong = build_from(
         &bearer.network_yaml("x"),
         &format!(
-            "{}_BEARER_TOKEN=wrong-{}",
+            "{}{}_BEARER_TOKEN=wrong-{}",
+            bearer.declaration(),
             bearer.prefix,
             fake_x::BEARER_TOKEN
         ),

@@ -389,7 +389,11 @@ fn sigterm_lets_a_delivery_in_flight_finish_and_records_it() {
         .arg(&repo.path)
         .arg("--data")
         .arg(data.path())
-        .env("HOOK_URL", format!("http://127.0.0.1:{port}/hook"))
+        .env("OSHIRASE_CRED_HOOK_TYPE", "webhook")
+        .env(
+            "OSHIRASE_CRED_HOOK_URL",
+            format!("http://127.0.0.1:{port}/hook"),
+        )
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

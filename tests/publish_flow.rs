@@ -450,17 +450,30 @@ async fn dry_run_swaps_every_network_for_an_outbox() {
         "staff/a",
         &[("posts/a.md", &post("A", None, "x, portal", "短いお知らせ"))],
     );
-    // Without X's secrets and without --dry-run, serve refuses to start, naming what is
-    // missing and how to rehearse instead.
-    let refused = oshirase::serve::Service::start(settings(&repo.path, data.path())).await;
-    let message = refused.err().expect("refused").to_string();
+    // Without X's credential and without --dry-run, X sends nothing: its delivery waits
+    // with a reason naming what is missing and how to rehearse instead.
+    let service = oshirase::serve::Service::start(settings(&repo.path, data.path()))
+        .await
+        .unwrap();
+    let refused = || {
+        service
+            .store
+            .delivery("posts/a", "x")
+            .unwrap()
+            .and_then(|d| d.last_error)
+    };
+    assert!(wait_for(Duration::from_secs(5), || refused().is_some()).await);
+    let message = refused().unwrap_or_default();
     assert!(
         message.contains("networks.x")
             && message.contains("X_CITY_")
             && message.contains("--dry-run"),
         "{message}"
     );
+    service.shutdown().await;
 
+    // The rehearsal starts from a fresh store: the real run above parked X's delivery.
+    let data = tempfile::tempdir().unwrap();
     let mut s = settings(&repo.path, data.path());
     s.dry_run = true;
     let service = oshirase::serve::Service::start(s).await.unwrap();

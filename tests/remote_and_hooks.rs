@@ -418,16 +418,15 @@ async fn a_remote_over_git_daemon_survives_an_outage() {
 async fn a_remote_that_cannot_be_fetched_at_first_start_is_a_clear_error() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let url = format!("https://user:tok3n-value@127.0.0.1:{port}/city/posts.git");
-    let err = oshirase::serve::Service::start(remote_settings(
-        &url,
-        data.path(),
-        Duration::from_secs(60),
-    ))
-    .await
-    .err()
-    .expect("refused")
-    .to_string();
+    // The token comes from the secrets, as it must (a URL with a password is refused).
+    let url = format!("https://user@127.0.0.1:{port}/city/posts.git");
+    let mut s = remote_settings(&url, data.path(), Duration::from_secs(60));
+    s.secrets = Secrets::parse("test", "OSHIRASE_GIT_TOKEN=tok3n-value\n").unwrap();
+    let err = oshirase::serve::Service::start(s)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(err.contains("fetching https://127.0.0.1"), "{err}");
     assert!(
         !err.contains("tok3n-value"),

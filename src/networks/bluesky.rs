@@ -23,7 +23,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use super::{http, media, AdapterContext, ErrorClass, NetError, Network, Published, Settlement};
+use super::{
+    http, media, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement,
+};
 use crate::count;
 use crate::delivery::DeliveryRecord;
 
@@ -96,7 +98,8 @@ impl Answer {
 /// secret `<credentials>_APP_PASSWORD`.
 pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
     let default = ctx.net.service.as_deref().unwrap_or(DEFAULT_SERVICE);
-    let service = ctx.base_url(default);
+    let grant = ctx.grant(Endpoint::Url(default))?;
+    let service = grant.base();
     let handle = ctx
         .net
         .handle
@@ -105,7 +108,7 @@ pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
         .filter(|h| !h.is_empty())
         .ok_or_else(|| format!("{}: a `bluesky` network needs `handle`", ctx.field()))?
         .to_string();
-    let password = ctx.secret("APP_PASSWORD")?;
+    let password = grant.secret("APP_PASSWORD")?;
     Ok(Arc::new(Bluesky {
         service,
         handle,

@@ -28,7 +28,8 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 
 use super::{
-    http, media, AdapterContext, ErrorClass, MediaSource, NetError, Network, Published, Settlement,
+    http, media, AdapterContext, Endpoint, ErrorClass, MediaSource, NetError, Network, Published,
+    Settlement,
 };
 use crate::delivery::DeliveryRecord;
 use crate::post::Image;
@@ -61,7 +62,8 @@ pub struct Facebook {
 
 /// `<credentials>_PAGE_TOKEN` and `page_id`; `base_url` replaces https://graph.facebook.com.
 pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
-    let token = ctx.secret("PAGE_TOKEN")?;
+    let grant = ctx.grant(Endpoint::Url(DEFAULT_BASE))?;
+    let token = grant.secret("PAGE_TOKEN")?;
     let page_id = ctx
         .net
         .page_id
@@ -71,7 +73,7 @@ pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
         .ok_or_else(|| format!("{}: a facebook network needs `page_id`", ctx.field()))?
         .to_string();
     Ok(Arc::new(Facebook {
-        base: ctx.base_url(DEFAULT_BASE),
+        base: grant.base(),
         page_id,
         token,
         media: ctx.media.clone(),

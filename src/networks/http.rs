@@ -23,8 +23,32 @@ pub fn client() -> &'static reqwest::Client {
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
+            .redirect(same_origin_redirects())
             .build()
             .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+/// Redirects are followed only within the origin the request went to. The host was
+/// allowed for the credential, and a redirect elsewhere must not carry it on: reqwest drops
+/// the `Authorization` header across hosts, but a 307 or 308 would send the body again, and
+/// some bodies hold a secret (Bluesky's app password). A redirect elsewhere comes back as
+/// the 3xx response, a permanent failure that names the status.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let next = attempt.url();
+        let same_origin = attempt.previous().first().is_some_and(|first| {
+            first.scheme() == next.scheme()
+                && first.host_str() == next.host_str()
+                && first.port_or_known_default() == next.port_or_known_default()
+        });
+        if !same_origin {
+            attempt.stop()
+        } else if attempt.previous().len() > 10 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
     })
 }
 

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{http, AdapterContext, ErrorClass, NetError, Network, Published, Settlement};
+use super::{http, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement};
 use crate::delivery::DeliveryRecord;
 
 const DEFAULT_BASE: &str = "https://api.line.me";
@@ -44,9 +44,10 @@ pub struct Line {
 /// `<credentials>_CHANNEL_TOKEN`; `base_url` replaces https://api.line.me. A missing public
 /// URL is only an error for deliveries with images, when they are sent.
 pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
-    let token = ctx.secret("CHANNEL_TOKEN")?;
+    let grant = ctx.grant(Endpoint::Url(DEFAULT_BASE))?;
+    let token = grant.secret("CHANNEL_TOKEN")?;
     Ok(Arc::new(Line {
-        base: ctx.base_url(DEFAULT_BASE),
+        base: grant.base(),
         token,
         public_url: ctx
             .public_url

@@ -23,7 +23,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    http, media, AdapterContext, ErrorClass, MediaSource, NetError, Network, Published, Settlement,
+    http, media, AdapterContext, Endpoint, ErrorClass, MediaSource, NetError, Network, Published,
+    Settlement,
 };
 use crate::delivery::DeliveryRecord;
 use crate::post::Image;
@@ -72,17 +73,16 @@ pub struct Mastodon {
 
 /// Reads `instance` (or `base_url`), `visibility` and `<credentials>_ACCESS_TOKEN`.
 pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
-    let base = match (&ctx.net.base_url, ctx.net.instance.as_deref()) {
-        (Some(base), _) => ctx.base_url(base),
-        (None, Some(instance)) if !instance.trim().is_empty() => ctx.base_url(instance),
-        _ => {
-            return Err(format!(
-                "{}.instance: a `mastodon` network needs `instance`, the address of its \
-                 server (e.g. https://mastodon.example)",
-                ctx.field()
-            ))
-        }
-    };
+    let instance = ctx.net.instance.as_deref().filter(|i| !i.trim().is_empty());
+    if ctx.net.base_url.is_none() && instance.is_none() {
+        return Err(format!(
+            "{}.instance: a `mastodon` network needs `instance`, the address of its \
+             server (e.g. https://mastodon.example)",
+            ctx.field()
+        ));
+    }
+    let grant = ctx.grant(Endpoint::Url(instance.unwrap_or_default()))?;
+    let base = grant.base();
     let visibility = match ctx.net.visibility.as_deref() {
         None => "public",
         Some(v) => VISIBILITIES
@@ -96,8 +96,8 @@ pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
                 )
             })?,
     };
-    let token = ctx.secret("ACCESS_TOKEN")?;
-    let name = ctx.secret_name("ACCESS_TOKEN");
+    let token = grant.secret("ACCESS_TOKEN")?;
+    let name = grant.secret_name("ACCESS_TOKEN");
     if token.trim().is_empty() {
         return Err(format!("{}: the secret {name} is empty", ctx.field()));
     }

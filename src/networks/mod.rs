@@ -2,8 +2,11 @@
 //!
 //! The scheduler only ever talks to this trait. An adapter publishes a delivery, and after a
 //! crash settles a delivery that was left `publishing`: did the earlier attempt go through?
+//! An adapter gets its credential only through [`AdapterContext::grant`], which checks the
+//! server's declaration of it (see [`credentials`]).
 
 mod bluesky;
+pub mod credentials;
 mod facebook;
 pub mod http;
 mod line;
@@ -23,7 +26,9 @@ use async_trait::async_trait;
 use crate::config::{NetworkConfig, NetworkKind, RepoConfig};
 use crate::delivery::DeliveryRecord;
 use crate::secrets::Secrets;
+use credentials::{Credential, Refusing};
 
+pub use credentials::{Endpoint, Grant};
 pub use media::{MediaSource, MemoryMedia, RepoMedia};
 pub use outbox::OutboxFile;
 
@@ -120,8 +125,10 @@ impl Networks {
         Ok(())
     }
 
-    /// Builds every adapter, reading its secrets; a missing secret is an error that names
-    /// the variable (never its value).
+    /// Builds every adapter. A network that cannot be built (its credential undeclared,
+    /// declared for another type, or not allowed to the host the configuration names; a
+    /// secret missing) gets an adapter that refuses every call with the reason, so its
+    /// deliveries wait for the operator while the other networks go on.
     pub fn build(
         config: &RepoConfig,
         outboxes: &Outboxes,
@@ -142,9 +149,12 @@ impl Networks {
                 };
                 let adapter: Arc<dyn Network> = match net.kind {
                     NetworkKind::Outbox => outboxes.file(&account.name, &net.name),
-                    _ => Self::adapter(&ctx).map_err(|e| {
-                        format!("{e} (to rehearse without credentials, run `serve --dry-run`)")
-                    })?,
+                    _ => Self::adapter(&ctx).unwrap_or_else(|e| {
+                        let reason =
+                            format!("{e} (to rehearse without credentials, run `serve --dry-run`)");
+                        tracing::warn!("{reason}; this network sends nothing");
+                        Arc::new(Refusing::new(reason))
+                    }),
                 };
                 adapters.insert((account.name.clone(), net.name.clone()), adapter);
             }
@@ -186,37 +196,30 @@ pub struct AdapterContext<'a> {
 }
 
 impl AdapterContext<'_> {
-    /// The secret `<credentials>_<field>`, or an error naming the variable (never a value).
-    pub fn secret(&self, field: &str) -> Result<String, String> {
-        let name = self.secret_name(field);
-        self.secrets.get(&name).ok_or_else(|| {
-            format!(
-                "accounts.{}.networks.{}: the secret {name} is not set in the environment \
-                 or the --secrets file",
-                self.account, self.net.name
-            )
+    /// The network's credential, granted for the address the adapter will send to:
+    /// `base_url` when the configuration redirects the network, else `default`. Refused,
+    /// with a message for the operator, when the server has not declared the credential
+    /// for this network type or does not allow that address's host for it.
+    pub fn grant(&self, default: Endpoint) -> Result<Grant<'_>, String> {
+        let place = self.field();
+        let name = self.net.credentials.as_deref().unwrap_or_default();
+        let credential = Credential::declared(self.secrets, name, self.net.kind)
+            .map_err(|e| format!("{place}: {e}"))?;
+        let endpoint = match (&self.net.base_url, default) {
+            (Some(base), _) => base.clone(),
+            (None, Endpoint::Url(url)) => url.to_string(),
+            (None, Endpoint::Field(field)) => credential
+                .field(field)
+                .ok_or_else(|| credentials::missing(&place, &credential, field))?,
+        };
+        credential
+            .check_target(&endpoint)
+            .map_err(|e| format!("{place}: {e}"))?;
+        Ok(Grant {
+            credential,
+            endpoint,
+            place,
         })
-    }
-
-    /// The secret `<credentials>_<field>` when it is set.
-    pub fn optional_secret(&self, field: &str) -> Option<String> {
-        self.secrets.get(&self.secret_name(field))
-    }
-
-    pub fn secret_name(&self, field: &str) -> String {
-        let prefix = self.net.credentials.as_deref().unwrap_or_default();
-        format!("{prefix}_{field}")
-    }
-
-    /// `base_url` when the configuration redirects the network (tests, gateways), else the
-    /// network's own address; without a trailing slash.
-    pub fn base_url(&self, default: &str) -> String {
-        self.net
-            .base_url
-            .as_deref()
-            .unwrap_or(default)
-            .trim_end_matches('/')
-            .to_string()
     }
 
     /// `accounts.<account>.networks.<network>`, for messages.

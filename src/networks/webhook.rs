@@ -12,7 +12,7 @@ use serde_json::json;
 
 use std::sync::Arc;
 
-use super::{http, AdapterContext, NetError, Network, Published, Settlement};
+use super::{http, AdapterContext, Endpoint, NetError, Network, Published, Settlement};
 use crate::delivery::DeliveryRecord;
 
 pub struct Webhook {
@@ -20,14 +20,12 @@ pub struct Webhook {
     public_url: Option<String>,
 }
 
-/// `<credentials>_URL`, or `base_url` when the configuration redirects it.
+/// `<credentials>_URL`, or `base_url` when the configuration redirects it (to a host the
+/// server allows for the credential: by default only the host of `<credentials>_URL`).
 pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
-    let url = match &ctx.net.base_url {
-        Some(base) => base.clone(),
-        None => ctx.secret("URL")?,
-    };
+    let grant = ctx.grant(Endpoint::Field("URL"))?;
     Ok(Arc::new(Webhook {
-        url,
+        url: grant.endpoint,
         public_url: ctx.public_url.clone(),
     }))
 }

@@ -28,7 +28,7 @@ use sha1::Sha1;
 use tokio::sync::OnceCell;
 
 use super::media::{self, MediaSource};
-use super::{http, AdapterContext, ErrorClass, NetError, Network, Published, Settlement};
+use super::{http, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement};
 use crate::delivery::DeliveryRecord;
 
 const DEFAULT_BASE: &str = "https://api.x.com";
@@ -197,33 +197,34 @@ pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
         "ACCESS_TOKEN",
         "ACCESS_SECRET",
     ];
-    let any_oauth1 = OAUTH1.iter().any(|f| ctx.optional_secret(f).is_some());
+    let grant = ctx.grant(Endpoint::Url(DEFAULT_BASE))?;
+    let any_oauth1 = OAUTH1.iter().any(|f| grant.optional_secret(f).is_some());
     let (auth, secrets_hint) = if any_oauth1 {
         let keys = OAuth1Keys {
-            consumer_key: ctx.secret("CONSUMER_KEY")?,
-            consumer_secret: ctx.secret("CONSUMER_SECRET")?,
-            token: ctx.secret("ACCESS_TOKEN")?,
-            token_secret: ctx.secret("ACCESS_SECRET")?,
+            consumer_key: grant.secret("CONSUMER_KEY")?,
+            consumer_secret: grant.secret("CONSUMER_SECRET")?,
+            token: grant.secret("ACCESS_TOKEN")?,
+            token_secret: grant.secret("ACCESS_SECRET")?,
         };
         let hint = format!(
             "{}_{{CONSUMER_KEY,CONSUMER_SECRET,ACCESS_TOKEN,ACCESS_SECRET}}",
-            ctx.net.credentials.as_deref().unwrap_or_default()
+            grant.credential.name()
         );
         (Auth::OAuth1(keys), hint)
-    } else if let Some(token) = ctx.optional_secret("BEARER_TOKEN") {
-        (Auth::Bearer(token), ctx.secret_name("BEARER_TOKEN"))
+    } else if let Some(token) = grant.optional_secret("BEARER_TOKEN") {
+        (Auth::Bearer(token), grant.secret_name("BEARER_TOKEN"))
     } else {
-        let missing = ctx.secret("CONSUMER_KEY").err().unwrap_or_default();
+        let missing = grant.secret("CONSUMER_KEY").err().unwrap_or_default();
         return Err(format!(
             "{missing}; set {}, {}, {} and {} (OAuth 1.0a), or {} (an OAuth 2.0 user token)",
-            ctx.secret_name("CONSUMER_KEY"),
-            ctx.secret_name("CONSUMER_SECRET"),
-            ctx.secret_name("ACCESS_TOKEN"),
-            ctx.secret_name("ACCESS_SECRET"),
-            ctx.secret_name("BEARER_TOKEN"),
+            grant.secret_name("CONSUMER_KEY"),
+            grant.secret_name("CONSUMER_SECRET"),
+            grant.secret_name("ACCESS_TOKEN"),
+            grant.secret_name("ACCESS_SECRET"),
+            grant.secret_name("BEARER_TOKEN"),
         ));
     };
-    let base = ctx.base_url(DEFAULT_BASE);
+    let base = grant.base();
     Url::parse(&base)
         .map_err(|e| format!("{}.base_url: `{base}` is not a URL ({e})", ctx.field()))?;
     let handle = ctx

@@ -93,7 +93,17 @@ pub async fn start() -> Fake {
 impl Fake {
     /// The `Secrets` file lines for [`Fake::network_yaml`]'s credentials.
     pub fn secrets(&self) -> String {
-        format!("{CREDENTIALS}_APP_PASSWORD={APP_PASSWORD}\n")
+        format!(
+            "{}{CREDENTIALS}_APP_PASSWORD={APP_PASSWORD}\n",
+            self.declaration()
+        )
+    }
+
+    /// The server's declaration of the credential alone: its type, and the fake's address
+    /// on loopback as its one allowed host.
+    pub fn declaration(&self) -> String {
+        let host = self.base_url.trim_start_matches("http://");
+        format!("{CREDENTIALS}_TYPE=bluesky\n{CREDENTIALS}_HOSTS={host}\n")
     }
 
     pub fn network_yaml(&self, _name: &str) -> String {

@@ -142,7 +142,18 @@ impl Fake {
 
     /// `FB_TEST_PAGE_TOKEN=…` for the `Secrets` file.
     pub fn secrets(&self) -> String {
-        format!("{CREDENTIALS}_PAGE_TOKEN={}\n", self.token)
+        format!(
+            "{}{CREDENTIALS}_PAGE_TOKEN={token}\n",
+            self.declaration(),
+            token = self.token
+        )
+    }
+
+    /// The server's declaration of the credential alone: its type, and the fake's address
+    /// on loopback as its one allowed host.
+    pub fn declaration(&self) -> String {
+        let host = self.base_url.trim_start_matches("http://");
+        format!("{CREDENTIALS}_TYPE=facebook\n{CREDENTIALS}_HOSTS={host}\n")
     }
 
     /// One flow mapping for `networks:` in oshirase.yaml.

@@ -93,7 +93,18 @@ impl Fake {
 
     /// `LINE_TEST_CHANNEL_TOKEN=…` for the `Secrets` file.
     pub fn secrets(&self) -> String {
-        format!("{CREDENTIALS}_CHANNEL_TOKEN={}\n", self.token)
+        format!(
+            "{}{CREDENTIALS}_CHANNEL_TOKEN={token}\n",
+            self.declaration(),
+            token = self.token
+        )
+    }
+
+    /// The server's declaration of the credential alone: its type, and the fake's address
+    /// on loopback as its one allowed host.
+    pub fn declaration(&self) -> String {
+        let host = self.base_url.trim_start_matches("http://");
+        format!("{CREDENTIALS}_TYPE=line\n{CREDENTIALS}_HOSTS={host}\n")
     }
 
     /// One flow mapping for `networks:` in oshirase.yaml.

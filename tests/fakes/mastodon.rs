@@ -133,16 +133,35 @@ impl Fake {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `KEY=value` lines for every credentials prefix handed out by `network_yaml`.
+    /// `KEY=value` lines for every credentials prefix handed out by `network_yaml`: each
+    /// one's declaration and token.
     pub fn secrets(&self) -> String {
+        self.prefixes()
+            .iter()
+            .map(|p| format!("{}{p}_ACCESS_TOKEN={TOKEN}\n", self.declaration_of(p)))
+            .collect()
+    }
+
+    /// The declarations alone (type and the fake's loopback address as the allowed host)
+    /// of every credentials prefix handed out by `network_yaml`.
+    pub fn declaration(&self) -> String {
+        self.prefixes()
+            .iter()
+            .map(|p| self.declaration_of(p))
+            .collect()
+    }
+
+    fn declaration_of(&self, prefix: &str) -> String {
+        let host = self.base_url.trim_start_matches("http://");
+        format!("{prefix}_TYPE=mastodon\n{prefix}_HOSTS={host}\n")
+    }
+
+    fn prefixes(&self) -> Vec<String> {
         let mut prefixes = self.state().prefixes.clone();
         if prefixes.is_empty() {
             prefixes.push("MASTODON_TEST".into());
         }
         prefixes
-            .iter()
-            .map(|p| format!("{p}_ACCESS_TOKEN={TOKEN}\n"))
-            .collect()
     }
 
     /// `{ type: mastodon, ... }` for a network called `name`, with credentials

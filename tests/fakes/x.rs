@@ -203,16 +203,26 @@ pub async fn start_with(mode: AuthMode) -> Fake {
 }
 
 impl Fake {
-    /// `KEY=value` lines for a `Secrets` file, named with `prefix`.
+    /// `KEY=value` lines for a `Secrets` file, named with `prefix`: the declaration and
+    /// the keys.
     pub fn secrets(&self) -> String {
         let p = &self.prefix;
-        match self.mode {
+        let keys = match self.mode {
             AuthMode::OAuth1 => format!(
                 "{p}_CONSUMER_KEY={CONSUMER_KEY}\n{p}_CONSUMER_SECRET={CONSUMER_SECRET}\n\
                  {p}_ACCESS_TOKEN={ACCESS_TOKEN}\n{p}_ACCESS_SECRET={ACCESS_SECRET}\n"
             ),
             AuthMode::Bearer => format!("{p}_BEARER_TOKEN={BEARER_TOKEN}\n"),
-        }
+        };
+        format!("{}{keys}", self.declaration())
+    }
+
+    /// The server's declaration of the credential alone: its type, and the fake's address
+    /// on loopback as its one allowed host.
+    pub fn declaration(&self) -> String {
+        let p = &self.prefix;
+        let host = self.base_url.trim_start_matches("http://");
+        format!("{p}_TYPE=x\n{p}_HOSTS={host}\n")
     }
 
     /// Every secret value the fake knows, to check that none leaks into a message.
