@@ -231,11 +231,7 @@ async fn main() {
         store: store.clone(),
         health: Arc::new(RwLock::new(Health::default())),
         shutdown: stop_rx,
-        hooks: HookSettings {
-            secret: None,
-            branch: "main".into(),
-            sync_now: sync_tx,
-        },
+        hooks: HookSettings::new(None, "main".into(), sync_tx),
         paused: Default::default(),
         repo: dir.path().to_path_buf(),
         forge: None,

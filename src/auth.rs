@@ -14,11 +14,23 @@
 //!   which is only fit for long random passwords since it costs an attacker nothing to try.
 //!
 //! Passwords are never stored in clear, and every comparison of a secret is constant-time
-//! (`subtle`). PBKDF2-HMAC-SHA256 (RFC 8018) is built from the `hmac` and `sha2` already
-//! here; it is deliberately slow, so a successful check is remembered (keyed by a MAC under
-//! a per-process random key, never the password itself) and only one slow check runs at a
-//! time, off the async runtime, so that wrong passwords cannot take the CPU from the
-//! scheduler.
+//! (`subtle`). PBKDF2-HMAC-SHA256 (RFC 8018) is deliberately slow, so sign-in is guarded:
+//!
+//! - the hash runs on a small pool of threads of its own (`hash_pool`), never on the
+//!   blocking pool the store and the scheduler use; when its queue is full the answer is
+//!   503 at once;
+//! - wrong passwords are counted per client address and per user name (`login_guard`); past
+//!   a few, the answer is 429 with `Retry-After`, without hashing;
+//! - every basic check costs the same: an unknown name is hashed against a dummy, and a
+//!   user with a cheaper stored hash pays the difference, up to the highest iteration count
+//!   configured, so the time of an answer tells nothing about which names exist;
+//! - a successful check is remembered for [`REMEMBER_FOR`] (keyed by a MAC under a
+//!   per-process random key, never the password itself), so a signed-in browser costs one
+//!   hash every few minutes, not one per request, and keeps working while its name is
+//!   locked by someone else's guesses.
+//!
+//! The shared token is compared in constant time against its digest, with no hash and no
+//! counting: at 16 characters or more it cannot be guessed over the network.
 //!
 //! On a loopback address with nothing configured the dashboard is open, as before; with
 //! anything configured it is required everywhere; on any other address it is required and
@@ -27,10 +39,11 @@
 //! ok/error) and `/media/…` (images already sent to networks, which fetch them by URL and
 //! cannot log in) stay reachable without dashboard credentials.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -40,6 +53,9 @@ use warp::http::{header, HeaderMap, StatusCode};
 use warp::path::FullPath;
 use warp::{Filter, Rejection, Reply};
 
+use crate::hash_pool::HashPool;
+use crate::http_server::ClientAddr;
+use crate::login_guard::{client_ip, LoginGuard};
 use crate::secrets::Secrets;
 
 pub const DASHBOARD_TOKEN: &str = "OSHIRASE_DASHBOARD_TOKEN";
@@ -52,8 +68,10 @@ pub const MIN_TOKEN_LEN: usize = 16;
 pub const DEFAULT_ITERATIONS: u32 = 600_000;
 /// Below this a stored hash is refused: it would be no real work for an attacker.
 const MIN_ITERATIONS: u32 = 1_000;
-/// Remembered successful logins; the cache is emptied when it fills.
-const REMEMBERED: usize = 256;
+/// Remembered successful sign-ins; beyond this the oldest is forgotten.
+const REMEMBERED: usize = 1024;
+/// How long a successful sign-in is remembered.
+pub const REMEMBER_FOR: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -94,11 +112,28 @@ struct Inner {
     /// length the caller sends.
     token: Option<[u8; 32]>,
     users: Vec<User>,
-    /// MACs of (user, password) pairs that passed a PBKDF2 check.
-    remembered: Mutex<HashSet<[u8; 32]>>,
+    /// What every basic check costs: the highest PBKDF2 iteration count configured (0:
+    /// only SHA-256 hashes), and the salt an unknown name is hashed with.
+    cost: u32,
+    dummy_salt: [u8; 16],
+    /// MACs of (user, password) pairs that passed a check, and when.
+    remembered: Mutex<HashMap<[u8; 32], Instant>>,
     cache_key: [u8; 32],
-    /// One slow check at a time.
-    slow: Mutex<()>,
+    /// Failed sign-ins by address and name.
+    guard: LoginGuard,
+    /// Started at the first slow check.
+    pool: OnceLock<Result<HashPool, String>>,
+}
+
+/// What a sign-in attempt gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Refused,
+    /// Too many failures from this address or for this name: wait this long.
+    TooMany(Duration),
+    /// The hash pool's queue is full.
+    Busy,
 }
 
 /// The validated dashboard credentials; cheap to clone.
@@ -153,23 +188,121 @@ impl DashboardAuth {
         }
         let mut cache_key = [0u8; 32];
         rand::fill(&mut cache_key);
+        let mut dummy_salt = [0u8; 16];
+        rand::fill(&mut dummy_salt);
+        let cost = users
+            .iter()
+            .filter_map(|u| match u.stored {
+                Stored::Pbkdf2 { iterations, .. } => Some(iterations),
+                Stored::Sha256(_) => None,
+            })
+            .max()
+            .unwrap_or(0);
         Ok(Some(DashboardAuth(Arc::new(Inner {
             token,
             users,
-            remembered: Mutex::new(HashSet::new()),
+            cost,
+            dummy_salt,
+            remembered: Mutex::new(HashMap::new()),
             cache_key,
-            slow: Mutex::new(()),
+            guard: LoginGuard::default(),
+            pool: OnceLock::new(),
         }))))
     }
 
-    /// Whether an `Authorization` header value lets the request in. May take a PBKDF2
-    /// computation: call it off the async runtime.
+    /// Decides on an `Authorization` header value from `client`: cheap checks inline, the
+    /// slow hash on the pool, failures counted (see the module documentation).
+    pub async fn verify(&self, authorization: Option<&[u8]>, client: IpAddr) -> Verdict {
+        let (user, password) = match authorization.and_then(Presented::parse) {
+            None => return Verdict::Refused,
+            Some(Presented::Bearer(token)) => return self.token_verdict(&token),
+            Some(Presented::Basic { user, password }) => (user, password),
+        };
+        if self.token_matches(&password) {
+            return Verdict::Allowed;
+        }
+        if self.0.users.is_empty() {
+            return Verdict::Refused;
+        }
+        let tag = self.tag(&user, &password);
+        if self.is_remembered(&tag) {
+            return Verdict::Allowed;
+        }
+        let attempt = match self.0.guard.admit(client, &user) {
+            Ok(attempt) => attempt,
+            Err(wait) => return Verdict::TooMany(wait),
+        };
+        let ok = if self.0.cost == 0 {
+            self.password_matches(&user, &password)
+        } else {
+            let auth = self.clone();
+            let pool = match self.pool() {
+                Ok(pool) => pool,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return Verdict::Busy;
+                }
+            };
+            match pool
+                .run(move || auth.password_matches(&user, &password))
+                .await
+            {
+                Ok(ok) => ok,
+                Err(e) => {
+                    tracing::warn!("sign-in: {e}");
+                    return Verdict::Busy;
+                }
+            }
+        };
+        if ok {
+            attempt.succeeded();
+            self.remember(tag);
+            Verdict::Allowed
+        } else {
+            attempt.failed();
+            Verdict::Refused
+        }
+    }
+
+    fn token_verdict(&self, token: &[u8]) -> Verdict {
+        if self.token_matches(token) {
+            Verdict::Allowed
+        } else {
+            Verdict::Refused
+        }
+    }
+
+    fn pool(&self) -> Result<&HashPool, &str> {
+        self.0
+            .pool
+            .get_or_init(|| {
+                HashPool::for_this_machine()
+                    .map_err(|e| format!("cannot start the sign-in check threads: {e}"))
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// Whether an `Authorization` header value lets the request in, computed here and now
+    /// (a PBKDF2 hash for a basic user: call it off the async runtime) and without counting
+    /// failures; the server uses [`DashboardAuth::verify`].
     pub fn allows(&self, authorization: Option<&[u8]>) -> bool {
         match authorization.and_then(Presented::parse) {
             None => false,
             Some(Presented::Bearer(token)) => self.token_matches(&token),
             Some(Presented::Basic { user, password }) => {
-                self.token_matches(&password) || self.user_matches(&user, &password)
+                if self.token_matches(&password) {
+                    return true;
+                }
+                let tag = self.tag(&user, &password);
+                if self.is_remembered(&tag) {
+                    return true;
+                }
+                let ok = self.password_matches(&user, &password);
+                if ok {
+                    self.remember(tag);
+                }
+                ok
             }
         }
     }
@@ -180,45 +313,71 @@ impl DashboardAuth {
             .is_some_and(|t| bool::from(t.ct_eq(&sha256(presented))))
     }
 
-    fn user_matches(&self, name: &[u8], password: &[u8]) -> bool {
-        let Some(user) = self.0.users.iter().find(|u| u.name.as_bytes() == name) else {
-            return false;
-        };
-        match &user.stored {
-            Stored::Sha256(hash) => bool::from(hash.ct_eq(&sha256(password))),
-            Stored::Pbkdf2 {
+    /// The slow check: always costs one PBKDF2 of [`Inner::cost`] iterations (none when
+    /// only SHA-256 hashes are configured), whether the name exists or not.
+    fn password_matches(&self, name: &[u8], password: &[u8]) -> bool {
+        self.check_password(name, password).0
+    }
+
+    /// Whether the password is right, and how many PBKDF2 iterations it took.
+    fn check_password(&self, name: &[u8], password: &[u8]) -> (bool, u32) {
+        let user = self.0.users.iter().find(|u| u.name.as_bytes() == name);
+        let (ok, spent) = match user.map(|u| &u.stored) {
+            Some(Stored::Pbkdf2 {
                 iterations,
                 salt,
                 key,
-            } => {
-                // A MAC under a per-process key: the set reveals nothing about passwords,
-                // and looking a tag up in it in variable time tells an attacker nothing.
-                let tag: [u8; 32] = {
-                    let mut mac = Hmac::<Sha256>::new_from_slice(&self.0.cache_key)
-                        .unwrap_or_else(|_| unreachable_hmac());
-                    mac.update(&(name.len() as u64).to_be_bytes());
-                    mac.update(name);
-                    mac.update(password);
-                    mac.finalize().into_bytes().into()
-                };
-                let remembered = || self.0.remembered.lock().unwrap_or_else(|e| e.into_inner());
-                if remembered().contains(&tag) {
-                    return true;
-                }
-                let ok = {
-                    let _one_at_a_time = self.0.slow.lock().unwrap_or_else(|e| e.into_inner());
-                    bool::from(key.ct_eq(&pbkdf2_sha256(password, salt, *iterations)))
-                };
-                if ok {
-                    let mut r = remembered();
-                    if r.len() >= REMEMBERED {
-                        r.clear();
-                    }
-                    r.insert(tag);
-                }
-                ok
+            }) => (
+                bool::from(key.ct_eq(&pbkdf2_sha256(password, salt, *iterations))),
+                *iterations,
+            ),
+            Some(Stored::Sha256(hash)) => (bool::from(hash.ct_eq(&sha256(password))), 0),
+            None => {
+                // Nobody of that name: the same work, on a salt nobody's key matches.
+                std::hint::black_box(sha256(password));
+                (false, 0)
+            }
+        };
+        // A cheaper stored hash, or none at all, pays the difference.
+        let rest = self.0.cost.saturating_sub(spent);
+        if rest > 0 {
+            std::hint::black_box(pbkdf2_sha256(password, &self.0.dummy_salt, rest));
+        }
+        (ok, spent + rest)
+    }
+
+    /// A MAC under a per-process key: the cache reveals nothing about passwords, and looking
+    /// a tag up in it in variable time tells an attacker nothing.
+    fn tag(&self, name: &[u8], password: &[u8]) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0.cache_key)
+            .unwrap_or_else(|_| unreachable_hmac());
+        mac.update(&(name.len() as u64).to_be_bytes());
+        mac.update(name);
+        mac.update(password);
+        mac.finalize().into_bytes().into()
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Instant>> {
+        self.0.remembered.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_remembered(&self, tag: &[u8; 32]) -> bool {
+        self.remembered()
+            .get(tag)
+            .is_some_and(|at| at.elapsed() < REMEMBER_FOR)
+    }
+
+    fn remember(&self, tag: [u8; 32]) {
+        let mut r = self.remembered();
+        if r.len() >= REMEMBERED {
+            r.retain(|_, at| at.elapsed() < REMEMBER_FOR);
+        }
+        if r.len() >= REMEMBERED {
+            if let Some(oldest) = r.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k) {
+                r.remove(&oldest);
             }
         }
+        r.insert(tag, Instant::now());
     }
 }
 
@@ -385,14 +544,20 @@ fn is_open(path: &str) -> bool {
 struct Unauthorized;
 impl warp::reject::Reject for Unauthorized {}
 
-async fn check(auth: &DashboardAuth, headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return false;
-    };
-    let (auth, value) = (auth.clone(), value.as_bytes().to_vec());
-    tokio::task::spawn_blocking(move || auth.allows(Some(&value)))
-        .await
-        .unwrap_or(false)
+/// Refused for too many failures; answered 429.
+#[derive(Debug)]
+struct TooMany(Duration);
+impl warp::reject::Reject for TooMany {}
+
+/// The hash pool is full; answered 503.
+#[derive(Debug)]
+struct Busy;
+impl warp::reject::Reject for Busy {}
+
+async fn check(auth: &DashboardAuth, headers: &HeaderMap, peer: Option<ClientAddr>) -> Verdict {
+    let value = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let client = client_ip(peer.map(|p| p.0), headers);
+    auth.verify(value, client).await
 }
 
 /// Lets a request through when the dashboard is open, its path is one of the open ones, or
@@ -402,20 +567,28 @@ async fn check(auth: &DashboardAuth, headers: &HeaderMap) -> bool {
 pub fn guard(auth: Option<DashboardAuth>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::path::full()
         .and(warp::header::headers_cloned())
-        .and_then(move |path: FullPath, headers: HeaderMap| {
-            let auth = auth.clone();
-            async move {
-                match auth {
-                    None => Ok(()),
-                    Some(_) if is_open(path.as_str()) => Ok(()),
-                    Some(auth) if check(&auth, &headers).await => Ok(()),
-                    Some(_) => {
-                        tracing::debug!(path = path.as_str(), "dashboard: credentials refused");
-                        Err(warp::reject::custom(Unauthorized))
+        .and(warp::ext::optional::<ClientAddr>())
+        .and_then(
+            move |path: FullPath, headers: HeaderMap, peer: Option<ClientAddr>| {
+                let auth = auth.clone();
+                async move {
+                    let auth = match auth {
+                        None => return Ok(()),
+                        Some(_) if is_open(path.as_str()) => return Ok(()),
+                        Some(auth) => auth,
+                    };
+                    match check(&auth, &headers, peer).await {
+                        Verdict::Allowed => Ok(()),
+                        Verdict::Refused => {
+                            tracing::debug!(path = path.as_str(), "dashboard: credentials refused");
+                            Err(warp::reject::custom(Unauthorized))
+                        }
+                        Verdict::TooMany(wait) => Err(warp::reject::custom(TooMany(wait))),
+                        Verdict::Busy => Err(warp::reject::custom(Busy)),
                     }
                 }
-            }
-        })
+            },
+        )
         .untuple_one()
 }
 
@@ -424,19 +597,39 @@ pub fn guard(auth: Option<DashboardAuth>) -> impl Filter<Extract = (), Error = R
 pub fn authenticated(
     auth: Option<DashboardAuth>,
 ) -> impl Filter<Extract = (bool,), Error = Infallible> + Clone {
-    warp::header::headers_cloned().then(move |headers: HeaderMap| {
-        let auth = auth.clone();
-        async move {
-            match auth {
-                None => true,
-                Some(auth) => check(&auth, &headers).await,
+    warp::header::headers_cloned()
+        .and(warp::ext::optional::<ClientAddr>())
+        .then(move |headers: HeaderMap, peer: Option<ClientAddr>| {
+            let auth = auth.clone();
+            async move {
+                match auth {
+                    None => true,
+                    // No header: no check to count.
+                    Some(_) if !headers.contains_key(header::AUTHORIZATION) => false,
+                    Some(auth) => check(&auth, &headers, peer).await == Verdict::Allowed,
+                }
             }
-        }
-    })
+        })
 }
 
 /// Answers a request [`guard`] refused with 401 and the challenge; passes others on.
 pub async fn challenge(r: Rejection) -> Result<warp::reply::Response, Rejection> {
+    if let Some(TooMany(wait)) = r.find::<TooMany>() {
+        // Whole seconds, rounded up: a client waiting what it is told is let through.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return Ok(retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("too many failed sign-ins; try again in {secs} s"),
+            secs,
+        ));
+    }
+    if r.find::<Busy>().is_some() {
+        return Ok(retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the sign-in checks are busy; try again in a moment",
+            1,
+        ));
+    }
     if r.find::<Unauthorized>().is_none() {
         return Err(r);
     }
@@ -448,6 +641,15 @@ pub async fn challenge(r: Rejection) -> Result<warp::reply::Response, Rejection>
         header::HeaderValue::from_static(CHALLENGE),
     );
     Ok(response)
+}
+
+fn retry_later(status: StatusCode, message: &str, secs: u64) -> warp::reply::Response {
+    let body = serde_json::json!({ "error": message });
+    let mut response = warp::reply::with_status(warp::reply::json(&body), status).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    response
 }
 
 #[cfg(test)]
@@ -510,6 +712,76 @@ mod tests {
         assert!(auth.allows(Some(&basic("bob", "bob's long random password"))));
         assert!(!auth.allows(Some(&basic("carol", "bob's long random password"))));
         assert!(!auth.allows(Some(b"Bearer correct horse")));
+    }
+
+    const HERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn wrong_passwords_are_counted_and_a_signed_in_browser_keeps_working() {
+        let token = "0123456789abcdef-token";
+        let koho = hash_password("koho", "correct horse", 1_000).unwrap();
+        let auth = DashboardAuth::new(Some(token), Some(&koho))
+            .unwrap()
+            .unwrap();
+        let good = basic("koho", "correct horse");
+        assert_eq!(auth.verify(Some(&good), HERE).await, Verdict::Allowed);
+        for i in 0..crate::login_guard::FREE_PER_NAME {
+            let wrong = basic("koho", &format!("guess {i}"));
+            assert_eq!(auth.verify(Some(&wrong), HERE).await, Verdict::Refused);
+        }
+        // Locked: answered without a hash, even for the right password from a new browser…
+        let wrong = basic("koho", "guess again");
+        assert!(matches!(
+            auth.verify(Some(&wrong), HERE).await,
+            Verdict::TooMany(_)
+        ));
+        let other_spelling = basic("koho", "correct horse ");
+        assert!(matches!(
+            auth.verify(Some(&other_spelling), HERE).await,
+            Verdict::TooMany(_)
+        ));
+        // … but the browser that signed in before is remembered, and the token is no
+        // password to count.
+        assert_eq!(auth.verify(Some(&good), HERE).await, Verdict::Allowed);
+        let bearer = format!("Bearer {token}");
+        assert_eq!(
+            auth.verify(Some(bearer.as_bytes()), HERE).await,
+            Verdict::Allowed
+        );
+        assert_eq!(
+            auth.verify(Some(b"Bearer wrong"), HERE).await,
+            Verdict::Refused
+        );
+    }
+
+    #[test]
+    fn every_basic_check_costs_the_same_whatever_the_name() {
+        let users = [
+            hash_password("koho", "a", 4_000).unwrap(),
+            hash_password("cheap", "b", 1_000).unwrap(),
+            format!("shauser:{}", hex::encode(sha256(b"long random"))),
+        ]
+        .join(",");
+        let auth = DashboardAuth::new(None, Some(&users)).unwrap().unwrap();
+        for (name, password, ok) in [
+            ("koho", "a", true),
+            ("koho", "wrong", false),
+            ("cheap", "b", true),
+            ("cheap", "wrong", false),
+            ("shauser", "long random", true),
+            ("shauser", "wrong", false),
+            ("nobody", "wrong", false),
+        ] {
+            assert_eq!(
+                auth.check_password(name.as_bytes(), password.as_bytes()),
+                (ok, 4_000),
+                "{name}: the highest iteration count configured, every time"
+            );
+        }
+        // With SHA-256 hashes only, every check is one SHA-256: cheap and equal.
+        let only_sha = format!("shauser:{}", hex::encode(sha256(b"long random")));
+        let auth = DashboardAuth::new(None, Some(&only_sha)).unwrap().unwrap();
+        assert_eq!(auth.check_password(b"nobody", b"x"), (false, 0));
     }
 
     #[test]

@@ -191,21 +191,21 @@ impl Service {
                 .as_deref()
                 .and_then(crate::forge::Forge::from_remote),
             auth: settings.auth.clone(),
-            hooks: HookSettings {
-                secret: settings.secrets.get(WEBHOOK_SECRET),
-                branch: settings.branch.clone(),
-                sync_now: sync_tx.clone(),
-            },
+            hooks: HookSettings::new(
+                settings.secrets.get(WEBHOOK_SECRET),
+                settings.branch.clone(),
+                sync_tx.clone(),
+            ),
         });
         let mut web_shutdown = shutdown_rx.clone();
-        let web_task = tokio::spawn(
-            warp::serve(app)
-                .incoming(listener)
-                .graceful(async move {
-                    let _ = web_shutdown.wait_for(|stop| *stop).await;
-                })
-                .run(),
-        );
+        let web_task = tokio::spawn(crate::http_server::serve(
+            listener,
+            warp::service(app),
+            crate::http_server::Limits::default(),
+            async move {
+                let _ = web_shutdown.wait_for(|stop| *stop).await;
+            },
+        ));
 
         let sync_task = tokio::spawn(sync_loop(SyncLoop {
             store: store.clone(),

@@ -509,7 +509,13 @@ fn event_stream(state: AppState) -> impl Reply {
             )
         })
         .take_until(Box::pin(ended));
-    warp::sse::reply(warp::sse::keep_alive().stream(stream))
+    // The comment every 15 s keeps bytes moving, so the server's stall limit
+    // (`http_server`, 60 s) never cuts a live stream however long it stays open.
+    warp::sse::reply(
+        warp::sse::keep_alive()
+            .interval(std::time::Duration::from_secs(15))
+            .stream(stream),
+    )
 }
 
 /// Probes get the status and its HTTP code from anyone; the details (commit, errors,

@@ -78,7 +78,13 @@ async fn the_dashboard_needs_credentials_and_the_hooks_keep_their_own() {
         &[("posts/a.md", &post("A", None, "portal", "認証の向こう"))],
     );
     let data = tempfile::tempdir().unwrap();
-    let users = oshirase::auth::hash_password("koho", "kaigi-shitsu 3F", 1_000).unwrap();
+    // Beside koho, one user per route below: a name is locked after a few wrong passwords
+    // (`login_guard`), so each route is tried with a wrong password for a name of its own.
+    let users = std::iter::once("koho".to_string())
+        .chain((0..7).map(|i| format!("koho{i}")))
+        .map(|name| oshirase::auth::hash_password(&name, "kaigi-shitsu 3F", 1_000).unwrap())
+        .collect::<Vec<_>>()
+        .join(",");
     let mut s = settings(&repo.path, data.path());
     s.secrets = Secrets::parse("test", &format!("OSHIRASE_WEBHOOK_SECRET={HOOK_SECRET}")).unwrap();
     s.auth = DashboardAuth::new(Some(TOKEN), Some(&users)).unwrap();
@@ -96,14 +102,16 @@ async fn the_dashboard_needs_credentials_and_the_hooks_keep_their_own() {
         let bearer = format!("Bearer {TOKEN}");
         let token_as_password = basic("anyone", TOKEN);
         let user = basic("koho", "kaigi-shitsu 3F");
-        let wrong = [
-            format!("Bearer {TOKEN}x"),
-            basic("koho", "kaigi-shitsu 4F"),
-            basic("nobody", "kaigi-shitsu 3F"),
-            format!("Basic {TOKEN}"),
-            "Digest x".to_string(),
-        ];
-        for path in [
+        let wrong = |i: usize| {
+            [
+                format!("Bearer {TOKEN}x"),
+                basic(&format!("koho{i}"), "kaigi-shitsu 4F"),
+                basic(&format!("nobody{i}"), "kaigi-shitsu 3F"),
+                format!("Basic {TOKEN}"),
+                "Digest x".to_string(),
+            ]
+        };
+        for (i, path) in [
             "/",
             "/app.js",
             "/api/posts",
@@ -111,7 +119,10 @@ async fn the_dashboard_needs_credentials_and_the_hooks_keep_their_own() {
             "/api/posts/posts%2Fa",
             "/metrics",
             "/no/such/page",
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let none = call(addr, "GET", path, &[]);
             assert_eq!(none.status, 401, "{path} without credentials");
             assert_eq!(
@@ -124,7 +135,7 @@ async fn the_dashboard_needs_credentials_and_the_hooks_keep_their_own() {
                 "security headers on the 401 too"
             );
             assert!(!none.body.contains("認証の向こう"), "{path} leaks nothing");
-            for w in &wrong {
+            for w in &wrong(i) {
                 let a = call(addr, "GET", path, &[("authorization", w)]);
                 assert_eq!(a.status, 401, "{path} with {w}");
             }
