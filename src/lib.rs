@@ -7,11 +7,14 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod backoff;
+pub mod brief;
 pub mod check;
 pub mod config;
 pub mod count;
 pub mod delivery;
 pub mod demo;
+pub mod failure_log;
 pub mod fetch;
 pub mod forge;
 pub mod hooks;
@@ -34,3 +37,4 @@ pub mod text_search;
 mod view_cache;
 pub mod watch;
 pub mod web;
+pub mod yaml_limits;
