@@ -416,7 +416,8 @@ fn limit_problem(file: &str, e: &LimitError) -> Problem {
             ),
         ),
     };
-    Problem::new(file, line, "yaml-limit", en, ja)
+    // The same code as any YAML problem: tools that read `yaml` keep working.
+    Problem::new(file, line, "yaml", en, ja)
 }
 
 /// Turns a serde_yaml error into a problem; a misspelt key gets the key it resembles.
