@@ -21,17 +21,17 @@ struct Served {
 
 impl Served {
     fn start(repo: &Path) -> Served {
-        let data = tempfile::tempdir().unwrap();
+        Served::start_with(repo.as_os_str(), tempfile::tempdir().unwrap(), &[])
+    }
+
+    /// Serves `repo` (a path or URL) with `data` as the data directory and `extra` flags;
+    /// each start writes a new `stderr.log` there.
+    fn start_with(repo: &std::ffi::OsStr, data: tempfile::TempDir, extra: &[&str]) -> Served {
         let log = data.path().join("stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_oshirase"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--poll",
-                "30s",
-                "--repo",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--poll", "30s"])
+            .args(extra)
+            .arg("--repo")
             .arg(repo)
             .arg("--data")
             .arg(data.path().join("data"))
@@ -108,6 +108,16 @@ impl Served {
     }
 }
 
+impl Served {
+    /// Stops the process and hands back its data directory.
+    fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let empty = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self._data, empty)
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -170,6 +180,68 @@ fn a_failing_sync_backs_off_logs_once_and_a_fixing_commit_is_synced_at_once() {
         wait_until(Duration::from_secs(5), || served
             .log_text()
             .contains("sync recovered after")),
+        "{}",
+        served.log_text()
+    );
+}
+
+#[test]
+fn a_service_restarted_on_a_broken_config_logs_it_once_and_backs_off() {
+    let repo = good_repo();
+    let served = Served::start(&repo.path);
+    assert!(served
+        .wait_for_health(200, Duration::from_secs(30))
+        .is_some());
+    let data = served.stop();
+    repo.write("oshirase.yaml", &with_timezone("Asia/Tokio"));
+    repo.commit_all(STAFF, "a misspelt time zone");
+
+    // The first sync fails in start-up; the service carries on with the last good config.
+    let served = Served::start_with(repo.path.as_os_str(), data, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    let log = served.log_text();
+    let failures = served.sync_failures();
+    eprintln!("restarted on a bad config, 5 s: {failures} failed syncs");
+    assert_eq!(count(&log, "sync failed"), 1, "{log}");
+    assert!((1..=4).contains(&failures), "{failures} failed syncs");
+    assert_eq!(served.get("/healthz").0, 503);
+}
+
+#[test]
+fn a_fetch_that_keeps_failing_is_logged_once_with_reminders_and_its_recovery() {
+    let repo = good_repo();
+    let url = format!("file://{}", repo.path.display());
+    let data = tempfile::tempdir().unwrap();
+    let served = Served::start_with(url.as_ref(), data, &["--fetch-interval", "1s"]);
+    assert!(served
+        .wait_for_health(200, Duration::from_secs(30))
+        .is_some());
+    let moved = repo.path.with_extension("away");
+    std::fs::rename(&repo.path, &moved).unwrap();
+    std::thread::sleep(Duration::from_secs(9));
+    let log = served.log_text();
+    let (_, metrics) = served.get("/metrics");
+    eprintln!(
+        "remote gone, 9 s: {} `fetch failed`, {} reminders; {}",
+        count(&log, "fetch failed"),
+        count(&log, "fetch still failing"),
+        metrics
+            .lines()
+            .find(|l| l.starts_with("oshirase_fetch_failures_total"))
+            .unwrap_or("no fetch failure count")
+    );
+    assert_eq!(count(&log, "fetch failed"), 1, "{log}");
+    assert!(count(&log, "fetch still failing") >= 1, "{log}");
+    assert!(count(&log, "fetch still failing") <= 3, "{log}");
+    assert_eq!(served.get("/healthz").0, 503);
+    std::fs::rename(&moved, &repo.path).unwrap();
+    assert!(served
+        .wait_for_health(200, Duration::from_secs(5))
+        .is_some());
+    assert!(
+        wait_until(Duration::from_secs(5), || served
+            .log_text()
+            .contains("fetch recovered after")),
         "{}",
         served.log_text()
     );
