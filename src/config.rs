@@ -11,6 +11,9 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use crate::brief::{self, quote};
+use crate::yaml_limits;
+
 /// The name of the configuration file at the content root.
 pub const CONFIG_FILE: &str = "oshirase.yaml";
 
@@ -235,19 +238,26 @@ impl RepoConfig {
             message,
         };
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        // Before serde_yaml, which would spend time out of proportion to the size on some.
+        yaml_limits::check(text, &yaml_limits::CONFIG).map_err(|e| err(e.line(), e.to_string()))?;
         let raw: RawConfig = if text.trim().is_empty() {
             return Err(err(
                 None,
                 "the file is empty; it needs at least `accounts:`".into(),
             ));
         } else {
-            serde_yaml::from_str(text)
-                .map_err(|e| err(e.location().map(|l| l.line()), e.to_string()))?
+            serde_yaml::from_str(text).map_err(|e| {
+                err(
+                    e.location().map(|l| l.line()),
+                    brief::cap_message(&e.to_string()),
+                )
+            })?
         };
         validate(raw).map_err(|(field, message)| {
             err(
                 find_key_line(text, field.rsplit('.').next().unwrap_or(&field)),
-                format!("{field}: {message}"),
+                // A field path holds the names the file gave; a long one is shown cut.
+                format!("{}: {message}", brief::cap(&field, MAX_FIELD_CHARS)),
             )
         })
     }
@@ -257,7 +267,8 @@ impl RepoConfig {
         match name {
             Some(name) => self.accounts.get(name).ok_or_else(|| {
                 format!(
-                    "unknown account `{name}`; oshirase.yaml defines: {}",
+                    "unknown account {}; oshirase.yaml defines: {}",
+                    quote(name),
                     join_keys(&self.accounts)
                 )
             }),
@@ -288,27 +299,41 @@ impl RepoConfig {
     }
 }
 
+/// Field paths in messages are cut after this many characters.
+const MAX_FIELD_CHARS: usize = 160;
+
+/// The names of a map, for a message; a long list is cut (names are up to 64 characters).
 fn join_keys<V>(map: &BTreeMap<String, V>) -> String {
     if map.is_empty() {
         return "(none)".into();
     }
-    map.keys()
+    let names = map
+        .keys()
         .map(String::as_str)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    brief::cap_message(&names)
 }
 
 /// The 1-based line on which `key:` first appears, to point at a field that YAML accepted
 /// but validation did not.
 fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    let patterns = [
+        format!(" {key}:"),
+        format!("{{{key}:"),
+        format!("{{ {key}:"),
+    ];
     text.lines()
         .position(|line| {
+            // A line shorter than the key cannot hold it; skipping those keeps a long key
+            // (an account name of 100 KB) from costing its length on every line.
+            if line.len() < key.len() {
+                return false;
+            }
             let t = line.trim_start();
             t.strip_prefix(key)
                 .is_some_and(|rest| rest.trim_start().starts_with(':'))
-                || t.contains(&format!(" {key}:"))
-                || t.contains(&format!("{{{key}:"))
-                || t.contains(&format!("{{ {key}:"))
+                || patterns.iter().any(|p| t.contains(p.as_str()))
         })
         .map(|i| i + 1)
 }
@@ -321,7 +346,10 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
         Some(tz) => Some(tz.parse::<Tz>().map_err(|_| {
             (
                 "timezone".to_string(),
-                format!("`{tz}` is not an IANA time zone name (for example Asia/Tokyo)"),
+                format!(
+                    "{} is not an IANA time zone name (for example Asia/Tokyo)",
+                    quote(&tz)
+                ),
             )
         })?),
     };
@@ -330,7 +358,11 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
         Some(text) => humantime::parse_duration(&text).map_err(|e| {
             (
                 "max_lateness".to_string(),
-                format!("`{text}` is not a duration such as 30m, 2h or 1d ({e})"),
+                format!(
+                    "{} is not a duration such as 30m, 2h or 1d ({})",
+                    quote(&text),
+                    brief::cap_message(&e.to_string())
+                ),
             )
         })?,
     };
@@ -339,7 +371,11 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
         Some(text) => humantime::parse_duration(&text).map_err(|e| {
             (
                 "retry_for".to_string(),
-                format!("`{text}` is not a duration such as 30m, 6h or 1d ({e})"),
+                format!(
+                    "{} is not a duration such as 30m, 6h or 1d ({})",
+                    quote(&text),
+                    brief::cap_message(&e.to_string())
+                ),
             )
         })?,
     };
@@ -395,7 +431,10 @@ fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
     } else {
         Err((
             field.to_string(),
-            format!("`{name}` must be 1–64 ASCII letters, digits, `-` or `_`"),
+            format!(
+                "{} must be 1–64 ASCII letters, digits, `-` or `_`",
+                quote(name)
+            ),
         ))
     }
 }
@@ -426,7 +465,7 @@ fn validate_approval(account: &str, raw: RawApproval) -> Result<Approval, FieldE
                 if !a.contains('@') {
                     return Err((
                         format!("{field}.approvers"),
-                        format!("`{a}` is not an e-mail address"),
+                        format!("{} is not an e-mail address", quote(&a)),
                     ));
                 }
                 approvers.push(a);
@@ -435,7 +474,10 @@ fn validate_approval(account: &str, raw: RawApproval) -> Result<Approval, FieldE
         }
         other => Err((
             format!("{field}.mode"),
-            format!("`{other}` is not an approval mode; use `branch` or `merge`"),
+            format!(
+                "{} is not an approval mode; use `branch` or `merge`",
+                quote(other)
+            ),
         )),
     }
 }
@@ -449,8 +491,8 @@ fn validate_network(
         (
             format!("{field}.type"),
             format!(
-                "`{}` is not a network type; use one of {}",
-                raw.kind,
+                "{} is not a network type; use one of {}",
+                quote(&raw.kind),
                 NetworkKind::ALL.map(|k| k.as_str()).join(", ")
             ),
         )
@@ -509,7 +551,8 @@ fn validate_network(
             return Err((
                 format!("{field}.visibility"),
                 format!(
-                    "`{v}` is not a Mastodon visibility; use one of public, unlisted, private, direct"
+                    "{} is not a Mastodon visibility; use one of public, unlisted, private, direct",
+                    quote(v)
                 ),
             ));
         }
@@ -523,7 +566,7 @@ fn validate_network(
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err((
                     format!("{field}.{key}"),
-                    format!("`{url}` must be an http:// or https:// URL"),
+                    format!("{} must be an http:// or https:// URL", quote(url)),
                 ));
             }
         }
@@ -537,7 +580,11 @@ fn validate_network(
             let per = humantime::parse_duration(&r.per).map_err(|e| {
                 (
                     format!("{field}.rate.per"),
-                    format!("`{}` is not a duration such as 15m ({e})", r.per),
+                    format!(
+                        "{} is not a duration such as 15m ({})",
+                        quote(&r.per),
+                        brief::cap_message(&e.to_string())
+                    ),
                 )
             })?;
             if r.requests == 0 || per.is_zero() {

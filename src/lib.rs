@@ -7,12 +7,15 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod backoff;
+pub mod brief;
 pub mod check;
 pub mod config;
 pub mod config_approval;
 pub mod count;
 pub mod delivery;
 pub mod demo;
+pub mod failure_log;
 pub mod fetch;
 pub mod forge;
 pub mod hash_pool;
@@ -39,3 +42,4 @@ pub mod text_search;
 mod view_cache;
 pub mod watch;
 pub mod web;
+pub mod yaml_limits;

@@ -11,11 +11,13 @@ use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::brief::{self, quote};
 use crate::config::{NetworkConfig, RepoConfig};
 use crate::count::{self, ImageType};
 use crate::i18n::Lang;
 use crate::render;
 use crate::source::{self, ContentSource, NotContent};
+use crate::yaml_limits::{self, LimitError};
 
 /// Post files larger than this are refused before parsing: a notice is a few kilobytes.
 pub const MAX_POST_BYTES: usize = 1024 * 1024;
@@ -275,6 +277,9 @@ fn parse_front_matter(
     body: &str,
     body_line: usize,
 ) -> Result<Post, Vec<Problem>> {
+    // Before serde_yaml, which would spend time out of proportion to the size on some.
+    yaml_limits::check(yaml, &yaml_limits::FRONT_MATTER)
+        .map_err(|e| vec![limit_problem(file, &e)])?;
     let fm: FrontMatter = if yaml.trim().is_empty() {
         FrontMatter::default()
     } else {
@@ -298,12 +303,14 @@ fn parse_front_matter(
                     line_of("publish_at"),
                     "publish-at",
                     format!(
-                        "`publish_at: {s}` is not a time; write `2026-12-20T19:00:00+09:00` \
-                         or `2026-12-20 19:00` (in the repository's time zone)"
+                        "`publish_at` {} is not a time; write `2026-12-20T19:00:00+09:00` \
+                         or `2026-12-20 19:00` (in the repository's time zone)",
+                        quote(s)
                     ),
                     format!(
-                        "`publish_at: {s}` は日時として読めません。`2026-12-20T19:00:00+09:00` \
-                         または `2026-12-20 19:00`（リポジトリのタイムゾーン）の形で書いてください"
+                        "`publish_at` {} は日時として読めません。`2026-12-20T19:00:00+09:00` \
+                         または `2026-12-20 19:00`（リポジトリのタイムゾーン）の形で書いてください",
+                        quote(s)
                     ),
                 ));
                 PublishAt::Asap
@@ -326,8 +333,8 @@ fn parse_front_matter(
                 file,
                 line_of("networks"),
                 "duplicate-network",
-                format!("network `{n}` is listed twice"),
-                format!("投稿先 `{n}` が2回書かれています"),
+                format!("network {} is listed twice", quote(n)),
+                format!("投稿先 {} が2回書かれています", quote(n)),
             ));
         }
     }
@@ -376,6 +383,43 @@ fn parse_front_matter(
     })
 }
 
+/// The problem for front-matter refused before parsing (see `yaml_limits`).
+fn limit_problem(file: &str, e: &LimitError) -> Problem {
+    // The front-matter's line 1 is the file's line 2, after the opening `---`.
+    let line = e.line().map_or(1, |l| l + 1);
+    let (en, ja) = match e {
+        LimitError::Syntax { message, .. } => return yaml_problem(file, line, message),
+        LimitError::TooLarge { size, max } => (
+            format!(
+                "the front-matter is {} bytes; it may be at most {} bytes",
+                brief::thousands(*size),
+                brief::thousands(*max)
+            ),
+            format!(
+                "front-matter が {} バイトあります。{} バイトまでにしてください",
+                brief::thousands(*size),
+                brief::thousands(*max)
+            ),
+        ),
+        LimitError::TooDeep { max, .. } => (
+            format!("the front-matter nests lists or maps deeper than {max} levels"),
+            format!("front-matter のリストやマップの入れ子が {max} 段を超えています"),
+        ),
+        LimitError::TooManyAliasNodes { max, .. } => (
+            format!(
+                "the front-matter's aliases (`*name`) would expand to more than {} values",
+                brief::thousands(*max as usize)
+            ),
+            format!(
+                "front-matter のエイリアス（`*name`）を展開すると {} 個を超えます",
+                brief::thousands(*max as usize)
+            ),
+        ),
+    };
+    // The same code as any YAML problem: tools that read `yaml` keep working.
+    Problem::new(file, line, "yaml", en, ja)
+}
+
 /// Turns a serde_yaml error into a problem; a misspelt key gets the key it resembles.
 fn yaml_problem(file: &str, line: usize, message: &str) -> Problem {
     // serde_yaml ends its messages with "at line L column C", which the problem's line says.
@@ -383,6 +427,8 @@ fn yaml_problem(file: &str, line: usize, message: &str) -> Problem {
         Some(i) => &message[..i],
         None => message,
     };
+    // serde_yaml's messages can hold a whole value ("invalid type: string \"…\"").
+    let message = &brief::cap_message(message);
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let key = rest.split('`').next().unwrap_or_default();
         let nested = message.contains("expected `path`") || message.contains("`alt`");
@@ -411,8 +457,11 @@ fn yaml_problem(file: &str, line: usize, message: &str) -> Problem {
             file,
             line,
             "unknown-key",
-            format!("unknown key `{key}` in the front-matter; {en_hint}"),
-            format!("front-matter に不明なキー `{key}` があります。{ja_hint}"),
+            format!("unknown key {} in the front-matter; {en_hint}", quote(key)),
+            format!(
+                "front-matter に不明なキー {} があります。{ja_hint}",
+                quote(key)
+            ),
         );
     }
     Problem::new(
@@ -544,14 +593,16 @@ impl Post {
         let account = match config.account(self.account.as_deref()) {
             Ok(a) => Some(a),
             Err(en) => {
-                let names = config
-                    .accounts
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let names = brief::cap_message(
+                    &config
+                        .accounts
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
                 let ja = match &self.account {
-                    Some(name) => format!("アカウント `{name}` は oshirase.yaml にありません（あるのは {names}）"),
+                    Some(name) => format!("アカウント {} は oshirase.yaml にありません（あるのは {names}）", quote(name)),
                     None => format!("アカウントが複数あります。`account:` で {names} のどれかを指定してください"),
                 };
                 problems.push(self.problem("account", "unknown-account", en, ja));
@@ -570,8 +621,14 @@ impl Post {
                 problems.push(self.problem(
                     "text",
                     "text-network",
-                    format!("`text.{key}` is given but `{key}` is not in this post's networks"),
-                    format!("`text.{key}` がありますが、networks に `{key}` がありません"),
+                    format!(
+                        "`text` has an entry for {} but it is not in this post's networks",
+                        quote(key)
+                    ),
+                    format!(
+                        "`text` に {} がありますが、networks にありません",
+                        quote(key)
+                    ),
                 ));
             }
         }
@@ -581,17 +638,27 @@ impl Post {
             for name in &self.networks {
                 match account.networks.get(name) {
                     None => {
-                        let names = account
-                            .networks
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ");
+                        let names = brief::cap_message(
+                            &account
+                                .networks
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        );
                         problems.push(self.problem(
                             "networks",
                             "unknown-network",
-                            format!("account `{}` has no network `{name}`; oshirase.yaml defines: {names}", account.name),
-                            format!("アカウント `{}` に投稿先 `{name}` はありません。使えるのは {names} です", account.name),
+                            format!(
+                                "account `{}` has no network {}; oshirase.yaml defines: {names}",
+                                account.name,
+                                quote(name)
+                            ),
+                            format!(
+                                "アカウント `{}` に投稿先 {} はありません。使えるのは {names} です",
+                                account.name,
+                                quote(name)
+                            ),
                         ))
                     }
                     Some(net) => deliveries.push(self.plan_network(net, &images)),
@@ -621,15 +688,17 @@ impl Post {
         let mut images = Vec::new();
         let mut warnings = Vec::new();
         for image in &self.images {
-            let p = &image.path;
-            let path = match source::resolve_relative(&self.path, p) {
+            // The path as the post wrote it, shown briefly in every problem below.
+            let p = &quote(&image.path);
+            let raw = &image.path;
+            let path = match source::resolve_relative(&self.path, raw) {
                 Ok(path) => path,
                 Err(why) => {
                     problems.push(self.problem(
                         "images",
                         "image-path",
                         format!("image {why}"),
-                        format!("画像 `{p}` のパスが使えません。投稿ファイルからの相対パスで、リポジトリの中を指してください"),
+                        format!("画像 {p} のパスが使えません。投稿ファイルからの相対パスで、リポジトリの中を指してください"),
                     ));
                     continue;
                 }
@@ -640,8 +709,8 @@ impl Post {
                     problems.push(self.problem(
                         "images",
                         "image-missing",
-                        format!("image `{p}` does not exist (looked for {path}); add it to the pull request"),
-                        format!("画像 `{p}` が見つかりません（{path}）。プルリクエストに画像を追加してください"),
+                        format!("image {p} does not exist (looked for {}); add it to the pull request", quote(&path)),
+                        format!("画像 {p} が見つかりません（{}）。プルリクエストに画像を追加してください", quote(&path)),
                     ));
                     continue;
                 }
@@ -649,8 +718,8 @@ impl Post {
                     problems.push(self.problem(
                         "images",
                         "image-path",
-                        format!("image `{p}` is not a regular file (a folder, symlink or submodule)"),
-                        format!("画像 `{p}` は通常のファイルではありません（フォルダ・シンボリックリンクなど）"),
+                        format!("image {p} is not a regular file (a folder, symlink or submodule)"),
+                        format!("画像 {p} は通常のファイルではありません（フォルダ・シンボリックリンクなど）"),
                     ));
                     continue;
                 }
@@ -658,8 +727,8 @@ impl Post {
                     problems.push(self.problem(
                         "images",
                         "image-unreadable",
-                        format!("image `{p}` cannot be read: {e}"),
-                        format!("画像 `{p}` を読めません: {e}"),
+                        format!("image {p} cannot be read: {e}"),
+                        format!("画像 {p} を読めません: {e}"),
                     ));
                     continue;
                 }
@@ -669,11 +738,9 @@ impl Post {
                     "images",
                     "image-type",
                     format!(
-                        "image `{p}` is not a PNG, JPEG, GIF or WebP file (judged by its content)"
+                        "image {p} is not a PNG, JPEG, GIF or WebP file (judged by its content)"
                     ),
-                    format!(
-                        "画像 `{p}` は PNG・JPEG・GIF・WebP のどれでもありません（中身で判定）"
-                    ),
+                    format!("画像 {p} は PNG・JPEG・GIF・WebP のどれでもありません（中身で判定）"),
                 ));
                 continue;
             };
@@ -681,8 +748,8 @@ impl Post {
                 warnings.push(self.problem(
                     "images",
                     "image-alt",
-                    format!("image `{p}` has no `alt` text; describe it for people who cannot see it"),
-                    format!("画像 `{p}` に `alt`（代替テキスト）がありません。目の見えない方のために内容を書いてください"),
+                    format!("image {p} has no `alt` text; describe it for people who cannot see it"),
+                    format!("画像 {p} に `alt`（代替テキスト）がありません。目の見えない方のために内容を書いてください"),
                 ));
             }
             images.push(Image {

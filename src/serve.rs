@@ -3,13 +3,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::backoff::Backoff;
+use crate::brief;
 use crate::config::RepoConfig;
+use crate::failure_log::{FailureLog, Note};
 use crate::fetch::{FetchError, Mirror};
 use crate::hooks::{HookSettings, WEBHOOK_SECRET};
 use crate::networks::{Networks, Outboxes, RepoMedia};
@@ -120,11 +123,12 @@ impl Service {
                         .and_then(|r| r.tip())
                         .is_ok() =>
                 {
+                    let e = error_text(&e);
                     tracing::error!("{e}; syncing from the mirror as last fetched");
                     health
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
-                        .fetch_error = Some(e.to_string());
+                        .fetch_error = Some(e);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -145,10 +149,11 @@ impl Service {
             // a service that synced before carries on with the configuration it last knew.
             Err(e) => match last_good_config(&store, &settings).await {
                 Some((config, commit, config_commit)) => {
+                    let e = error_text(&e);
                     tracing::error!(
                         "sync failed: {e}; carrying on with the configuration of {commit}"
                     );
-                    set_health(&health, None, Some(e.to_string()));
+                    set_health(&health, None, Some(e));
                     health
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
@@ -383,6 +388,17 @@ fn set_health(health: &RwLock<Health>, report: Option<&SyncReport>, error: Optio
     h.sync_error = error;
 }
 
+/// The first wait after a failed sync; it doubles with each failure in a row.
+const SYNC_RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two tries of a sync that keeps failing on the same commit.
+const SYNC_RETRY_CAP: Duration = Duration::from_secs(5 * 60);
+/// The first wait after a failed fetch; it doubles up to the fetch interval.
+const FETCH_RETRY_FIRST: Duration = Duration::from_secs(5);
+/// Errors kept for the log and `/healthz` are cut after this many characters.
+const MAX_ERROR_CHARS: usize = 2000;
+/// A reminder of a failure that goes on repeats this much of its message.
+const REMINDER_CHARS: usize = 160;
+
 struct SyncLoop {
     store: Arc<Store>,
     settings: ServeSettings,
@@ -396,140 +412,253 @@ struct SyncLoop {
     last_commit: String,
 }
 
-/// Syncs whenever the branch may have moved: on a file-system event in the repository's
-/// refs, on request, and on a slow poll.
-async fn sync_loop(mut s: SyncLoop) {
-    let git_dir = Repo::open(
-        &s.settings.repo,
-        &s.settings.branch,
-        &s.settings.content_dir,
-    )
-    .map(|r| r.git_dir().to_path_buf());
-    // A mirror only changes when we fetch; a local repository is watched.
-    let git_dir = if s.mirror.is_some() {
-        Err(None)
-    } else {
-        git_dir.map_err(Some)
-    };
-    let _watcher = match git_dir {
-        Ok(dir) => match crate::watch::watch_refs(&dir, s.wake_tx.clone()) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::warn!(
-                    "cannot watch {}: {e}; polling every {:?}",
-                    dir.display(),
-                    s.settings.poll_interval
-                );
-                None
-            }
-        },
-        Err(e) => {
-            if let Some(e) = e {
-                tracing::warn!("{e}");
-            }
-            None
-        }
-    };
-    let mut fetch_failures = 0u32;
-    loop {
-        let wait = match &s.mirror {
-            None => s.settings.poll_interval,
-            // After a failed fetch, try again sooner: 5 s, 10 s, 20 s … up to the interval.
-            Some(_) if fetch_failures > 0 => {
-                Duration::from_secs(5u64 << (fetch_failures - 1).min(10))
-                    .min(s.settings.fetch_interval)
-            }
-            Some(_) => s.settings.fetch_interval,
+/// What the sync loop remembers from one round to the next.
+struct Rounds {
+    /// The tip the last sync tried, good or bad (`None`: the tip could not be read).
+    tried: Option<String>,
+    sync_retry: Backoff,
+    sync_log: FailureLog,
+    next_fetch: Instant,
+    fetch_retry: Backoff,
+    fetch_log: FailureLog,
+}
+
+impl Rounds {
+    /// Carries on from `Service::start`: a failed first sync or fetch counts as the first
+    /// failure of its run (it was logged there), so the loop neither repeats its log line
+    /// nor retries it at once.
+    async fn new(s: &SyncLoop) -> Rounds {
+        let now = Instant::now();
+        let (sync_error, fetch_error) = {
+            let h = s.health.read().unwrap_or_else(|p| p.into_inner());
+            (h.sync_error.clone(), h.fetch_error.clone())
         };
-        tokio::select! {
+        let mut r = Rounds {
+            tried: Some(s.last_commit.clone()),
+            sync_retry: Backoff::new(SYNC_RETRY_FIRST, SYNC_RETRY_CAP),
+            sync_log: FailureLog::new(),
+            next_fetch: now + s.settings.fetch_interval,
+            fetch_retry: Backoff::new(FETCH_RETRY_FIRST, s.settings.fetch_interval),
+            fetch_log: FailureLog::new(),
+        };
+        if let Some(e) = sync_error {
+            r.tried = current_tip(s).await;
+            r.sync_retry.failed(now);
+            r.sync_log.failed(&e, Utc::now());
+        }
+        if let Some(e) = fetch_error {
+            r.next_fetch = now + r.fetch_retry.failed(now);
+            r.fetch_log.failed(&e, Utc::now());
+        }
+        r
+    }
+
+    /// When the loop next looks without being woken: the slow poll (or the next fetch of
+    /// a mirror), or sooner when a failed sync is due to be tried again.
+    fn next_look(&self, s: &SyncLoop) -> Instant {
+        let poll = match &s.mirror {
+            None => Instant::now() + s.settings.poll_interval,
+            Some(_) => self.next_fetch,
+        };
+        self.sync_retry
+            .retry_at()
+            .map_or(poll, |retry| retry.min(poll))
+    }
+}
+
+/// Syncs whenever the branch may have moved: on a file-system event in the repository's
+/// refs, on request, and on a slow poll. A new tip is synced at once; a sync that failed
+/// on a tip that has not moved is tried again after growing waits (see [`Backoff`]).
+async fn sync_loop(mut s: SyncLoop) {
+    let _watcher = watch_repository(&s);
+    let mut r = Rounds::new(&s).await;
+    loop {
+        let next_look = r.next_look(&s);
+        let woken = tokio::select! {
             _ = s.wake.recv() => {
                 // A merge writes several refs in a burst; one sync after it settles is enough.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 while s.wake.try_recv().is_ok() {}
+                true
             }
-            _ = tokio::time::sleep(wait) => {}
-            _ = s.shutdown.changed() => {}
-        }
+            _ = tokio::time::sleep_until(next_look.into()) => false,
+            _ = s.shutdown.changed() => false,
+        };
         if *s.shutdown.borrow() {
             return;
         }
-        if let Some(mirror) = &s.mirror {
-            let m = mirror.clone();
-            let fetched = tokio::task::spawn_blocking(move || m.fetch())
-                .await
-                .unwrap_or_else(|e| {
-                    Err(FetchError::Mirror {
-                        path: PathBuf::new(),
-                        message: e.to_string(),
-                    })
-                });
-            let mut h = s.health.write().unwrap_or_else(|p| p.into_inner());
-            match fetched {
-                Ok(()) => {
-                    fetch_failures = 0;
-                    h.fetch_error = None;
-                    h.last_fetch_at = Some(Utc::now());
-                }
-                Err(e) => {
-                    fetch_failures += 1;
-                    tracing::error!("{e} (attempt {fetch_failures}); recorded state is kept");
-                    h.fetch_error = Some(e.to_string());
-                    h.fetch_failures += 1;
-                    continue;
-                }
-            }
-        }
-        if !branch_moved(&s).await {
+        let fetch_due = woken || Instant::now() >= r.next_fetch;
+        if s.mirror.is_some() && fetch_due && !fetch_round(&s, &mut r).await {
             continue;
         }
-        match timed_sync(&s.store, &s.settings, &s.health).await {
-            Ok(report) => {
-                tracing::info!(
-                    commit = %report.commit, parsed = report.parsed, events = report.events,
-                    took_ms = report.took.as_millis() as u64, "synced"
-                );
-                s.last_commit.clone_from(&report.commit);
-                match plan_for(
-                    &report.config,
-                    &report.config_commit,
-                    &s.outboxes,
-                    s.settings.dry_run,
-                    &s.settings.secrets,
-                    &s.settings.repo,
-                    s.settings.public_url.as_deref(),
-                ) {
-                    Ok(plan) => {
-                        set_health(&s.health, Some(&report), None);
-                        s.scheduler.replace_plan(plan);
-                    }
-                    Err(e) => set_health(&s.health, Some(&report), Some(e.to_string())),
-                }
-            }
-            Err(e) => {
-                tracing::error!("sync failed: {e}");
-                set_health(&s.health, None, Some(e.to_string()));
-                // Try again on the next poll even if the tip stays where it is.
-                s.last_commit.clear();
-            }
+        let tip = current_tip(&s).await;
+        if tip == r.tried && !r.sync_retry.is_due(Instant::now()) {
+            continue;
+        }
+        sync_round(&mut s, &mut r, tip).await;
+    }
+}
+
+/// Watches a local repository's refs (a mirror only changes when we fetch).
+fn watch_repository(s: &SyncLoop) -> Option<notify::RecommendedWatcher> {
+    if s.mirror.is_some() {
+        return None;
+    }
+    let dir = match Repo::open(
+        &s.settings.repo,
+        &s.settings.branch,
+        &s.settings.content_dir,
+    ) {
+        Ok(repo) => repo.git_dir().to_path_buf(),
+        Err(e) => {
+            tracing::warn!("{e}");
+            return None;
+        }
+    };
+    match crate::watch::watch_refs(&dir, s.wake_tx.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch {}: {e}; polling every {:?}",
+                dir.display(),
+                s.settings.poll_interval
+            );
+            None
         }
     }
 }
 
-/// Whether the branch tip differs from the last synced commit (cheap: one ref lookup).
-async fn branch_moved(s: &SyncLoop) -> bool {
-    let settings = s.settings.clone();
-    let last = s.last_commit.clone();
-    tokio::task::spawn_blocking(move || {
-        match Repo::open(&settings.repo, &settings.branch, &settings.content_dir)
-            .and_then(|r| r.tip())
-        {
-            Ok(tip) => tip.to_string() != last,
-            // Let the sync report the error.
-            Err(_) => true,
+/// Fetches the mirror; false when that failed (the recorded state is kept).
+async fn fetch_round(s: &SyncLoop, r: &mut Rounds) -> bool {
+    let Some(mirror) = s.mirror.clone() else {
+        return true;
+    };
+    let fetched = tokio::task::spawn_blocking(move || mirror.fetch())
+        .await
+        .unwrap_or_else(|e| {
+            Err(FetchError::Mirror {
+                path: PathBuf::new(),
+                message: e.to_string(),
+            })
+        });
+    let now = Instant::now();
+    let mut h = s.health.write().unwrap_or_else(|p| p.into_inner());
+    match fetched {
+        Ok(()) => {
+            r.fetch_retry.succeeded();
+            r.next_fetch = now + s.settings.fetch_interval;
+            log_recovery("fetch", r.fetch_log.succeeded());
+            h.fetch_error = None;
+            h.last_fetch_at = Some(Utc::now());
+            true
         }
+        Err(e) => {
+            let message = error_text(&e);
+            let wait = r.fetch_retry.failed(now);
+            r.next_fetch = now + wait;
+            let note = r.fetch_log.failed(&message, Utc::now());
+            log_failure("fetch", note, &message, wait, "recorded state is kept");
+            h.fetch_error = Some(message);
+            h.fetch_failures += 1;
+            false
+        }
+    }
+}
+
+/// Syncs the branch at `tip` (as last read) and records how that went.
+async fn sync_round(s: &mut SyncLoop, r: &mut Rounds, tip: Option<String>) {
+    let outcome = match timed_sync(&s.store, &s.settings, &s.health).await {
+        Ok(report) => {
+            tracing::info!(
+                commit = %report.commit, parsed = report.parsed, events = report.events,
+                took_ms = report.took.as_millis() as u64, "synced"
+            );
+            r.tried = Some(report.commit.clone());
+            match plan_for(
+                &report.config,
+                &report.config_commit,
+                &s.outboxes,
+                s.settings.dry_run,
+                &s.settings.secrets,
+                &s.settings.repo,
+                s.settings.public_url.as_deref(),
+            ) {
+                Ok(plan) => {
+                    set_health(&s.health, Some(&report), None);
+                    s.scheduler.replace_plan(plan);
+                    Ok(())
+                }
+                Err(e) => {
+                    let message = error_text(&e);
+                    set_health(&s.health, Some(&report), Some(message.clone()));
+                    Err(message)
+                }
+            }
+        }
+        Err(e) => {
+            let message = error_text(&e);
+            set_health(&s.health, None, Some(message.clone()));
+            r.tried = tip;
+            Err(message)
+        }
+    };
+    match outcome {
+        Ok(()) => {
+            r.sync_retry.succeeded();
+            log_recovery("sync", r.sync_log.succeeded());
+        }
+        Err(message) => {
+            let wait = r.sync_retry.failed(Instant::now());
+            let note = r.sync_log.failed(&message, Utc::now());
+            let after = "or at once when the branch moves";
+            log_failure("sync", note, &message, wait, after);
+        }
+    }
+}
+
+/// An error as the log and `/healthz` keep it: bounded whatever wrote it.
+fn error_text(e: &dyn std::fmt::Display) -> String {
+    brief::cap(&e.to_string(), MAX_ERROR_CHARS)
+}
+
+/// Writes what a [`FailureLog`] said to log about a failure, if anything.
+fn log_failure(what: &str, note: Option<Note>, message: &str, wait: Duration, after: &str) {
+    let next = humantime::format_duration(wait);
+    match note {
+        Some(Note::Started) => {
+            tracing::error!("{what} failed: {message}; next try in {next}, {after}")
+        }
+        Some(Note::Changed) => {
+            tracing::error!("{what} failed otherwise: {message}; next try in {next}, {after}")
+        }
+        Some(Note::Reminder { repeats, since }) => tracing::warn!(
+            "{what} still failing, {repeats} times in a row since {}; next try in {next}: {}",
+            since.format("%Y-%m-%dT%H:%M:%SZ"),
+            brief::cap(message, REMINDER_CHARS)
+        ),
+        Some(Note::Recovered { .. }) | None => {}
+    }
+}
+
+fn log_recovery(what: &str, note: Option<Note>) {
+    if let Some(Note::Recovered { failures }) = note {
+        tracing::info!("{what} recovered after {failures} failures");
+    }
+}
+
+/// The branch tip now (cheap: one ref lookup); `None` when it cannot be read, which the
+/// sync then reports.
+async fn current_tip(s: &SyncLoop) -> Option<String> {
+    let settings = s.settings.clone();
+    tokio::task::spawn_blocking(move || {
+        Repo::open(&settings.repo, &settings.branch, &settings.content_dir)
+            .and_then(|r| r.tip())
+            .map(|tip| tip.to_string())
+            .ok()
     })
     .await
-    .unwrap_or(true)
+    .ok()
+    .flatten()
 }
 
 /// The last synced commit as recorded in the store (for `status`).

@@ -5,6 +5,8 @@
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use crate::brief::quote;
+
 /// What validation needs to know of a file without reading all of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInfo {
@@ -43,11 +45,15 @@ pub fn resolve_relative(post_path: &str, target: &str) -> Result<String, String>
         || target.contains(":")
     {
         return Err(format!(
-            "`{target}` is absolute; write it relative to the post"
+            "{} is absolute; write it relative to the post",
+            quote(target)
         ));
     }
     if target.contains('\\') {
-        return Err(format!("`{target}` uses `\\`; separate folders with `/`"));
+        return Err(format!(
+            "{} uses `\\`; separate folders with `/`",
+            quote(target)
+        ));
     }
     let mut parts: Vec<&str> = post_path.split('/').collect();
     parts.pop(); // the post's own file name
@@ -56,14 +62,14 @@ pub fn resolve_relative(post_path: &str, target: &str) -> Result<String, String>
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    return Err(format!("`{target}` points outside the repository"));
+                    return Err(format!("{} points outside the repository", quote(target)));
                 }
             }
             other => parts.push(other),
         }
     }
     if parts.is_empty() {
-        return Err(format!("`{target}` is not a file"));
+        return Err(format!("{} is not a file", quote(target)));
     }
     Ok(parts.join("/"))
 }

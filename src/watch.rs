@@ -16,6 +16,11 @@ pub fn watch_refs(
 ) -> notify::Result<notify::RecommendedWatcher> {
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
+            // Reading a ref is an event too (inotify's open and close): every sync and tip
+            // check reads HEAD, so counting reads made each sync wake the next, 50 ms apart.
+            if matches!(event.kind, notify::EventKind::Access(_)) {
+                return;
+            }
             // Object writes do not move the branch; ref and packed-refs writes do.
             let relevant = event.paths.iter().any(|p| {
                 let p = p.to_string_lossy();
