@@ -18,6 +18,7 @@ pub mod forge;
 pub mod hooks;
 pub mod i18n;
 pub mod info;
+pub mod links;
 pub mod metrics;
 pub mod networks;
 pub mod post;
