@@ -1,13 +1,15 @@
 //! How each network counts text, and what each accepts in images.
 //!
-//! X counts with twitter-text's weighted length (CJK and emoji weigh 2, every URL 23, after
-//! NFC normalisation), Bluesky counts graphemes, Mastodon counts characters with every URL
-//! as 23, and the long-form networks count UTF-16 code units as their JavaScript clients do.
+//! X counts with twitter-text's weighted length (CJK and emoji weigh 2, every URL 23, also
+//! one written without a protocol, after NFC normalisation), Bluesky counts graphemes,
+//! Mastodon counts characters with every `http(s)://` URL as 23 (see [`crate::links`]), and
+//! the long-form networks count UTF-16 code units as their JavaScript clients do.
 
 use serde::Serialize;
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::config::{NetworkConfig, NetworkKind};
+use crate::links::{self, Protocol};
 
 /// X's API and Mastodon count every URL as this many characters.
 pub const URL_WEIGHT: usize = 23;
@@ -39,17 +41,21 @@ pub fn length(kind: NetworkKind, text: &str) -> usize {
         NetworkKind::X => x_count(text).weighted_length,
         NetworkKind::Bluesky => text.graphemes(true).count(),
         NetworkKind::Mastodon => {
-            let urls = urls(text);
-            let url_chars: usize = urls.iter().map(|u| u.chars().count()).sum();
+            // Mastodon leaves `www.example.jp/a` as text, so it counts at its length.
+            let urls = links::find(text, Protocol::Required);
+            let url_chars: usize = urls.iter().map(|r| text[r.clone()].chars().count()).sum();
             text.chars().count().saturating_sub(url_chars) + URL_WEIGHT * urls.len()
         }
         _ => text.encode_utf16().count(),
     }
 }
 
-/// The URLs in a text as X and Mastodon recognise them.
+/// The URLs in a text as X recognises them, with or without a protocol.
 pub fn urls(text: &str) -> Vec<String> {
-    twitter_text::extractor::Extractor::new().extract_urls(text)
+    links::find(text, Protocol::Optional)
+        .into_iter()
+        .map(|r| text[r].to_string())
+        .collect()
 }
 
 /// X's verdict on a text: its weighted length, whether it fits, and the UTF-16 ranges.
@@ -70,7 +76,8 @@ pub fn x_count(text: &str) -> XCount {
 /// Counts `text` with a given twitter-text configuration (the conformance suite uses v2 too).
 pub fn x_count_with(text: &str, config: &twitter_text_config::Configuration) -> XCount {
     // `true`: URLs weigh the configured 23, as X counts them; `false` would count them
-    // at their literal length.
+    // at their literal length. URLs without a protocol weigh 23 only with the patched
+    // crate in vendor/twitter-text (see vendor/README.md).
     let r = twitter_text::parse(text, config, true);
     XCount {
         weighted_length: usize::try_from(r.weighted_length).unwrap_or(0),
@@ -99,29 +106,25 @@ impl LinkFacet {
     }
 }
 
-/// Bluesky shows URLs as plain text unless each is marked by a facet.
+/// Bluesky shows URLs as plain text unless each is marked by a facet. Every URL X would
+/// link gets one, `www.city.example.jp/a` too, whose facet points to `https://` it.
 pub fn bluesky_link_facets(text: &str) -> Vec<LinkFacet> {
-    let mut facets = Vec::new();
-    let mut from = 0;
-    for url in urls(text) {
-        let Some(at) = text[from..].find(url.as_str()) else {
-            continue;
-        };
-        let start = from + at;
-        let end = start + url.len();
-        let uri = if url.contains("://") {
-            url.clone()
-        } else {
-            format!("https://{url}")
-        };
-        facets.push(LinkFacet {
-            byte_start: start,
-            byte_end: end,
-            uri,
-        });
-        from = end;
-    }
-    facets
+    links::find(text, Protocol::Optional)
+        .into_iter()
+        .map(|r| {
+            let url = &text[r.clone()];
+            let uri = if url.contains("://") {
+                url.to_string()
+            } else {
+                format!("https://{url}")
+            };
+            LinkFacet {
+                byte_start: r.start,
+                byte_end: r.end,
+                uri,
+            }
+        })
+        .collect()
 }
 
 /// Image types oshirase recognises by their first bytes.
@@ -255,6 +258,91 @@ mod tests {
             "https://www.city.example.jp/a"
         );
         assert_eq!(f.byte_start, "詳しくは ".len());
+    }
+
+    /// 133 characters of a city notice, a line break, and a link written without a
+    /// protocol right after Japanese text: 257 + 23 = exactly X's 280, as the official
+    /// twitter-text (JavaScript 3.1.0 `parseTweet`) counts it.
+    const AT_THE_LIMIT: &str = "【お知らせ】年末年始（12月29日〜1月3日）はごみの収集を休みます。\
+        資源ごみ・粗大ごみの受付も1月4日から再開します。収集日が変わる地区があります。\
+        お住まいの地区の収集日をご確認ください。年末年始は清掃工場への持ち込みもできません。\
+        ご協力をお願いします。\n詳しくはwww.city.example.jp/kurashi/gomi/nenmatsu.html";
+
+    #[test]
+    fn a_url_without_protocol_weighs_23_on_x_and_a_post_at_the_limit_is_valid() {
+        assert_eq!(
+            x_count(AT_THE_LIMIT),
+            XCount {
+                weighted_length: 280,
+                valid: true,
+                permillage: 1000,
+                display_range: (0, 178),
+                valid_range: (0, 178),
+            }
+        );
+        // One character more is over, and the valid range stops before it.
+        assert_eq!(
+            x_count(&format!("{AT_THE_LIMIT}!")),
+            XCount {
+                weighted_length: 281,
+                valid: false,
+                permillage: 1003,
+                display_range: (0, 179),
+                valid_range: (0, 178),
+            }
+        );
+        // The shapes city posts use, each as twitter-text counts it: CJK 2, URL 23.
+        for (text, weight) in [
+            ("www.city.example.jp", 23),
+            ("city.example.jp/path", 23),
+            ("詳しくはwww.city.example.jp/kurashi/gomi", 8 + 23),
+            ("→city.example.jp/path", 2 + 23),
+            ("ごみ収集（www.city.example.jp/gomi）", 12 + 23),
+            ("詳細：city.example.jp/a/b?c=d#e", 6 + 23),
+        ] {
+            assert_eq!(length(NetworkKind::X, text), weight, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_url_after_a_long_unbroken_japanese_sentence_still_weighs_23() {
+        // twitter-text's Java library and this crate take the URL; the JavaScript library
+        // drops it when more than about 60 characters without an ASCII space or
+        // punctuation come before it, taking them for the start of its domain name. The
+        // conformance suite has no such case; see vendor/README.md.
+        let joined = AT_THE_LIMIT.replace('\n', "");
+        assert_eq!(x_count(&joined).weighted_length, 279);
+        assert_eq!(urls(&joined), ["www.city.example.jp/kurashi/gomi/nenmatsu.html"]);
+    }
+
+    #[test]
+    fn mastodon_counts_only_urls_with_a_protocol_as_23() {
+        // Mastodon neither links nor shortens `www.…` (its length validator extracts URLs
+        // with `extract_url_without_protocol: false`), so such a URL counts in full.
+        let bare = "詳しくはwww.city.example.jp/kurashi/gomi";
+        assert_eq!(length(NetworkKind::Mastodon, bare), 4 + 32);
+        let full = "詳しくはhttps://www.city.example.jp/kurashi/gomi と www.city.example.jp";
+        assert_eq!(length(NetworkKind::Mastodon, full), 4 + 23 + 3 + 19);
+    }
+
+    #[test]
+    fn bluesky_facets_mark_urls_without_protocol_where_the_extractor_found_them() {
+        let text = "詳しくはwww.city.example.jp/kurashi/gomiをご覧ください";
+        let facets = bluesky_link_facets(text);
+        assert_eq!(
+            facets,
+            [LinkFacet {
+                byte_start: "詳しくは".len(),
+                byte_end: "詳しくはwww.city.example.jp/kurashi/gomi".len(),
+                uri: "https://www.city.example.jp/kurashi/gomi".into(),
+            }]
+        );
+        // The same characters earlier inside an e-mail address are not the link.
+        let text = "a@example.com example.com";
+        let facets = bluesky_link_facets(text);
+        assert_eq!(facets.len(), 1);
+        assert_eq!((facets[0].byte_start, facets[0].byte_end), (14, 25));
+        assert_eq!(facets[0].uri, "https://example.com");
     }
 
     #[test]

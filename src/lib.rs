@@ -24,6 +24,7 @@ pub mod hooks;
 pub mod http_server;
 pub mod i18n;
 pub mod info;
+pub mod links;
 pub mod login_guard;
 pub mod metrics;
 pub mod networks;
