@@ -312,7 +312,10 @@ mod tests {
         // conformance suite has no such case; see vendor/README.md.
         let joined = AT_THE_LIMIT.replace('\n', "");
         assert_eq!(x_count(&joined).weighted_length, 279);
-        assert_eq!(urls(&joined), ["www.city.example.jp/kurashi/gomi/nenmatsu.html"]);
+        assert_eq!(
+            urls(&joined),
+            ["www.city.example.jp/kurashi/gomi/nenmatsu.html"]
+        );
     }
 
     #[test]

@@ -73,10 +73,7 @@ mod tests {
     use super::*;
 
     fn found(text: &str, protocol: Protocol) -> Vec<&str> {
-        find(text, protocol)
-            .into_iter()
-            .map(|r| &text[r])
-            .collect()
+        find(text, protocol).into_iter().map(|r| &text[r]).collect()
     }
 
     #[test]
@@ -101,7 +98,9 @@ mod tests {
         // only the third is a URL.
         let text = "a@example.com #example.com 😀 example.com";
         let ranges = find(text, Protocol::Optional);
-        assert_eq!(ranges, [text.rfind("example.com").unwrap()..text.len()]);
+        let start = text.rfind("example.com").unwrap();
+        assert_eq!(ranges.len(), 1);
+        assert_eq!(ranges[0], start..text.len());
     }
 
     #[test]
