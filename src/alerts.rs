@@ -6,6 +6,11 @@
 //! and/or by e-mail through the SMTP server in `OSHIRASE_ALERT_SMTP_URL` to
 //! `OSHIRASE_ALERT_EMAIL_TO`. A failed alert is logged and dropped: alerts never hold up
 //! publishing.
+//!
+//! Alerts are read from the audit log itself, in order of sequence number, and the last one
+//! dealt with is kept in the store (`alerts_sent_through`): a burst of thousands of events
+//! cannot push one out, and what was not sent when the service stopped is sent after it
+//! starts again. An alert sent just before a crash may be sent twice, never lost.
 
 use std::sync::Arc;
 
@@ -18,7 +23,7 @@ use tokio::sync::watch;
 use crate::delivery::Event;
 use crate::networks::http;
 use crate::secrets::Secrets;
-use crate::store::Store;
+use crate::store::{meta, Store, StoreError};
 
 /// The secret holding the alert webhook's URL.
 pub const ALERT_WEBHOOK: &str = "OSHIRASE_ALERT_WEBHOOK_URL";
@@ -142,51 +147,137 @@ pub fn message(e: &Event, title: &str) -> String {
     )
 }
 
-/// Sends alerts for the events `events` receives until `shutdown`. The caller subscribes
-/// before the first sync, so what start-up finds is announced too.
+/// Alerts read from the audit log at a time.
+const PAGE: usize = 256;
+/// How often the audit log is looked at when no commit announced new events.
+const IDLE_LOOK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Where the alerts start, set before the first sync of a start. With alerts configured
+/// for the first time, they start at the newest event (the history before is not
+/// announced); without any configured, the mark is removed, so that configuring them later
+/// does not announce everything since.
+pub fn prepare(store: &Store, configured: bool) -> Result<(), StoreError> {
+    let kept = store.meta(meta::ALERTS_SENT_THROUGH)?.unwrap_or_default();
+    match (configured, kept.is_empty()) {
+        (true, true) => {
+            let last = store.last_event_seq()?.to_string();
+            store.set_meta(&[(meta::ALERTS_SENT_THROUGH, &last)])
+        }
+        (false, false) => store.set_meta(&[(meta::ALERTS_SENT_THROUGH, "")]),
+        _ => Ok(()),
+    }
+}
+
+/// Sends an alert for each event that needs a person, after the last one dealt with, until
+/// `shutdown`. `wake` only says that events were committed (missing some of its messages
+/// while busy loses nothing: the events are read from the store).
 pub async fn run(
     store: Arc<Store>,
-    mut events: broadcast::Receiver<Event>,
+    mut wake: broadcast::Receiver<Event>,
     targets: AlertTargets,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let event = tokio::select! {
-            e = events.recv() => e,
+        if send_pending(&store, &targets, &mut shutdown).await.is_err() {
+            return; // Shutting down.
+        }
+        tokio::select! {
+            woken = wake.recv() => {
+                if matches!(woken, Err(RecvError::Closed)) {
+                    return;
+                }
+            }
+            () = tokio::time::sleep(IDLE_LOOK) => {}
             _ = shutdown.changed() => return,
-        };
-        let e = match event {
-            Ok(e) => e,
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!("alerts: {n} events were missed while busy");
-                continue;
-            }
-            Err(RecvError::Closed) => return,
-        };
-        if !ALERT_KINDS.contains(&e.kind.as_str()) {
-            continue;
         }
-        let title = crate::store::title_of(&store, &e.post_id).await;
-        let text = message(&e, &title);
-        if let Some(url) = &targets.webhook {
-            let body = json!({
-                "text": text,
-                "content": text,
-                "oshirase": { "kind": e.kind, "post_id": e.post_id, "network": e.network, "detail": e.detail, "at": e.at },
-            });
-            match http::client().post(url).json(&body).send().await {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => tracing::warn!("alert webhook answered HTTP {}", r.status()),
-                Err(err) => tracing::warn!("alert webhook: {}", err.without_url()),
+    }
+}
+
+/// Sends every alert not sent yet, oldest first; `Err` when shutdown interrupted it (the
+/// alert being sent then is sent again after the next start).
+async fn send_pending(
+    store: &Arc<Store>,
+    targets: &AlertTargets,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ()> {
+    loop {
+        let page = match blocking(store, |s| {
+            let after = s
+                .meta(meta::ALERTS_SENT_THROUGH)?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            s.events_after(after, PAGE)
+        })
+        .await
+        {
+            Ok(page) if page.is_empty() => return Ok(()),
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!("alerts: cannot read the audit log: {e}");
+                return Ok(());
             }
+        };
+        let mut last = 0;
+        for e in page {
+            if ALERT_KINDS.contains(&e.kind.as_str()) {
+                if last != 0 {
+                    mark_sent(store, last).await;
+                }
+                tokio::select! {
+                    () = send(store, targets, &e) => {}
+                    _ = shutdown.changed() => return Err(()),
+                }
+            }
+            last = e.seq;
         }
-        if let Some(email) = &targets.email {
-            // The subject is the message's first line; the body has the detail.
-            let subject = text.lines().next().unwrap_or("[oshirase]");
-            let body = format!("{text}\n\n{} {}\n", e.at.to_rfc3339(), e.kind);
-            if let Err(err) = email.send(subject, &body).await {
-                tracing::warn!("{err}");
-            }
+        mark_sent(store, last).await;
+    }
+}
+
+async fn mark_sent(store: &Arc<Store>, seq: u64) {
+    let seq = seq.to_string();
+    if let Err(e) = blocking(store, move |s| {
+        s.set_meta(&[(meta::ALERTS_SENT_THROUGH, &seq)])
+    })
+    .await
+    {
+        tracing::warn!("alerts: cannot record what was sent: {e}");
+    }
+}
+
+/// Runs a store call off the async runtime.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    call: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || call(&store))
+        .await
+        .map_err(|e| StoreError::Db(format!("a store task stopped: {e}")))?
+}
+
+/// Sends one event's alert to every target; a failure is logged.
+async fn send(store: &Arc<Store>, targets: &AlertTargets, e: &Event) {
+    let title = crate::store::title_of(store, &e.post_id).await;
+    let text = message(e, &title);
+    if let Some(url) = &targets.webhook {
+        let body = json!({
+            "text": text,
+            "content": text,
+            "oshirase": { "kind": e.kind, "post_id": e.post_id, "network": e.network, "detail": e.detail, "at": e.at },
+        });
+        match http::client().post(url).json(&body).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!("alert webhook answered HTTP {}", r.status()),
+            Err(err) => tracing::warn!("alert webhook: {}", err.without_url()),
+        }
+    }
+    if let Some(email) = &targets.email {
+        // The subject is the message's first line; the body has the detail.
+        let subject = text.lines().next().unwrap_or("[oshirase]");
+        let body = format!("{text}\n\n{} {}\n", e.at.to_rfc3339(), e.kind);
+        if let Err(err) = email.send(subject, &body).await {
+            tracing::warn!("{err}");
         }
     }
 }

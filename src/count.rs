@@ -88,28 +88,54 @@ pub fn x_count_with(text: &str, config: &twitter_text_config::Configuration) -> 
     }
 }
 
-/// A link facet of a Bluesky post (`app.bsky.richtext.facet`): UTF-8 byte offsets.
+/// A facet of a Bluesky post (`app.bsky.richtext.facet`): what a range of the text is,
+/// with the range in UTF-8 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LinkFacet {
+pub struct Facet {
     pub byte_start: usize,
     pub byte_end: usize,
-    pub uri: String,
+    /// Serialised beside the range: `uri` for a link, `tag` for a hashtag (`check`'s JSON).
+    #[serde(flatten)]
+    pub feature: FacetFeature,
 }
 
-impl LinkFacet {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum FacetFeature {
+    /// A URL, made complete (`https://` added to one written without it).
+    Link { uri: String },
+    /// A hashtag, without its `#`.
+    Tag { tag: String },
+}
+
+/// The lexicon's limits for a tag: 640 bytes and 64 graphemes.
+const TAG_MAX_BYTES: usize = 640;
+const TAG_MAX_GRAPHEMES: usize = 64;
+
+impl Facet {
     /// The facet as the lexicon spells it.
     pub fn to_json(&self) -> serde_json::Value {
+        let feature = match &self.feature {
+            FacetFeature::Link { uri } => {
+                serde_json::json!({ "$type": "app.bsky.richtext.facet#link", "uri": uri })
+            }
+            FacetFeature::Tag { tag } => {
+                serde_json::json!({ "$type": "app.bsky.richtext.facet#tag", "tag": tag })
+            }
+        };
         serde_json::json!({
             "index": { "byteStart": self.byte_start, "byteEnd": self.byte_end },
-            "features": [{ "$type": "app.bsky.richtext.facet#link", "uri": self.uri }],
+            "features": [feature],
         })
     }
 }
 
-/// Bluesky shows URLs as plain text unless each is marked by a facet. Every URL X would
-/// link gets one, `www.city.example.jp/a` too, whose facet points to `https://` it.
-pub fn bluesky_link_facets(text: &str) -> Vec<LinkFacet> {
-    links::find(text, Protocol::Optional)
+/// Bluesky shows URLs and hashtags as plain text unless each is marked by a facet, so each
+/// gets one, as X would link them: every URL (`www.city.example.jp/a` too, whose facet
+/// points to `https://` it) and every hashtag (`#足立区`) not inside a URL. A tag longer
+/// than the lexicon allows stays plain text. In order of place in the text.
+pub fn bluesky_facets(text: &str) -> Vec<Facet> {
+    let links: Vec<Facet> = links::find(text, Protocol::Optional)
         .into_iter()
         .map(|r| {
             let url = &text[r.clone()];
@@ -118,13 +144,33 @@ pub fn bluesky_link_facets(text: &str) -> Vec<LinkFacet> {
             } else {
                 format!("https://{url}")
             };
-            LinkFacet {
+            Facet {
                 byte_start: r.start,
                 byte_end: r.end,
-                uri,
+                feature: FacetFeature::Link { uri },
             }
         })
-        .collect()
+        .collect();
+    let overlaps_a_link = |r: &std::ops::Range<usize>| {
+        links
+            .iter()
+            .any(|l| r.start < l.byte_end && l.byte_start < r.end)
+    };
+    let tags = links::hashtags(text).into_iter().filter_map(|r| {
+        let marked = &text[r.clone()];
+        let tag = marked.strip_prefix(['#', '＃']).unwrap_or(marked);
+        let fits = tag.len() <= TAG_MAX_BYTES && tag.graphemes(true).count() <= TAG_MAX_GRAPHEMES;
+        (fits && !tag.is_empty() && !overlaps_a_link(&r)).then(|| Facet {
+            byte_start: r.start,
+            byte_end: r.end,
+            feature: FacetFeature::Tag {
+                tag: tag.to_string(),
+            },
+        })
+    });
+    let mut facets: Vec<Facet> = tags.chain(links.iter().cloned()).collect();
+    facets.sort_by_key(|f| f.byte_start);
+    facets
 }
 
 /// Image types oshirase recognises by their first bytes.
@@ -250,7 +296,7 @@ mod tests {
     #[test]
     fn bluesky_facets_use_utf8_byte_offsets() {
         let text = "詳しくは https://www.city.example.jp/a をご覧ください";
-        let facets = bluesky_link_facets(text);
+        let facets = bluesky_facets(text);
         assert_eq!(facets.len(), 1);
         let f = &facets[0];
         assert_eq!(
@@ -331,21 +377,28 @@ mod tests {
     #[test]
     fn bluesky_facets_mark_urls_without_protocol_where_the_extractor_found_them() {
         let text = "詳しくはwww.city.example.jp/kurashi/gomiをご覧ください";
-        let facets = bluesky_link_facets(text);
+        let facets = bluesky_facets(text);
         assert_eq!(
             facets,
-            [LinkFacet {
+            [Facet {
                 byte_start: "詳しくは".len(),
                 byte_end: "詳しくはwww.city.example.jp/kurashi/gomi".len(),
-                uri: "https://www.city.example.jp/kurashi/gomi".into(),
+                feature: FacetFeature::Link {
+                    uri: "https://www.city.example.jp/kurashi/gomi".into()
+                },
             }]
         );
         // The same characters earlier inside an e-mail address are not the link.
         let text = "a@example.com example.com";
-        let facets = bluesky_link_facets(text);
+        let facets = bluesky_facets(text);
         assert_eq!(facets.len(), 1);
         assert_eq!((facets[0].byte_start, facets[0].byte_end), (14, 25));
-        assert_eq!(facets[0].uri, "https://example.com");
+        assert_eq!(
+            facets[0].feature,
+            FacetFeature::Link {
+                uri: "https://example.com".into()
+            }
+        );
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub enum DemoError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error("the demo stopped: {0}")]
+    Died(String),
 }
 
 /// The scratch repository, as the demo built it.
@@ -242,6 +244,7 @@ pub async fn run(
         repo: demo.repo.clone(),
         remote: None,
         fetch_interval: Duration::from_secs(60),
+        fetch_timeout: Duration::from_secs(60),
         secrets: crate::secrets::Secrets::default(),
         branch: "main".into(),
         content_dir: String::new(),
@@ -337,9 +340,12 @@ pub async fn run(
             }
         })
     };
-    stop.await;
+    let died = tokio::select! {
+        () = stop => None,
+        why = service.failed() => Some(why),
+    };
     later.abort();
     service.shutdown().await;
     printer.abort();
-    Ok(())
+    died.map_or(Ok(()), |why| Err(DemoError::Died(why)))
 }

@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use git2::{Cred, CredentialType, FetchOptions, RemoteCallbacks, Repository};
 
@@ -26,6 +27,17 @@ pub enum FetchError {
     Mirror { path: PathBuf, message: String },
     #[error("fetching {url} failed: {message}")]
     Fetch { url: String, message: String },
+    #[error(
+        "fetching {url} was stopped after {}: the remote did not send the repository in \
+         time (limit: --fetch-timeout {})",
+        humantime::format_duration(*after),
+        humantime::format_duration(*limit)
+    )]
+    TimedOut {
+        url: String,
+        after: Duration,
+        limit: Duration,
+    },
     #[error(
         "--repo {url}: the URL holds a password, which would be written in clear into the \
          mirror's git config; give the URL without it and put the token in {GIT_TOKEN} (and \
@@ -81,17 +93,54 @@ pub struct Mirror {
     url: String,
     path: PathBuf,
     secrets: Secrets,
+    /// The longest one fetch may take, connecting included.
+    limit: Duration,
+}
+
+/// The longest libgit2 waits to connect, and for the next bytes once connected, before it
+/// gives up on a remote. A whole fetch is also stopped at its own limit (see
+/// [`Mirror::fetch`]): these two only make sure no read blocks a fetch past it.
+///
+/// # Safety
+/// libgit2 keeps these in process-wide variables that are not synchronised: call this
+/// before any other thread exists (`main` does, before the runtime starts).
+pub unsafe fn set_socket_limits(limit: Duration) {
+    let millis = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX).max(1);
+    let connect = limit.min(Duration::from_secs(15));
+    let silence = limit.min(Duration::from_secs(30));
+    // SAFETY: the caller guarantees no other thread runs yet (see above).
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(millis(connect));
+        let _ = git2::opts::set_server_timeout_in_milliseconds(millis(silence));
+    }
 }
 
 impl Mirror {
-    /// A mirror of `url` in the data directory; refused when the URL holds a password.
-    pub fn new(url: &str, data_dir: &Path, secrets: Secrets) -> Result<Mirror, FetchError> {
+    /// A mirror of `url` in the data directory, whose fetches stop after `limit`; refused
+    /// when the URL holds a password.
+    pub fn new(
+        url: &str,
+        data_dir: &Path,
+        secrets: Secrets,
+        limit: Duration,
+    ) -> Result<Mirror, FetchError> {
         check_remote_url(url)?;
         Ok(Mirror {
             url: url.to_string(),
             path: mirror_path(data_dir),
             secrets,
+            limit,
         })
+    }
+
+    /// How long one fetch may take.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// The URL, without any credentials in it, for messages.
+    pub fn shown_url(&self) -> String {
+        redact_url(&self.url)
     }
 
     pub fn path(&self) -> &Path {
@@ -118,8 +167,19 @@ impl Mirror {
         Ok(repo)
     }
 
-    /// Fetches every branch of the remote into the mirror, pruning deleted ones.
+    /// Fetches every branch of the remote into the mirror, pruning deleted ones. A fetch
+    /// that is still receiving when its limit passes is stopped from its progress callbacks;
+    /// one that receives nothing is ended by libgit2's socket limits
+    /// ([`set_socket_limits`]).
     pub fn fetch(&self) -> Result<(), FetchError> {
+        let started = Instant::now();
+        let deadline = started + self.limit;
+        let timed_out = || FetchError::TimedOut {
+            url: redact_url(&self.url),
+            // Whole seconds: the message is for a person.
+            after: Duration::from_secs(started.elapsed().as_secs()),
+            limit: self.limit,
+        };
         let repo = self.open()?;
         let fail = |message: String| FetchError::Fetch {
             url: redact_url(&self.url),
@@ -139,13 +199,21 @@ impl Mirror {
             }
             self.credentials(username, allowed)
         });
+        // Returning false cancels the fetch.
+        callbacks.transfer_progress(|_| Instant::now() < deadline);
+        callbacks.sideband_progress(|_| Instant::now() < deadline);
         let mut options = FetchOptions::new();
         options.remote_callbacks(callbacks);
         options.prune(git2::FetchPrune::On);
         options.download_tags(git2::AutotagOption::None);
-        remote
-            .fetch(&["+refs/heads/*:refs/heads/*"], Some(&mut options), None)
-            .map_err(|e| fail(e.message().to_string()))
+        let fetched = remote.fetch(&["+refs/heads/*:refs/heads/*"], Some(&mut options), None);
+        match fetched {
+            Ok(()) => Ok(()),
+            Err(_) if Instant::now() >= deadline => Err(timed_out()),
+            // libgit2's socket limits: connecting, or waiting for the next bytes.
+            Err(e) if e.code() == git2::ErrorCode::Timeout => Err(timed_out()),
+            Err(e) => Err(fail(e.message().to_string())),
+        }
     }
 
     fn credentials(

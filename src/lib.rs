@@ -39,6 +39,7 @@ pub mod source;
 pub mod status;
 pub mod store;
 pub mod sync;
+pub mod tasks;
 pub mod text_search;
 mod view_cache;
 pub mod watch;

@@ -1,4 +1,4 @@
-//! Where the links of a text are, as each network finds them.
+//! Where the links and hashtags of a text are, as each network finds them.
 //!
 //! X (and so oshirase's Bluesky link facets) takes every URL twitter-text finds, also one
 //! written without a protocol (`www.city.example.jp/gomi`, even right after Japanese text).
@@ -34,6 +34,22 @@ pub fn find(text: &str, protocol: Protocol) -> Vec<Range<usize>> {
             // twitter-text gives UTF-16 indices, as its Java and JS originals do.
             let start = cursor.byte_at(usize::try_from(url.start).unwrap_or(0));
             let end = cursor.byte_at(usize::try_from(url.end).unwrap_or(0));
+            start..end
+        })
+        .collect()
+}
+
+/// The byte ranges of the hashtags in `text` (`#足立区`, `＃防災`, the mark included), as
+/// twitter-text finds them: not inside a URL, not after a letter.
+pub fn hashtags(text: &str) -> Vec<Range<usize>> {
+    let extractor = Extractor::new();
+    let mut cursor = Utf16Cursor::new(text);
+    extractor
+        .extract_hashtags_with_indices(text)
+        .iter()
+        .map(|tag| {
+            let start = cursor.byte_at(usize::try_from(tag.start).unwrap_or(0));
+            let end = cursor.byte_at(usize::try_from(tag.end).unwrap_or(0));
             start..end
         })
         .collect()
@@ -101,6 +117,15 @@ mod tests {
         let start = text.rfind("example.com").unwrap();
         assert_eq!(ranges.len(), 1);
         assert_eq!(ranges[0], start..text.len());
+    }
+
+    #[test]
+    fn hashtags_in_japanese_text_keep_their_mark_and_skip_urls() {
+        let text = "今日は #足立区 の ＃防災訓練 https://example.jp/#frag です #2026年";
+        let found: Vec<&str> = hashtags(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(found, ["#足立区", "＃防災訓練", "#2026年"]);
+        // Right after a letter, as on X, it is no hashtag.
+        assert!(hashtags("今日は#足立区").is_empty());
     }
 
     #[test]

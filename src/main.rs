@@ -121,6 +121,10 @@ struct ServeArgs {
     /// How often to fetch a remote repository when no webhook says it moved.
     #[arg(long, env = "OSHIRASE_FETCH_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     fetch_interval: Duration,
+    /// The longest one fetch of a remote repository may take, connecting included; a remote
+    /// that does not answer in time shows as a failing fetch on /healthz.
+    #[arg(long, env = "OSHIRASE_FETCH_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    fetch_timeout: Duration,
     /// A file of KEY=value lines with network credentials and other secrets (the
     /// environment is read too and wins).
     #[arg(long, env = "OSHIRASE_SECRETS")]
@@ -373,6 +377,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         repo,
         remote,
         fetch_interval: args.fetch_interval,
+        fetch_timeout: args.fetch_timeout,
         secrets,
         branch: args.branch,
         content_dir: args.content,
@@ -391,15 +396,32 @@ fn serve(args: ServeArgs) -> Result<()> {
             eprintln!("oshirase: {line}");
         }
     };
-    runtime()?.block_on(async {
+    if settings.fetch_timeout.is_zero() {
+        bail!("--fetch-timeout must be longer than zero");
+    }
+    // SAFETY: no thread but this one runs yet; the runtime starts below.
+    unsafe { fetch::set_socket_limits(settings.fetch_timeout) };
+    let runtime = runtime()?;
+    let served = runtime.block_on(async {
         let service = Service::start(settings).await?;
         say(format!("serving http://{}/", service.addr));
-        stop_signal().await;
+        let died = tokio::select! {
+            () = stop_signal() => None,
+            why = service.failed() => Some(why),
+        };
         say("stopping; letting deliveries in flight finish".into());
         service.shutdown().await;
+        // A task that died leaves a service that cannot publish: exit with an error, so
+        // that systemd or Kubernetes start it again.
+        if let Some(why) = died {
+            bail!("{why}");
+        }
         say("stopped".into());
         Ok(())
-    })
+    });
+    // A fetch blocked in a read ends at its socket limit; the process need not wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    served
 }
 
 fn status(args: StatusArgs) -> Result<()> {

@@ -310,7 +310,8 @@ impl Repo {
 
     /// The size of a blob and its first `len` bytes. Streaming works for loose objects
     /// only (libgit2 cannot stream from a pack), so a packed blob is loaded whole unless it
-    /// is larger than any file oshirase would use, which is refused unread.
+    /// is larger than any file oshirase would use ([`MAX_BLOB_LOAD`]): then the head is
+    /// empty, which reads as neither a post nor an image.
     fn blob_head(&self, oid: Oid, len: usize) -> Result<(usize, Vec<u8>), git2::Error> {
         let odb = self.git.odb()?;
         let (size, _) = odb.read_header(oid)?;
@@ -323,11 +324,8 @@ impl Repo {
         } else if size <= MAX_BLOB_LOAD {
             let blob = self.git.find_blob(oid)?;
             head.extend_from_slice(&blob.content()[..len.min(size)]);
-        } else {
-            return Err(git2::Error::from_str(&format!(
-                "a packed file of {size} bytes is larger than oshirase reads ({MAX_BLOB_LOAD})"
-            )));
         }
+        // Larger than any file oshirase would use: left unread, with no head at all.
         Ok((size, head))
     }
 
@@ -421,10 +419,10 @@ impl Repo {
     }
 
     fn changes_path(&self, commit: &Commit<'_>, path: &str) -> Result<bool, RepoError> {
-        let here = blob_at(&commit.tree()?, path);
+        let here = blob_at(&commit.tree()?, path)?;
         match commit.parents().next() {
             None => Ok(here.is_some()),
-            Some(parent) => Ok(blob_at(&parent.tree()?, path) != here),
+            Some(parent) => Ok(blob_at(&parent.tree()?, path)? != here),
         }
     }
 
@@ -439,9 +437,14 @@ impl Repo {
 }
 
 /// The content directory at one commit, as a [`ContentSource`] for image checks.
+///
+/// A failed read is not the author's fault, so it is also kept here: the sync that planned
+/// with this source must fail and be retried ([`GitContent::take_read_failure`]) rather than
+/// record the post as broken.
 pub struct GitContent<'r> {
     repo: &'r Repo,
     tree: Option<Tree<'r>>,
+    read_failure: std::cell::RefCell<Option<git2::Error>>,
 }
 
 impl Repo {
@@ -449,7 +452,21 @@ impl Repo {
         Ok(GitContent {
             repo: self,
             tree: self.content_tree(commit)?,
+            read_failure: std::cell::RefCell::new(None),
         })
+    }
+}
+
+impl GitContent<'_> {
+    /// The first read that failed since this source was made (or last asked), if one did.
+    pub fn take_read_failure(&self) -> Option<RepoError> {
+        self.read_failure.borrow_mut().take().map(RepoError::Git)
+    }
+
+    fn failed(&self, e: git2::Error) -> NotContent {
+        let message = e.message().to_string();
+        self.read_failure.borrow_mut().get_or_insert(e);
+        NotContent::Unreadable(message)
     }
 }
 
@@ -459,7 +476,7 @@ impl ContentSource for GitContent<'_> {
         let entry = match tree.get_path(Path::new(path)) {
             Ok(e) => e,
             Err(e) if e.code() == git2::ErrorCode::NotFound => return Err(NotContent::Missing),
-            Err(e) => return Err(NotContent::Unreadable(e.message().to_string())),
+            Err(e) => return Err(self.failed(e)),
         };
         let regular = entry.filemode() == i32::from(git2::FileMode::Blob)
             || entry.filemode() == i32::from(git2::FileMode::BlobExecutable);
@@ -469,7 +486,7 @@ impl ContentSource for GitContent<'_> {
         let (size, head) = self
             .repo
             .blob_head(entry.id(), HEAD_BYTES)
-            .map_err(|e| NotContent::Unreadable(e.message().to_string()))?;
+            .map_err(|e| self.failed(e))?;
         Ok(FileInfo {
             size: size as u64,
             head,
@@ -501,8 +518,13 @@ fn forge_merge_hint(commit: &Commit<'_>) -> Option<String> {
     (committer.email().ok() == Some("noreply@github.com")).then(|| "a pull request".to_string())
 }
 
-fn blob_at(tree: &Tree<'_>, path: &str) -> Option<Oid> {
-    tree.get_path(Path::new(path)).ok().map(|e| e.id())
+/// The blob at `path` in `tree`; `None` only when there is none, an error when git failed.
+fn blob_at(tree: &Tree<'_>, path: &str) -> Result<Option<Oid>, git2::Error> {
+    match tree.get_path(Path::new(path)) {
+        Ok(entry) => Ok(Some(entry.id())),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn normalise_dir(dir: &str) -> String {

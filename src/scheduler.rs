@@ -52,6 +52,20 @@ pub struct Plan {
     pub config_commit: String,
 }
 
+impl Plan {
+    /// The plan before any configuration was read (a first start whose first fetch is still
+    /// running): no network, so nothing is sent.
+    pub fn empty() -> Plan {
+        Plan {
+            networks: Arc::new(Networks::default()),
+            max_lateness: crate::config::DEFAULT_MAX_LATENESS,
+            retry_for: crate::config::DEFAULT_RETRY_FOR,
+            rates: HashMap::new(),
+            config_commit: String::new(),
+        }
+    }
+}
+
 type Limiter = DefaultDirectRateLimiter;
 /// (account, network) → its budget and the limiter enforcing it.
 type Limiters = HashMap<(String, String), (Rate, Arc<Limiter>)>;

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::tasks::{Deaths, Supervisor};
 use chrono::Utc;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
 use crate::backoff::Backoff;
 use crate::brief;
@@ -32,6 +32,8 @@ pub struct ServeSettings {
     pub remote: Option<String>,
     /// How often the remote is fetched when no webhook says it moved.
     pub fetch_interval: Duration,
+    /// The longest one fetch of the remote may take (`--fetch-timeout`).
+    pub fetch_timeout: Duration,
     pub secrets: Secrets,
     pub branch: String,
     pub content_dir: String,
@@ -60,6 +62,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    #[error(transparent)]
+    HttpClient(#[from] crate::networks::http::ClientError),
     #[error("{0}")]
     Other(String),
 }
@@ -70,7 +74,8 @@ pub struct Service {
     pub addr: SocketAddr,
     pub health: Arc<RwLock<Health>>,
     shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Supervisor,
+    deaths: Deaths,
     sync_now: mpsc::Sender<()>,
 }
 
@@ -85,6 +90,8 @@ impl Service {
                 crate::auth::AuthError::Required(settings.listen).to_string(),
             ));
         }
+        // Before the store is opened: without its time limits nothing may be sent.
+        crate::networks::http::init()?;
         let data_dir = settings.data_dir.clone();
         let store = Arc::new(
             tokio::task::spawn_blocking(move || Store::open(&data_dir))
@@ -94,6 +101,12 @@ impl Service {
         let alerts = crate::alerts::AlertTargets::from_secrets(&settings.secrets)
             .map_err(ServeError::Other)?
             .map(|targets| (targets, store.subscribe()));
+        // Before the first sync, so that what it finds is announced too.
+        let configured = alerts.is_some();
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || crate::alerts::prepare(&s, configured))
+            .await
+            .map_err(|e| ServeError::Other(e.to_string()))??;
         let outboxes = Arc::new(Outboxes::new(&settings.data_dir));
         let health = Arc::new(RwLock::new(Health::default()));
         // A URL with a password is refused here, before the mirror's config is written.
@@ -102,76 +115,39 @@ impl Service {
                 url,
                 &settings.data_dir,
                 settings.secrets.clone(),
+                settings.fetch_timeout,
             )?)),
             None => None,
         };
+        let mut fetching = None;
+        let mut ready = true;
         if let Some(mirror) = &mirror {
-            let m = mirror.clone();
-            let fetched = tokio::task::spawn_blocking(move || m.fetch())
-                .await
-                .map_err(|e| ServeError::Other(e.to_string()))?;
-            match fetched {
-                Ok(()) => {
-                    health
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .last_fetch_at = Some(Utc::now())
-                }
-                // A mirror fetched before still holds what was approved: carry on with it.
-                Err(e)
-                    if Repo::open(mirror.path(), &settings.branch, &settings.content_dir)
-                        .and_then(|r| r.tip())
-                        .is_ok() =>
-                {
-                    let e = error_text(&e);
-                    tracing::error!("{e}; syncing from the mirror as last fetched");
-                    health
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .fetch_error = Some(e);
-                }
-                Err(e) => return Err(e.into()),
+            if !has_tip(mirror, &settings).await {
+                fetching = first_fetch(mirror, &health).await?;
+                ready = has_tip(mirror, &settings).await;
             }
         }
-
-        let (config, config_commit, last_commit) = match timed_sync(&store, &settings, &health)
-            .await
-        {
-            Ok(report) => {
-                tracing::info!(
-                    commit = %report.commit, files = report.files, parsed = report.parsed,
-                    events = report.events, took_ms = report.took.as_millis() as u64, "initial sync"
-                );
-                set_health(&health, Some(&report), None);
-                (report.config, report.config_commit, report.commit)
-            }
-            // What is already scheduled must still go out while the branch is broken, so
-            // a service that synced before carries on with the configuration it last knew.
-            Err(e) => match last_good_config(&store, &settings).await {
-                Some((config, commit, config_commit)) => {
-                    let e = error_text(&e);
-                    tracing::error!(
-                        "sync failed: {e}; carrying on with the configuration of {commit}"
-                    );
-                    set_health(&health, None, Some(e));
-                    health
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .last_sync_commit = Some(commit);
-                    (config, config_commit, String::new())
-                }
-                None => return Err(e.into()),
-            },
+        // Nothing to read before a first fetch ends: no configuration, nothing sent.
+        let synced = match ready {
+            true => Some(initial_sync(&store, &settings, &health).await?),
+            false => None,
         };
-        let scheduler = SchedulerHandle::new(plan_for(
-            &config,
-            &config_commit,
-            &outboxes,
-            settings.dry_run,
-            &settings.secrets,
-            &settings.repo,
-            settings.public_url.as_deref(),
-        )?);
+        let (plan, last_commit) = match synced {
+            Some((config, config_commit, last_commit)) => (
+                plan_for(
+                    &config,
+                    &config_commit,
+                    &outboxes,
+                    settings.dry_run,
+                    &settings.secrets,
+                    &settings.repo,
+                    settings.public_url.as_deref(),
+                )?,
+                last_commit,
+            ),
+            None => (Plan::empty(), String::new()),
+        };
+        let scheduler = SchedulerHandle::new(plan);
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -223,24 +199,24 @@ impl Service {
             wake: sync_rx,
             shutdown: shutdown_rx.clone(),
             last_commit,
+            fetching,
         }));
-        let mut tasks = Vec::new();
+        let mut tasks = Supervisor::new(health.clone(), shutdown_rx.clone());
         if let Some((targets, events)) = alerts {
-            tasks.push(tokio::spawn(crate::alerts::run(
-                store.clone(),
-                events,
-                targets,
-                shutdown_rx.clone(),
-            )));
+            let alerts = crate::alerts::run(store.clone(), events, targets, shutdown_rx.clone());
+            tasks.watch("the alerts", tokio::spawn(alerts));
         }
         let scheduler_task = tokio::spawn(scheduler::run(store.clone(), scheduler, shutdown_rx));
-        tasks.extend([sync_task, scheduler_task, web_task]);
+        tasks.watch("the sync loop", sync_task);
+        tasks.watch("the scheduler", scheduler_task);
+        tasks.watch("the web server", web_task);
 
         Ok(Service {
             store,
             addr,
             health,
             shutdown: shutdown_tx,
+            deaths: tasks.deaths(),
             tasks,
             sync_now: sync_tx,
         })
@@ -251,11 +227,131 @@ impl Service {
         let _ = self.sync_now.try_send(());
     }
 
+    /// Resolves, with the reason, when a background task has died: the service no longer
+    /// does its job, and its caller should shut it down and exit with an error.
+    pub async fn failed(&self) -> String {
+        self.deaths.clone().first().await
+    }
+
     /// Stops accepting work, lets deliveries in flight record their outcome, and returns.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            let _ = task.await;
+        self.tasks.join().await;
+    }
+}
+
+/// How long a first start waits for its first fetch before it serves without one. A wrong
+/// URL or refused credentials answer well within it and stop start-up with the reason.
+const FIRST_FETCH_WAIT: Duration = Duration::from_secs(5);
+/// How long after its own limit a fetch is waited for: a read blocked in libgit2 ends at
+/// its socket limit, a little after the fetch's.
+const FETCH_GRACE: Duration = Duration::from_secs(1);
+
+/// Whether the mirror holds the branch, so that there is something to sync before a fetch.
+async fn has_tip(mirror: &Mirror, settings: &ServeSettings) -> bool {
+    let path = mirror.path().to_path_buf();
+    let (branch, content_dir) = (settings.branch.clone(), settings.content_dir.clone());
+    tokio::task::spawn_blocking(move || {
+        Repo::open(&path, &branch, &content_dir)
+            .and_then(|r| r.tip())
+            .is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// The fetch of a first start, which has nothing to sync without it. One that fails within
+/// [`FIRST_FETCH_WAIT`] stops start-up with its reason (a wrong URL, refused credentials).
+/// A remote that does not answer in time does not: serve listens and reports the failing
+/// fetch, and a fetch still running is handed to the sync loop (`Some`).
+async fn first_fetch(
+    mirror: &Arc<Mirror>,
+    health: &RwLock<Health>,
+) -> Result<Option<InFlightFetch>, ServeError> {
+    let mut fetch = InFlightFetch::start(mirror.clone());
+    let outcome = fetch.wait(FIRST_FETCH_WAIT).await;
+    let mut h = health.write().unwrap_or_else(|p| p.into_inner());
+    match outcome {
+        None => {
+            tracing::warn!(
+                "the first fetch of {} is still running after {}s; serving meanwhile",
+                mirror.shown_url(),
+                FIRST_FETCH_WAIT.as_secs()
+            );
+            Ok(Some(fetch))
+        }
+        Some(Ok(())) => {
+            h.last_fetch_at = Some(Utc::now());
+            Ok(None)
+        }
+        Some(Err(e @ FetchError::TimedOut { .. })) => {
+            let e = error_text(&e);
+            tracing::error!("{e}; serving meanwhile, the fetch is tried again");
+            h.fetch_error = Some(e);
+            h.fetch_failures += 1;
+            Ok(None)
+        }
+        Some(Err(e)) => Err(e.into()),
+    }
+}
+
+/// The first sync of a start: the configuration in force, the commit that landed it, and
+/// the commit synced. What is already scheduled must still go out while the branch is
+/// broken, so a service that synced before carries on with the configuration it last knew.
+async fn initial_sync(
+    store: &Arc<Store>,
+    settings: &ServeSettings,
+    health: &RwLock<Health>,
+) -> Result<(RepoConfig, String, String), ServeError> {
+    let e = match timed_sync(store, settings, health).await {
+        Ok(report) => {
+            tracing::info!(
+                commit = %report.commit, files = report.files, parsed = report.parsed,
+                events = report.events, took_ms = report.took.as_millis() as u64, "initial sync"
+            );
+            set_health(health, Some(&report), None);
+            return Ok((report.config, report.config_commit, report.commit));
+        }
+        Err(e) => e,
+    };
+    let Some((config, commit, config_commit)) = last_good_config(store, settings).await else {
+        return Err(e.into());
+    };
+    let e = error_text(&e);
+    tracing::error!("sync failed: {e}; carrying on with the configuration of {commit}");
+    set_health(health, None, Some(e));
+    health
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .last_sync_commit = Some(commit);
+    Ok((config, config_commit, String::new()))
+}
+
+/// A fetch running on a blocking thread. It is waited for with a limit, and one still
+/// running is waited for again rather than started twice, so a hanging remote never holds
+/// more than one thread.
+struct InFlightFetch {
+    handle: tokio::task::JoinHandle<Result<(), FetchError>>,
+    started: Instant,
+}
+
+impl InFlightFetch {
+    fn start(mirror: Arc<Mirror>) -> InFlightFetch {
+        InFlightFetch {
+            handle: tokio::task::spawn_blocking(move || mirror.fetch()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Its outcome, waiting at most `wait`; `None` while it still runs.
+    async fn wait(&mut self, wait: Duration) -> Option<Result<(), FetchError>> {
+        match tokio::time::timeout(wait, &mut self.handle).await {
+            Err(_) => None,
+            Ok(Ok(result)) => Some(result),
+            Ok(Err(e)) => Some(Err(FetchError::Mirror {
+                path: PathBuf::new(),
+                message: format!("the fetch stopped: {e}"),
+            })),
         }
     }
 }
@@ -384,6 +480,7 @@ fn set_health(health: &RwLock<Health>, report: Option<&SyncReport>, error: Optio
         h.last_sync_at = Some(Utc::now());
         h.config_commit = Some(r.config_commit.clone());
         h.config_held.clone_from(&r.config_held);
+        h.sync_problems.clone_from(&r.not_posts);
     }
     h.sync_error = error;
 }
@@ -410,6 +507,8 @@ struct SyncLoop {
     wake: mpsc::Receiver<()>,
     shutdown: watch::Receiver<bool>,
     last_commit: String,
+    /// A fetch still running (a first start's, or one past its limit).
+    fetching: Option<InFlightFetch>,
 }
 
 /// What the sync loop remembers from one round to the next.
@@ -429,15 +528,19 @@ impl Rounds {
     /// nor retries it at once.
     async fn new(s: &SyncLoop) -> Rounds {
         let now = Instant::now();
-        let (sync_error, fetch_error) = {
+        let (sync_error, fetch_error, fetched) = {
             let h = s.health.read().unwrap_or_else(|p| p.into_inner());
-            (h.sync_error.clone(), h.fetch_error.clone())
+            (h.sync_error.clone(), h.fetch_error.clone(), h.last_fetch_at)
         };
         let mut r = Rounds {
             tried: Some(s.last_commit.clone()),
             sync_retry: Backoff::new(SYNC_RETRY_FIRST, SYNC_RETRY_CAP),
             sync_log: FailureLog::new(),
-            next_fetch: now + s.settings.fetch_interval,
+            // A start that synced from the mirror without fetching fetches at once.
+            next_fetch: match fetched {
+                Some(_) => now + s.settings.fetch_interval,
+                None => now,
+            },
             fetch_retry: Backoff::new(FETCH_RETRY_FIRST, s.settings.fetch_interval),
             fetch_log: FailureLog::new(),
         };
@@ -488,7 +591,7 @@ async fn sync_loop(mut s: SyncLoop) {
             return;
         }
         let fetch_due = woken || Instant::now() >= r.next_fetch;
-        if s.mirror.is_some() && fetch_due && !fetch_round(&s, &mut r).await {
+        if s.mirror.is_some() && fetch_due && !fetch_round(&mut s, &mut r).await {
             continue;
         }
         let tip = current_tip(&s).await;
@@ -528,19 +631,30 @@ fn watch_repository(s: &SyncLoop) -> Option<notify::RecommendedWatcher> {
     }
 }
 
-/// Fetches the mirror; false when that failed (the recorded state is kept).
-async fn fetch_round(s: &SyncLoop, r: &mut Rounds) -> bool {
+/// Fetches the mirror; false when that failed or did not end within its limit (the
+/// recorded state is kept, and a fetch still running is waited for next time).
+async fn fetch_round(s: &mut SyncLoop, r: &mut Rounds) -> bool {
     let Some(mirror) = s.mirror.clone() else {
         return true;
     };
-    let fetched = tokio::task::spawn_blocking(move || mirror.fetch())
-        .await
-        .unwrap_or_else(|e| {
-            Err(FetchError::Mirror {
-                path: PathBuf::new(),
-                message: e.to_string(),
-            })
-        });
+    let mut fetch = s
+        .fetching
+        .take()
+        .unwrap_or_else(|| InFlightFetch::start(mirror.clone()));
+    let until = fetch.started + mirror.limit() + FETCH_GRACE;
+    let waited = tokio::select! {
+        outcome = fetch.wait(until.saturating_duration_since(Instant::now())) => outcome,
+        _ = s.shutdown.changed() => return false,
+    };
+    let fetched = waited.unwrap_or_else(|| {
+        let after = Duration::from_secs(fetch.started.elapsed().as_secs());
+        s.fetching = Some(fetch);
+        Err(FetchError::TimedOut {
+            url: mirror.shown_url(),
+            after,
+            limit: mirror.limit(),
+        })
+    });
     let now = Instant::now();
     let mut h = s.health.write().unwrap_or_else(|p| p.into_inner());
     match fetched {

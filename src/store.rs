@@ -142,6 +142,11 @@ pub mod meta {
     pub const CONFIG_IN_FORCE_TEXT: &str = "config_in_force_text";
     /// A `config_approval::HeldConfig` as JSON, or empty when nothing is held.
     pub const CONFIG_HELD: &str = "config_held";
+    /// The Markdown files that are not posts but look meant to be, as JSON problems.
+    pub const NOT_POSTS: &str = "not_posts";
+    /// The sequence number of the last event the alerts have dealt with (sent, or not one
+    /// to alert on); empty when no alert is configured.
+    pub const ALERTS_SENT_THROUGH: &str = "alerts_sent_through";
 }
 
 impl Store {
@@ -385,6 +390,25 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Up to `limit` events with a sequence number above `after`, oldest first.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for entry in events.range(after.saturating_add(1)..)?.take(limit) {
+            out.push(serde_json::from_slice(entry?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The sequence number of the newest event (0 before the first).
+    pub fn last_event_seq(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        let events = txn.open_table(EVENTS)?;
+        let last = events.last()?.map_or(0, |(k, _)| k.value());
+        Ok(last)
     }
 
     /// All events, oldest first (the export of the audit log).

@@ -56,6 +56,8 @@ pub struct SyncReport {
     pub files: usize,
     pub parsed: usize,
     pub events: usize,
+    /// Markdown files that are not posts but look meant to be, each with why.
+    pub not_posts: Vec<Problem>,
     pub took: Duration,
 }
 
@@ -127,13 +129,23 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         .collect();
     let mut upserts = Vec::new();
     let mut deletes = Vec::new();
+    let mut not_posts = NotPosts::load(store, mode == "full")?;
     for c in &changes {
         match c {
             Change::Upsert { file, renamed_from } => {
-                let parsed = parse_file(&repo, file);
+                let parsed = parse_file(&repo, file)?;
+                not_posts.forget(&file.path);
+                if let Some(old) = renamed_from {
+                    not_posts.forget(old);
+                }
                 if !matches!(parsed, Parsed::NotAPost) {
                     upserts.push((file, renamed_from.as_deref(), parsed));
-                } else if let Some(old) = renamed_from {
+                    continue;
+                }
+                if let Some(bytes) = &file.bytes {
+                    not_posts.note(post::not_a_post_warning(&file.path, bytes));
+                }
+                if let Some(old) = renamed_from {
                     // Renamed into something that is no longer a post: the old post is gone.
                     deletes.push(old.as_str());
                 } else {
@@ -141,7 +153,10 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
                     deletes.push(file.path.as_str());
                 }
             }
-            Change::Delete { path } => deletes.push(path.as_str()),
+            Change::Delete { path } => {
+                not_posts.forget(path);
+                deletes.push(path.as_str());
+            }
         }
     }
     let paths: HashSet<String> = upserts.iter().map(|(f, _, _)| f.path.clone()).collect();
@@ -157,6 +172,11 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
     for (file, renamed_from, parsed) in upserts {
         let landing = landings.get(&file.path).cloned();
         let mut candidate = candidate(file, parsed, &config, &content, &config_hash, landing);
+        // An image git could not read is not the author's mistake: nothing is recorded and
+        // the sync is tried again, so the post is not called broken (or cancelled) for it.
+        if let Some(e) = content.take_read_failure() {
+            return Err(e.into());
+        }
         candidate.id = identity(store, &candidate, renamed_from)?;
         let owner = match seen_ids.get(&candidate.id) {
             Some(other) => Some(other.clone()),
@@ -233,6 +253,7 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         (meta::CONFIG_IN_FORCE_COMMIT, &in_force.commit),
         (meta::CONFIG_IN_FORCE_TEXT, &in_force.text),
         (meta::CONFIG_HELD, &held_json),
+        (meta::NOT_POSTS, &not_posts.to_json()),
     ])?;
     tracing::debug!(mode, changes = changes.len(), "sync planned");
     Ok(SyncReport {
@@ -243,8 +264,46 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         files: files_seen,
         parsed: paths.len(),
         events,
+        not_posts: not_posts.into_list(),
         took: started.elapsed(),
     })
+}
+
+/// The Markdown files among the posts that are not posts but look meant to be (see
+/// [`post::not_a_post_warning`]), by path. Kept in the store between syncs, because an
+/// incremental sync reads only the files that changed; a full one starts afresh.
+struct NotPosts(BTreeMap<String, Problem>);
+
+impl NotPosts {
+    fn load(store: &Store, afresh: bool) -> Result<NotPosts, StoreError> {
+        if afresh {
+            return Ok(NotPosts(BTreeMap::new()));
+        }
+        let kept = store.meta(meta::NOT_POSTS)?.unwrap_or_default();
+        // Unreadable (written by another version): the next full sync finds them again.
+        let list: Vec<Problem> = serde_json::from_str(&kept).unwrap_or_default();
+        Ok(NotPosts(
+            list.into_iter().map(|p| (p.file.clone(), p)).collect(),
+        ))
+    }
+
+    fn forget(&mut self, path: &str) {
+        self.0.remove(path);
+    }
+
+    fn note(&mut self, warning: Option<Problem>) {
+        if let Some(w) = warning {
+            self.0.insert(w.file.clone(), w);
+        }
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(&self.0.values().collect::<Vec<_>>()).unwrap_or_default()
+    }
+
+    fn into_list(self) -> Vec<Problem> {
+        self.0.into_values().collect()
+    }
 }
 
 /// The configuration a sync plans with, and the unapproved one it did not take, if any.
@@ -438,22 +497,22 @@ fn hash(parts: &[&[u8]]) -> String {
         .collect()
 }
 
-fn parse_file(repo: &Repo, file: &ContentFile) -> Parsed {
-    match &file.bytes {
-        Some(bytes) => post::parse_at(&file.path, &file.id_path, bytes),
-        None => {
-            // Too large to read whole: only a file that opens a front-matter is a post.
-            let prefix = repo.blob_prefix(&file.blob, 8).unwrap_or_default();
-            if post::starts_with_front_matter(&prefix) {
-                Parsed::Broken {
-                    id: post::default_id(&file.id_path),
-                    problems: vec![post::too_large(&file.path, file.size)],
-                }
-            } else {
-                Parsed::NotAPost
+/// Parses one file. A blob git fails to read is an error, never "not a post": that would
+/// make an existing post look removed and cancel it.
+fn parse_file(repo: &Repo, file: &ContentFile) -> Result<Parsed, RepoError> {
+    let Some(bytes) = &file.bytes else {
+        // Too large to read whole: only a file that opens a front-matter is a post.
+        let prefix = repo.blob_prefix(&file.blob, 8)?;
+        return Ok(if post::starts_with_front_matter(&prefix) {
+            Parsed::Broken {
+                id: post::default_id(&file.id_path),
+                problems: vec![post::too_large(&file.path, file.size)],
             }
-        }
-    }
+        } else {
+            Parsed::NotAPost
+        });
+    };
+    Ok(post::parse_at(&file.path, &file.id_path, bytes))
 }
 
 fn candidate(

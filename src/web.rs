@@ -21,6 +21,7 @@ use crate::delivery::{post_state, Event, State};
 use crate::forge::Forge;
 use crate::hooks::HookSettings;
 use crate::info::RepoInfo;
+use crate::networks::media::BlobError;
 use crate::post::Image;
 use crate::store::{meta, PostView, Store, StoreError};
 
@@ -46,6 +47,12 @@ pub struct Health {
     pub config_commit: Option<String>,
     /// A change of `oshirase.yaml` on the branch that waits for approval.
     pub config_held: Option<crate::config_approval::HeldConfig>,
+    /// What the last sync found wrong outside any post: Markdown files that look meant to
+    /// be posts but are not (empty, a forgotten `---`).
+    pub sync_problems: Vec<crate::post::Problem>,
+    /// A background task that died (src/tasks.rs): the service stops, and says why here
+    /// until it has.
+    pub task_failed: Option<String>,
 }
 
 #[derive(Clone)]
@@ -534,6 +541,7 @@ fn healthz(state: AppState, full: bool) -> warp::reply::Response {
         .map(|(network, p)| json!({ "network": network, "reason": p.reason, "since": p.since, "next_try_at": p.probe_at }))
         .collect();
     let ok = h.sync_error.is_none()
+        && h.task_failed.is_none()
         && h.fetch_error.is_none()
         && h.last_sync_commit.is_some()
         && paused.is_empty();
@@ -547,6 +555,8 @@ fn healthz(state: AppState, full: bool) -> warp::reply::Response {
         "paused_networks": paused,
         "config_commit": h.config_commit,
         "config_held": h.config_held,
+        "task_failed": h.task_failed,
+        "sync_problems": h.sync_problems,
     });
     let status = if ok {
         StatusCode::OK
@@ -564,19 +574,41 @@ fn healthz(state: AppState, full: bool) -> warp::reply::Response {
 /// becomes a way to read the repository.
 async fn media(blob: String, state: AppState) -> Result<warp::reply::Response, Infallible> {
     let not_found = || warp::reply::with_status("not found", StatusCode::NOT_FOUND).into_response();
+    let unavailable = || {
+        let mut r = error_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the image cannot be read now",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        r
+    };
     if !(blob.len() == 40 || blob.len() == 64) || !blob.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(not_found());
     }
     let found = tokio::task::spawn_blocking(move || {
-        let mime = state.store.published_media(&blob).ok()??;
-        let bytes = crate::networks::media::read_blob(&state.repo, &blob).ok()?;
-        Some((mime, bytes))
+        let Some(mime) = state.store.published_media(&blob).ok().flatten() else {
+            return Ok(None);
+        };
+        match crate::networks::media::read_blob(&state.repo, &blob) {
+            Ok(bytes) => Ok(Some((mime, bytes))),
+            Err(BlobError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     })
-    .await
-    .ok()
-    .flatten();
-    let Some((mime, bytes)) = found else {
-        return Ok(not_found());
+    .await;
+    let (mime, bytes) = match found {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => return Ok(not_found()),
+        // The network fetching it will try again; the image is still there.
+        Ok(Err(e)) => {
+            tracing::warn!("GET /media: {e}");
+            return Ok(unavailable());
+        }
+        Err(e) => {
+            tracing::warn!("GET /media: the read stopped: {e}");
+            return Ok(unavailable());
+        }
     };
     let mut response = warp::reply::Response::new(bytes.into());
     let headers = response.headers_mut();

@@ -1,9 +1,9 @@
 //! The Bluesky adapter against a real PDS: the atproto reference implementation
-//! (`@atproto/dev-env`, installed by ../shared/peers/bluesky-pds/setup.sh) on loopback.
+//! (`@atproto/dev-env`, installed by tests/peers/bluesky-pds/setup.sh) on loopback.
 //!
 //! These tests are ignored by default because they need that installation. Run them with
 //!
-//!     OSHIRASE_PDS_NODE=$(../shared/peers/bluesky-pds/setup.sh | tail -1) \
+//!     OSHIRASE_PDS_NODE=$(tests/peers/bluesky-pds/setup.sh | tail -1) \
 //!         cargo test --test bluesky_pds -- --ignored
 //!
 //! One PDS serves the whole test binary. It is started by the first test that needs it and
@@ -39,8 +39,12 @@ struct Pds {
     app_password: String,
 }
 
-fn shared_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared"))
+/// The project's own installer of the PDS and its start script (tests/peers/bluesky-pds).
+fn peer_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/peers/bluesky-pds"
+    ))
 }
 
 /// One runtime for every test: the adapters share one HTTP client whose pooled connections
@@ -69,7 +73,7 @@ fn pds() -> &'static Pds {
 }
 
 fn start_pds() -> Pds {
-    let setup = shared_dir().join("peers/bluesky-pds/setup.sh");
+    let setup = peer_dir().join("setup.sh");
     let Ok(node) = std::env::var("OSHIRASE_PDS_NODE") else {
         panic!(
             "OSHIRASE_PDS_NODE is not set: it must name the node binary that {} prints on its \
@@ -86,7 +90,7 @@ fn start_pds() -> Pds {
         });
     let env = home.join("env");
     let installed = std::fs::read(env.join("start.js")).ok();
-    let shipped = std::fs::read(shared_dir().join("peers/bluesky-pds/start.js")).ok();
+    let shipped = std::fs::read(peer_dir().join("start.js")).ok();
     assert!(
         installed.is_some() && installed == shipped,
         "{} has no current start.js; run {}",
@@ -290,7 +294,7 @@ fn unique(text: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs the real Bluesky PDS: ../shared/peers/bluesky-pds/setup.sh; run by .ci/run"]
+#[ignore = "needs the real Bluesky PDS: tests/peers/bluesky-pds/setup.sh; run by .ci/run"]
 fn publishes_text_with_a_link_facet() {
     run(async {
         let net = adapter();
@@ -325,7 +329,59 @@ fn publishes_text_with_a_link_facet() {
 }
 
 #[test]
-#[ignore = "needs the real Bluesky PDS: ../shared/peers/bluesky-pds/setup.sh; run by .ci/run"]
+#[ignore = "needs the real Bluesky PDS: tests/peers/bluesky-pds/setup.sh; run by .ci/run"]
+fn publishes_hashtags_as_tag_facets_beside_the_link() {
+    run(async {
+        let net = adapter();
+        let text = unique("#足立区 防災訓練のお知らせ www.city.example.jp/bousai ＃防災");
+        let d = delivery("tags", &text, vec![]);
+        net.publish(&d).await.unwrap();
+        let found = posts_with_text(&text).await;
+        assert_eq!(found.len(), 1, "one post in the repository");
+        let facets = found[0]["value"]["facets"].as_array().unwrap().clone();
+        let cut = |f: &serde_json::Value| {
+            let start = f["index"]["byteStart"].as_u64().unwrap() as usize;
+            let end = f["index"]["byteEnd"].as_u64().unwrap() as usize;
+            text[start..end].to_string()
+        };
+        let seen: Vec<(String, String, String)> = facets
+            .iter()
+            .map(|f| {
+                let feature = &f["features"][0];
+                let value = feature["tag"].as_str().or(feature["uri"].as_str()).unwrap();
+                (
+                    feature["$type"].as_str().unwrap().to_string(),
+                    value.to_string(),
+                    cut(f),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "app.bsky.richtext.facet#tag".into(),
+                    "足立区".into(),
+                    "#足立区".into()
+                ),
+                (
+                    "app.bsky.richtext.facet#link".into(),
+                    "https://www.city.example.jp/bousai".into(),
+                    "www.city.example.jp/bousai".into()
+                ),
+                (
+                    "app.bsky.richtext.facet#tag".into(),
+                    "防災".into(),
+                    "＃防災".into()
+                ),
+            ],
+            "the PDS stored each facet as sent"
+        );
+    });
+}
+
+#[test]
+#[ignore = "needs the real Bluesky PDS: tests/peers/bluesky-pds/setup.sh; run by .ci/run"]
 fn publishes_an_image_with_alt_text() {
     run(async {
         let net = adapter();
@@ -352,7 +408,7 @@ fn publishes_an_image_with_alt_text() {
 }
 
 #[test]
-#[ignore = "needs the real Bluesky PDS: ../shared/peers/bluesky-pds/setup.sh; run by .ci/run"]
+#[ignore = "needs the real Bluesky PDS: tests/peers/bluesky-pds/setup.sh; run by .ci/run"]
 fn sending_the_same_delivery_again_makes_no_second_post() {
     run(async {
         let net = adapter();
@@ -370,7 +426,7 @@ fn sending_the_same_delivery_again_makes_no_second_post() {
 }
 
 #[test]
-#[ignore = "needs the real Bluesky PDS: ../shared/peers/bluesky-pds/setup.sh; run by .ci/run"]
+#[ignore = "needs the real Bluesky PDS: tests/peers/bluesky-pds/setup.sh; run by .ci/run"]
 fn settles_found_and_not_found() {
     run(async {
         let net = adapter();
@@ -387,7 +443,7 @@ fn settles_found_and_not_found() {
 }
 
 #[test]
-#[ignore = "needs the real Bluesky PDS: ../shared/peers/bluesky-pds/setup.sh; run by .ci/run"]
+#[ignore = "needs the real Bluesky PDS: tests/peers/bluesky-pds/setup.sh; run by .ci/run"]
 fn retracts_and_retracting_again_succeeds() {
     run(async {
         let net = adapter();
@@ -410,7 +466,7 @@ fn retracts_and_retracting_again_succeeds() {
 }
 
 #[test]
-#[ignore = "needs the real Bluesky PDS: ../shared/peers/bluesky-pds/setup.sh; run by .ci/run"]
+#[ignore = "needs the real Bluesky PDS: tests/peers/bluesky-pds/setup.sh; run by .ci/run"]
 fn a_wrong_app_password_is_a_credentials_error() {
     run(async {
         let net = adapter_with("wxyz-wxyz-wxyz-wxyz");
@@ -431,7 +487,7 @@ fn a_wrong_app_password_is_a_credentials_error() {
 }
 
 #[test]
-#[ignore = "needs the real Bluesky PDS: ../shared/peers/bluesky-pds/setup.sh; run by .ci/run"]
+#[ignore = "needs the real Bluesky PDS: tests/peers/bluesky-pds/setup.sh; run by .ci/run"]
 fn a_rejected_post_is_permanent_with_the_pds_message() {
     run(async {
         let net = adapter();

@@ -621,3 +621,62 @@ fn the_example_repository_passes_check() {
         matches!((len("x"), len("facebook")), (Some(x), Some(f)) if f > 280 && x <= 280)
     }));
 }
+
+#[test]
+fn a_markdown_file_that_is_not_a_post_is_warned_about_unless_it_is_documentation() {
+    let dir = content();
+    write(dir.path(), "posts/empty.md", "");
+    write(
+        dir.path(),
+        "posts/no-dashes.md",
+        "title: 防災訓練\nnetworks: [portal]\n---\n訓練のお知らせです。\n",
+    );
+    write(
+        dir.path(),
+        "posts/late-dashes.md",
+        "\n---\nnetworks: [portal]\n---\n遅れて始まる front-matter\n",
+    );
+    write(
+        dir.path(),
+        "posts/README.md",
+        "# 投稿の書き方\n\n`---` で始めます。\n",
+    );
+    write(
+        dir.path(),
+        "docs/guide.md",
+        "# 手引き\n\n広報の手順です。\n",
+    );
+    write(
+        dir.path(),
+        "posts/ok.md",
+        "---\nnetworks: [portal]\n---\n普通の投稿\n",
+    );
+    let (code, v) = check_json(dir.path(), &[]);
+    assert_eq!(code, 0, "warnings do not fail the check: {v}");
+    let mut warnings = codes(&v, "warnings");
+    warnings.retain(|w| w.2 == "not-a-post");
+    warnings.sort();
+    assert_eq!(
+        warnings,
+        [
+            ("posts/empty.md".to_string(), 1, "not-a-post".to_string()),
+            (
+                "posts/late-dashes.md".to_string(),
+                2,
+                "not-a-post".to_string()
+            ),
+            (
+                "posts/no-dashes.md".to_string(),
+                1,
+                "not-a-post".to_string()
+            ),
+        ],
+        "{v}"
+    );
+    let text = String::from_utf8_lossy(&oshirase(dir.path(), &["check", "--lang", "en"]).stdout)
+        .to_string();
+    assert!(
+        text.contains("posts/no-dashes.md:1") && text.contains("no `---` line before it"),
+        "names the file, the line and what is missing: {text}"
+    );
+}

@@ -100,6 +100,11 @@ async fn fake_receiver(
             let reset = (chrono::Utc::now().timestamp() + 2).to_string();
             let reply = match step {
                 "drop" => continue, // close without answering
+                "hang" => {
+                    // Read, never answer: every later connection waits behind this one.
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    continue;
+                }
                 "500" => "HTTP/1.1 500 Internal Server Error\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\noops".to_string(),
                 "503" => "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nbusy".to_string(),
                 "429" => format!("HTTP/1.1 429 Too Many Requests\r\nx-rate-limit-reset: {reset}\r\nContent-Length: 4\r\n\r\nslow"),
@@ -632,4 +637,89 @@ fn decoded_body(data: &str) -> String {
         return String::from_utf8_lossy(&out).into_owned();
     }
     body.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_survive_a_burst_and_a_restart_and_are_sent_once() {
+    let (hook_port, _) = fake_receiver(HashMap::from([("posts/zz-rejected", vec!["400"])])).await;
+    // The first alert receiver never answers the failure's alert. Alerts carry no
+    // delivery key, so the receiver counts them all as one: the failure's is the second.
+    let (alert_port, first) =
+        fake_receiver(HashMap::from([("posts/zz-rejected", vec!["hang", "hang"])])).await;
+    let repo = GitRepo::new(&config(
+        MERGE,
+        "2h",
+        "      hook: { type: webhook, credentials: HOOK }\n",
+    ));
+    let far = chrono::Utc::now() + chrono::Duration::days(30);
+    // A cold sync of thousands of events; a held post first among them, and a post that
+    // fails after it.
+    repo.git(STAFF, &["checkout", "-q", "-b", "staff/many"]);
+    for i in 0..1500 {
+        repo.write(
+            &format!("posts/p{i:04}.md"),
+            &post(
+                &format!("お知らせ{i}"),
+                Some(far),
+                "portal, news",
+                &format!("本文{i}"),
+            ),
+        );
+    }
+    repo.write(
+        "posts/zz-rejected.md",
+        &post("拒否", None, "hook", "拒否される"),
+    );
+    repo.commit_all(STAFF, "many posts");
+    repo.merge_as_chief("staff/many");
+    repo.write(
+        "posts/aa-direct.md",
+        &post("直接", None, "portal", "レビューなし"),
+    );
+    repo.commit_all(STAFF, "direct push");
+    let data = tempfile::tempdir().unwrap();
+    let secrets = |alert_port: u16| {
+        Secrets::parse(
+            "test",
+            &format!("HOOK_TYPE=webhook\nHOOK_URL=http://127.0.0.1:{hook_port}/hook\nOSHIRASE_ALERT_WEBHOOK_URL=http://127.0.0.1:{alert_port}/alerts\n"),
+        )
+        .unwrap()
+    };
+    let kinds = |log: &Arc<Mutex<Vec<Received>>>| -> Vec<String> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.body["oshirase"]["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    let mut s = settings(&repo.path, data.path());
+    s.secrets = secrets(alert_port);
+    let service = oshirase::serve::Service::start(s).await.unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || kinds(&first)
+            == ["held", "failed"])
+        .await,
+        "the held post's alert survives the burst, then the failure's: {:?}",
+        kinds(&first)
+    );
+    // Stopped while the failure's alert waits for an answer.
+    service.shutdown().await;
+
+    let (alert_port, second) = fake_receiver(HashMap::new()).await;
+    let mut s = settings(&repo.path, data.path());
+    s.secrets = secrets(alert_port);
+    let service = oshirase::serve::Service::start(s).await.unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || kinds(&second) == ["failed"]).await,
+        "the unanswered alert is sent after the restart, the held one not again: {:?}",
+        kinds(&second)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(kinds(&second), ["failed"]);
+    service.shutdown().await;
 }

@@ -299,3 +299,107 @@ fn edits_record_provenance_and_an_edit_after_publishing_is_flagged() {
     );
     assert!(events.iter().any(|e| e.kind == "edited-after-publish"));
 }
+
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+/// Makes the loose object `oid` unreadable (its zlib stream garbled) and gives back a
+/// closure that puts it back as it was.
+fn garble_object(repo: &Path, oid: &str) -> impl FnOnce() {
+    let file = repo.join(".git/objects").join(&oid[..2]).join(&oid[2..]);
+    let original = std::fs::read(&file).expect("a loose object");
+    let mut perms = std::fs::metadata(&file).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&file, perms).unwrap();
+    std::fs::write(&file, b"this is not a zlib stream").unwrap();
+    move || std::fs::write(&file, original).unwrap()
+}
+
+#[test]
+fn an_image_git_cannot_read_fails_the_sync_and_leaves_the_post_as_it_was() {
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    let far = Utc::now() + chrono::Duration::days(3);
+    let with_image = |body: &str| {
+        post("写真つき", Some(far), "portal", body).replacen(
+            "networks:",
+            "images:\n  - path: ../images/a.png\n    alt: 庁舎の写真\nnetworks:",
+            1,
+        )
+    };
+    repo.write_bytes("images/a.png", PNG);
+    repo.write("posts/photo.md", &with_image("はじめの本文です。"));
+    repo.commit_all(CHIEF, "a post with an image");
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path()).unwrap();
+    sync_once(&store, &repo.path);
+    assert_eq!(state(&store, "posts/photo"), Some(State::Scheduled));
+
+    // The text changes while git cannot read the image's object.
+    repo.write("posts/photo.md", &with_image("直した本文です。"));
+    repo.commit_all(CHIEF, "edit the text");
+    let image = repo.git(CHIEF, &["rev-parse", "HEAD:images/a.png"]);
+    let restore = garble_object(&repo.path, image.trim());
+    let failed = try_sync(&store, &repo.path);
+    assert!(
+        matches!(failed, Err(sync::SyncError::Repo(_))),
+        "a read error fails the sync: {failed:?}"
+    );
+    let kept = store.delivery("posts/photo", "portal").unwrap().unwrap();
+    assert_eq!(kept.state, State::Scheduled, "not invalid, not cancelled");
+    assert_eq!(
+        kept.text, "はじめの本文です。",
+        "nothing of the failed sync recorded"
+    );
+
+    restore();
+    sync_once(&store, &repo.path);
+    let now = store.delivery("posts/photo", "portal").unwrap().unwrap();
+    assert_eq!(now.state, State::Scheduled);
+    assert_eq!(now.text, "直した本文です。");
+}
+
+#[test]
+fn markdown_files_that_are_not_posts_are_reported_until_fixed() {
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    let far = Utc::now() + chrono::Duration::days(3);
+    repo.write("posts/empty.md", "");
+    repo.write("posts/README.md", "# 投稿の書き方\n");
+    repo.write(
+        "posts/forgot.md",
+        "title: 忘れた\nnetworks: [portal]\n---\n本文です。\n",
+    );
+    repo.commit_all(CHIEF, "two files that are not posts yet");
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(data.path()).unwrap();
+    let files = |r: &SyncReport| {
+        r.not_posts
+            .iter()
+            .map(|p| p.file.clone())
+            .collect::<Vec<_>>()
+    };
+    let cold = sync_once(&store, &repo.path);
+    assert_eq!(files(&cold), ["posts/empty.md", "posts/forgot.md"]);
+
+    // Nothing changed: still reported (kept in the store).
+    assert_eq!(
+        files(&sync_once(&store, &repo.path)),
+        ["posts/empty.md", "posts/forgot.md"]
+    );
+    // Fixed in an incremental sync: no longer reported, and now a post.
+    repo.write(
+        "posts/forgot.md",
+        &post("忘れた", Some(far), "portal", "本文です。"),
+    );
+    repo.commit_all(CHIEF, "add the dashes");
+    let fixed = sync_once(&store, &repo.path);
+    assert_eq!(files(&fixed), ["posts/empty.md"]);
+    assert_eq!(state(&store, "posts/forgot"), Some(State::Scheduled));
+    // Renamed, then removed: it follows the file, then goes.
+    repo.git(CHIEF, &["mv", "posts/empty.md", "posts/blank.md"]);
+    repo.commit_all(CHIEF, "rename");
+    assert_eq!(files(&sync_once(&store, &repo.path)), ["posts/blank.md"]);
+    repo.git(CHIEF, &["rm", "-q", "posts/blank.md"]);
+    repo.commit_all(CHIEF, "remove");
+    assert!(sync_once(&store, &repo.path).not_posts.is_empty());
+}

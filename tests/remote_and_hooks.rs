@@ -1,43 +1,24 @@
 //! Remote repositories and forge webhooks: a bare mirror fetched over `file://` and a local
 //! `git daemon`, fetch failures that keep state and recover, and webhook signatures checked
-//! with the forges' real payloads and GitHub's published test vector.
+//! with GitHub's published test vector. The forges' real payloads are read in the
+//! conformance tier (tests/conformance.rs).
 
 mod common;
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use common::serve_bin::ServeBin;
+use common::webhooks::{headers, sign};
 use common::*;
-use hmac::{Hmac, Mac};
 use oshirase::hooks::{decide, hmac_matches, Decision, Forge};
 use oshirase::secrets::Secrets;
-use sha2::Sha256;
-use warp::http::{HeaderMap, HeaderValue};
 
 const SECRET: &str = "s3cret-for-tests";
-
-fn conformance(rel: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/conformance/webhooks")
-        .join(rel);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn sign(body: &[u8], secret: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.insert(*k, HeaderValue::from_str(v).unwrap());
-    }
-    h
-}
 
 #[test]
 fn githubs_published_signature_vector_verifies() {
@@ -79,92 +60,6 @@ fn githubs_published_signature_vector_verifies() {
             b"Hello, World!"
         ),
         Decision::BadRequest(_)
-    ));
-}
-
-#[test]
-fn real_forge_payloads_are_understood() {
-    // GitHub: a push creating a branch, and a tag deletion (after = zeros) that must be ignored.
-    let body = conformance("github-octokit/push-with-new-branch.payload.json");
-    let h = headers(&[
-        (
-            "x-hub-signature-256",
-            &format!("sha256={}", sign(&body, SECRET)),
-        ),
-        ("x-github-event", "push"),
-    ]);
-    assert_eq!(
-        decide(Forge::GitHub, Some(SECRET), "master", &h, &body),
-        Decision::Fetch
-    );
-    assert!(matches!(
-        decide(Forge::GitHub, Some(SECRET), "main", &h, &body),
-        Decision::Ignore(_)
-    ));
-    let tag = conformance("github-octokit/push-payload.json");
-    let h = headers(&[
-        (
-            "x-hub-signature-256",
-            &format!("sha256={}", sign(&tag, SECRET)),
-        ),
-        ("x-github-event", "push"),
-    ]);
-    assert!(matches!(
-        decide(Forge::GitHub, Some(SECRET), "master", &h, &tag),
-        Decision::Ignore(_)
-    ));
-    // A signature for other bytes, a missing one, or no secret on the server: refused.
-    let h = headers(&[
-        (
-            "x-hub-signature-256",
-            &format!("sha256={}", sign(b"other", SECRET)),
-        ),
-        ("x-github-event", "push"),
-    ]);
-    assert!(matches!(
-        decide(Forge::GitHub, Some(SECRET), "master", &h, &body),
-        Decision::Unauthorized(_)
-    ));
-    let h = headers(&[("x-github-event", "push")]);
-    assert!(matches!(
-        decide(Forge::GitHub, Some(SECRET), "master", &h, &body),
-        Decision::Unauthorized(_)
-    ));
-    assert!(matches!(
-        decide(Forge::GitHub, None, "master", &h, &body),
-        Decision::Unauthorized(_)
-    ));
-
-    // GitLab: the token header.
-    let body = conformance("gitlab/push-hook.payload.json");
-    let h = headers(&[("x-gitlab-token", SECRET), ("x-gitlab-event", "Push Hook")]);
-    assert_eq!(
-        decide(Forge::GitLab, Some(SECRET), "master", &h, &body),
-        Decision::Fetch
-    );
-    let h = headers(&[("x-gitlab-token", "guess"), ("x-gitlab-event", "Push Hook")]);
-    assert!(matches!(
-        decide(Forge::GitLab, Some(SECRET), "master", &h, &body),
-        Decision::Unauthorized(_)
-    ));
-
-    // Gitea: the bare hex signature.
-    let body = conformance("gitea/push.payload.json");
-    let h = headers(&[
-        ("x-gitea-signature", &sign(&body, SECRET)),
-        ("x-gitea-event", "push"),
-    ]);
-    assert_eq!(
-        decide(Forge::Gitea, Some(SECRET), "develop", &h, &body),
-        Decision::Fetch
-    );
-    let h = headers(&[
-        ("x-gitea-signature", &sign(&body, "wrong")),
-        ("x-gitea-event", "push"),
-    ]);
-    assert!(matches!(
-        decide(Forge::Gitea, Some(SECRET), "develop", &h, &body),
-        Decision::Unauthorized(_)
     ));
 }
 
@@ -432,4 +327,89 @@ async fn a_remote_that_cannot_be_fetched_at_first_start_is_a_clear_error() {
         !err.contains("tok3n-value"),
         "credentials never appear: {err}"
     );
+}
+
+/// A remote that accepts connections and never answers while `hang` is set; otherwise it
+/// passes each connection on to `target` (a git daemon), byte for byte.
+fn hanging_proxy(target: u16, hang: Arc<AtomicBool>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for client in listener.incoming().map_while(Result::ok) {
+            if hang.load(Ordering::SeqCst) {
+                held.push(client); // Open, silent, for ever.
+                continue;
+            }
+            let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            };
+            pipe(client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            pipe(upstream, client);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_remote_that_never_answers_is_a_failing_fetch_and_serve_listens_meanwhile() {
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    repo.propose_and_merge(
+        "staff/a",
+        &[(
+            "posts/a.md",
+            &post("A", None, "portal", "待たされたお知らせ"),
+        )],
+    );
+    let base = repo.path.parent().unwrap().to_path_buf();
+    let daemon_port = free_port();
+    let _daemon = Daemon(git_daemon(&base, daemon_port));
+    let hang = Arc::new(AtomicBool::new(true));
+    let port = hanging_proxy(daemon_port, hang.clone());
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("git://127.0.0.1:{port}/content");
+
+    // A first start: nothing fetched yet, and the remote never answers. serve listens.
+    let serve = ServeBin::start(
+        Path::new(&url),
+        data.path(),
+        &["--fetch-timeout", "2s", "--fetch-interval", "1s"],
+        &[],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let health = loop {
+        let (status, body) = get_json(serve.addr, "/healthz");
+        if body["fetch_error"].is_string() {
+            assert_eq!(status, 503, "{body}");
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failing fetch reported: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let error = health["fetch_error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("git://127.0.0.1:{port}/content"))
+            && error.contains("stopped after"),
+        "names the remote and the time limit: {error}"
+    );
+
+    // The remote answers again: the next fetch gets the branch and the post goes out.
+    hang.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while outbox(data.path(), "city", "portal").len() != 1 {
+        assert!(Instant::now() < deadline, "the post never went out");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, body) = get_json(serve.addr, "/healthz");
+    assert!(body["fetch_error"].is_null(), "{body}");
+    assert_eq!(status, 200, "{body}");
 }

@@ -70,6 +70,8 @@
       'attn.config.todo': '承認者がプルリクエストをマージするまで、承認済みの設定（コミット {commit}）のまま動き続けます。意図しない変更なら元に戻してください。',
       'attn.sync.title': 'ブランチを同期できません',
       'attn.sync.todo': '示されたファイル（oshirase.yaml や投稿）をプルリクエストで修正してください。修正されるまで、最後に正常だった設定で動き続けます。',
+      'attn.notpost.title': '投稿として読めない Markdown ファイルがあります（{count} 件）',
+      'attn.notpost.todo': '投稿のつもりなら示された行を直してください。このままでは公開されません。投稿でない文書なら README などの名前にしてください。',
       'attn.paused.title': '投稿先 {network} を停止中',
       'attn.paused.todo': 'サーバーの {network} の認証情報（oshirase.yaml の credentials: が指す秘密情報）を更新してください。配信は失われず待機し、認証が通ると送信されます。次の確認 {time}。',
       'attn.invalid.todo': '示された行をプルリクエストで修正してください。マージされると改めて予定に入ります。修正前に `oshirase check` で確認できます。',
@@ -271,6 +273,8 @@
       'attn.config.todo': 'The approved configuration (commit {commit}) stays in force until an approver merges the change in a pull request. Revert it if nobody meant it.',
       'attn.sync.title': 'The branch cannot be synced',
       'attn.sync.todo': 'Fix the file named (oshirase.yaml or a post) in a pull request. Until then the last good configuration stays in use.',
+      'attn.notpost.title': 'Markdown files that cannot be read as posts ({count})',
+      'attn.notpost.todo': 'If a file is meant to be a post, fix the line shown: as it is, it will never be published. If it is documentation, name it README or similar.',
       'attn.paused.title': 'Network {network} is paused',
       'attn.paused.todo': 'Renew the credentials of {network} on the server (the secrets its credentials: entry in oshirase.yaml names). Its deliveries wait and go out once it works. Next check {time}.',
       'attn.invalid.todo': 'Fix the lines shown in a pull request; once merged the post is scheduled again. `oshirase check` shows the problems before merging.',
@@ -908,6 +912,13 @@
       }
       if (health.sync_error) {
         items.push({ kind: 'system', key: 'sync', title: t('attn.sync.title'), reasons: [str(health.sync_error)], todo: [t('attn.sync.todo')] });
+      }
+      const notPosts = list(health.sync_problems);
+      if (notPosts.length > 0) {
+        items.push({
+          kind: 'system', key: 'notpost', title: t('attn.notpost.title', { count: notPosts.length }),
+          reasons: notPosts.map(problemText), todo: [t('attn.notpost.todo')],
+        });
       }
       for (const p of list(health.paused_networks)) {
         if (!p || typeof p !== 'object') continue;

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::{RepoConfig, CONFIG_FILE};
-use crate::count::LinkFacet;
+use crate::count::Facet;
 use crate::post::{self, Image, Parsed, Problem, MAX_POST_BYTES};
 use crate::source::FsSource;
 
@@ -56,9 +56,10 @@ pub struct NetworkPreview {
     pub length: usize,
     pub limit: usize,
     pub ok: bool,
-    /// Bluesky's link facets (UTF-8 byte offsets), so a reviewer sees links will work.
+    /// Bluesky's link and tag facets (UTF-8 byte offsets), so a reviewer sees links and
+    /// hashtags will work.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub facets: Vec<LinkFacet>,
+    pub facets: Vec<Facet>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -223,7 +224,12 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
             post::parse_at(&f.shown, &f.path, &f.bytes)
         };
         let post = match parsed {
-            Parsed::NotAPost => continue,
+            Parsed::NotAPost => {
+                if let Some(w) = post::not_a_post_warning(&f.shown, &f.bytes) {
+                    warnings.push((f.path.clone(), w));
+                }
+                continue;
+            }
             Parsed::Broken { id, problems: ps } => {
                 ids.entry(id).or_default().push(f.path.clone());
                 problems.extend(ps.into_iter().map(|p| (f.path.clone(), p)));
@@ -257,7 +263,7 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
                         .or_default()
                         .push(f.path.clone());
                     let facets = if d.kind == crate::config::NetworkKind::Bluesky {
-                        crate::count::bluesky_link_facets(&d.text)
+                        crate::count::bluesky_facets(&d.text)
                     } else {
                         Vec::new()
                     };

@@ -396,16 +396,17 @@ impl Network for Bluesky {
     }
 }
 
-/// The `app.bsky.feed.post` record: text, link facets (UTF-8 byte offsets), and the images.
+/// The `app.bsky.feed.post` record: text, link and tag facets (UTF-8 byte offsets), and the
+/// images.
 fn post_record(text: &str, now: DateTime<Utc>, images: &[Value]) -> Value {
     let mut record = json!({
         "$type": POST,
         "text": text,
         "createdAt": now.to_rfc3339_opts(SecondsFormat::Millis, true),
     });
-    let facets: Vec<Value> = count::bluesky_link_facets(text)
+    let facets: Vec<Value> = count::bluesky_facets(text)
         .iter()
-        .map(count::LinkFacet::to_json)
+        .map(count::Facet::to_json)
         .collect();
     if !facets.is_empty() {
         record["facets"] = Value::Array(facets);
@@ -638,6 +639,13 @@ mod tests {
         let end = r["facets"][0]["index"]["byteEnd"].as_u64().unwrap() as usize;
         assert_eq!(&text[start..end], "https://www.city.example.jp/a");
         assert_eq!(r["embed"]["$type"], "app.bsky.embed.images");
+        let tagged = post_record("#足立区 の防災訓練", now, &[]);
+        assert_eq!(
+            tagged["facets"][0]["features"][0]["$type"],
+            "app.bsky.richtext.facet#tag"
+        );
+        assert_eq!(tagged["facets"][0]["features"][0]["tag"], "足立区");
+        assert_eq!(tagged["facets"][0]["index"]["byteEnd"], 10);
     }
 
     #[test]

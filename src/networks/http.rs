@@ -12,21 +12,53 @@ use super::{ErrorClass, NetError};
 
 const USER_AGENT: &str = concat!("oshirase/", env!("CARGO_PKG_VERSION"));
 
-/// The one HTTP client of the process (connection pools are shared between adapters).
-pub fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        // reqwest is built without a default crypto provider; ring is the one we ship.
-        // Installing twice is harmless (the first stays).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+
+/// The shared HTTP client could not be built. There is no fallback: a client without the
+/// time limits would let one hanging network stop every delivery.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot build the HTTP client that reaches the networks: {0:#}; on Linux this usually \
+     means no CA certificates were found (install Debian's ca-certificates, or point \
+     SSL_CERT_FILE at a bundle)"
+)]
+pub struct ClientError(#[source] reqwest::Error);
+
+/// Builds the process's one HTTP client. `serve` and the demo call it before anything
+/// else, so a client that cannot be built stops start-up with the reason.
+pub fn init() -> Result<&'static reqwest::Client, ClientError> {
+    if let Some(client) = CLIENT.get() {
+        return Ok(client);
+    }
+    // reqwest is built without a default crypto provider; ring is the one we ship.
+    // Installing twice is harmless (the first stays).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = build(
         reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
-            .redirect(same_origin_redirects())
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new())
-    })
+            .redirect(same_origin_redirects()),
+    )?;
+    Ok(CLIENT.get_or_init(|| client))
+}
+
+/// The client `builder` makes, or why it cannot: never another client in its place.
+fn build(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ClientError> {
+    builder.build().map_err(ClientError)
+}
+
+/// The one HTTP client of the process (connection pools are shared between adapters).
+///
+/// # Panics
+/// When [`init`] was not called and the client cannot be built: every entry point of the
+/// binary calls `init` first and stops on its error, so only a library caller that skipped
+/// it (a test) can get here.
+pub fn client() -> &'static reqwest::Client {
+    match init() {
+        Ok(client) => client,
+        Err(e) => panic!("{e} (networks::http::init was not called at start-up)"),
+    }
 }
 
 /// Redirects are followed only within the origin the request went to. The host was
@@ -112,6 +144,27 @@ pub fn transport(e: reqwest::Error) -> NetError {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn a_client_that_cannot_be_built_is_an_error_that_says_so_not_another_client() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // No TLS version left to speak: reqwest refuses to build, as it does on a machine
+        // without CA certificates.
+        let impossible = reqwest::Client::builder()
+            .min_tls_version(reqwest::tls::Version::TLS_1_3)
+            .max_tls_version(reqwest::tls::Version::TLS_1_2);
+        let e = build(impossible).expect_err("no client");
+        let text = e.to_string();
+        assert!(text.starts_with("cannot build the HTTP client"), "{text}");
+        assert!(
+            text.contains("CA certificates"),
+            "says what to check: {text}"
+        );
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "keeps reqwest's error"
+        );
+    }
 
     #[test]
     fn classifies_statuses() {

@@ -13,7 +13,37 @@ use crate::post::Image;
 
 /// Gives the bytes of an image named in a delivery.
 pub trait MediaSource: Send + Sync {
-    fn read(&self, image: &Image) -> Result<Vec<u8>, String>;
+    fn read(&self, image: &Image) -> Result<Vec<u8>, MediaError>;
+}
+
+/// Why an image's bytes could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// The image is not there (no recorded blob, or git has no such object): retrying will
+    /// not make it appear.
+    #[error("image {path}: {reason}")]
+    Missing { path: String, reason: String },
+    /// The repository could not be read just now (an I/O error, a pack being replaced by a
+    /// fetch): the same read may work on the next attempt.
+    #[error("image {path}: {source}")]
+    Unreadable {
+        path: String,
+        #[source]
+        source: BlobError,
+    },
+}
+
+/// Why a git blob could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob {0} is not in the repository")]
+    NotFound(String),
+    #[error("blob {blob}: {source}")]
+    Git {
+        blob: String,
+        #[source]
+        source: git2::Error,
+    },
 }
 
 /// Images read from the git objects of the repository `serve` syncs from.
@@ -28,24 +58,39 @@ impl RepoMedia {
 }
 
 impl MediaSource for RepoMedia {
-    fn read(&self, image: &Image) -> Result<Vec<u8>, String> {
-        let blob = image.blob.as_deref().ok_or_else(|| {
-            format!(
-                "image {} has no recorded git blob; sync it again",
-                image.path
-            )
+    fn read(&self, image: &Image) -> Result<Vec<u8>, MediaError> {
+        let path = image.path.clone();
+        let blob = image.blob.as_deref().ok_or_else(|| MediaError::Missing {
+            path: path.clone(),
+            reason: "no git blob was recorded for it; sync it again".into(),
         })?;
-        read_blob(&self.repo, blob).map_err(|e| format!("image {}: {e}", image.path))
+        read_blob(&self.repo, blob).map_err(|e| match e {
+            BlobError::NotFound(_) => MediaError::Missing {
+                path,
+                reason: e.to_string(),
+            },
+            BlobError::Git { .. } => MediaError::Unreadable { path, source: e },
+        })
     }
 }
 
-/// The bytes of the git blob `blob` of the repository at `repo`.
-pub fn read_blob(repo: &Path, blob: &str) -> Result<Vec<u8>, String> {
-    let cannot = |e: git2::Error| format!("blob {blob}: {}", e.message());
-    let git = git2::Repository::open(repo).map_err(cannot)?;
-    let oid = git2::Oid::from_str(blob).map_err(cannot)?;
-    let blob = git.find_blob(oid).map_err(cannot)?;
-    Ok(blob.content().to_vec())
+/// The bytes of the git blob `blob` of the repository at `repo`. Only a blob id that is
+/// not one, or an object git does not have, is [`BlobError::NotFound`]; any other failure
+/// (opening the repository, reading a pack) may pass.
+pub fn read_blob(repo: &Path, blob: &str) -> Result<Vec<u8>, BlobError> {
+    let not_found = || BlobError::NotFound(blob.to_string());
+    let oid = git2::Oid::from_str(blob).map_err(|_| not_found())?;
+    let git = |source| BlobError::Git {
+        blob: blob.to_string(),
+        source,
+    };
+    let repository = git2::Repository::open(repo).map_err(git)?;
+    let found = repository.find_blob(oid);
+    match found {
+        Ok(found) => Ok(found.content().to_vec()),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Err(not_found()),
+        Err(e) => Err(git(e)),
+    }
 }
 
 /// Images held in memory by path: for tests, and for adapters exercised without git.
@@ -66,11 +111,14 @@ impl MemoryMedia {
 }
 
 impl MediaSource for MemoryMedia {
-    fn read(&self, image: &Image) -> Result<Vec<u8>, String> {
+    fn read(&self, image: &Image) -> Result<Vec<u8>, MediaError> {
         self.files
             .get(&image.path)
             .cloned()
-            .ok_or_else(|| format!("image {} is not available", image.path))
+            .ok_or_else(|| MediaError::Missing {
+                path: image.path.clone(),
+                reason: "not available".into(),
+            })
     }
 }
 
@@ -99,13 +147,71 @@ pub async fn form_part(
         })
 }
 
-/// The bytes of `image`. An image that cannot be read will not appear by retrying, so the
-/// failure is permanent and names the file.
+/// The bytes of `image`. A missing image will not appear by retrying, so that failure is
+/// permanent and names the file; a read that failed (I/O, a pack replaced mid-read) is
+/// transient and tried again.
 pub async fn load(media: &Arc<dyn MediaSource>, image: &Image) -> Result<Vec<u8>, NetError> {
     let media = media.clone();
     let image = image.clone();
-    tokio::task::spawn_blocking(move || media.read(&image))
+    let read = tokio::task::spawn_blocking(move || media.read(&image))
         .await
-        .map_err(|e| NetError::transient(format!("reading an image failed: {e}")))?
-        .map_err(NetError::permanent)
+        .map_err(|e| NetError::transient(format!("reading an image failed: {e}")))?;
+    read.map_err(|e| match e {
+        MediaError::Missing { .. } => NetError::permanent(e.to_string()),
+        MediaError::Unreadable { .. } => NetError::transient(e.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::networks::ErrorClass;
+
+    fn image(blob: Option<String>) -> Image {
+        Image {
+            path: "images/a.png".into(),
+            alt: None,
+            mime: "image/png".into(),
+            size: 4,
+            blob,
+        }
+    }
+
+    async fn class_of(media: RepoMedia, image: Image) -> ErrorClass {
+        let media: Arc<dyn MediaSource> = Arc::new(media);
+        load(&media, &image).await.expect_err("not readable").class
+    }
+
+    #[tokio::test]
+    async fn a_missing_image_fails_for_good_and_a_failed_read_is_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = git2::Repository::init(dir.path()).unwrap();
+        let oid = git.blob(b"\x89PNG").unwrap().to_string();
+        let media = || RepoMedia::new(dir.path().to_path_buf());
+        let read = media().read(&image(Some(oid.clone()))).unwrap();
+        assert_eq!(read, b"\x89PNG");
+
+        let absent = "0123456789012345678901234567890123456789".to_string();
+        assert_eq!(
+            class_of(media(), image(Some(absent))).await,
+            ErrorClass::Permanent
+        );
+        assert_eq!(class_of(media(), image(None)).await, ErrorClass::Permanent);
+
+        // The object is there but cannot be read (its zlib stream is garbled).
+        let file = dir
+            .path()
+            .join(".git/objects")
+            .join(&oid[..2])
+            .join(&oid[2..]);
+        let mut perms = std::fs::metadata(&file).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&file, perms).unwrap();
+        std::fs::write(&file, b"garbled").unwrap();
+        assert_eq!(
+            class_of(media(), image(Some(oid))).await,
+            ErrorClass::Transient
+        );
+    }
 }

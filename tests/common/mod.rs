@@ -110,6 +110,7 @@ pub fn config(approval: &str, max_lateness: &str, extra_networks: &str) -> Strin
 }
 
 pub mod serve_bin;
+pub mod webhooks;
 
 pub const MERGE: &str = "{ mode: merge, approvers: [koho-chief@city.example.jp] }";
 pub const BRANCH: &str = "{ mode: branch }";
@@ -134,6 +135,7 @@ pub fn settings(repo: &Path, data: &Path) -> ServeSettings {
         repo: repo.to_path_buf(),
         remote: None,
         fetch_interval: Duration::from_secs(60),
+        fetch_timeout: Duration::from_secs(60),
         secrets: oshirase::secrets::Secrets::default(),
         branch: "main".into(),
         content_dir: String::new(),
