@@ -73,6 +73,24 @@ impl Default for Limits {
     }
 }
 
+/// Connections the kernel may hold for the accept loop (capped by `net.core.somaxconn`,
+/// 4096 on current Linux). A burst of a thousand connections (a siege, many dashboards
+/// reconnecting after a restart) overflows a shorter queue, and the kernel then drops new
+/// connections, a person's among them, who waits a whole second for the retry.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` with a queue of [`LISTEN_BACKLOG`] connections.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std's bind does on Unix: a restart may bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// The address of the client a request came from, in every request's extensions (read it
 /// with `warp::ext::optional::<ClientAddr>()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -150,9 +150,8 @@ impl Service {
         let scheduler = SchedulerHandle::new(plan);
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| ServeError::Listen {
+        let listener =
+            crate::http_server::bind(settings.listen).map_err(|source| ServeError::Listen {
                 addr: settings.listen,
                 source,
             })?;
