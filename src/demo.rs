@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use git2::{Oid, Repository, Signature};
 use rust_embed::RustEmbed;
 use tokio::sync::broadcast::error::RecvError;
@@ -43,6 +43,9 @@ pub struct DemoOptions {
     pub dir: Option<PathBuf>,
     /// Time between the posts made due soon (the first falls due after one step).
     pub step: Duration,
+    /// Where the service's own log goes, named to the reader (`oshirase demo` keeps it out
+    /// of the story it prints).
+    pub log: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,16 +83,23 @@ pub fn prepare(dir: &Path, step: Duration) -> Result<DemoRepo, DemoError> {
     }
     let base = commit(&git, &setup, SUPERVISOR, "投稿リポジトリを作成", &[], None)?;
 
-    // A staff member proposes the season's notices on a branch; a few fall due soon.
+    // A staff member proposes the season's notices on a branch; a few fall due soon, and
+    // the others keep their order and spacing from tomorrow on, whatever today's date.
+    let now = Utc::now();
+    let shift = days_to_tomorrow(&posts, now);
     for name in &posts {
-        let soon = SOON.iter().position(|s| *s == name.as_ref()).map(|i| {
-            let at =
-                Utc::now() + chrono::Duration::from_std(step * (i as u32 + 1)).unwrap_or_default();
+        let at = match SOON.iter().position(|s| *s == name.as_ref()) {
+            Some(i) => {
+                Some(now + chrono::Duration::from_std(step * (i as u32 + 1)).unwrap_or_default())
+            }
+            None => example_publish_at(name).map(|at| at + shift),
+        };
+        let at = at.map(|at| {
             at.with_timezone(&jst())
                 .format("%Y-%m-%dT%H:%M:%S%:z")
                 .to_string()
         });
-        write_example(&repo_dir, name, soon.as_deref())?;
+        write_example(&repo_dir, name, at.as_deref())?;
     }
     let proposal = commit(
         &git,
@@ -113,6 +123,45 @@ pub fn prepare(dir: &Path, step: Duration) -> Result<DemoRepo, DemoError> {
         data: dir.join("data"),
         repo: repo_dir,
     })
+}
+
+/// The `publish_at` an example post was written with: RFC 3339, or `"YYYY-MM-DD HH:MM"`
+/// in the example's time zone.
+fn example_publish_at(name: &str) -> Option<DateTime<Utc>> {
+    let file = Example::get(name)?;
+    let text = String::from_utf8_lossy(&file.data).into_owned();
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("publish_at:"))?
+        .trim()
+        .trim_matches('"');
+    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+        return Some(at.with_timezone(&Utc));
+    }
+    let local = chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M").ok()?;
+    Some(
+        local
+            .and_local_timezone(jst())
+            .single()?
+            .with_timezone(&Utc),
+    )
+}
+
+/// Whole days that move the earliest dated example post (of those not made due soon) to
+/// tomorrow, at its own time of day: the example was written for one winter, and a demo in
+/// another year must not show its posts as missed.
+fn days_to_tomorrow(posts: &[impl AsRef<str>], now: DateTime<Utc>) -> chrono::Duration {
+    let earliest = posts
+        .iter()
+        .filter(|p| !SOON.contains(&p.as_ref()))
+        .filter_map(|p| example_publish_at(p.as_ref()))
+        .min();
+    let Some(earliest) = earliest else {
+        return chrono::Duration::zero();
+    };
+    let today = now.with_timezone(&jst()).date_naive();
+    let first = earliest.with_timezone(&jst()).date_naive();
+    chrono::Duration::days((today - first).num_days() + 1)
 }
 
 /// Writes one example file into the work tree, replacing its `publish_at` when asked.
@@ -265,6 +314,9 @@ pub async fn run(
         "  outboxes (what would have gone out): {}",
         demo.data.join("outbox").display()
     ));
+    if let Some(log) = &options.log {
+        print(format!("  the service's log: {}", log.display()));
+    }
     print(
         "  every network is an outbox in the demo; nothing leaves this machine. Ctrl-C stops it."
             .into(),

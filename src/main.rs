@@ -15,6 +15,7 @@ use oshirase::i18n::Lang;
 use oshirase::resolve::Resolution;
 use oshirase::secrets::Secrets;
 use oshirase::serve::{ServeSettings, Service};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 #[derive(Parser)]
 #[command(
@@ -218,17 +219,29 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     let log_format = match &cli.command {
         Command::Serve(args) => args.log_format,
         _ => LogFormat::Text,
+    };
+    // The demo prints a story; the service's own log goes to a file it names.
+    let writer = match &mut cli.command {
+        Command::Demo(args) => match demo_log(args) {
+            Ok(file) => BoxMakeWriter::new(std::sync::Mutex::new(file)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => BoxMakeWriter::new(std::io::stderr),
     };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("oshirase=info,warn")),
         )
-        .with_writer(std::io::stderr);
+        .with_ansi(!matches!(cli.command, Command::Demo(_)))
+        .with_writer(writer);
     match log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().with_current_span(false).init(),
@@ -469,13 +482,35 @@ fn backup(args: BackupArgs) -> Result<()> {
     Ok(())
 }
 
+/// Gives the demo its directory now (a new temporary one unless `--dir` named one), and
+/// opens the file its service logs to there.
+fn demo_log(args: &mut DemoArgs) -> Result<std::fs::File> {
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => tempfile::Builder::new()
+            .prefix("oshirase-demo-")
+            .tempdir()
+            .context("creating the demo's directory")?
+            .keep(),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = dir.join(DEMO_LOG);
+    args.dir = Some(dir);
+    std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))
+}
+
+/// The demo service's log, in the demo's directory.
+const DEMO_LOG: &str = "oshirase.log";
+
 fn run_demo(args: DemoArgs) -> Result<()> {
+    let log = args.dir.as_ref().map(|d| d.join(DEMO_LOG));
     runtime()?.block_on(async {
         demo::run(
             DemoOptions {
                 listen: args.listen,
                 dir: args.dir,
                 step: args.step,
+                log,
             },
             |line| println!("{line}"),
             stop_signal(),

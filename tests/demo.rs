@@ -15,6 +15,7 @@ async fn the_demo_publishes_to_outboxes_and_prints_each_publication() {
         listen: "127.0.0.1:0".parse().unwrap(),
         dir: Some(dir.path().to_path_buf()),
         step: Duration::from_millis(700),
+        log: None,
     };
     demo::run(
         options,
@@ -28,6 +29,11 @@ async fn the_demo_publishes_to_outboxes_and_prints_each_publication() {
     assert!(
         lines[0].starts_with("oshirase demo: dashboard at http://127.0.0.1:"),
         "{text}"
+    );
+    // The example was written for one winter; moved to today, none of it is missed.
+    assert!(
+        lines.iter().all(|l| !l.starts_with("missed")),
+        "no example post is missed because its date has passed:\n{text}"
     );
     let published = lines.iter().filter(|l| l.starts_with("published")).count();
     // The immediate post, three due soon and the live merge: five posts, 2–3 networks each.
@@ -57,4 +63,75 @@ async fn the_demo_publishes_to_outboxes_and_prints_each_publication() {
     unique.dedup();
     assert_eq!(keys.len(), unique.len(), "no key twice");
     assert_eq!(keys.len(), 5, "{portal}");
+}
+
+#[test]
+fn the_demo_prints_its_story_and_keeps_the_service_log_in_a_file_it_names() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oshirase"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--step", "1s", "--dir"])
+        .arg(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !lines.iter().any(|l: &String| l.starts_with("published")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        lines.push(
+            rx.recv_timeout(left)
+                .expect("the story goes on within a minute"),
+        );
+        // A browser opens the live stream and goes away.
+        if let Some(addr) = lines[0].strip_prefix("oshirase demo: dashboard at http://") {
+            if lines.len() == 1 {
+                let addr = addr.trim_end_matches('/').to_string();
+                let mut s = std::net::TcpStream::connect(&addr).unwrap();
+                write!(s, "GET /api/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+                let mut head = [0u8; 64];
+                let _ = s.read(&mut head);
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        lines.push(line);
+    }
+    let mut stderr = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    let story = lines.join("\n");
+    let log_file = dir.path().join("oshirase.log");
+    assert!(
+        story.contains(&format!("the service's log: {}", log_file.display())),
+        "the story names the log: {story}"
+    );
+    for line in lines.iter().map(String::as_str).chain(stderr.lines()) {
+        assert!(
+            !line.contains(" INFO ") && !line.contains("ERROR"),
+            "only the story is printed: {line}"
+        );
+    }
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert!(
+        log.contains("initial sync"),
+        "the service logs to the file: {log}"
+    );
+    assert!(
+        !log.contains("ERROR"),
+        "a browser going away is no error: {log}"
+    );
 }

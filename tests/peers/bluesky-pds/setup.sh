@@ -55,8 +55,12 @@ if [ ! -f "$stamp" ] || [ ! -f "$env_dir/node_modules/better-sqlite3/build/Relea
     if [ -f "$candidate" ]; then gyp="$candidate"; break; fi
   done
   [ -n "$gyp" ] || { say "node-gyp not found (it comes with npm)"; exit 1; }
-  say "building better-sqlite3 for Node.js $NODE_MAJOR"
-  (cd "$env_dir/node_modules/better-sqlite3" && "$node" "$gyp" rebuild --release --nodedir="$runtime" >/dev/null)
+  say "building better-sqlite3 for Node.js $NODE_MAJOR (log: $home/sqlite-build.log)"
+  if ! (cd "$env_dir/node_modules/better-sqlite3" && "$node" "$gyp" rebuild --release --nodedir="$runtime") >"$home/sqlite-build.log" 2>&1; then
+    tail -20 "$home/sqlite-build.log" >&2
+    say "the build of better-sqlite3 failed (it needs make and a C++ compiler)"
+    exit 1
+  fi
   touch "$stamp"
 fi
 
