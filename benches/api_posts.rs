@@ -114,6 +114,7 @@ fn change(i: usize) -> PostChange {
                 remote_id: published.then(|| format!("{}", 1_800_000_000_000u64 + i as u64)),
                 remote_url: published.then(|| format!("https://{n}.example/adachi/{i}")),
                 last_error: (state == State::Failed).then(|| "403: duplicate content".into()),
+                last_error_facts: None,
                 published_at: published.then(|| publish_at + chrono::Duration::seconds(2)),
                 next_attempt_at: None,
                 called_at: None,

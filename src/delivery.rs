@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::facts::Facts;
 use crate::post::{Image, Problem};
 use crate::repo::Person;
 
@@ -156,7 +157,13 @@ pub struct DeliveryRecord {
     pub attempts: u32,
     pub remote_id: Option<String>,
     pub remote_url: Option<String>,
+    /// Why the delivery is where it is, when something went wrong; set with
+    /// [`DeliveryRecord::set_error`] or [`DeliveryRecord::set_error_facts`].
     pub last_error: Option<String>,
+    /// The same reason as facts, for the dashboard to word (`None` when only the text is
+    /// known, such as a network's own message or a record from before facts were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_facts: Option<Facts>,
     pub published_at: Option<DateTime<Utc>>,
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// When the adapter was last called (its lag behind `due_at` is what the scheduler's
@@ -180,6 +187,18 @@ pub struct TextCount {
 }
 
 impl DeliveryRecord {
+    /// Sets (or clears) the reason as text alone.
+    pub fn set_error(&mut self, text: Option<String>) {
+        self.last_error = text;
+        self.last_error_facts = None;
+    }
+
+    /// Sets the reason from facts: their audit-log wording, and the facts beside it.
+    pub fn set_error_facts(&mut self, facts: Facts) {
+        self.last_error = Some(facts.stored());
+        self.last_error_facts = Some(facts);
+    }
+
     /// A `scheduled` delivery of `text` to `network` of `account`, due at `at`, with its
     /// stable key and nothing attempted yet. Callers change the few fields that differ
     /// (`DeliveryRecord { state, ..DeliveryRecord::new(…) }`), so a new field is added here
@@ -205,6 +224,7 @@ impl DeliveryRecord {
             remote_id: None,
             remote_url: None,
             last_error: None,
+            last_error_facts: None,
             published_at: None,
             next_attempt_at: None,
             called_at: None,
@@ -256,6 +276,10 @@ pub struct Event {
     pub network: Option<String>,
     pub detail: String,
     pub actor: Actor,
+    /// What `detail` says, as facts for the dashboard to word (`None` for events whose
+    /// detail is only text, and for events recorded before facts were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Facts>,
 }
 
 /// An event before the store numbers it.
@@ -266,6 +290,7 @@ pub struct NewEvent {
     pub network: Option<String>,
     pub detail: String,
     pub actor: Actor,
+    pub facts: Option<Facts>,
 }
 
 impl NewEvent {
@@ -281,6 +306,20 @@ impl NewEvent {
             network: network.map(str::to_string),
             detail,
             actor: Actor::Service,
+            facts: None,
+        }
+    }
+
+    /// An event of the service whose detail is `facts`, worded for the audit log.
+    pub fn stating(
+        post_id: &str,
+        kind: &'static str,
+        network: Option<&str>,
+        facts: Facts,
+    ) -> NewEvent {
+        NewEvent {
+            facts: Some(facts.clone()),
+            ..NewEvent::service(post_id, kind, network, facts.stored())
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod config_approval;
 pub mod count;
 pub mod delivery;
 pub mod demo;
+pub mod facts;
 pub mod failure_log;
 pub mod fetch;
 pub mod forge;

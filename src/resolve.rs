@@ -64,7 +64,7 @@ pub fn resolve(
                 d.state = State::Published;
                 d.published_at = Some(now);
                 d.remote_url = Some(url.clone());
-                d.last_error = None;
+                d.set_error(None);
                 format!("an operator confirmed it is published at {url}")
             }
             Resolution::NotPublished => {
@@ -72,7 +72,7 @@ pub fn resolve(
                 d.state = State::Retrying;
                 d.due_at = now;
                 d.next_attempt_at = Some(now);
-                d.last_error = None;
+                d.set_error(None);
                 "an operator confirmed it was not published; sending it again".to_string()
             }
         };
@@ -82,6 +82,7 @@ pub fn resolve(
             network: Some(d.network.clone()),
             detail,
             actor: actor.clone(),
+            facts: None,
         }])
     })?;
     match (result, found_state) {

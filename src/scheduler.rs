@@ -20,6 +20,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::config::Rate;
 use crate::delivery::{DeliveryRecord, NewEvent, State};
+use crate::facts::Facts;
 use crate::networks::{ErrorClass, NetError, Networks, Published, Settlement};
 use crate::store::{Store, StoreError};
 
@@ -321,41 +322,41 @@ fn intent(
         // is idempotent, so a lease that runs out after a crash just repeats it.
         d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
         d.attempts += 1;
-        return Some(vec![NewEvent::service(
+        return Some(vec![NewEvent::stating(
             &d.post_id,
             "retracting",
             Some(&d.network),
-            format!("deleting it from the network (attempt {})", d.attempts),
+            Facts::Retracting {
+                attempt: d.attempts,
+            },
         )]);
     }
     let late = (now - d.publish_at).to_std().unwrap_or(Duration::ZERO);
     if d.state == State::Scheduled && late > max_lateness {
         d.state = State::Missed;
-        let reason = format!(
-            "due at {}, {} late, beyond max_lateness {}; not sent",
-            d.publish_at.to_rfc3339(),
-            humantime::format_duration(Duration::from_secs(late.as_secs())),
-            humantime::format_duration(max_lateness)
-        );
-        d.last_error = Some(reason.clone());
-        return Some(vec![NewEvent::service(
+        let facts = Facts::Missed {
+            due_at: d.publish_at,
+            late_secs: late.as_secs(),
+            max_lateness_secs: max_lateness.as_secs(),
+        };
+        d.set_error_facts(facts.clone());
+        return Some(vec![NewEvent::stating(
             &d.post_id,
             "missed",
             Some(&d.network),
-            reason,
+            facts,
         )]);
     }
     if !has_adapter {
         d.state = State::Retrying;
         d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
         d.next_attempt_at = Some(d.due_at);
-        let reason = "the network is not in the current configuration".to_string();
-        d.last_error = Some(reason.clone());
-        return Some(vec![NewEvent::service(
+        d.set_error_facts(Facts::NotConfigured);
+        return Some(vec![NewEvent::stating(
             &d.post_id,
             "waiting",
             Some(&d.network),
-            reason,
+            Facts::NotConfigured,
         )]);
     }
     if let Err(probe_at) = handle.may_try(&d.account, &d.network, now) {
@@ -377,11 +378,14 @@ fn intent(
     d.state = State::Publishing;
     d.attempts += 1;
     d.next_attempt_at = None;
-    Some(vec![NewEvent::service(
+    Some(vec![NewEvent::stating(
         &d.post_id,
         "publishing",
         Some(&d.network),
-        format!("attempt {} with key {}", d.attempts, d.key),
+        Facts::Attempt {
+            attempt: d.attempts,
+            key: d.key.clone(),
+        },
     )])
 }
 
@@ -431,9 +435,9 @@ async fn record_outcome(
             }
             d.called_at = Some(called_at);
             let mut event = apply_outcome(d, outcome, Utc::now(), retry_for);
-            if event.kind == "published" && !config.is_empty() {
+            if !config.is_empty() {
                 // Which rules it went out under: the approved oshirase.yaml of that commit.
-                event.detail = format!("{}; configuration {config}", event.detail);
+                amend_published(&mut event, |_, commit| *commit = Some(config.clone()));
             }
             Some(vec![event])
         })
@@ -461,13 +465,16 @@ async fn record_retract(
             let event = |d: &DeliveryRecord, kind, detail| {
                 NewEvent::service(&d.post_id, kind, Some(&d.network), detail)
             };
+            let stating = |d: &DeliveryRecord, kind, facts| {
+                NewEvent::stating(&d.post_id, kind, Some(&d.network), facts)
+            };
             Some(vec![match outcome {
                 Ok(()) => {
                     d.state = State::Retracted;
                     d.retract_pending = false;
-                    d.last_error = None;
+                    d.set_error(None);
                     d.next_attempt_at = None;
-                    event(d, "retracted", "deleted from the network".into())
+                    stating(d, "retracted", Facts::Retracted)
                 }
                 Err(e)
                     if e.class == ErrorClass::Transient
@@ -475,18 +482,18 @@ async fn record_retract(
                 {
                     d.due_at = next_attempt(d, &e, now, retry_for).unwrap_or(now);
                     d.next_attempt_at = Some(d.due_at);
-                    d.last_error = Some(format!("retract: {}", e.message));
+                    d.set_error(Some(format!("retract: {}", e.message)));
                     event(d, "retract-retrying", e.message)
                 }
                 Err(e) => {
                     // Still on the network: a person must delete it there.
                     d.retract_pending = false;
                     d.next_attempt_at = None;
-                    d.last_error = Some(format!("retract failed: {}", e.message));
-                    event(
+                    d.set_error(Some(format!("retract failed: {}", e.message)));
+                    stating(
                         d,
                         "retract-failed",
-                        format!("{}; delete it on the network by hand", e.message),
+                        Facts::RetractFailed { message: e.message },
                     )
                 }
             }])
@@ -495,6 +502,22 @@ async fn record_retract(
     .await;
     if let Err(e) = result {
         tracing::error!("recording a retract: {e}");
+    }
+}
+
+/// Changes the facts of a `published` event (whether a restart settled it, the commit of
+/// its configuration) and words its detail again; any other event is left alone.
+fn amend_published(event: &mut NewEvent, change: impl FnOnce(&mut bool, &mut Option<String>)) {
+    if let Some(Facts::Published {
+        settled_after_restart,
+        config,
+        ..
+    }) = &mut event.facts
+    {
+        change(settled_after_restart, config);
+    }
+    if let Some(facts @ Facts::Published { .. }) = &event.facts {
+        event.detail = facts.stored();
     }
 }
 
@@ -509,8 +532,8 @@ pub fn apply_outcome(
     now: DateTime<Utc>,
     retry_for: Duration,
 ) -> NewEvent {
-    let event = |d: &DeliveryRecord, kind, detail| {
-        NewEvent::service(&d.post_id, kind, Some(&d.network), detail)
+    let stating = |d: &DeliveryRecord, kind, facts| {
+        NewEvent::stating(&d.post_id, kind, Some(&d.network), facts)
     };
     match outcome {
         Ok(p) => {
@@ -518,26 +541,31 @@ pub fn apply_outcome(
             d.published_at = Some(now);
             d.remote_id = p.remote_id;
             d.remote_url = p.remote_url;
-            d.last_error = None;
-            let lag = (now - d.publish_at).num_milliseconds();
+            d.set_error(None);
             let place = d
                 .remote_url
                 .clone()
                 .or_else(|| d.remote_id.clone())
                 .unwrap_or_default();
-            event(d, "published", format!("{place} ({lag} ms after its time)"))
+            let facts = Facts::Published {
+                place,
+                lag_ms: (now - d.publish_at).num_milliseconds(),
+                config: None,
+                settled_after_restart: false,
+            };
+            stating(d, "published", facts)
         }
         Err(e) => match e.class {
             ErrorClass::Transient if next_attempt(d, &e, now, retry_for).is_some() => {
                 d.state = State::Retrying;
                 d.due_at = next_attempt(d, &e, now, retry_for).unwrap_or(now);
                 d.next_attempt_at = Some(d.due_at);
-                d.last_error = Some(e.message.clone());
-                event(
-                    d,
-                    "retrying",
-                    format!("{}; next attempt {}", e.message, d.due_at.to_rfc3339()),
-                )
+                d.set_error(Some(e.message.clone()));
+                let facts = Facts::Retrying {
+                    message: e.message,
+                    next_at: d.due_at,
+                };
+                stating(d, "retrying", facts)
             }
             ErrorClass::Credentials => {
                 // Credentials are an operator's matter: wait without burning attempts.
@@ -545,34 +573,30 @@ pub fn apply_outcome(
                 d.state = State::Retrying;
                 d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
                 d.next_attempt_at = Some(d.due_at);
-                d.last_error = Some(format!("credentials refused: {}", e.message));
-                event(d, "credentials", e.message)
+                d.set_error(Some(format!("credentials refused: {}", e.message)));
+                let facts = Facts::CredentialsRefused { message: e.message };
+                stating(d, "credentials", facts)
             }
             ErrorClass::Transient => {
                 d.state = State::Failed;
                 d.next_attempt_at = None;
-                d.last_error = Some(e.message.clone());
-                event(
-                    d,
-                    "failed",
-                    format!(
-                        "{}; gave up after {} attempts, the next would fall beyond retry_for \
-                         ({} after its time)",
-                        e.message,
-                        d.attempts,
-                        humantime::format_duration(retry_for)
-                    ),
-                )
+                d.set_error(Some(e.message.clone()));
+                let facts = Facts::GaveUp {
+                    message: e.message,
+                    attempts: d.attempts,
+                    retry_for_secs: retry_for.as_secs(),
+                };
+                stating(d, "failed", facts)
             }
             ErrorClass::Permanent => {
                 d.state = State::Failed;
                 d.next_attempt_at = None;
-                d.last_error = Some(e.message.clone());
-                event(
-                    d,
-                    "failed",
-                    format!("{} (after {} attempts)", e.message, d.attempts),
-                )
+                d.set_error(Some(e.message.clone()));
+                let facts = Facts::Refused {
+                    message: e.message,
+                    attempts: d.attempts,
+                };
+                stating(d, "failed", facts)
             }
         },
     }
@@ -697,31 +721,20 @@ async fn record_settlement(store: &Arc<Store>, d: &DeliveryRecord, settlement: S
             Some(vec![match settlement {
                 Settlement::Published(p) => {
                     let mut e = apply_outcome(d, Ok(p), now, Duration::ZERO);
-                    e.detail = format!("settled after a restart: {}", e.detail);
+                    amend_published(&mut e, |settled, _| *settled = true);
                     e
                 }
                 Settlement::SafeToRetry => {
                     d.state = State::Retrying;
                     d.due_at = now;
                     d.next_attempt_at = Some(now);
-                    NewEvent::service(
-                        &d.post_id,
-                        "retrying",
-                        Some(&d.network),
-                        "interrupted by a restart; sent again with the same key".into(),
-                    )
+                    NewEvent::stating(&d.post_id, "retrying", Some(&d.network), Facts::Resent)
                 }
                 Settlement::Unknown(why) => {
                     d.state = State::Unknown;
-                    d.last_error = Some(why.clone());
-                    NewEvent::service(
-                        &d.post_id,
-                        "unknown",
-                        Some(&d.network),
-                        format!(
-                            "interrupted by a restart and {why}; a person must check the network"
-                        ),
-                    )
+                    d.set_error(Some(why.clone()));
+                    let facts = Facts::Interrupted { why };
+                    NewEvent::stating(&d.post_id, "unknown", Some(&d.network), facts)
                 }
             }])
         })

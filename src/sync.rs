@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Approval, RepoConfig, CONFIG_FILE};
 use crate::config_approval::{self, HeldConfig};
 use crate::delivery::{Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, State, TextCount};
+use crate::facts::Facts;
 use crate::info::RepoInfo;
 use crate::post::{self, Parsed, PlannedDelivery, Problem};
 use crate::repo::{ContentFile, Landing, Repo, RepoError};
@@ -717,6 +718,7 @@ pub fn plan_post(
         network: None,
         detail,
         actor: actor.clone(),
+        facts: None,
     };
     match current {
         None => events.push(post_event(
@@ -820,7 +822,9 @@ pub fn plan_post(
         Outcome::Broken { problems } => {
             // Nothing unsent may go out in a version nobody can read; the networks named
             // before stay listed, as invalid, so the dashboard shows what is blocked.
-            let reason = problems.first().map(Problem::to_string);
+            let facts = problems
+                .first()
+                .map(|p| Facts::Invalid { problem: p.clone() });
             for d in existing.values() {
                 wanted.insert(d.network.as_str());
                 if d.state.is_unsent()
@@ -829,13 +833,17 @@ pub fn plan_post(
                 {
                     let mut d = (*d).clone();
                     d.state = State::Invalid;
-                    d.last_error.clone_from(&reason);
+                    match &facts {
+                        Some(f) => d.set_error_facts(f.clone()),
+                        None => d.set_error(None),
+                    }
                     events.push(NewEvent {
                         post_id: c.id.clone(),
                         kind: "invalid",
                         network: Some(d.network.clone()),
-                        detail: reason.clone().unwrap_or_default(),
+                        detail: facts.as_ref().map(Facts::stored).unwrap_or_default(),
                         actor: actor.clone(),
+                        facts: facts.clone(),
                     });
                     deliveries.push(d);
                 }
@@ -849,13 +857,14 @@ pub fn plan_post(
         if d.state.is_unsent() && d.state != State::Cancelled && d.state != State::Missed {
             let mut d = (*d).clone();
             d.state = State::Cancelled;
-            d.last_error = Some("the network was removed from the post".into());
+            d.set_error(Some("the network was removed from the post".into()));
             events.push(NewEvent {
                 post_id: c.id.clone(),
                 kind: "cancelled",
                 network: Some(d.network.clone()),
                 detail: "the network was removed from the post before it was sent".into(),
                 actor: actor.clone(),
+                facts: None,
             });
             deliveries.push(d);
         }
@@ -888,6 +897,7 @@ fn plan_retract(
         network: Some(d.network.clone()),
         detail,
         actor: actor.clone(),
+        facts: None,
     };
     if let Some(hold) = hold {
         if content_changed {
@@ -919,7 +929,7 @@ fn plan_retract(
             {
                 let mut d = (*d).clone();
                 d.state = State::Cancelled;
-                d.last_error = Some("retracted before it was sent".into());
+                d.set_error(Some("retracted before it was sent".into()));
                 events.push(event(
                     &d,
                     "cancelled",
@@ -941,16 +951,23 @@ fn plan_delivery(
     actor: &Actor,
 ) -> Option<(Option<DeliveryRecord>, NewEvent)> {
     let (post_id, network) = (desired.post_id.clone(), desired.network.clone());
-    let event = |kind: &'static str, detail: String| NewEvent {
+    let event = |kind: &'static str, (detail, facts): (String, Option<Facts>)| NewEvent {
         post_id: post_id.clone(),
         kind,
         network: Some(network.clone()),
         detail,
         actor: actor.clone(),
+        facts,
     };
     let describe = |d: &DeliveryRecord| match d.state {
-        State::Scheduled => format!("due {}", d.due_at.to_rfc3339()),
-        _ => d.last_error.clone().unwrap_or_default(),
+        State::Scheduled => {
+            let facts = Facts::Due { at: d.due_at };
+            (facts.stored(), Some(facts))
+        }
+        _ => (
+            d.last_error.clone().unwrap_or_default(),
+            d.last_error_facts.clone(),
+        ),
     };
     let Some(old) = old else {
         let e = event(desired.state.as_str(), describe(&desired));
@@ -964,10 +981,13 @@ fn plan_delivery(
                 None,
                 event(
                     "edited-after-publish",
-                    format!(
-                        "the post changed after this network's delivery became {}; it is \
-                         not sent again (delete or correct it on the network if needed)",
-                        old.state
+                    (
+                        format!(
+                            "the post changed after this network's delivery became {}; it is \
+                             not sent again (delete or correct it on the network if needed)",
+                            old.state
+                        ),
+                        None,
                     ),
                 ),
             )
@@ -1020,12 +1040,14 @@ pub fn plan_removal(current: Option<&PostView>, commit: &str) -> Option<PostChan
         ) {
             let mut d = d.clone();
             d.state = State::Cancelled;
-            d.last_error = Some("the post was removed from the branch before it was sent".into());
-            events.push(NewEvent::service(
+            d.set_error(Some(
+                "the post was removed from the branch before it was sent".into(),
+            ));
+            events.push(NewEvent::stating(
                 &post.id,
                 "cancelled",
                 Some(&d.network),
-                "removed from the branch before it was sent".into(),
+                Facts::Removed,
             ));
             deliveries.push(d);
         }

@@ -204,6 +204,8 @@ struct DeliveryJson<'a> {
     remote_id: Option<&'a str>,
     remote_url: Option<&'a str>,
     last_error: Option<&'a str>,
+    /// `last_error` as facts, for the dashboard to word in its language (`src/facts.rs`).
+    last_error_facts: Option<&'a crate::facts::Facts>,
     published_at: Option<DateTime<Utc>>,
     next_attempt_at: Option<DateTime<Utc>>,
     due_at: DateTime<Utc>,
@@ -227,6 +229,7 @@ pub fn post_json(v: &PostView) -> Value {
             remote_id: d.remote_id.as_deref(),
             remote_url: d.remote_url.as_deref(),
             last_error: d.last_error.as_deref(),
+            last_error_facts: d.last_error_facts.as_ref(),
             published_at: d.published_at,
             next_attempt_at: d.next_attempt_at,
             due_at: d.due_at,
@@ -491,6 +494,7 @@ pub fn event_json(e: &Event) -> Value {
         "kind": e.kind,
         "network": e.network,
         "detail": e.detail,
+        "facts": e.facts,
         "actor": e.actor,
     })
 }

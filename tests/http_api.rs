@@ -357,3 +357,63 @@ async fn the_dashboard_api_gives_timezone_networks_counts_and_department_filter(
     assert!(one["events"][0]["actor"].is_object(), "{}", one["events"]);
     service.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasons_come_with_machine_readable_facts_beside_their_wording() {
+    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    let long_ago = Utc::now() - chrono::Duration::hours(3);
+    repo.propose_and_merge(
+        "staff/a",
+        &[(
+            "posts/old.md",
+            &post(
+                "過ぎたお知らせ",
+                Some(long_ago),
+                "portal",
+                "三時間前のお知らせ",
+            ),
+        )],
+    );
+    let service = start(&repo.path, data.path()).await;
+    assert!(
+        wait_for(Duration::from_secs(10), || delivery_state(
+            &service,
+            "posts/old",
+            "portal"
+        )
+        .as_deref()
+            == Some("missed"))
+        .await
+    );
+    let addr = service.addr;
+    let (status, body) =
+        tokio::task::spawn_blocking(move || get_json(addr, "/api/posts/posts%2Fold"))
+            .await
+            .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let missed = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "missed")
+        .expect("a missed event")
+        .clone();
+    // The audit log's English, as before, and the facts beside it.
+    assert!(missed["detail"]
+        .as_str()
+        .unwrap()
+        .contains("beyond max_lateness 2h"));
+    let facts = &missed["facts"];
+    assert_eq!(facts["code"], "missed", "{missed}");
+    assert_eq!(facts["max_lateness_secs"], 7200);
+    assert!(
+        facts["late_secs"].as_u64().unwrap() >= 3 * 3600 - 60,
+        "{facts}"
+    );
+    let due_at: chrono::DateTime<Utc> = facts["due_at"].as_str().unwrap().parse().unwrap();
+    assert!((due_at - long_ago).num_seconds().abs() <= 1, "{facts}");
+    let delivery = &body["deliveries"][0];
+    assert_eq!(delivery["last_error_facts"], *facts, "{delivery}");
+    service.shutdown().await;
+}

@@ -128,6 +128,26 @@
       'col.event': '出来事',
       'col.actor': '実行者',
       'col.detail': '詳細',
+      'facts.due': '{time} に公開予定',
+      'facts.missed': '予定時刻 {time} から {late} 過ぎたため送信しませんでした（許容は {max} まで）',
+      'facts.not-configured': 'このネットワークは現在の設定にないため待機しています',
+      'facts.attempt': '{n} 回目の送信（キー {key}）',
+      'facts.published': '{place} に公開しました（予定時刻の {lag} ミリ秒後）',
+      'facts.settled': '再起動後に確認: ',
+      'facts.config': '（設定 {commit}）',
+      'facts.retrying': '{message}。{time} にもう一度送ります',
+      'facts.gave-up': '{message}。{n} 回試しましたが、次の再送が retry_for（予定時刻から {dur}）を過ぎるため、あきらめました',
+      'facts.refused': '{message}（{n} 回目で拒否されました）',
+      'facts.credentials-refused': '認証情報が拒否されました: {message}',
+      'facts.resent': '再起動で中断されたため、同じキーでもう一度送ります',
+      'facts.interrupted': '再起動で中断されました（{why}）。ネットワーク上で投稿されたか確認してください',
+      'facts.removed': '送信前にブランチから削除されました',
+      'facts.retracting': 'ネットワークから削除しています（{n} 回目）',
+      'facts.retracted': 'ネットワークから削除しました',
+      'facts.retract-failed': '{message}。ネットワーク上で手作業で削除してください',
+      'duration.h': '{n}時間',
+      'duration.m': '{n}分',
+      'duration.s': '{n}秒',
 
       'post.eyebrow': '投稿の詳細',
       'post.notfound': 'この投稿は見つかりません（ID: {id}）。',
@@ -331,6 +351,26 @@
       'col.event': 'Event',
       'col.actor': 'By',
       'col.detail': 'Detail',
+      'facts.due': 'due {time}',
+      'facts.missed': 'due at {time}, {late} late, beyond max_lateness {max}; not sent',
+      'facts.not-configured': 'the network is not in the current configuration; waiting',
+      'facts.attempt': 'attempt {n} with key {key}',
+      'facts.published': 'published at {place} ({lag} ms after its time)',
+      'facts.settled': 'settled after a restart: ',
+      'facts.config': '; configuration {commit}',
+      'facts.retrying': '{message}; next attempt {time}',
+      'facts.gave-up': '{message}; gave up after {n} attempts, the next would fall beyond retry_for ({dur} after its time)',
+      'facts.refused': '{message} (refused at attempt {n})',
+      'facts.credentials-refused': 'credentials refused: {message}',
+      'facts.resent': 'interrupted by a restart; sent again with the same key',
+      'facts.interrupted': 'interrupted by a restart ({why}); check on the network whether it went out',
+      'facts.removed': 'removed from the branch before it was sent',
+      'facts.retracting': 'deleting it from the network (attempt {n})',
+      'facts.retracted': 'deleted from the network',
+      'facts.retract-failed': '{message}; delete it on the network by hand',
+      'duration.h': '{n}h',
+      'duration.m': '{n}m',
+      'duration.s': '{n}s',
 
       'post.eyebrow': 'Post',
       'post.notfound': 'There is no post with the id {id}.',
@@ -887,6 +927,46 @@
     return /^[A-Za-z0-9._/@:+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
   }
 
+  // A length of time in whole hours, minutes and seconds, in the reader's language.
+  function durationText(secs) {
+    const total = Math.max(0, Math.floor(Number(secs) || 0));
+    const [h, m, sec] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
+    const parts = [];
+    if (h > 0) parts.push(t('duration.h', { n: h }));
+    if (m > 0) parts.push(t('duration.m', { n: m }));
+    if (sec > 0 || parts.length === 0) parts.push(t('duration.s', { n: sec }));
+    return parts.join(app.lang === 'ja' ? '' : ' ');
+  }
+
+  // What an event or a delivery's reason says, worded from its facts (src/facts.rs) in
+  // the reader's language with times in the repository's timezone; `fallback` (the
+  // audit log's English) for facts this dashboard does not know.
+  function factsText(facts, fallback) {
+    if (!facts || typeof facts !== 'object' || typeof facts.code !== 'string') return str(fallback);
+    const time = (v) => formatTime(v, 'seconds');
+    switch (facts.code) {
+      case 'due': return t('facts.due', { time: time(facts.at) });
+      case 'missed': return t('facts.missed', { time: time(facts.due_at), late: durationText(facts.late_secs), max: durationText(facts.max_lateness_secs) });
+      case 'attempt': return t('facts.attempt', { n: facts.attempt, key: facts.key });
+      case 'published': {
+        const config = facts.config ? t('facts.config', { commit: facts.config }) : '';
+        const settled = facts.settled_after_restart ? t('facts.settled') : '';
+        return settled + t('facts.published', { place: facts.place, lag: facts.lag_ms }) + config;
+      }
+      case 'retrying': return t('facts.retrying', { message: facts.message, time: time(facts.next_at) });
+      case 'gave-up': return t('facts.gave-up', { message: facts.message, n: facts.attempts, dur: durationText(facts.retry_for_secs) });
+      case 'refused': return t('facts.refused', { message: facts.message, n: facts.attempts });
+      case 'credentials-refused': return t('facts.credentials-refused', { message: facts.message });
+      case 'interrupted': return t('facts.interrupted', { why: facts.why });
+      case 'retracting': return t('facts.retracting', { n: facts.attempt });
+      case 'retract-failed': return t('facts.retract-failed', { message: facts.message });
+      case 'invalid': return problemText(facts.problem);
+      case 'not-configured': case 'resent': case 'removed': case 'retracted':
+        return t(`facts.${facts.code}`);
+      default: return str(fallback);
+    }
+  }
+
   function problemText(problem) {
     if (!problem || typeof problem !== 'object') return str(problem);
     const message = app.lang === 'ja' && problem.message_ja ? problem.message_ja : problem.message;
@@ -950,7 +1030,7 @@
         const state = ds[0].state;
         postItems.push({
           kind: state, post, key: `post:${str(post.id)}:${state}:${ds.map((d) => str(d.network)).join(',')}`,
-          networks: ds.map((d) => str(d.network)), reasons: ds[0].last_error ? [str(ds[0].last_error)] : [],
+          networks: ds.map((d) => str(d.network)), reasons: ds[0].last_error ? [factsText(ds[0].last_error_facts, ds[0].last_error)] : [],
           todo: todoFor(state, post, ds),
         });
       }
@@ -1387,7 +1467,7 @@
         el('ul', { className: 'image-list' }, images.map((img) => imageItem(img, delivery.state)))) : null,
       facts.length > 0 ? el('ul', { className: 'facts' }, facts) : null,
       delivery.last_error && !ATTENTION.includes(delivery.state) ? el('p', { className: 'last-error' },
-        el('span', { className: 'label', text: `${t('post.lasterror')}: ` }), el('span', { text: str(delivery.last_error) })) : null);
+        el('span', { className: 'label', text: `${t('post.lasterror')}: ` }), el('span', { text: factsText(delivery.last_error_facts, delivery.last_error) })) : null);
   }
 
   function imageItem(img, state) {
@@ -1447,7 +1527,7 @@
       el('th', { attrs: { scope: 'row' } }, eventName(e.kind), ' ', el('code', { className: 'event-kind', text: str(e.kind) })),
       el('td', { text: str(e.network) || t('none') }),
       el('td', { text: actorText(e.actor) }),
-      el('td', { className: 'event-detail', text: str(e.detail) })));
+      el('td', { className: 'event-detail', text: factsText(e.facts, e.detail) })));
     return el('section', { className: 'panel', attrs: { 'aria-labelledby': 'p-audit' } },
       heading(2, { attrs: { id: 'p-audit' } }, t('post.audit')),
       rows.length > 0

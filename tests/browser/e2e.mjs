@@ -227,6 +227,16 @@ try {
   check(thumb.width > 0 && thumb.alt.startsWith('年末年始のごみ収集カレンダー') && /^media\/[0-9a-f]{40}$/.test(thumb.src),
     `published image thumbnail: ${JSON.stringify(thumb)}`);
 
+  // What staff read is in their language and their time: a missed delivery's audit entry
+  // is worded in Japanese from its facts, with the time in the repository's timezone.
+  await page.evaluate(() => { location.hash = '#/post/posts%2Fouen'; });
+  await wait(() => document.querySelector('td.event-detail'));
+  const details = await page.$$eval('td.event-detail', (cells) => cells.map((c) => c.textContent));
+  const missed = details.find((d) => d.includes('過ぎたため送信しませんでした'));
+  check(missed !== undefined, `the missed entry in Japanese: ${JSON.stringify(details)}`);
+  check(details.every((d) => !/\d{2}:\d{2}:\d{2}\+00:00/.test(d)), `no UTC timestamps shown: ${JSON.stringify(details)}`);
+  check(missed !== undefined && /\d時間|\d分/.test(missed), `durations in Japanese: ${missed}`);
+
   // ---------------------------------------------------------------- search
   async function search(fill) {
     await page.click('#site-nav a[data-route="posts"]');
