@@ -68,6 +68,93 @@ pub enum Facts {
     Retracted,
     /// The network would not delete it; a person must, there.
     RetractFailed { message: String },
+    /// Who brought this version of `file` to the branch (`commit` shortened): proposed by
+    /// `proposer`, approved by the merge's author, or pushed without a merge. `None`s when
+    /// git could not tell. `back_on_branch`: the file had left the branch and returned.
+    Landing {
+        file: String,
+        commit: Option<String>,
+        proposer: Option<String>,
+        approver: Option<String>,
+        #[serde(default)]
+        back_on_branch: bool,
+    },
+    /// Held for approval: why (see [`Hold`]).
+    Held { hold: Hold },
+}
+
+/// Why a post in `mode: merge` waits for an approver (`sync::approval_hold`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "why", rename_all = "kebab-case")]
+pub enum Hold {
+    /// The commit that added this version was not found.
+    NoLanding,
+    /// A squash or rebase merge on the forge (`request`, e.g. `#12`): no merge commit.
+    ForgeSquash {
+        commit: String,
+        by: String,
+        request: String,
+    },
+    /// Pushed to the branch directly.
+    Direct { commit: String, by: String },
+    /// The branch had no earlier commit to read the approvers from.
+    NoBase,
+    /// The approver list before the merge cannot be read.
+    BaseUnreadable { commit: String, error: String },
+    /// Merged by someone who is not an approver of `account`.
+    NotApprover {
+        commit: String,
+        by: String,
+        account: String,
+    },
+    /// Merged by the person who proposed it.
+    OwnMerge { commit: String, by: String },
+    /// A reason this version does not know (recorded by a newer one).
+    #[serde(other)]
+    Unknown,
+}
+
+impl Hold {
+    /// The English reason, as the audit log and `last_error` keep it.
+    pub fn stored(&self) -> String {
+        match self {
+            Hold::NoLanding => "the commit that added this version could not be found".into(),
+            Hold::ForgeSquash {
+                commit,
+                by,
+                request,
+            } => format!(
+                "commit {commit} by {by} looks like a squash or rebase merge of {request} on \
+                 the forge; such merges leave no merge commit, so git cannot show who approved \
+                 it. Merge with \"Create a merge commit\", or use `approval: {{ mode: branch }}` \
+                 with the forge's branch protection requiring review"
+            ),
+            Hold::Direct { commit, by } => format!(
+                "commit {commit} by {by} reached the branch directly, not through a merge by \
+                 an approver; merge it through a pull request approved by one of the \
+                 account's approvers"
+            ),
+            Hold::NoBase => {
+                "the branch had no earlier commit to read the approver list from".into()
+            }
+            Hold::BaseUnreadable { commit, error } => {
+                format!("the approver list before merge {commit} cannot be read: {error}")
+            }
+            Hold::NotApprover {
+                commit,
+                by,
+                account,
+            } => format!(
+                "merge {commit} was made by {by}, who is not an approver of account \
+                 `{account}` (as listed before the merge and in the configuration in force)"
+            ),
+            Hold::OwnMerge { commit, by } => format!(
+                "merge {commit} was made by {by}, who also proposed the change; another \
+                 approver must merge it"
+            ),
+            Hold::Unknown => "held for approval".into(),
+        }
+    }
 }
 
 impl Facts {
@@ -132,6 +219,26 @@ impl Facts {
             Facts::RetractFailed { message } => {
                 format!("{message}; delete it on the network by hand")
             }
+            Facts::Landing {
+                file,
+                commit,
+                proposer,
+                approver,
+                back_on_branch,
+            } => {
+                let provenance = match (commit, proposer, approver) {
+                    (Some(c), Some(p), Some(a)) => {
+                        format!("commit {c}: proposed by {p}, approved by {a}")
+                    }
+                    (Some(c), Some(p), None) => format!("commit {c}: pushed by {p} (no merge)"),
+                    _ => "provenance unknown".into(),
+                };
+                match back_on_branch {
+                    true => format!("{file} is back on the branch; {provenance}"),
+                    false => format!("{file}: {provenance}"),
+                }
+            }
+            Facts::Held { hold } => hold.stored(),
         }
     }
 }

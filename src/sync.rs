@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Approval, RepoConfig, CONFIG_FILE};
 use crate::config_approval::{self, HeldConfig};
 use crate::delivery::{Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, State, TextCount};
-use crate::facts::Facts;
+use crate::facts::{Facts, Hold};
 use crate::info::RepoInfo;
 use crate::post::{self, Parsed, PlannedDelivery, Problem};
 use crate::repo::{ContentFile, Landing, Repo, RepoError};
@@ -86,7 +86,7 @@ pub enum Outcome {
     Ready {
         deliveries: Vec<PlannedDelivery>,
         images: Vec<post::Image>,
-        hold: Option<String>,
+        hold: Option<Hold>,
         retract: bool,
     },
     /// The post as a whole is unusable.
@@ -581,7 +581,7 @@ fn approval_hold(
     config: &RepoConfig,
     c: &Candidate,
     bases: &mut BaseConfigs,
-) -> Option<String> {
+) -> Option<Hold> {
     let account = config.account(c.account.as_deref()).ok()?;
     let Approval::Merge {
         approvers: in_force,
@@ -590,27 +590,22 @@ fn approval_hold(
         return None;
     };
     let Some(landing) = &c.landing else {
-        return Some("the commit that added this version could not be found".into());
+        return Some(Hold::NoLanding);
     };
-    let short = &landing.commit[..landing.commit.len().min(8)];
+    let commit = landing.commit[..landing.commit.len().min(8)].to_string();
     let Some(approver) = &landing.approver else {
-        if let Some(request) = &landing.forge_merge {
-            return Some(format!(
-                "commit {short} by {} looks like a squash or rebase merge of {request} on the \
-                 forge; such merges leave no merge commit, so git cannot show who approved it. \
-                 Merge with \"Create a merge commit\", or use `approval: {{ mode: branch }}` \
-                 with the forge's branch protection requiring review",
-                landing.proposer
-            ));
-        }
-        return Some(format!(
-            "commit {short} by {} reached the branch directly, not through a merge by an \
-             approver; merge it through a pull request approved by one of the account's approvers",
-            landing.proposer
-        ));
+        let by = landing.proposer.to_string();
+        return Some(match &landing.forge_merge {
+            Some(request) => Hold::ForgeSquash {
+                commit,
+                by,
+                request: request.clone(),
+            },
+            None => Hold::Direct { commit, by },
+        });
     };
     let Some(base) = &landing.base else {
-        return Some("the branch had no earlier commit to read the approver list from".into());
+        return Some(Hold::NoBase);
     };
     let base_config = bases.0.entry(base.clone()).or_insert_with(|| {
         let oid = git2::Oid::from_str(base).map_err(|e| e.to_string())?;
@@ -622,9 +617,10 @@ fn approval_hold(
     });
     let approvers = match base_config {
         Err(e) => {
-            return Some(format!(
-                "the approver list before merge {short} cannot be read: {e}"
-            ))
+            return Some(Hold::BaseUnreadable {
+                commit,
+                error: e.clone(),
+            })
         }
         Ok(base_config) => match base_config.accounts.get(&account.name).map(|a| &a.approval) {
             Some(Approval::Merge { approvers }) => approvers.clone(),
@@ -634,18 +630,17 @@ fn approval_hold(
     };
     // Listed before the merge (a pull request cannot approve itself by editing the list)
     // and in the configuration in force (an unapproved push cannot add approvers either).
+    let by = approver.to_string();
     if !approvers.contains(&approver.email) || !in_force.contains(&approver.email) {
-        return Some(format!(
-            "merge {short} was made by {approver}, who is not an approver of account `{}` \
-             (as listed before the merge and in the configuration in force)",
-            account.name
-        ));
+        let account = account.name.clone();
+        return Some(Hold::NotApprover {
+            commit,
+            by,
+            account,
+        });
     }
     if approver.email == landing.proposer.email {
-        return Some(format!(
-            "merge {short} was made by {approver}, who also proposed the change; another \
-             approver must merge it"
-        ));
+        return Some(Hold::OwnMerge { commit, by });
     }
     None
 }
@@ -658,19 +653,15 @@ fn git_actor(landing: Option<&Landing>) -> Actor {
     }
 }
 
-fn provenance_detail(landing: Option<&Landing>) -> String {
-    match landing {
-        None => "provenance unknown".into(),
-        Some(l) => {
-            let short = &l.commit[..l.commit.len().min(8)];
-            match &l.approver {
-                Some(a) => format!(
-                    "commit {short}: proposed by {}, approved by {a}",
-                    l.proposer
-                ),
-                None => format!("commit {short}: pushed by {} (no merge)", l.proposer),
-            }
-        }
+/// Who brought `file` to the branch, as the `landed`, `edited` and `restored` events
+/// record it.
+fn landing_facts(file: &str, landing: Option<&Landing>, back_on_branch: bool) -> Facts {
+    Facts::Landing {
+        file: file.to_string(),
+        commit: landing.map(|l| l.commit[..l.commit.len().min(8)].to_string()),
+        proposer: landing.map(|l| l.proposer.to_string()),
+        approver: landing.and_then(|l| l.approver.as_ref().map(ToString::to_string)),
+        back_on_branch,
     }
 }
 
@@ -720,23 +711,17 @@ pub fn plan_post(
         actor: actor.clone(),
         facts: None,
     };
+    let landing = |kind, back_on_branch| {
+        let facts = landing_facts(&c.file, c.landing.as_ref(), back_on_branch);
+        NewEvent {
+            facts: Some(facts.clone()),
+            ..post_event(kind, facts.stored())
+        }
+    };
     match current {
-        None => events.push(post_event(
-            "landed",
-            format!("{}: {}", c.file, provenance_detail(c.landing.as_ref())),
-        )),
-        Some(v) if content_changed && !v.post.present => events.push(post_event(
-            "restored",
-            format!(
-                "{} is back on the branch; {}",
-                c.file,
-                provenance_detail(c.landing.as_ref())
-            ),
-        )),
-        Some(_) if content_changed => events.push(post_event(
-            "edited",
-            format!("{}: {}", c.file, provenance_detail(c.landing.as_ref())),
-        )),
+        None => events.push(landing("landed", false)),
+        Some(v) if content_changed && !v.post.present => events.push(landing("restored", true)),
+        Some(_) if content_changed => events.push(landing("edited", false)),
         Some(_) => {}
     }
     if let Outcome::Broken { problems } = &c.outcome {
@@ -770,7 +755,7 @@ pub fn plan_post(
                 wanted.insert(d.network.as_str());
             }
             let (changed, retract_events) =
-                plan_retract(&existing, hold.as_deref(), content_changed, &actor, now);
+                plan_retract(&existing, hold.as_ref(), content_changed, &actor, now);
             deliveries.extend(changed);
             events.extend(retract_events);
         }
@@ -782,10 +767,18 @@ pub fn plan_post(
         } => {
             for p in planned {
                 wanted.insert(p.network.as_str());
-                let (state, reason) = match (&p.problem, hold) {
-                    (Some(problem), _) => (State::Invalid, Some(problem.to_string())),
-                    (None, Some(hold)) => (State::Held, Some(hold.clone())),
-                    (None, None) => (State::Scheduled, None),
+                let (state, reason, facts) = match (&p.problem, hold) {
+                    (Some(problem), _) => {
+                        let facts = Facts::Invalid {
+                            problem: problem.clone(),
+                        };
+                        (State::Invalid, Some(facts.stored()), Some(facts))
+                    }
+                    (None, Some(hold)) => {
+                        let facts = Facts::Held { hold: hold.clone() };
+                        (State::Held, Some(facts.stored()), Some(facts))
+                    }
+                    (None, None) => (State::Scheduled, None, None),
                 };
                 let account = c.account.clone().unwrap_or_default();
                 let old = existing.get(p.network.as_str()).copied();
@@ -802,6 +795,7 @@ pub fn plan_post(
                     state,
                     images: images.clone(),
                     last_error: reason,
+                    last_error_facts: facts,
                     count: Some(TextCount {
                         length: p.length,
                         limit: p.limit,
@@ -884,7 +878,7 @@ pub fn plan_post(
 /// cancelled. A retract still waiting for approval changes nothing but says why.
 fn plan_retract(
     existing: &BTreeMap<&str, &DeliveryRecord>,
-    hold: Option<&str>,
+    hold: Option<&Hold>,
     content_changed: bool,
     actor: &Actor,
     now: DateTime<Utc>,
@@ -902,7 +896,8 @@ fn plan_retract(
     if let Some(hold) = hold {
         if content_changed {
             if let Some(d) = existing.values().next() {
-                let mut e = event(d, "retract-held", format!("retract not approved: {hold}"));
+                let reason = hold.stored();
+                let mut e = event(d, "retract-held", format!("retract not approved: {reason}"));
                 e.network = None;
                 events.push(e);
             }
@@ -1227,7 +1222,10 @@ mod tests {
         let at = Utc::now() + chrono::Duration::hours(1);
         let mut held = candidate("b1", "本文", Some(at));
         if let Outcome::Ready { hold, .. } = &mut held.outcome {
-            *hold = Some("pushed directly".into());
+            *hold = Some(Hold::Direct {
+                commit: "0123abcd".into(),
+                by: "staff".into(),
+            });
         }
         let v = apply(None, &plan_post(None, &held, Utc::now()).unwrap());
         assert_eq!(v.deliveries[0].state, State::Held);

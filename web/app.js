@@ -145,6 +145,18 @@
       'facts.retracting': 'ネットワークから削除しています（{n} 回目）',
       'facts.retracted': 'ネットワークから削除しました',
       'facts.retract-failed': '{message}。ネットワーク上で手作業で削除してください',
+      'facts.landing.merged': '{file}: コミット {commit}。{proposer} が提案し、{approver} が承認しました',
+      'facts.landing.pushed': '{file}: コミット {commit}。{proposer} がマージを通さずに push しました',
+      'facts.landing.unknown': '{file}: だれがブランチに入れたか分かりません',
+      'facts.landing.back': 'ブランチに戻りました。',
+      'hold.no-landing': 'この版を加えたコミットが見つかりません',
+      'hold.forge-squash': 'コミット {commit}（{by}）は、フォージ上での {request} のスカッシュまたはリベースによるマージのようです。マージコミットが残らないため、だれが承認したか git からは分かりません。「Create a merge commit」でマージするか、`approval: { mode: branch }` とフォージのブランチ保護によるレビュー必須を使ってください',
+      'hold.direct': 'コミット {commit}（{by}）は承認者のマージを通さずにブランチに直接入りました。アカウントの承認者が承認するプルリクエストでマージしてください',
+      'hold.no-base': 'ブランチにそれより前のコミットがなく、承認者の一覧を読めません',
+      'hold.base-unreadable': 'マージ {commit} の前の承認者一覧を読めません: {error}',
+      'hold.not-approver': 'マージ {commit} をした {by} は、アカウント `{account}` の承認者ではありません（マージ前の一覧と、現在有効な設定の両方で確認しています）',
+      'hold.own-merge': 'マージ {commit} をした {by} は、この変更の提案者でもあります。別の承認者がマージしてください',
+      'hold.unknown': '承認待ちです',
       'duration.h': '{n}時間',
       'duration.m': '{n}分',
       'duration.s': '{n}秒',
@@ -368,6 +380,18 @@
       'facts.retracting': 'deleting it from the network (attempt {n})',
       'facts.retracted': 'deleted from the network',
       'facts.retract-failed': '{message}; delete it on the network by hand',
+      'facts.landing.merged': '{file}: commit {commit}, proposed by {proposer}, approved by {approver}',
+      'facts.landing.pushed': '{file}: commit {commit}, pushed by {proposer} without a merge',
+      'facts.landing.unknown': '{file}: who brought it to the branch is not known',
+      'facts.landing.back': 'Back on the branch. ',
+      'hold.no-landing': 'the commit that added this version could not be found',
+      'hold.forge-squash': 'commit {commit} by {by} looks like a squash or rebase merge of {request} on the forge; such merges leave no merge commit, so git cannot show who approved it. Merge with "Create a merge commit", or use `approval: { mode: branch }` with the forge\'s branch protection requiring review',
+      'hold.direct': 'commit {commit} by {by} reached the branch directly, not through a merge by an approver; merge it through a pull request approved by one of the account\'s approvers',
+      'hold.no-base': 'the branch had no earlier commit to read the approver list from',
+      'hold.base-unreadable': 'the approver list before merge {commit} cannot be read: {error}',
+      'hold.not-approver': 'merge {commit} was made by {by}, who is not an approver of account `{account}` (as listed before the merge and in the configuration in force)',
+      'hold.own-merge': 'merge {commit} was made by {by}, who also proposed the change; another approver must merge it',
+      'hold.unknown': 'held for approval',
       'duration.h': '{n}h',
       'duration.m': '{n}m',
       'duration.s': '{n}s',
@@ -961,6 +985,16 @@
       case 'retracting': return t('facts.retracting', { n: facts.attempt });
       case 'retract-failed': return t('facts.retract-failed', { message: facts.message });
       case 'invalid': return problemText(facts.problem);
+      case 'landing': {
+        const kind = !facts.commit || !facts.proposer ? 'unknown' : (facts.approver ? 'merged' : 'pushed');
+        const text = t(`facts.landing.${kind}`, facts);
+        return facts.back_on_branch ? t('facts.landing.back') + text : text;
+      }
+      case 'held': {
+        const hold = facts.hold && typeof facts.hold === 'object' ? facts.hold : {};
+        const known = ['no-landing', 'forge-squash', 'direct', 'no-base', 'base-unreadable', 'not-approver', 'own-merge'];
+        return known.includes(hold.why) ? t(`hold.${hold.why}`, hold) : str(fallback);
+      }
       case 'not-configured': case 'resent': case 'removed': case 'retracted':
         return t(`facts.${facts.code}`);
       default: return str(fallback);

@@ -236,6 +236,14 @@ try {
   check(missed !== undefined, `the missed entry in Japanese: ${JSON.stringify(details)}`);
   check(details.every((d) => !/\d{2}:\d{2}:\d{2}\+00:00/.test(d)), `no UTC timestamps shown: ${JSON.stringify(details)}`);
   check(missed !== undefined && /\d時間|\d分/.test(missed), `durations in Japanese: ${missed}`);
+  // A post held for approval says why in Japanese too, in its audit trail.
+  await page.evaluate(() => { location.hash = '#/post/posts%2Fheld'; });
+  await wait(() => document.querySelector('td.event-detail'));
+  const heldDetails = await page.$$eval('td.event-detail', (cells) => cells.map((c) => c.textContent));
+  check(heldDetails.some((d) => d.includes('承認者のマージを通さずにブランチに直接入りました')),
+    `the hold's reason in Japanese: ${JSON.stringify(heldDetails)}`);
+  check(heldDetails.some((d) => d.includes('がマージを通さずに push しました')),
+    `provenance in Japanese: ${JSON.stringify(heldDetails)}`);
 
   // ---------------------------------------------------------------- search
   async function search(fill) {
