@@ -81,6 +81,24 @@ pub enum Facts {
     },
     /// Held for approval: why (see [`Hold`]).
     Held { hold: Hold },
+    /// The network was taken out of the post before this delivery was sent.
+    NetworkRemoved,
+    /// An approved `retract: true` came before this delivery was sent.
+    RetractedBeforeSent,
+    /// An approved `retract: true` asks to delete the published post.
+    RetractRequested,
+    /// A `retract: true` waits for approval.
+    RetractHeld { hold: Hold },
+    /// The post changed after this delivery became `state`; it is not sent again.
+    EditedAfterPublish { state: String },
+    /// The post's file left the branch at `commit`.
+    FileRemoved { file: String, commit: String },
+    /// An operator settled an `unknown` delivery: published at `url`, or not published
+    /// (`url` absent) and sent again.
+    Resolved {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
 }
 
 /// Why a post in `mode: merge` waits for an approver (`sync::approval_hold`).
@@ -239,6 +257,25 @@ impl Facts {
                 }
             }
             Facts::Held { hold } => hold.stored(),
+            Facts::NetworkRemoved => {
+                "the network was removed from the post before it was sent".into()
+            }
+            Facts::RetractedBeforeSent => "retracted before it was sent".into(),
+            Facts::RetractRequested => "an approved `retract: true` asks to delete it".into(),
+            Facts::RetractHeld { hold } => format!("retract not approved: {}", hold.stored()),
+            Facts::EditedAfterPublish { state } => format!(
+                "the post changed after this network's delivery became {state}; it is not \
+                 sent again (delete or correct it on the network if needed)"
+            ),
+            Facts::FileRemoved { file, commit } => {
+                format!("{file} is no longer on the branch (at {commit})")
+            }
+            Facts::Resolved { url: Some(url) } => {
+                format!("an operator confirmed it is published at {url}")
+            }
+            Facts::Resolved { url: None } => {
+                "an operator confirmed it was not published; sending it again".into()
+            }
         }
     }
 }

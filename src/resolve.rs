@@ -8,6 +8,7 @@
 use chrono::Utc;
 
 use crate::delivery::{Actor, DeliveryRecord, Event, NewEvent, State};
+use crate::facts::Facts;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,13 +60,15 @@ pub fn resolve(
             return None;
         }
         let now = Utc::now();
-        let detail = match &resolution {
+        let facts = match &resolution {
             Resolution::Published { url } => {
                 d.state = State::Published;
                 d.published_at = Some(now);
                 d.remote_url = Some(url.clone());
                 d.set_error(None);
-                format!("an operator confirmed it is published at {url}")
+                Facts::Resolved {
+                    url: Some(url.clone()),
+                }
             }
             Resolution::NotPublished => {
                 // Sent again with the same key; lateness is not applied to a retry.
@@ -73,16 +76,16 @@ pub fn resolve(
                 d.due_at = now;
                 d.next_attempt_at = Some(now);
                 d.set_error(None);
-                "an operator confirmed it was not published; sending it again".to_string()
+                Facts::Resolved { url: None }
             }
         };
         Some(vec![NewEvent {
             post_id: d.post_id.clone(),
             kind: "resolved",
             network: Some(d.network.clone()),
-            detail,
+            detail: facts.stored(),
             actor: actor.clone(),
-            facts: None,
+            facts: Some(facts),
         }])
     })?;
     match (result, found_state) {

@@ -856,9 +856,9 @@ pub fn plan_post(
                 post_id: c.id.clone(),
                 kind: "cancelled",
                 network: Some(d.network.clone()),
-                detail: "the network was removed from the post before it was sent".into(),
+                detail: Facts::NetworkRemoved.stored(),
                 actor: actor.clone(),
-                facts: None,
+                facts: Some(Facts::NetworkRemoved),
             });
             deliveries.push(d);
         }
@@ -885,19 +885,19 @@ fn plan_retract(
 ) -> (Vec<DeliveryRecord>, Vec<NewEvent>) {
     let mut changed = Vec::new();
     let mut events = Vec::new();
-    let event = |d: &DeliveryRecord, kind: &'static str, detail: String| NewEvent {
+    let event = |d: &DeliveryRecord, kind: &'static str, facts: Facts| NewEvent {
         post_id: d.post_id.clone(),
         kind,
         network: Some(d.network.clone()),
-        detail,
+        detail: facts.stored(),
         actor: actor.clone(),
-        facts: None,
+        facts: Some(facts),
     };
     if let Some(hold) = hold {
         if content_changed {
             if let Some(d) = existing.values().next() {
-                let reason = hold.stored();
-                let mut e = event(d, "retract-held", format!("retract not approved: {reason}"));
+                let facts = Facts::RetractHeld { hold: hold.clone() };
+                let mut e = event(d, "retract-held", facts);
                 e.network = None;
                 events.push(e);
             }
@@ -911,11 +911,7 @@ fn plan_retract(
                 d.retract_pending = true;
                 d.due_at = now;
                 d.next_attempt_at = Some(now);
-                events.push(event(
-                    &d,
-                    "retract-requested",
-                    "an approved `retract: true` asks to delete it".into(),
-                ));
+                events.push(event(&d, "retract-requested", Facts::RetractRequested));
                 changed.push(d);
             }
             s if (s.is_unsent() || s == State::Retrying)
@@ -924,12 +920,8 @@ fn plan_retract(
             {
                 let mut d = (*d).clone();
                 d.state = State::Cancelled;
-                d.set_error(Some("retracted before it was sent".into()));
-                events.push(event(
-                    &d,
-                    "cancelled",
-                    "retracted before it was sent".into(),
-                ));
+                d.set_error_facts(Facts::RetractedBeforeSent);
+                events.push(event(&d, "cancelled", Facts::RetractedBeforeSent));
                 changed.push(d);
             }
             _ => {}
@@ -974,17 +966,12 @@ fn plan_delivery(
         return edited.then(|| {
             (
                 None,
-                event(
-                    "edited-after-publish",
-                    (
-                        format!(
-                            "the post changed after this network's delivery became {}; it is \
-                             not sent again (delete or correct it on the network if needed)",
-                            old.state
-                        ),
-                        None,
-                    ),
-                ),
+                event("edited-after-publish", {
+                    let facts = Facts::EditedAfterPublish {
+                        state: old.state.to_string(),
+                    };
+                    (facts.stored(), Some(facts))
+                }),
             )
         });
     }
@@ -1020,13 +1007,11 @@ pub fn plan_removal(current: Option<&PostView>, commit: &str) -> Option<PostChan
     }
     let mut post = v.post.clone();
     post.present = false;
-    let short = &commit[..commit.len().min(8)];
-    let mut events = vec![NewEvent::service(
-        &post.id,
-        "removed",
-        None,
-        format!("{} is no longer on the branch (at {short})", post.file),
-    )];
+    let removed = Facts::FileRemoved {
+        file: post.file.clone(),
+        commit: commit[..commit.len().min(8)].to_string(),
+    };
+    let mut events = vec![NewEvent::stating(&post.id, "removed", None, removed)];
     let mut deliveries = Vec::new();
     for d in &v.deliveries {
         if matches!(

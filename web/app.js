@@ -157,6 +157,14 @@
       'hold.not-approver': 'マージ {commit} をした {by} は、アカウント `{account}` の承認者ではありません（マージ前の一覧と、現在有効な設定の両方で確認しています）',
       'hold.own-merge': 'マージ {commit} をした {by} は、この変更の提案者でもあります。別の承認者がマージしてください',
       'hold.unknown': '承認待ちです',
+      'facts.network-removed': '送信前に、このネットワークが投稿から外されました',
+      'facts.retracted-before-sent': '送信前に取り下げられました',
+      'facts.retract-requested': '承認された `retract: true` により、削除を依頼しました',
+      'facts.retract-held': '取り下げは承認待ちです: {reason}',
+      'facts.edited-after-publish': 'このネットワークへの配信が「{state}」になった後で投稿が変更されました。再送はしません（必要ならネットワーク上で削除・訂正してください）',
+      'facts.file-removed': '{file} がブランチからなくなりました（{commit}）',
+      'facts.resolved-published': '運用担当者が {url} に公開済みであることを確認しました',
+      'facts.resolved-not-published': '運用担当者が未公開であることを確認しました。もう一度送ります',
       'duration.h': '{n}時間',
       'duration.m': '{n}分',
       'duration.s': '{n}秒',
@@ -392,6 +400,14 @@
       'hold.not-approver': 'merge {commit} was made by {by}, who is not an approver of account `{account}` (as listed before the merge and in the configuration in force)',
       'hold.own-merge': 'merge {commit} was made by {by}, who also proposed the change; another approver must merge it',
       'hold.unknown': 'held for approval',
+      'facts.network-removed': 'the network was removed from the post before it was sent',
+      'facts.retracted-before-sent': 'retracted before it was sent',
+      'facts.retract-requested': 'an approved `retract: true` asks to delete it',
+      'facts.retract-held': 'retract not approved: {reason}',
+      'facts.edited-after-publish': 'the post changed after this network\'s delivery became {state}; it is not sent again (delete or correct it on the network if needed)',
+      'facts.file-removed': '{file} is no longer on the branch (at {commit})',
+      'facts.resolved-published': 'an operator confirmed it is published at {url}',
+      'facts.resolved-not-published': 'an operator confirmed it was not published; sending it again',
       'duration.h': '{n}h',
       'duration.m': '{n}m',
       'duration.s': '{n}s',
@@ -990,15 +1006,23 @@
         const text = t(`facts.landing.${kind}`, facts);
         return facts.back_on_branch ? t('facts.landing.back') + text : text;
       }
-      case 'held': {
-        const hold = facts.hold && typeof facts.hold === 'object' ? facts.hold : {};
-        const known = ['no-landing', 'forge-squash', 'direct', 'no-base', 'base-unreadable', 'not-approver', 'own-merge'];
-        return known.includes(hold.why) ? t(`hold.${hold.why}`, hold) : str(fallback);
-      }
+      case 'held': return holdText(facts.hold, fallback);
+      case 'retract-held': return t('facts.retract-held', { reason: holdText(facts.hold, t('hold.unknown')) });
+      case 'edited-after-publish': return t('facts.edited-after-publish', { state: t(`state.${facts.state}`) });
+      case 'file-removed': return t('facts.file-removed', facts);
+      case 'resolved': return facts.url ? t('facts.resolved-published', facts) : t('facts.resolved-not-published');
+      case 'network-removed': case 'retracted-before-sent': case 'retract-requested':
+        return t(`facts.${facts.code}`);
       case 'not-configured': case 'resent': case 'removed': case 'retracted':
         return t(`facts.${facts.code}`);
       default: return str(fallback);
     }
+  }
+
+  // Why a post waits for approval (src/facts.rs, Hold).
+  function holdText(hold, fallback) {
+    const known = ['no-landing', 'forge-squash', 'direct', 'no-base', 'base-unreadable', 'not-approver', 'own-merge'];
+    return hold && typeof hold === 'object' && known.includes(hold.why) ? t(`hold.${hold.why}`, hold) : str(fallback);
   }
 
   function problemText(problem) {
