@@ -20,7 +20,7 @@ use crate::info::RepoInfo;
 use crate::post::{self, Parsed, PlannedDelivery, Problem};
 use crate::repo::{ContentFile, GitContent, Landing, Repo, RepoError};
 use crate::source::ContentSource;
-use crate::store::{meta, PostView, Store, StoreError};
+use crate::store::{meta, PostView, Snapshot, Store, StoreError, POST_BATCH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -205,12 +205,16 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
     let mut seen_ids: HashMap<String, String> = HashMap::new();
     // Thousands of posts in a cold sync: written in shared transactions, not one each.
     let mut batch = store.post_batch();
+    // Looked up in what the last batch committed, as separate reads would: every post
+    // this sync wrote is in `seen_ids` and never looked up again.
+    let mut committed = store.snapshot()?;
+    let mut applied = 0;
     for (file, renamed_from, mut candidate) in upserts {
         candidate.landing = landings.get(&file.path).cloned();
-        candidate.id = identity(store, &candidate, renamed_from)?;
+        candidate.id = identity(&committed, &candidate, renamed_from)?;
         let owner = match seen_ids.get(&candidate.id) {
             Some(other) => Some(other.clone()),
-            None => store
+            None => committed
                 .post(&candidate.id)?
                 .filter(|v| {
                     v.post.present
@@ -251,6 +255,11 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         seen_ids.insert(candidate.id.clone(), file.path.clone());
         let id = candidate.id.clone();
         events += batch.apply_post(&id, |current| plan_post(current, &candidate, now))?;
+        applied += 1;
+        if applied % POST_BATCH == 0 {
+            // The batch just committed; later posts see it as they would have.
+            committed = store.snapshot()?;
+        }
     }
     batch.flush()?;
 
@@ -567,7 +576,11 @@ fn full_changes(
 /// it had (through renames, recorded in the store), and a new file is its path. A file
 /// whose post already went out keeps that post's identity even if its `id:` changes, so a
 /// changed id can never publish the same notice twice.
-fn identity(store: &Store, c: &Candidate, renamed_from: Option<&str>) -> Result<String, SyncError> {
+fn identity(
+    store: &Snapshot,
+    c: &Candidate,
+    renamed_from: Option<&str>,
+) -> Result<String, SyncError> {
     let previous = match renamed_from {
         Some(old) => store.file_owner(old)?,
         None => store.file_owner(&c.file)?,
