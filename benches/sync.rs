@@ -18,6 +18,9 @@ use oshirase::sync::{self, SyncOptions};
 const CONFIG: &str = "timezone: Asia/Tokyo\nmax_lateness: 2h\naccounts:\n  city:\n    approval: { mode: merge, approvers: [koho-chief@city.example.jp] }\n    networks:\n      x: { type: outbox }\n      facebook: { type: outbox }\n";
 
 fn main() {
+    // As `oshirase` itself does before anything else runs.
+    // SAFETY: no other thread exists yet.
+    unsafe { oshirase::repo::cache_directory_trees() };
     // A child run: one cold sync in a fresh process, so its peak memory is its own.
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--child-sync") {
@@ -25,12 +28,17 @@ fn main() {
         let data = tempfile::tempdir().expect("temp dir");
         let store = Store::open(data.path()).expect("store");
         let started = Instant::now();
-        let report = sync_once(&store, &repo);
+        let report = sync_report(&store, &repo);
+        let p = report.phases;
         println!(
-            "{} {} {}",
+            "{} {} {} {} {} {} {}",
             started.elapsed().as_secs_f64(),
-            report,
-            peak_rss_kib("self")
+            report.parsed,
+            peak_rss_kib("self"),
+            p.read.as_secs_f64(),
+            p.parse.as_secs_f64(),
+            p.provenance.as_secs_f64(),
+            p.write.as_secs_f64(),
         );
         return;
     }
@@ -48,29 +56,13 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = dir.path().join("content");
         let made = Instant::now();
-        make_repo(&repo, n);
+        make_repo(&repo, n, 0);
         let made = made.elapsed();
-        let git = git_read_all_blobs(&repo);
-        let out = Command::new(&exe)
-            .arg("--child-sync")
-            .arg(&repo)
-            .output()
-            .expect("child sync");
-        let line = String::from_utf8_lossy(&out.stdout);
-        let mut parts = line.split_whitespace();
-        let secs: f64 = parts
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(f64::NAN);
-        let parsed = parts.next().unwrap_or("?").to_string();
-        let peak: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        println!(
-            "| cold sync (repo made in {:.1} s) | {n} | {:.3} s, {parsed} posts parsed, peak RSS {} MiB; git cat-file --batch of the same blobs {:.3} s → {:.1}× git |",
-            made.as_secs_f64(),
-            secs,
-            peak / 1024,
-            git.as_secs_f64(),
-            secs / git.as_secs_f64()
+        cold_sync_row(
+            &exe,
+            &repo,
+            n,
+            &format!("cold sync (repo made in {:.1} s)", made.as_secs_f64()),
         );
         if let Some(bin) = &oshirase {
             // Where the time goes: `check` parses and validates the same posts from the
@@ -85,6 +77,17 @@ fn main() {
                 started.elapsed().as_secs_f64()
             );
         }
+        // The same posts landed as a real office lands them: through merged pull
+        // requests, so provenance has a history to walk and merges to look behind.
+        let merged = dir.path().join("merged");
+        let merges = n.div_ceil(100);
+        make_repo(&merged, n, merges);
+        cold_sync_row(
+            &exe,
+            &merged,
+            n,
+            &format!("cold sync, posts landed by {merges} merged pull requests"),
+        );
         if n == 10_000 {
             ten_k = Some((dir, repo));
         }
@@ -125,13 +128,47 @@ fn main() {
     }
 }
 
+/// One cold sync in a child process beside git's read of the same blobs, and its split.
+fn cold_sync_row(exe: &Path, repo: &Path, n: usize, label: &str) {
+    let git = git_read_all_blobs(repo);
+    let out = Command::new(exe)
+        .arg("--child-sync")
+        .arg(repo)
+        .output()
+        .expect("child sync");
+    let line = String::from_utf8_lossy(&out.stdout);
+    let mut parts = line.split_whitespace();
+    let secs: f64 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::NAN);
+    let parsed = parts.next().unwrap_or("?").to_string();
+    let peak: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let split: Vec<f64> = parts.filter_map(|s| s.parse().ok()).collect();
+    println!(
+        "| {label} | {n} | {secs:.3} s, {parsed} posts parsed, peak RSS {} MiB; git cat-file --batch of the same blobs {:.3} s → {:.1}× git |",
+        peak / 1024,
+        git.as_secs_f64(),
+        secs / git.as_secs_f64()
+    );
+    if let [read, parse, provenance, write] = split[..] {
+        println!(
+            "| of which read {read:.3} s, parse {parse:.3} s, provenance {provenance:.3} s, write {write:.3} s | {n} | |"
+        );
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
 fn sync_once(store: &Store, repo: &Path) -> usize {
+    sync_report(store, repo).parsed
+}
+
+fn sync_report(store: &Store, repo: &Path) -> sync::SyncReport {
     let accept = |_: &oshirase::config::RepoConfig| Ok(());
-    let report = sync::sync(
+    sync::sync(
         store,
         &SyncOptions {
             repo_path: repo,
@@ -141,8 +178,7 @@ fn sync_once(store: &Store, repo: &Path) -> usize {
             accept_config: &accept,
         },
     )
-    .expect("sync");
-    report.parsed
+    .expect("sync")
 }
 
 /// VmHWM of a process (`self` or a pid), in KiB.
@@ -183,8 +219,10 @@ fn post_text(i: usize, edit: usize) -> String {
     )
 }
 
-/// A repository of `n` posts in one commit by the supervisor, made with git fast-import.
-fn make_repo(repo: &Path, n: usize) {
+/// A repository of `n` posts made with git fast-import: with `merges` 0, in one commit by
+/// the supervisor; otherwise in that many pull requests of a staff member (two commits each)
+/// that the supervisor merged with a merge commit.
+fn make_repo(repo: &Path, n: usize, merges: usize) {
     std::fs::create_dir_all(repo).expect("mkdir");
     git(repo, &["init", "-q", "-b", "main"]);
     let mut child = Command::new("git")
@@ -204,15 +242,52 @@ fn make_repo(repo: &Path, n: usize) {
         for i in 0..n {
             blob(&mut w, i + 2, post_text(i, 0).as_bytes());
         }
+        let files = |w: &mut dyn Write, range: std::ops::Range<usize>| {
+            for i in range {
+                writeln!(w, "M 100644 :{} posts/{:03}/p{i:05}.md", i + 2, i / 500).expect("write");
+            }
+        };
+        let chief = "広報課長 <koho-chief@city.example.jp>";
+        let staff = "足立 花子 <hanako@city.example.jp>";
+        let first = n + 2;
         writeln!(
             w,
-            "commit refs/heads/main\nauthor 広報課長 <koho-chief@city.example.jp> 1764000000 +0900\ncommitter 広報課長 <koho-chief@city.example.jp> 1764000000 +0900\ndata 9\nthe posts\nM 100644 :1 oshirase.yaml"
+            "commit refs/heads/main\nmark :{first}\nauthor {chief} 1764000000 +0900\ncommitter {chief} 1764000000 +0900\ndata 9\nthe posts\nM 100644 :1 oshirase.yaml"
         )
         .expect("write");
-        for i in 0..n {
-            writeln!(w, "M 100644 :{} posts/{:03}/p{i:05}.md", i + 2, i / 500).expect("write");
+        if merges == 0 {
+            files(&mut w, 0..n);
         }
         writeln!(w).expect("write");
+        let per = n.div_ceil(merges.max(1));
+        let mut main = first;
+        for k in 0..merges {
+            let range = (k * per).min(n)..((k + 1) * per).min(n);
+            let half = range.start + range.len() / 2;
+            let at = 1764000000 + 60 * k;
+            // Two commits on the staff branch, then the supervisor's merge commit.
+            let (one, two, merge) = (main + 1, main + 2, main + 3);
+            for (mark, from, part) in [(one, main, range.start..half), (two, one, half..range.end)]
+            {
+                writeln!(
+                    w,
+                    "commit refs/heads/staff/{k}\nmark :{mark}\nauthor {staff} {at} +0900\ncommitter {staff} {at} +0900\ndata 7\npropose\nfrom :{from}"
+                )
+                .expect("write");
+                files(&mut w, part);
+                writeln!(w).expect("write");
+            }
+            writeln!(
+                w,
+                "commit refs/heads/main\nmark :{merge}\nauthor {chief} {} +0900\ncommitter {chief} {} +0900\ndata 5\nmerge\nfrom :{main}\nmerge :{two}",
+                at + 30,
+                at + 30
+            )
+            .expect("write");
+            files(&mut w, range);
+            writeln!(w).expect("write");
+            main = merge;
+        }
     }
     assert!(child.wait().expect("fast-import").success());
     git(repo, &["checkout", "-q", "main"]);

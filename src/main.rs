@@ -219,6 +219,8 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
+    // SAFETY: no thread but this one runs yet.
+    unsafe { oshirase::repo::cache_directory_trees() };
     let mut cli = Cli::parse();
     let log_format = match &cli.command {
         Command::Serve(args) => args.log_format,

@@ -32,6 +32,26 @@ pub enum RepoError {
     Git(#[from] git2::Error),
 }
 
+/// The largest tree object libgit2 keeps in its cache once read (its default is 4 KiB).
+/// A folder of 500 posts is a tree of about 20 KiB; uncached, every diff and path lookup
+/// of a sync reads, inflates and hashes it again, which made finding provenance in a
+/// cold sync slower than parsing every post.
+const TREE_CACHE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Lets libgit2 cache trees as large as a folder of thousands of posts (see
+/// [`TREE_CACHE_LIMIT`]). The cache belongs to each open repository and goes with it.
+///
+/// # Safety
+/// libgit2 keeps this limit in a process-wide variable that is not synchronised: call this
+/// before any other thread exists (`main` does, first of all).
+pub unsafe fn cache_directory_trees() {
+    // SAFETY: the caller guarantees no other thread runs yet (see above). Failing leaves
+    // the default, which is only slower.
+    unsafe {
+        let _ = git2::opts::set_cache_object_limit(ObjectType::Tree, TREE_CACHE_LIMIT);
+    }
+}
+
 /// A person as git records them, with the time of their part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
@@ -330,8 +350,8 @@ impl Repo {
     }
 
     /// Finds, for each path (from the repository root), the first-parent commit that landed
-    /// its current version, walking back from `tip`. The walk stops early once every path
-    /// is found, so a sync after a merge only looks at the new commits.
+    /// its current version, walking back from `tip` once for all paths. The walk stops early
+    /// once every path is found, so a sync after a merge only looks at the new commits.
     pub fn landings(
         &self,
         tip: Oid,
@@ -340,10 +360,6 @@ impl Repo {
         let mut remaining: HashSet<&str> = paths.iter().map(String::as_str).collect();
         let mut found = HashMap::new();
         let mut commit = self.git.find_commit(tip)?;
-        let mut diff_options = git2::DiffOptions::new();
-        if !self.content_dir.is_empty() {
-            diff_options.pathspec(&self.content_dir);
-        }
         while !remaining.is_empty() {
             let tree = commit.tree()?;
             let parent = commit.parents().next();
@@ -357,7 +373,7 @@ impl Repo {
                     let diff = self.git.diff_tree_to_tree(
                         Some(&parent.tree()?),
                         Some(&tree),
-                        Some(&mut diff_options),
+                        Some(&mut self.content_diff_options()),
                     )?;
                     diff.deltas()
                         .filter_map(|d| d.new_file().path().and_then(Path::to_str))
@@ -366,10 +382,11 @@ impl Repo {
                         .collect()
                 }
             };
-            for path in changed {
-                let landing = self.landing(&commit, &path)?;
-                remaining.remove(path.as_str());
-                found.insert(path, landing);
+            if !changed.is_empty() {
+                for (path, landing) in self.landed_by(&commit, changed)? {
+                    remaining.remove(path.as_str());
+                    found.insert(path, landing);
+                }
             }
             match parent {
                 Some(p) => commit = p,
@@ -379,51 +396,112 @@ impl Repo {
         Ok(found)
     }
 
-    /// Who proposed and who approved `path` as landed by `commit`.
-    fn landing(&self, commit: &Commit<'_>, path: &str) -> Result<Landing, RepoError> {
+    /// A diff limited to the content directory, where every path asked about lives.
+    fn content_diff_options(&self) -> git2::DiffOptions {
+        let mut options = git2::DiffOptions::new();
+        if !self.content_dir.is_empty() {
+            options.pathspec(&self.content_dir);
+        }
+        options
+    }
+
+    /// Who proposed and who approved each of `paths` as landed by `commit`.
+    fn landed_by(
+        &self,
+        commit: &Commit<'_>,
+        paths: Vec<String>,
+    ) -> Result<Vec<(String, Landing)>, RepoError> {
         let base = commit.parent_id(0).ok().map(|o| o.to_string());
         if commit.parent_count() < 2 {
-            return Ok(Landing {
+            let landing = Landing {
                 commit: commit.id().to_string(),
                 proposer: Person::from_signature(&commit.author()),
                 approver: None,
                 base,
                 forge_merge: forge_merge_hint(commit),
-            });
+            };
+            return Ok(paths.into_iter().map(|p| (p, landing.clone())).collect());
         }
-        // A merge: the proposer is the author of the newest commit on the merged side that
-        // changed this path.
-        let mut walk = self.git.revwalk()?;
-        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
-        for parent in commit.parent_ids().skip(1) {
-            walk.push(parent)?;
-        }
-        walk.hide(commit.parent_id(0)?)?;
-        let mut proposer = None;
-        for oid in walk {
-            let candidate = self.git.find_commit(oid?)?;
-            if self.changes_path(&candidate, path)? {
-                proposer = Some(Person::from_signature(&candidate.author()));
-                break;
-            }
-        }
+        let mut proposers = self.proposers(commit, &paths)?;
         let approver = Person::from_signature(&commit.author());
-        Ok(Landing {
-            forge_merge: None,
-            commit: commit.id().to_string(),
-            // A merge that itself edited the file (a conflict resolution) proposed it too.
-            proposer: proposer.unwrap_or_else(|| approver.clone()),
-            approver: Some(approver),
-            base,
-        })
+        Ok(paths
+            .into_iter()
+            .map(|path| {
+                // A merge that itself edited the file (a conflict resolution) proposed it too.
+                let proposer = proposers.remove(&path).unwrap_or_else(|| approver.clone());
+                let landing = Landing {
+                    forge_merge: None,
+                    commit: commit.id().to_string(),
+                    proposer,
+                    approver: Some(approver.clone()),
+                    base: base.clone(),
+                };
+                (path, landing)
+            })
+            .collect())
     }
 
-    fn changes_path(&self, commit: &Commit<'_>, path: &str) -> Result<bool, RepoError> {
-        let here = blob_at(&commit.tree()?, path)?;
-        match commit.parents().next() {
-            None => Ok(here.is_some()),
-            Some(parent) => Ok(blob_at(&parent.tree()?, path)? != here),
+    /// For a merge, the author of the newest commit on the merged side that changed each
+    /// path, found in one walk of that side for all paths (a merge of thousands of posts
+    /// would otherwise walk it once per post).
+    fn proposers(
+        &self,
+        merge: &Commit<'_>,
+        paths: &[String],
+    ) -> Result<HashMap<String, Person>, RepoError> {
+        let mut walk = self.git.revwalk()?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::TIME)?;
+        for parent in merge.parent_ids().skip(1) {
+            walk.push(parent)?;
         }
+        walk.hide(merge.parent_id(0)?)?;
+        let mut pending: HashSet<&str> = paths.iter().map(String::as_str).collect();
+        let mut found = HashMap::new();
+        for oid in walk {
+            if pending.is_empty() {
+                break;
+            }
+            let candidate = self.git.find_commit(oid?)?;
+            let changed = self.blobs_changed(&candidate, &pending)?;
+            if changed.is_empty() {
+                continue;
+            }
+            let author = Person::from_signature(&candidate.author());
+            for path in changed {
+                pending.remove(path.as_str());
+                found.insert(path, author.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Which of `wanted` point at another blob in `commit` than in its first parent (or
+    /// exist at all, in a root commit). A change of mode alone keeps the blob, so it is not
+    /// a change of the post.
+    fn blobs_changed(
+        &self,
+        commit: &Commit<'_>,
+        wanted: &HashSet<&str>,
+    ) -> Result<Vec<String>, RepoError> {
+        let parent_tree = match commit.parents().next() {
+            Some(parent) => Some(parent.tree()?),
+            None => None,
+        };
+        let diff = self.git.diff_tree_to_tree(
+            parent_tree.as_ref(),
+            Some(&commit.tree()?),
+            Some(&mut self.content_diff_options()),
+        )?;
+        Ok(diff
+            .deltas()
+            .filter(|d| d.old_file().id() != d.new_file().id())
+            .filter_map(|d| {
+                let side = d.new_file().path().or_else(|| d.old_file().path());
+                side.and_then(Path::to_str)
+            })
+            .filter(|p| wanted.contains(p))
+            .map(str::to_string)
+            .collect())
     }
 
     /// Author and summary of a commit, for the audit trail.
@@ -516,15 +594,6 @@ fn forge_merge_hint(commit: &Commit<'_>) -> Option<String> {
     }
     let committer = commit.committer();
     (committer.email().ok() == Some("noreply@github.com")).then(|| "a pull request".to_string())
-}
-
-/// The blob at `path` in `tree`; `None` only when there is none, an error when git failed.
-fn blob_at(tree: &Tree<'_>, path: &str) -> Result<Option<Oid>, git2::Error> {
-    match tree.get_path(Path::new(path)) {
-        Ok(entry) => Ok(Some(entry.id())),
-        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 fn normalise_dir(dir: &str) -> String {

@@ -304,14 +304,16 @@ impl Store {
     // ---- reads ------------------------------------------------------------------------
 
     pub fn post(&self, id: &str) -> Result<Option<PostView>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let posts = txn.open_table(POSTS)?;
-        let Some(value) = posts.get(id)? else {
-            return Ok(None);
-        };
-        let post: PostRecord = serde_json::from_slice(value.value())?;
-        let deliveries = read_deliveries(&txn.open_table(DELIVERIES)?, id)?;
-        Ok(Some(PostView { post, deliveries }))
+        self.snapshot()?.post(id)
+    }
+
+    /// The store as committed now, for many lookups in a row: each read transaction takes
+    /// a file lock (several processes may use the store), which a sync of thousands of
+    /// posts should not pay twice a post.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            txn: self.db.begin_read()?,
+        })
     }
 
     /// Every post with its deliveries, in id order.
@@ -424,9 +426,7 @@ impl Store {
 
     /// The id of the post that the file at `path` is, if it is one.
     pub fn file_owner(&self, path: &str) -> Result<Option<String>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(FILES)?;
-        Ok(table.get(path)?.map(|v| v.value().to_string()))
+        self.snapshot()?.file_owner(path)
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -606,6 +606,30 @@ impl Store {
             // No listener is fine: the events are in the database either way.
             let _ = self.events.send(e.clone());
         }
+    }
+}
+
+/// See [`Store::snapshot`]; it sees nothing committed after it was taken.
+pub struct Snapshot {
+    txn: redb::ReadTransaction,
+}
+
+impl Snapshot {
+    /// A post with its deliveries, as [`Store::post`].
+    pub fn post(&self, id: &str) -> Result<Option<PostView>, StoreError> {
+        let posts = self.txn.open_table(POSTS)?;
+        let Some(value) = posts.get(id)? else {
+            return Ok(None);
+        };
+        let post: PostRecord = serde_json::from_slice(value.value())?;
+        let deliveries = read_deliveries(&self.txn.open_table(DELIVERIES)?, id)?;
+        Ok(Some(PostView { post, deliveries }))
+    }
+
+    /// The post a file is, as [`Store::file_owner`].
+    pub fn file_owner(&self, path: &str) -> Result<Option<String>, StoreError> {
+        let table = self.txn.open_table(FILES)?;
+        Ok(table.get(path)?.map(|v| v.value().to_string()))
     }
 }
 

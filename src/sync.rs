@@ -19,9 +19,9 @@ use crate::delivery::{Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, S
 use crate::facts::{Facts, Hold};
 use crate::info::RepoInfo;
 use crate::post::{self, Parsed, PlannedDelivery, Problem};
-use crate::repo::{ContentFile, Landing, Repo, RepoError};
+use crate::repo::{ContentFile, GitContent, Landing, Repo, RepoError};
 use crate::source::ContentSource;
-use crate::store::{meta, PostView, Store, StoreError};
+use crate::store::{meta, PostView, Snapshot, Store, StoreError, POST_BATCH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -60,6 +60,21 @@ pub struct SyncReport {
     /// Markdown files that are not posts but look meant to be, each with why.
     pub not_posts: Vec<Problem>,
     pub took: Duration,
+    /// Where `took` went.
+    pub phases: SyncPhases,
+}
+
+/// Where a sync's time went, printed by the sync benchmark.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncPhases {
+    /// Reading the configuration, the tree and the blobs that changed.
+    pub read: Duration,
+    /// Parsing the posts and checking them against the configuration.
+    pub parse: Duration,
+    /// Finding in the history how each post landed.
+    pub provenance: Duration,
+    /// Planning against the store and writing it.
+    pub write: Duration,
 }
 
 /// One post file as this sync sees it.
@@ -128,19 +143,38 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
             Change::Upsert { renamed_from, .. } => renamed_from.as_deref(),
         })
         .collect();
+    let mut phases = SyncPhases {
+        read: started.elapsed(),
+        ..SyncPhases::default()
+    };
+    let phase = Instant::now();
+    let files: Vec<&ContentFile> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Upsert { file, .. } => Some(file),
+            Change::Delete { .. } => None,
+        })
+        .collect();
+    let source = Source {
+        opts,
+        tip,
+        config: &config,
+        config_hash: &config_hash,
+    };
+    let mut prepared = prepare_all(&repo, &source, &files)?.into_iter();
+    phases.parse = phase.elapsed();
     let mut upserts = Vec::new();
     let mut deletes = Vec::new();
     let mut not_posts = NotPosts::load(store, mode == "full")?;
     for c in &changes {
         match c {
             Change::Upsert { file, renamed_from } => {
-                let parsed = parse_file(&repo, file)?;
                 not_posts.forget(&file.path);
                 if let Some(old) = renamed_from {
                     not_posts.forget(old);
                 }
-                if !matches!(parsed, Parsed::NotAPost) {
-                    upserts.push((file, renamed_from.as_deref(), parsed));
+                if let Some(candidate) = prepared.next().flatten() {
+                    upserts.push((file, renamed_from.as_deref(), candidate));
                     continue;
                 }
                 if let Some(bytes) = &file.bytes {
@@ -160,28 +194,28 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
             }
         }
     }
+    let phase = Instant::now();
     let paths: HashSet<String> = upserts.iter().map(|(f, _, _)| f.path.clone()).collect();
     let landings = repo.landings(tip, &paths)?;
+    phases.provenance = phase.elapsed();
+    let phase = Instant::now();
     let mut base_configs = BaseConfigs::default();
-    let content = repo.content_at(tip)?;
 
     let now = Utc::now();
     let mut events = 0;
     let mut seen_ids: HashMap<String, String> = HashMap::new();
     // Thousands of posts in a cold sync: written in shared transactions, not one each.
     let mut batch = store.post_batch();
-    for (file, renamed_from, parsed) in upserts {
-        let landing = landings.get(&file.path).cloned();
-        let mut candidate = candidate(file, parsed, &config, &content, &config_hash, landing);
-        // An image git could not read is not the author's mistake: nothing is recorded and
-        // the sync is tried again, so the post is not called broken (or cancelled) for it.
-        if let Some(e) = content.take_read_failure() {
-            return Err(e.into());
-        }
-        candidate.id = identity(store, &candidate, renamed_from)?;
+    // Looked up in what the last batch committed, as separate reads would: every post
+    // this sync wrote is in `seen_ids` and never looked up again.
+    let mut committed = store.snapshot()?;
+    let mut applied = 0;
+    for (file, renamed_from, mut candidate) in upserts {
+        candidate.landing = landings.get(&file.path).cloned();
+        candidate.id = identity(&committed, &candidate, renamed_from)?;
         let owner = match seen_ids.get(&candidate.id) {
             Some(other) => Some(other.clone()),
-            None => store
+            None => committed
                 .post(&candidate.id)?
                 .filter(|v| {
                     v.post.present
@@ -222,6 +256,11 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         seen_ids.insert(candidate.id.clone(), file.path.clone());
         let id = candidate.id.clone();
         events += batch.apply_post(&id, |current| plan_post(current, &candidate, now))?;
+        applied += 1;
+        if applied % POST_BATCH == 0 {
+            // The batch just committed; later posts see it as they would have.
+            committed = store.snapshot()?;
+        }
     }
     batch.flush()?;
 
@@ -256,7 +295,8 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         (meta::CONFIG_HELD, &held_json),
         (meta::NOT_POSTS, &not_posts.to_json()),
     ])?;
-    tracing::debug!(mode, changes = changes.len(), "sync planned");
+    phases.write = phase.elapsed();
+    tracing::debug!(mode, changes = changes.len(), ?phases, "sync planned");
     Ok(SyncReport {
         commit,
         config,
@@ -267,7 +307,87 @@ pub fn sync(store: &Store, opts: &SyncOptions<'_>) -> Result<SyncReport, SyncErr
         events,
         not_posts: not_posts.into_list(),
         took: started.elapsed(),
+        phases,
     })
+}
+
+/// What every worker preparing posts reads from.
+struct Source<'a> {
+    opts: &'a SyncOptions<'a>,
+    tip: git2::Oid,
+    config: &'a RepoConfig,
+    config_hash: &'a str,
+}
+
+/// Posts one worker prepares at the least: below that a thread (and the repository it
+/// opens) costs more than it saves.
+const PREPARE_CHUNK_MIN: usize = 256;
+
+/// [`prepare`] for every file, in order, split across the machine's cores when there are
+/// enough of them (a cold sync): parsing and counting text is most of a sync's work and
+/// needs nothing but the blob and the configuration.
+fn prepare_all(
+    repo: &Repo,
+    source: &Source<'_>,
+    files: &[&ContentFile],
+) -> Result<Vec<Option<Candidate>>, SyncError> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let workers = cores.min(files.len() / PREPARE_CHUNK_MIN).max(1);
+    let mut chunks = files.chunks(files.len().div_ceil(workers).max(1));
+    let first = chunks.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        // git2's repository is not shared between threads: each worker opens its own.
+        let others: Vec<_> = chunks
+            .map(|part| {
+                scope.spawn(move || {
+                    let opts = source.opts;
+                    let repo = Repo::open(opts.repo_path, opts.branch, opts.content_dir)?;
+                    prepare_chunk(&repo, source, part)
+                })
+            })
+            .collect();
+        let mut out = prepare_chunk(repo, source, first)?;
+        for worker in others {
+            match worker.join() {
+                Ok(part) => out.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(out)
+    })
+}
+
+fn prepare_chunk(
+    repo: &Repo,
+    source: &Source<'_>,
+    files: &[&ContentFile],
+) -> Result<Vec<Option<Candidate>>, SyncError> {
+    let content = repo.content_at(source.tip)?;
+    files
+        .iter()
+        .map(|file| prepare(repo, &content, source, file))
+        .collect()
+}
+
+/// One file parsed and checked against the configuration, without its provenance (found
+/// later for all posts at once); `None` when it is not a post.
+fn prepare(
+    repo: &Repo,
+    content: &GitContent<'_>,
+    source: &Source<'_>,
+    file: &ContentFile,
+) -> Result<Option<Candidate>, SyncError> {
+    let parsed = parse_file(repo, file)?;
+    if matches!(parsed, Parsed::NotAPost) {
+        return Ok(None);
+    }
+    let candidate = candidate(file, parsed, source.config, content, source.config_hash);
+    // An image git could not read is not the author's mistake: nothing is recorded and the
+    // sync is tried again, so the post is not called broken (or cancelled) for it.
+    if let Some(e) = content.take_read_failure() {
+        return Err(e.into());
+    }
+    Ok(Some(candidate))
 }
 
 /// The Markdown files among the posts that are not posts but look meant to be (see
@@ -457,7 +577,11 @@ fn full_changes(
 /// it had (through renames, recorded in the store), and a new file is its path. A file
 /// whose post already went out keeps that post's identity even if its `id:` changes, so a
 /// changed id can never publish the same notice twice.
-fn identity(store: &Store, c: &Candidate, renamed_from: Option<&str>) -> Result<String, SyncError> {
+fn identity(
+    store: &Snapshot,
+    c: &Candidate,
+    renamed_from: Option<&str>,
+) -> Result<String, SyncError> {
     let previous = match renamed_from {
         Some(old) => store.file_owner(old)?,
         None => store.file_owner(&c.file)?,
@@ -522,7 +646,6 @@ fn candidate(
     config: &RepoConfig,
     content: &dyn ContentSource,
     config_hash: &str,
-    landing: Option<Landing>,
 ) -> Candidate {
     let base = |id: String| Candidate {
         id,
@@ -539,7 +662,7 @@ fn candidate(
         account: None,
         department: None,
         publish_at: None,
-        landing: landing.clone(),
+        landing: None,
         outcome: Outcome::Broken { problems: vec![] },
     };
     match parsed {
