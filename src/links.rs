@@ -11,6 +11,7 @@
 
 use std::ops::Range;
 
+use twitter_text::entity::Entity;
 use twitter_text::extractor::{Extract, Extractor};
 
 /// Which URLs a network takes as links.
@@ -26,30 +27,24 @@ pub enum Protocol {
 pub fn find(text: &str, protocol: Protocol) -> Vec<Range<usize>> {
     let mut extractor = Extractor::new();
     extractor.set_extract_url_without_protocol(protocol == Protocol::Optional);
-    let mut cursor = Utf16Cursor::new(text);
-    extractor
-        .extract_urls_with_indices(text)
-        .iter()
-        .map(|url| {
-            // twitter-text gives UTF-16 indices, as its Java and JS originals do.
-            let start = cursor.byte_at(usize::try_from(url.start).unwrap_or(0));
-            let end = cursor.byte_at(usize::try_from(url.end).unwrap_or(0));
-            start..end
-        })
-        .collect()
+    byte_ranges(text, &extractor.extract_urls_with_indices(text))
 }
 
 /// The byte ranges of the hashtags in `text` (`#足立区`, `＃防災`, the mark included), as
 /// twitter-text finds them: not inside a URL, not after a letter.
 pub fn hashtags(text: &str) -> Vec<Range<usize>> {
-    let extractor = Extractor::new();
+    byte_ranges(text, &Extractor::new().extract_hashtags_with_indices(text))
+}
+
+/// The byte ranges of entities the extractor found in `text`, in order: twitter-text gives
+/// UTF-16 indices, as its Java and JS originals do.
+fn byte_ranges(text: &str, entities: &[Entity<'_>]) -> Vec<Range<usize>> {
     let mut cursor = Utf16Cursor::new(text);
-    extractor
-        .extract_hashtags_with_indices(text)
+    entities
         .iter()
-        .map(|tag| {
-            let start = cursor.byte_at(usize::try_from(tag.start).unwrap_or(0));
-            let end = cursor.byte_at(usize::try_from(tag.end).unwrap_or(0));
+        .map(|e| {
+            let start = cursor.byte_at(usize::try_from(e.start).unwrap_or(0));
+            let end = cursor.byte_at(usize::try_from(e.end).unwrap_or(0));
             start..end
         })
         .collect()

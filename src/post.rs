@@ -22,7 +22,8 @@ use crate::yaml_limits::{self, LimitError};
 /// Post files larger than this are refused before parsing: a notice is a few kilobytes.
 pub const MAX_POST_BYTES: usize = 1024 * 1024;
 
-/// The front-matter keys staff may write, for suggestions when one is misspelt.
+/// The front-matter keys staff may write: for suggestions when one is misspelt, and to
+/// tell a file that starts with one but forgot its `---`.
 const KEYS: [&str; 9] = [
     "title",
     "publish_at",
@@ -241,19 +242,6 @@ pub fn parse_at(file: &str, id_path: &str, bytes: &[u8]) -> Parsed {
     }
 }
 
-/// The keys a post's front-matter may have: a file that starts with one forgot its `---`.
-const FRONT_MATTER_KEYS: &[&str] = &[
-    "title",
-    "publish_at",
-    "networks",
-    "account",
-    "department",
-    "text",
-    "images",
-    "id",
-    "retract",
-];
-
 /// File names (before `.md`, any case) of documentation kept beside the posts.
 const DOCUMENTATION: &[&str] = &[
     "readme",
@@ -304,7 +292,7 @@ pub fn not_a_post_warning(file: &str, bytes: &[u8]) -> Option<Problem> {
         ));
     }
     let key = first.split(':').next().unwrap_or("").trim();
-    if first.contains(':') && FRONT_MATTER_KEYS.contains(&key) {
+    if first.contains(':') && KEYS.contains(&key) {
         return Some(Problem::new(
             file,
             line,

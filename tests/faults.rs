@@ -59,6 +59,18 @@ async fn read_request(
     }
 }
 
+/// The kinds of the alerts a receiver got, in order.
+fn alert_kinds(log: &Arc<Mutex<Vec<Received>>>) -> Vec<String> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let kind = r.body["oshirase"]["kind"].as_str();
+            kind.unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
 /// A receiver that answers each delivery key with the next step of its script.
 async fn fake_receiver(
     scripts: HashMap<&'static str, Vec<&'static str>>,
@@ -296,19 +308,7 @@ async fn alerts_tell_a_webhook_what_needs_a_person() {
     )
     .unwrap();
     let service = oshirase::serve::Service::start(s).await.unwrap();
-    let kinds = || -> Vec<String> {
-        alerts
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r.body["oshirase"]["kind"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect()
-    };
+    let kinds = || alert_kinds(&alerts);
     assert!(
         wait_for(Duration::from_secs(10), || {
             let k = kinds();
@@ -685,18 +685,7 @@ async fn alerts_survive_a_burst_and_a_restart_and_are_sent_once() {
         )
         .unwrap()
     };
-    let kinds = |log: &Arc<Mutex<Vec<Received>>>| -> Vec<String> {
-        log.lock()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r.body["oshirase"]["kind"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect()
-    };
+    let kinds = alert_kinds;
     let mut s = settings(&repo.path, data.path());
     s.secrets = secrets(alert_port);
     let service = oshirase::serve::Service::start(s).await.unwrap();
