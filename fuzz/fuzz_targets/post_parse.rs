@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
             for kind in NetworkKind::ALL {
                 let _ = oshirase::count::length(kind, &text);
             }
-            let _ = oshirase::count::bluesky_link_facets(&text);
+            let _ = oshirase::count::bluesky_facets(&text);
         }
         Parsed::Broken { problems, .. } => assert!(problems.iter().all(|p| p.line >= 1)),
         Parsed::NotAPost => {}
