@@ -30,6 +30,7 @@ pub mod login_guard;
 pub mod metrics;
 pub mod networks;
 pub mod post;
+pub mod post_list;
 pub mod render;
 pub mod repo;
 pub mod resolve;

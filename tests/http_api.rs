@@ -417,3 +417,134 @@ async fn reasons_come_with_machine_readable_facts_beside_their_wording() {
     assert_eq!(delivery["last_error_facts"], *facts, "{delivery}");
     service.shutdown().await;
 }
+
+/// The dashboard never downloads every post (issue 13, item 9): each view is a page with a
+/// total and a cursor, a changed post can be asked for alone, and the counts come apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_come_a_page_at_a_time_per_view_with_counts_apart() {
+    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    let soon = Utc::now() + chrono::Duration::hours(1);
+    let mut files: Vec<(String, String)> = (0..7)
+        .map(|i| {
+            let at = soon + chrono::Duration::hours(i * 10);
+            (
+                format!("posts/later-{i}.md"),
+                post(&format!("予定 {i}"), Some(at), "portal, news", "いずれ"),
+            )
+        })
+        .collect();
+    files.push((
+        "posts/now.md".into(),
+        post("すぐ", None, "portal", "本日のお知らせ"),
+    ));
+    files.push((
+        "posts/broken.md".into(),
+        "---\ntitle: 壊れた\npublish_at: someday\nnetworks: [portal]\n---\n本文\n".into(),
+    ));
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    repo.propose_and_merge("staff/many", &refs);
+    let service = start(&repo.path, data.path()).await;
+    assert!(
+        wait_for(Duration::from_secs(5), || delivery_state(
+            &service,
+            "posts/now",
+            "portal"
+        )
+        .as_deref()
+            == Some("published"))
+        .await
+    );
+    let addr = service.addr;
+    let get = move |path: String| {
+        let (status, body) = get_json(addr, &path);
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    };
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["posts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    tokio::task::spawn_blocking(move || {
+        // Upcoming, three at a time: every page but the last has a cursor, and the pages
+        // together are the whole view in due order.
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let path = match &cursor {
+                None => "/api/posts?view=upcoming&limit=3".to_string(),
+                Some(c) => format!(
+                    "/api/posts?view=upcoming&limit=3&cursor={}",
+                    percent_encoding::utf8_percent_encode(c, percent_encoding::NON_ALPHANUMERIC)
+                ),
+            };
+            let body = get(path);
+            assert_eq!(body["total"], 7);
+            assert!(body["posts"].as_array().unwrap().len() <= 3);
+            seen.extend(ids(&body));
+            pages += 1;
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        let expected: Vec<String> = (0..7).map(|i| format!("posts/later-{i}")).collect();
+        assert_eq!(seen, expected);
+
+        // Attention and published are views of their own; the whole list keeps its order.
+        assert_eq!(
+            ids(&get("/api/posts?view=attention&limit=10".into())),
+            ["posts/broken"]
+        );
+        let published = get("/api/posts?view=published&network=portal&limit=10".into());
+        assert_eq!(ids(&published), ["posts/now"]);
+        assert_eq!(published["next_cursor"], serde_json::Value::Null);
+        let all = get("/api/posts".into());
+        assert_eq!(all["total"], 9);
+        assert_eq!(ids(&all).len(), 9);
+
+        // One post asked for by id: it comes with its cursor, and the total is still the
+        // view's, so a dashboard can place it without reading the rest.
+        let one = get("/api/posts?view=upcoming&limit=3&id=posts/later-5&id=posts/now".into());
+        assert_eq!(ids(&one), ["posts/later-5"]);
+        assert_eq!(one["total"], 7);
+        let cursor = one["posts"][0]["cursor"].as_str().unwrap();
+        let page2 = get("/api/posts?view=upcoming&limit=3".into());
+        let last = page2["next_cursor"].as_str().unwrap();
+        assert!(cursor > last, "later-5 sorts after the first page");
+
+        let summary = get("/api/summary".into());
+        assert_eq!(summary["posts"], 9);
+        assert_eq!(summary["attention"], 1, "{summary}");
+        assert_eq!(summary["upcoming"], 7);
+        assert_eq!(summary["upcoming_24h"], 3, "{summary}");
+        assert_eq!(summary["published_today"], 1);
+        assert_eq!(summary["published"]["portal"], 1);
+        assert_eq!(summary["networks"], serde_json::json!(["news", "portal"]));
+
+        // A bad page is refused with the parameter named.
+        for (bad, field) in [
+            ("limit=0", "limit"),
+            ("view=soon", "view"),
+            ("cursor=x", "cursor"),
+        ] {
+            let (status, body) = get_json(addr, &format!("/api/posts?{bad}"));
+            assert_eq!(status, 400, "{bad}");
+            assert!(
+                body["error"].as_str().unwrap().starts_with(field),
+                "{bad}: {body}"
+            );
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -54,6 +54,8 @@
       'tile.paused': '停止中の投稿先',
       'overview.upcoming': '今後の予定',
       'overview.upcoming.more': '予定をすべて表示（{n}件）',
+      'overview.attention.more': '要対応をすべて表示（{n}件）',
+      'more.show': 'さらに表示（{total}件中 {shown}件を表示中）',
       'overview.recent': '最近の投稿',
       'overview.recent.more': '投稿済みをすべて表示',
 
@@ -297,6 +299,8 @@
       'tile.paused': 'Networks paused',
       'overview.upcoming': 'Coming up',
       'overview.upcoming.more': 'Show everything upcoming ({n})',
+      'overview.attention.more': 'Show everything to act on ({n})',
+      'more.show': 'Show more ({shown} of {total} shown)',
       'overview.recent': 'Recently published',
       'overview.recent.more': 'Show everything published',
 
@@ -505,6 +509,10 @@
   const LANG_KEY = 'oshirase.lang';
   const LOCALES = { ja: 'ja-JP', en: 'en-GB' };
   const EVENT_DELAY_MS = 300; // events come in bursts (one per delivery): fetch once per burst
+  const PAGE = 100; // posts per page of a full view
+  const MAX_PAGE = 1000; // the most /api/posts gives at once (src/post_list.rs)
+  const MAX_IDS = 200; // the most posts one request may name; more is a full refresh
+  const OVERVIEW_ATTENTION = 50;
   const POLL_MS = 30000; // fallback while the event stream is down
   const RECONNECT_MS = 5000; // after the browser gave up reconnecting by itself
   const OVERVIEW_UPCOMING = 8;
@@ -533,19 +541,21 @@
     info: null,
     health: null,
     healthError: null,
-    posts: null, // every post, from /api/posts
-    postsError: null,
+    summary: null, // the counts, from /api/summary
+    windows: new Map(), // the lists the route shows, each a page of /api/posts (see loading)
+    known: new Map(), // post id → delivery states as last seen, for announcements
     raw: new Map(), // last response text per URL, to skip re-rendering when nothing changed
     version: 0, // bumped whenever any data changed
     detail: { id: null, post: null, error: null, notFound: false },
-    search: { key: null, posts: null, error: null, seq: 0 },
     live: 'connecting',
     updatedAt: null,
     refreshFailed: false,
     rendered: { head: null, body: null },
     eventTimer: null,
     refreshing: null,
-    pendingRefresh: false,
+    needFull: false, // a full refresh is waiting
+    pendingIds: new Set(), // posts live events named since the last update
+    pendingEvents: [],
     focusResults: false,
   };
 
@@ -853,17 +863,6 @@
     }
   }
 
-  async function loadPosts() {
-    const { data, changed } = await getJson('api/posts');
-    if (!changed && app.posts) return;
-    const posts = list(data && data.posts).filter((p) => p && typeof p === 'object');
-    const previous = app.posts;
-    app.posts = posts;
-    app.postsError = null;
-    app.version++;
-    if (previous) announceChanges(previous, posts);
-  }
-
   async function loadDetail() {
     const id = app.route.name === 'post' ? app.route.id : null;
     if (id === null) return;
@@ -898,51 +897,190 @@
     return query.toString();
   }
 
-  async function loadSearch() {
-    if (app.route.name !== 'posts') return;
-    const query = searchQuery(app.route.params);
-    const url = query ? `api/posts?${query}` : 'api/posts';
-    const seq = ++app.search.seq;
+  // ---------------------------------------------------------------- windows
+  //
+  // The dashboard never reads every post. Each view reads one page of its own list from
+  // /api/posts (a window onto that list), the counts come from /api/summary, and a live
+  // event reads again only the posts it names (src/post_list.rs).
+
+  // The lists a route shows: a view of /api/posts, its filters, and how many posts the
+  // first page holds.
+  function windowSpecs(r) {
+    const spec = (view, filters, limit) => ({ key: `${view}?${filters}`, view, filters, limit });
+    switch (r.name) {
+      case 'overview':
+        return [spec('attention', '', OVERVIEW_ATTENTION), spec('upcoming', '', OVERVIEW_UPCOMING), spec('published', '', OVERVIEW_RECENT)];
+      case 'attention': return [spec('attention', '', PAGE)];
+      case 'upcoming': return [spec('upcoming', '', PAGE)];
+      case 'published':
+        return publishedNetworks().map((n) => spec('published', new URLSearchParams({ network: n }).toString(), PUBLISHED_PER_NETWORK));
+      case 'posts': return [spec('all', searchQuery(r.params), PAGE)];
+      default: return [];
+    }
+  }
+
+  // The route's windows, made when first needed; windows of other routes are dropped, as
+  // live events no longer keep them true.
+  function currentWindows() {
+    const specs = windowSpecs(app.route);
+    const keys = new Set(specs.map((s) => s.key));
+    for (const key of [...app.windows.keys()]) if (!keys.has(key)) app.windows.delete(key);
+    return specs.map((s) => {
+      let w = app.windows.get(s.key);
+      if (!w) {
+        w = { spec: s, posts: [], total: 0, next: null, loaded: false, error: null };
+        app.windows.set(s.key, w);
+      } else if (s.limit > w.spec.limit) {
+        w.spec = s;
+      }
+      return w;
+    });
+  }
+
+  function windowOf(view, filters = '') {
+    return app.windows.get(`${view}?${filters}`) || null;
+  }
+
+  function windowUrl(w, extra) {
+    const query = new URLSearchParams(w.spec.filters);
+    if (w.spec.view !== 'all') query.set('view', w.spec.view);
+    for (const [key, value] of extra) query.append(key, String(value));
+    return `api/posts?${query}`;
+  }
+
+  const postsOf = (data) => list(data && data.posts).filter((p) => p && typeof p === 'object');
+  const byCursor = (a, b) => (str(a.cursor) < str(b.cursor) ? -1 : str(a.cursor) > str(b.cursor) ? 1 : 0);
+
+  function setPage(w, data, posts) {
+    w.posts = posts;
+    w.total = Number.isFinite(Number(data && data.total)) ? Number(data.total) : posts.length;
+    w.next = data && typeof data.next_cursor === 'string' ? data.next_cursor : null;
+    w.loaded = true;
+    w.error = null;
+    remember(posts);
+  }
+
+  // The window's first page again, as long as what it shows.
+  async function loadWindow(w) {
+    const url = windowUrl(w, [['limit', Math.min(MAX_PAGE, Math.max(w.spec.limit, w.posts.length))]]);
     try {
       const { data, changed } = await getJson(url);
-      if (seq !== app.search.seq) return; // a newer search answered first
-      if (changed || app.search.key !== query || !app.search.posts) {
-        const fresh = app.search.key !== query;
-        app.search = { ...app.search, key: query, posts: list(data && data.posts), error: null };
+      if (changed || !w.loaded) {
+        const fresh = !w.loaded;
+        setPage(w, data, postsOf(data));
         app.version++;
-        if (fresh) announce(t('posts.found', { n: app.search.posts.length }));
+        if (fresh && w.spec.view === 'all') announce(t('posts.found', { n: w.total }));
       }
     } catch (err) {
-      if (seq !== app.search.seq) return;
       app.raw.delete(url);
-      app.search = { ...app.search, key: query, posts: null, error: err.message };
+      if (!w.loaded) {
+        w.error = err.message;
+        app.version++;
+      }
+      throw err;
+    }
+  }
+
+  // The page after the last one shown ("show more").
+  async function loadMore(w) {
+    if (!w.next) return;
+    const { data } = await getJson(windowUrl(w, [['limit', PAGE], ['cursor', w.next]]));
+    const shown = new Set(w.posts.map((p) => str(p.id)));
+    setPage(w, data, w.posts.concat(postsOf(data).filter((p) => !shown.has(str(p.id)))));
+    app.version++;
+  }
+
+  // Puts the posts a live event named where they now belong in the window: out of it,
+  // moved, or in (when they sort within what the window shows).
+  async function updateWindow(w, ids) {
+    const url = windowUrl(w, [['limit', MAX_PAGE], ...ids.map((id) => ['id', id])]);
+    const { data } = await getJson(url);
+    app.raw.delete(url);
+    const named = new Set(ids);
+    const posts = w.posts.filter((p) => !named.has(str(p.id)));
+    for (const p of postsOf(data)) {
+      if (w.next === null || str(p.cursor) <= w.next) posts.push(p);
+    }
+    posts.sort(byCursor);
+    // The first page's cached answer no longer says what the window holds.
+    for (const key of [...app.raw.keys()]) if (key.startsWith(windowUrl(w, []))) app.raw.delete(key);
+    setPage(w, { total: data && data.total, next_cursor: w.next }, posts);
+    app.version++;
+  }
+
+  async function loadSummary() {
+    const { data, changed } = await getJson('api/summary');
+    if (changed || !app.summary) {
+      app.summary = data && typeof data === 'object' ? data : null;
       app.version++;
     }
   }
 
-  // One refresh at a time; a request during one runs once more afterwards.
+  // What the dashboard last saw of each post's deliveries, to say what a live event changed.
+  function remember(posts) {
+    for (const p of posts) app.known.set(str(p.id), new Map(list(p.deliveries).map((d) => [str(d.network), d.state])));
+  }
+
+  // ---------------------------------------------------------------- refreshing
+
+  // Everything the route shows, read again: on start, navigation, reconnection, and when
+  // the server says this dashboard missed events.
+  async function fullRefresh() {
+    await loadInfo();
+    const counts = await Promise.allSettled([loadSummary(), loadHealth()]);
+    const lists = await Promise.allSettled([...currentWindows().map(loadWindow), loadDetail()]);
+    app.refreshFailed = counts[0].status === 'rejected' || lists.some((r) => r.status === 'rejected');
+    app.updatedAt = Date.now();
+    render(false);
+  }
+
+  // A live update: only the posts the events named, and the counts.
+  async function liveUpdate(ids, events) {
+    const named = `api/posts?${new URLSearchParams(ids.map((id) => ['id', id]))}`;
+    // Taken first: the windows below remember what they read as they go.
+    const before = new Map(ids.map((id) => [id, app.known.get(id)]));
+    const results = await Promise.allSettled([
+      getJson(named).then(({ data }) => {
+        app.raw.delete(named);
+        announceChanges(before, postsOf(data), events);
+      }),
+      ...currentWindows().map((w) => (w.loaded ? updateWindow(w, ids) : loadWindow(w))),
+      loadSummary(),
+      loadHealth(),
+      ids.includes(app.route.id) ? loadDetail() : null,
+    ]);
+    app.refreshFailed = results.some((r) => r.status === 'rejected');
+    app.updatedAt = Date.now();
+    render(false);
+  }
+
+  // One refresh at a time: what is asked for meanwhile runs next, a full refresh taking in
+  // any live update waiting.
   function refresh() {
-    if (app.refreshing) {
-      app.pendingRefresh = true;
-      return app.refreshing;
-    }
+    app.needFull = true;
+    return work();
+  }
+
+  function work() {
+    if (app.refreshing) return app.refreshing;
+    // Says to assistive technology (and tests) that the view is being brought up to date.
+    $('view-body').setAttribute('aria-busy', 'true');
     app.refreshing = (async () => {
-      await loadInfo();
-      const results = await Promise.allSettled([loadPosts(), loadHealth(), loadDetail(), loadSearch()]);
-      const failed = results[0].status === 'rejected';
-      if (failed && !app.posts) {
-        app.postsError = results[0].reason && results[0].reason.message;
-        app.version++;
+      while (app.needFull || app.pendingIds.size > 0) {
+        const events = app.pendingEvents;
+        const ids = [...app.pendingIds];
+        app.pendingEvents = [];
+        app.pendingIds = new Set();
+        if (app.needFull || ids.length > MAX_IDS) {
+          app.needFull = false;
+          await fullRefresh();
+        } else {
+          await liveUpdate(ids, events);
+        }
       }
-      app.refreshFailed = failed;
-      app.updatedAt = Date.now();
-      render(false);
     })().finally(() => {
       app.refreshing = null;
-      if (app.pendingRefresh) {
-        app.pendingRefresh = false;
-        refresh();
-      }
+      $('view-body').setAttribute('aria-busy', 'false');
     });
     return app.refreshing;
   }
@@ -1034,6 +1172,15 @@
 
   // Everything a person must act on: the system first, then posts by urgency.
   function attentionItems(posts, health) {
+    return systemItems(health).concat(postItems(posts));
+  }
+
+  // How many things there are to act on, over every post.
+  function attentionCount() {
+    return systemItems(app.health).length + (app.summary ? Number(app.summary.attention) || 0 : 0);
+  }
+
+  function systemItems(health) {
     const items = [];
     if (health) {
       if (health.fetch_error) {
@@ -1067,14 +1214,18 @@
         });
       }
     }
+    return items;
+  }
+
+  function postItems(posts) {
     const rank = (state) => {
       const i = ATTENTION.indexOf(state);
       return i < 0 ? ATTENTION.length : i;
     };
-    const postItems = [];
+    const out = [];
     for (const post of list(posts)) {
       if (list(post.errors).length > 0) {
-        postItems.push({ kind: 'invalid', post, key: `post:${str(post.id)}:errors`, reasons: list(post.errors).map(problemText), networks: [], todo: [t('attn.invalid.todo')] });
+        out.push({ kind: 'invalid', post, key: `post:${str(post.id)}:errors`, reasons: list(post.errors).map(problemText), networks: [], todo: [t('attn.invalid.todo')] });
       }
       // Deliveries in the same state for the same reason are one item.
       const groups = new Map();
@@ -1086,7 +1237,7 @@
       }
       for (const ds of groups.values()) {
         const state = ds[0].state;
-        postItems.push({
+        out.push({
           kind: state, post, key: `post:${str(post.id)}:${state}:${ds.map((d) => str(d.network)).join(',')}`,
           networks: ds.map((d) => str(d.network)), reasons: ds[0].last_error ? [factsText(ds[0].last_error_facts, ds[0].last_error)] : [],
           todo: todoFor(state, post, ds),
@@ -1094,11 +1245,11 @@
       }
       if (post.edited_after_publish) {
         const sent = list(post.deliveries).filter((d) => d.state === 'published').map((d) => str(d.network));
-        postItems.push({ kind: 'edited', post, key: `post:${str(post.id)}:edited`, networks: sent, reasons: [t('attn.edited.reason')], todo: [t('attn.edited.todo')] });
+        out.push({ kind: 'edited', post, key: `post:${str(post.id)}:edited`, networks: sent, reasons: [t('attn.edited.reason')], todo: [t('attn.edited.todo')] });
       }
     }
-    postItems.sort((a, b) => rank(a.kind) - rank(b.kind) || byWhen(a.post, b.post));
-    return items.concat(postItems);
+    out.sort((a, b) => rank(a.kind) - rank(b.kind) || byWhen(a.post, b.post));
+    return out;
   }
 
   function todoFor(state, post, deliveries) {
@@ -1160,6 +1311,41 @@
     }
     out.sort((a, b) => (Number.isNaN(b.at) ? 0 : b.at) - (Number.isNaN(a.at) ? 0 : a.at));
     return out;
+  }
+
+  // Networks in the configured order, then any that only old deliveries name.
+  function publishedNetworks() {
+    const names = [];
+    for (const a of list(app.info && app.info.accounts)) {
+      for (const n of list(a && a.networks)) if (n && !names.includes(n.name)) names.push(n.name);
+    }
+    const counts = app.summary && app.summary.published && typeof app.summary.published === 'object' ? app.summary.published : {};
+    for (const name of Object.keys(counts)) if (!names.includes(name)) names.push(name);
+    return names.filter((name) => Number(counts[name]) > 0);
+  }
+
+  // A window still loading, or the error that stopped it.
+  function pending(...windows) {
+    const failed = windows.find((w) => !w || (!w.loaded && w.error));
+    if (windows.every((w) => w && w.loaded)) return null;
+    return [loadingOr(failed ? failed.error : null)];
+  }
+
+  // "Show more" under a list that has another page.
+  function moreButton(w) {
+    if (!w || !w.next) return null;
+    const button = el('button', {
+      className: 'secondary', attrs: { type: 'button', 'data-key': `more:${w.spec.key}` },
+      text: t('more.show', { shown: w.posts.length, total: w.total }),
+    });
+    button.addEventListener('click', () => {
+      button.disabled = true;
+      loadMore(w).catch((err) => {
+        w.error = err.message;
+        announce(t('load.failed', { error: err.message }));
+      }).finally(() => render(false));
+    });
+    return el('p', { className: 'more' }, button);
   }
 
   // ================================================================ shared pieces
@@ -1294,48 +1480,46 @@
   }
 
   function overviewBody() {
-    if (!app.posts) return [loadingOr(app.postsError)];
-    const attention = attentionItems(app.posts, app.health);
-    const upcoming = upcomingEntries(app.posts);
-    const published = publishedDeliveries(app.posts);
-    const now = Date.now();
-    const today = dayKey(now);
-    const soon = upcoming.filter((e) => e.at - now <= 24 * 3600 * 1000).length;
-    const publishedToday = published.filter((p) => !Number.isNaN(p.at) && dayKey(p.at) === today).length;
-    const paused = list(app.health && app.health.paused_networks).length;
+    const [att, up, pub] = [windowOf('attention'), windowOf('upcoming'), windowOf('published')];
+    const waiting = pending(att, up, pub);
+    if (waiting) return waiting;
+    const summary = app.summary || {};
+    const attention = attentionItems(att.posts, app.health);
+    const total = attentionCount();
+    const upcoming = upcomingEntries(up.posts);
     const tile = (key, n, href, state) => el('li', { className: `tile${n > 0 && state ? ` tile-${state}` : ''}` },
       el('a', { attrs: { href, 'data-key': `tile:${key}` } },
         el('span', { className: 'tile-number', text: String(n) }),
         el('span', { className: 'tile-label', text: t(key) })));
     // One row per post, newest first, with every network it went to.
-    const byPost = new Map();
-    for (const p of published) {
-      const id = str(p.post.id);
-      if (!byPost.has(id)) byPost.set(id, { post: p.post, at: p.delivery.published_at, deliveries: [] });
-      byPost.get(id).deliveries.push(p.delivery);
-    }
-    const recent = [...byPost.values()].slice(0, OVERVIEW_RECENT).map(({ post, at, deliveries }) => el('tr', { attrs: { 'data-post-id': str(post.id) } },
-      el('td', { className: 'when' }, timeEl(at)),
-      el('th', { attrs: { scope: 'row' } }, postLink(post)),
-      el('td', { text: str(post.department) || t('none') }),
-      el('td', {}, el('ul', { className: 'network-list' }, deliveries.map((d) => el('li', { attrs: { 'data-network': str(d.network) } },
-        chip(d)))))));
+    const recent = pub.posts.slice(0, OVERVIEW_RECENT).map((post) => {
+      const sent = publishedDeliveries([post]);
+      return el('tr', { attrs: { 'data-post-id': str(post.id) } },
+        el('td', { className: 'when' }, timeEl(sent.length > 0 ? sent[0].delivery.published_at : null)),
+        el('th', { attrs: { scope: 'row' } }, postLink(post)),
+        el('td', { text: str(post.department) || t('none') }),
+        el('td', {}, el('ul', { className: 'network-list' }, sent.map(({ delivery }) => el('li', { attrs: { 'data-network': str(delivery.network) } },
+          chip(delivery))))));
+    });
+    const count = (n) => Number(n) || 0;
     return [
       dryRunNote(),
       el('section', { className: 'summary', attrs: { 'aria-labelledby': 'summary-title' } },
         heading(2, { className: 'visually-hidden', attrs: { id: 'summary-title' }, text: t('overview.summary') }),
         el('ul', { className: 'tiles' },
-          tile('tile.attention', attention.length, '#/attention', 'alert'),
-          tile('tile.upcoming', soon, '#/upcoming'),
-          tile('tile.published', publishedToday, '#/published'),
-          tile('tile.paused', paused, '#/attention', 'alert'))),
+          tile('tile.attention', total, '#/attention', 'alert'),
+          tile('tile.upcoming', count(summary.upcoming_24h), '#/upcoming'),
+          tile('tile.published', count(summary.published_today), '#/published'),
+          tile('tile.paused', list(app.health && app.health.paused_networks).length, '#/attention', 'alert'))),
       el('section', { className: 'panel', attrs: { 'aria-labelledby': 'ov-attention' } },
-        heading(2, { attrs: { id: 'ov-attention' } }, t('attention.title'), ' ', el('span', { className: 'count', text: t('nav.count', { n: attention.length }) })),
-        attentionList(attention, 3)),
+        heading(2, { attrs: { id: 'ov-attention' } }, t('attention.title'), ' ', el('span', { className: 'count', text: t('nav.count', { n: total }) })),
+        attentionList(attention, 3),
+        att.next ? el('p', { className: 'more' }, el('a', { attrs: { href: '#/attention' }, text: t('overview.attention.more', { n: total }) })) : null),
       el('section', { className: 'panel', attrs: { 'aria-labelledby': 'ov-upcoming' } },
         heading(2, { attrs: { id: 'ov-upcoming' } }, t('overview.upcoming')),
         timeline(upcoming.slice(0, OVERVIEW_UPCOMING), 3),
-        upcoming.length > OVERVIEW_UPCOMING ? el('p', { className: 'more' }, el('a', { attrs: { href: '#/upcoming' }, text: t('overview.upcoming.more', { n: upcoming.length }) })) : null),
+        up.total > OVERVIEW_UPCOMING || upcoming.length > OVERVIEW_UPCOMING
+          ? el('p', { className: 'more' }, el('a', { attrs: { href: '#/upcoming' }, text: t('overview.upcoming.more', { n: up.total }) })) : null),
       el('section', { className: 'panel', attrs: { 'aria-labelledby': 'ov-recent' } },
         heading(2, { attrs: { id: 'ov-recent' } }, t('overview.recent')),
         recent.length > 0
@@ -1346,42 +1530,47 @@
   }
 
   function attentionBody() {
-    if (!app.posts) return [loadingOr(app.postsError)];
-    return [dryRunNote(), attentionList(attentionItems(app.posts, app.health), 2)];
+    const w = windowOf('attention');
+    return pending(w) || [dryRunNote(), attentionList(attentionItems(w.posts, app.health), 2), moreButton(w)];
   }
 
   function upcomingBody() {
-    if (!app.posts) return [loadingOr(app.postsError)];
-    return [timeline(upcomingEntries(app.posts), 2)];
+    const w = windowOf('upcoming');
+    const waiting = pending(w);
+    if (waiting) return waiting;
+    let entries = upcomingEntries(w.posts);
+    // With more to read, nothing after the last post read: an unread one may come first.
+    const last = w.next ? w.posts[w.posts.length - 1] : null;
+    const cutoff = last ? Math.min(...upcomingEntries([last]).map((e) => e.at)) : Infinity;
+    entries = entries.filter((e) => e.at <= cutoff);
+    return [timeline(entries, 2), moreButton(w)];
   }
 
   function publishedBody() {
-    if (!app.posts) return [loadingOr(app.postsError)];
-    const all = publishedDeliveries(app.posts);
-    if (all.length === 0) return [messageBox(t('published.none'))];
-    // Networks in the configured order, then any that only old deliveries name.
-    const names = [];
-    for (const a of list(app.info && app.info.accounts)) {
-      for (const n of list(a && a.networks)) if (n && !names.includes(n.name)) names.push(n.name);
-    }
-    for (const p of all) if (!names.includes(p.delivery.network)) names.push(p.delivery.network);
+    if (!app.summary) return [loadingOr(null)];
+    const names = publishedNetworks();
+    if (names.length === 0) return [messageBox(t('published.none'))];
+    const windows = names.map((name) => windowOf('published', new URLSearchParams({ network: name }).toString()));
+    const waiting = pending(...windows);
+    if (waiting) return waiting;
     const out = [];
-    for (const name of names) {
-      const rows = all.filter((p) => p.delivery.network === name);
-      if (rows.length === 0) continue;
-      const type = networkType(rows[0].post.account, name);
+    for (const [i, name] of names.entries()) {
       const id = `net-${out.length}`;
-      const shown = rows.slice(0, PUBLISHED_PER_NETWORK);
+      const rows = windows[i].posts.flatMap((post) => list(post.deliveries)
+        .filter((d) => d.state === 'published' && d.network === name)
+        .map((delivery) => ({ post, delivery })));
+      const total = Number(app.summary.published[name]) || rows.length;
+      const type = rows.length > 0 ? networkType(rows[0].post.account, name) : null;
       out.push(el('section', { className: 'panel', attrs: { 'aria-labelledby': id, 'data-network': str(name) } },
         heading(2, { attrs: { id } }, type ? t('published.network', { network: str(name), type }) : str(name), ' ',
-          el('span', { className: 'count', text: t('published.count', { n: rows.length }) })),
-        rows.length > shown.length ? el('p', { className: 'muted', text: t('published.limited', { shown: shown.length, n: rows.length }) }) : null,
-        dataTable(t('published.caption', { network: str(name) }), [t('col.published'), t('col.title'), t('col.department'), t('col.link')],
-          shown.map(({ post, delivery }) => el('tr', { attrs: { 'data-post-id': str(post.id) } },
-            el('td', { className: 'when' }, timeEl(delivery.published_at)),
-            el('th', { attrs: { scope: 'row' } }, postLink(post)),
-            el('td', { text: str(post.department) || t('none') }),
-            el('td', {}, remoteLink(delivery)))))));
+          el('span', { className: 'count', text: t('published.count', { n: total }) })),
+        total > rows.length ? el('p', { className: 'muted', text: t('published.limited', { shown: rows.length, n: total }) }) : null,
+          dataTable(t('published.caption', { network: str(name) }), [t('col.published'), t('col.title'), t('col.department'), t('col.link')],
+            rows.map(({ post, delivery }) => el('tr', { attrs: { 'data-post-id': str(post.id) } },
+              el('td', { className: 'when' }, timeEl(delivery.published_at)),
+              el('th', { attrs: { scope: 'row' } }, postLink(post)),
+              el('td', { text: str(post.department) || t('none') }),
+              el('td', {}, remoteLink(delivery)))))));
     }
     return out;
   }
@@ -1397,13 +1586,37 @@
     return [...new Set(values.filter((v) => typeof v === 'string' && v !== ''))].sort((a, b) => a.localeCompare(b, LOCALES[app.lang]));
   }
 
+  // What the search form's lists offer: the configuration's names and every name a post
+  // uses (from /api/summary), each as [value, label].
+  function searchChoices() {
+    const accounts = list(app.info && app.info.accounts);
+    const summary = app.summary || {};
+    const pairs = (values) => values.map((v) => [v, v]);
+    return {
+      department: pairs(uniqueSorted(list(summary.departments))),
+      account: pairs(uniqueSorted([...accounts.map((a) => a && a.name), ...list(summary.accounts)])),
+      network: pairs(uniqueSorted([...accounts.flatMap((a) => list(a && a.networks).map((n) => n && n.name)), ...list(summary.networks)])),
+      state: STATES.map((s) => [s, stateName(s)]),
+    };
+  }
+
+  // The lists fill in as the counts arrive, without rebuilding the form someone types in.
+  function syncSearchChoices() {
+    const choices = searchChoices();
+    for (const [name, values] of Object.entries(choices)) {
+      const select = $(`f-${name}`);
+      if (!select) continue;
+      const now = [...select.options].map((o) => o.value).join('\u0000');
+      if (now === ['', ...values.map(([v]) => v)].join('\u0000')) continue;
+      const value = select.value;
+      select.replaceChildren(...options(values, value));
+      select.value = value;
+    }
+  }
+
   function searchForm() {
     const p = app.route.params;
-    const posts = list(app.posts);
-    const accounts = uniqueSorted([...list(app.info && app.info.accounts).map((a) => a && a.name), ...posts.map((x) => x.account)]);
-    const networks = uniqueSorted([...list(app.info && app.info.accounts).flatMap((a) => list(a && a.networks).map((n) => n && n.name)),
-      ...posts.flatMap((x) => list(x.deliveries).map((d) => d.network))]);
-    const departments = uniqueSorted(posts.map((x) => x.department));
+    const choices = searchChoices();
     const field = (name, label, control, hint) => el('div', { className: `field field-${name}` },
       el('label', { attrs: { for: `f-${name}` }, text: label }), control,
       hint ? el('p', { className: 'hint', attrs: { id: `f-${name}-hint` }, text: hint }) : null);
@@ -1411,10 +1624,10 @@
     const form = el('form', { className: 'search', attrs: { role: 'search', 'aria-label': t('posts.form'), id: 'search-form' } },
       el('div', { className: 'fields' },
         field('q', t('posts.q'), el('input', { attrs: { id: 'f-q', name: 'q', type: 'search', value: p.get('q') || '', 'aria-describedby': 'f-q-hint', autocomplete: 'off' } }), t('posts.q.hint')),
-        field('department', t('posts.department'), select('department', departments.map((d) => [d, d]))),
-        field('account', t('posts.account'), select('account', accounts.map((a) => [a, a]))),
-        field('network', t('posts.network'), select('network', networks.map((n) => [n, n]))),
-        field('state', t('posts.state'), select('state', STATES.map((s) => [s, stateName(s)]))),
+        field('department', t('posts.department'), select('department', choices.department)),
+        field('account', t('posts.account'), select('account', choices.account)),
+        field('network', t('posts.network'), select('network', choices.network)),
+        field('state', t('posts.state'), select('state', choices.state)),
         field('from', t('posts.from'), el('input', { attrs: { id: 'f-from', name: 'from', type: 'date', value: p.get('from') || '' } })),
         field('to', t('posts.to'), el('input', { attrs: { id: 'f-to', name: 'to', type: 'date', value: p.get('to') || '' } })),
         el('div', { className: 'actions' },
@@ -1449,13 +1662,13 @@
   }
 
   function searchBody() {
-    const s = app.search;
-    if (s.error) return [messageBox(t('load.failed', { error: s.error }), 'error-text')];
-    if (!s.posts || s.key !== searchQuery(app.route.params)) return [messageBox(t('loading'))];
-    const posts = s.posts.slice().sort(byWhen);
+    const w = windowOf('all', searchQuery(app.route.params));
+    if (w && w.error && !w.loaded) return [messageBox(t('load.failed', { error: w.error }), 'error-text')];
+    if (!w || !w.loaded) return [messageBox(t('loading'))];
     return [
-      heading(2, { attrs: { id: 'results-title', tabindex: '-1' } }, t('posts.results', { n: posts.length })),
-      posts.length > 0 ? postsTable(posts, t('posts.caption')) : messageBox(t('posts.none')),
+      heading(2, { attrs: { id: 'results-title', tabindex: '-1' } }, t('posts.results', { n: w.total })),
+      w.posts.length > 0 ? postsTable(w.posts, t('posts.caption')) : messageBox(t('posts.none')),
+      moreButton(w),
     ];
   }
 
@@ -1467,7 +1680,7 @@
     if (d.notFound) return [messageBox(t('post.notfound', { id: d.id }), 'error-text')];
     if (!d.post) return [messageBox(t('load.failed', { error: d.error }), 'error-text')];
     const post = d.post;
-    const attention = attentionItems([post], null);
+    const attention = postItems([post]);
     return [
       el('p', { className: 'post-summary' }, badge(post.state), ' ',
         el('span', {}, timeEl(post.publish_at, 'datetime', t('asap'))),
@@ -1619,7 +1832,7 @@
       }
     }
 
-    const count = app.posts ? attentionItems(app.posts, app.health).length : 0;
+    const count = attentionCount();
     const badgeEl = $('nav-attention-count');
     badgeEl.textContent = count > 0 ? t('nav.count', { n: count }) : '';
     badgeEl.hidden = count === 0;
@@ -1688,6 +1901,7 @@
       app.rendered.body = bodyKey;
       restoreFocus(focus);
     }
+    if (app.route.name === 'posts') syncSearchChoices();
     if (app.focusResults && app.route.name === 'posts' && $('results-title')) {
       app.focusResults = false;
       $('results-title').focus();
@@ -1727,8 +1941,8 @@
       if (before !== null && !app.starting) $('view-title').focus();
       window.scrollTo(0, 0);
     }
-    if (app.route.name === 'post') loadDetail().then(() => render(false));
-    if (app.route.name === 'posts') loadSearch().then(() => render(false));
+    // What the route shows, read for it (the lists of other routes are not kept).
+    refresh();
   }
 
   // ================================================================ live updates
@@ -1743,23 +1957,24 @@
     announceTimer = setTimeout(() => { region.textContent = message; }, 100);
   }
 
-  function announceChanges(before, after) {
-    const old = new Map();
-    const known = new Set(before.map((p) => str(p.id)));
-    for (const p of before) for (const d of list(p.deliveries)) old.set(`${str(p.id)}\u0000${str(d.network)}`, d.state);
+  // `posts` are the posts the events named, `before` what was known of them.
+  function announceChanges(before, posts, events) {
+    const landed = new Set(events.filter((e) => e.kind === 'landed').map((e) => str(e.post_id)));
     const messages = [];
-    for (const p of after) {
-      if (!known.has(str(p.id))) {
+    for (const p of posts) {
+      const id = str(p.id);
+      const was = before.get(id);
+      if (!was && landed.has(id)) {
         messages.push(t('announce.new', { title: titleOf(p), state: stateName(p.state) }));
         continue;
       }
       for (const d of list(p.deliveries)) {
-        const was = old.get(`${str(p.id)}\u0000${str(d.network)}`);
-        if (was !== d.state && ANNOUNCED.has(d.state)) {
+        if ((!was || was.get(str(d.network)) !== d.state) && ANNOUNCED.has(d.state)) {
           messages.push(t('announce.delivery', { title: titleOf(p), network: str(d.network), state: stateName(d.state) }));
         }
       }
     }
+    remember(posts);
     if (messages.length === 0) return;
     announce(messages.length > 3 ? t('announce.many', { n: messages.length }) : messages.join(' '));
   }
@@ -1772,12 +1987,26 @@
     if (was === 'offline' && state === 'live') announce(t('announce.live'));
   }
 
-  // One refresh per burst: the first event starts the timer and later ones ride along.
-  function onServerEvent() {
+  // One update per burst: the first event starts the timer and later ones ride along. An
+  // event names its post; one that names none, or the server saying this dashboard fell
+  // behind and missed some, reads everything shown again.
+  function onServerEvent(message) {
+    let event = null;
+    try {
+      event = JSON.parse(message.data);
+    } catch {
+      event = null;
+    }
+    if (event && typeof event === 'object' && !event.resync && typeof event.post_id === 'string' && event.post_id !== '') {
+      app.pendingIds.add(event.post_id);
+      app.pendingEvents.push(event);
+    } else {
+      app.needFull = true;
+    }
     if (app.eventTimer !== null) return;
     app.eventTimer = setTimeout(() => {
       app.eventTimer = null;
-      refresh();
+      work();
     }, EVENT_DELAY_MS);
   }
 
@@ -1816,10 +2045,9 @@
     setInterval(() => {
       if (!document.hidden && app.live !== 'live') refresh();
     }, POLL_MS);
-    route();
+    route(); // and reads what it shows
     app.starting = false;
     renderChrome();
-    refresh();
     connectEvents();
   }
 

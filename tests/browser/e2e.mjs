@@ -179,7 +179,11 @@ try {
   await page.keyboard.press('Enter');
   check(await page.evaluate(() => document.activeElement.id === 'main' || location.hash === '#main'), 'the skip link moves to main');
   await page.evaluate(() => { location.hash = '#/'; });
-  await wait(() => document.querySelector('.tiles'));
+  // The overview from the earlier hash is still up until hashchange fires, and the view
+  // reads its lists again after it: wait until it says it is done (aria-busy), so the link
+  // focused below is not replaced under the keyboard.
+  await wait(() => location.hash === '#/' && document.querySelector('.tiles')
+    && document.getElementById('view-body').getAttribute('aria-busy') === 'false');
 
   // Keyboard: a post in the attention list opens with Enter.
   await page.focus('.attention-item[data-kind="failed"] a.post-link');
