@@ -820,6 +820,7 @@ mod tests {
             "/media/x/app.js",
             "//hooks/github",
             "/api/posts",
+            "/api/summary",
             "/metrics",
             "/app.js",
         ] {

@@ -19,6 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::Utc;
+use common::programs::find_program;
 use common::*;
 use oshirase::delivery::{NewEvent, State};
 use oshirase::resolve::{resolve, Resolution};
@@ -279,15 +280,6 @@ fn repository(receiver: SocketAddr) -> GitRepo {
 }
 
 /// A program named like the shell would find it (puppeteer wants a path).
-fn find_program(name: &str) -> Option<PathBuf> {
-    if name.contains('/') {
-        return Some(PathBuf::from(name)).filter(|p| p.is_file());
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
 fn artifacts_dir() -> PathBuf {
     std::env::var_os("OSHIRASE_BROWSER_ARTIFACTS")
         .map(PathBuf::from)
