@@ -220,7 +220,10 @@ struct DemoArgs {
 
 fn main() -> ExitCode {
     // SAFETY: no thread but this one runs yet.
-    unsafe { oshirase::repo::cache_directory_trees() };
+    unsafe {
+        oshirase::repo::cache_directory_trees();
+        oshirase::memory::fix_allocator_limits();
+    }
     let mut cli = Cli::parse();
     let log_format = match &cli.command {
         Command::Serve(args) => args.log_format,

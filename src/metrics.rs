@@ -16,7 +16,7 @@ use warp::http::{header, StatusCode};
 use warp::Reply;
 
 use crate::delivery::State;
-use crate::store::PostView;
+use crate::listing::Listing;
 use crate::web::{AppState, Health};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -90,7 +90,7 @@ impl SyncStats {
 }
 
 /// The text a scrape gets.
-pub fn render(posts: &[PostView], health: &Health, paused_networks: usize) -> String {
+pub fn render(posts: &[Listing], health: &Health, paused_networks: usize) -> String {
     let mut out = Text::default();
 
     // (network, account) → state → count; every state is written, zeros too, so that a
@@ -99,7 +99,7 @@ pub fn render(posts: &[PostView], health: &Health, paused_networks: usize) -> St
     let mut lag = Histogram::new(LAG_BUCKETS);
     for d in posts.iter().flat_map(|v| &v.deliveries) {
         *by_state
-            .entry((d.network.as_str(), d.account.as_str()))
+            .entry((&*d.network, &*d.account))
             .or_default()
             .entry(d.state.as_str())
             .or_default() += 1;
@@ -270,7 +270,7 @@ fn number(v: f64) -> String {
 /// `GET /metrics`.
 pub async fn reply(state: AppState) -> Result<warp::reply::Response, Infallible> {
     let store = state.store.clone();
-    let posts = match tokio::task::spawn_blocking(move || store.posts_shared()).await {
+    let posts = match tokio::task::spawn_blocking(move || store.listings()).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => {
             tracing::error!("metrics: {e}");

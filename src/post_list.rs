@@ -14,13 +14,18 @@
 //! that changes while someone pages moves instead of shifting every later page. Each post
 //! carries its own cursor too: a dashboard that hears a post changed asks for just that post
 //! (`id=`) in its view and places it by that cursor.
+//!
+//! Lists are decided on the posts' listings (`listing`), kept in memory; only a search of
+//! the texts (`q=`) needs the whole posts, which the caller reads and tests with
+//! [`Filters::text_matches`].
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use crate::delivery::{post_state, State};
+use crate::delivery::State;
+use crate::listing::Listing;
 use crate::store::PostView;
 
 /// The most posts one page holds.
@@ -180,55 +185,70 @@ fn parse_time(field: &str, value: &str, end_of_day: bool) -> Result<DateTime<Utc
 }
 
 impl Filters {
-    pub fn matches(&self, v: &PostView) -> bool {
-        let p = &v.post;
+    /// Everything but the text search (see [`Filters::text_matches`]).
+    pub fn matches(&self, v: &Listing) -> bool {
         if let Some(s) = self.state {
-            if post_state(p, &v.deliveries) != s && !v.deliveries.iter().any(|d| d.state == s) {
+            if v.state != s && !v.deliveries.iter().any(|d| d.state == s) {
                 return false;
             }
         }
         if let Some(n) = &self.network {
-            if !v.deliveries.iter().any(|d| &d.network == n) {
+            if !v.deliveries.iter().any(|d| *d.network == **n) {
                 return false;
             }
         }
-        if self.account.is_some() && p.account != self.account {
+        if self
+            .account
+            .as_ref()
+            .is_some_and(|a| v.account.as_deref() != Some(a))
+        {
             return false;
         }
-        if self.department.is_some() && p.department != self.department {
+        if self
+            .department
+            .as_ref()
+            .is_some_and(|d| v.department.as_deref() != Some(d))
+        {
             return false;
         }
-        let when = when(v);
+        let when = v.when();
         if self.from.is_some_and(|from| when.is_none_or(|t| t < from)) {
             return false;
         }
         if self.to.is_some_and(|to| when.is_none_or(|t| t > to)) {
             return false;
         }
-        if let Some(q) = &self.q {
-            let hit = [
-                Some(&p.id),
-                Some(&p.title),
-                Some(&p.file),
-                p.department.as_ref(),
-            ]
-            .into_iter()
-            .flatten()
-            .chain(v.deliveries.iter().map(|d| &d.text))
-            .any(|s| crate::text_search::contains_lowercased(s, q));
-            if !hit {
-                return false;
-            }
-        }
         true
+    }
+
+    /// Whether the query searches the posts' texts (`q=`): the whole posts are needed then.
+    pub fn searches_text(&self) -> bool {
+        self.q.is_some()
+    }
+
+    /// The text search: the id, title, file, department or a delivery's text contains `q`.
+    pub fn text_matches(&self, v: &PostView) -> bool {
+        let Some(q) = &self.q else {
+            return true;
+        };
+        let p = &v.post;
+        [
+            Some(&p.id),
+            Some(&p.title),
+            Some(&p.file),
+            p.department.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(v.deliveries.iter().map(|d| &d.text))
+        .any(|s| crate::text_search::contains_lowercased(s, q))
     }
 }
 
-/// The post's time: its own, or (for a post sent on approval) its first delivery's.
-fn when(v: &PostView) -> Option<DateTime<Utc>> {
-    v.post
-        .publish_at
-        .or_else(|| v.deliveries.first().map(|d| d.publish_at))
+impl Query {
+    pub fn filters(&self) -> &Filters {
+        &self.filters
+    }
 }
 
 // ---- order -------------------------------------------------------------------------------
@@ -258,26 +278,26 @@ impl Key<'_> {
 }
 
 /// How urgent the post's most urgent reason for attention is (`None`: nothing to do).
-fn attention_rank(v: &PostView) -> Option<i64> {
-    let mut rank = (!v.post.errors.is_empty()).then_some(0);
+fn attention_rank(v: &Listing) -> Option<i64> {
+    let mut rank = v.has_errors.then_some(0);
     for d in &v.deliveries {
         if let Some(i) = ATTENTION.iter().position(|s| *s == d.state) {
             rank = Some(rank.map_or(i, |r: usize| r.min(i)));
         }
     }
-    if rank.is_none() && v.post.edited_after_publish {
+    if rank.is_none() && v.edited_after_publish {
         rank = Some(ATTENTION.len());
     }
     rank.map(|r| r as i64)
 }
 
 /// The post's place in `view`, `None` when it is not in it.
-fn key<'a>(view: View, network: Option<&str>, v: &'a PostView) -> Option<Key<'a>> {
-    let id = v.post.id.as_str();
+fn key<'a>(view: View, network: Option<&str>, v: &'a Listing) -> Option<Key<'a>> {
+    let id = &*v.id;
     let millis = |t: DateTime<Utc>| t.timestamp_millis();
     let (rank, at) = match view {
-        View::All => (0, when(v).map_or(i64::MIN, millis)),
-        View::Attention => (attention_rank(v)?, when(v).map_or(i64::MIN, millis)),
+        View::All => (0, v.when().map_or(i64::MIN, millis)),
+        View::Attention => (attention_rank(v)?, v.when().map_or(i64::MIN, millis)),
         View::Upcoming => (
             0,
             v.deliveries
@@ -291,7 +311,7 @@ fn key<'a>(view: View, network: Option<&str>, v: &'a PostView) -> Option<Key<'a>
                 .deliveries
                 .iter()
                 .filter(|d| d.state == State::Published)
-                .filter(|d| network.is_none_or(|n| d.network == n))
+                .filter(|d| network.is_none_or(|n| *d.network == *n))
                 .map(|d| d.published_at.map_or(i64::MIN + 1, millis))
                 .max()?;
             // Newest first.
@@ -304,26 +324,28 @@ fn key<'a>(view: View, network: Option<&str>, v: &'a PostView) -> Option<Key<'a>
 /// One page of a view.
 pub struct Page<'a> {
     /// The posts with their cursors, in the view's order.
-    pub posts: Vec<(&'a PostView, String)>,
+    pub posts: Vec<(&'a Listing, String)>,
     /// Posts in the whole view with these filters, on every page.
     pub total: usize,
     /// Where the next page starts; `None` on the last page.
     pub next_cursor: Option<String>,
 }
 
-pub fn page<'a>(posts: &'a [PostView], q: &Query) -> Page<'a> {
+/// One page of the view `q` asks for. `text_hits`: with a text search, the ids of the posts
+/// whose texts match (see [`Filters::text_matches`]).
+pub fn page<'a>(posts: &'a [Listing], q: &Query, text_hits: Option<&HashSet<String>>) -> Page<'a> {
     let network = q.filters.network.as_deref();
     let mut total = 0;
-    let mut shown: Vec<(Key<'a>, &'a PostView)> = Vec::new();
+    let mut shown: Vec<(Key<'a>, &'a Listing)> = Vec::new();
     for v in posts {
-        if !q.filters.matches(v) {
+        if !q.filters.matches(v) || text_hits.is_some_and(|hits| !hits.contains(&*v.id)) {
             continue;
         }
         let Some(k) = key(q.view, network, v) else {
             continue;
         };
         total += 1;
-        if q.ids.as_ref().is_some_and(|ids| !ids.contains(&v.post.id)) {
+        if q.ids.as_ref().is_some_and(|ids| !ids.contains(&*v.id)) {
             continue;
         }
         if q.after.as_ref().is_some_and(|after| k.cursor() <= *after) {
@@ -374,17 +396,17 @@ pub struct Summary {
 }
 
 /// The attention items of one post, counted as the dashboard lists them.
-fn attention_items(v: &PostView) -> usize {
-    let groups: HashSet<(State, Option<&str>)> = v
+fn attention_items(v: &Listing) -> usize {
+    let groups: HashSet<(State, Option<u64>)> = v
         .deliveries
         .iter()
         .filter(|d| ATTENTION.contains(&d.state))
-        .map(|d| (d.state, d.last_error.as_deref()))
+        .map(|d| (d.state, d.reason))
         .collect();
-    usize::from(!v.post.errors.is_empty()) + groups.len() + usize::from(v.post.edited_after_publish)
+    usize::from(v.has_errors) + groups.len() + usize::from(v.edited_after_publish)
 }
 
-pub fn summary(posts: &[PostView], tz: Option<Tz>, now: DateTime<Utc>) -> Summary {
+pub fn summary(posts: &[Listing], tz: Option<Tz>, now: DateTime<Utc>) -> Summary {
     let tz = tz.unwrap_or(chrono_tz::UTC);
     let today = now.with_timezone(&tz).date_naive();
     let soon = (now + chrono::Duration::hours(24)).timestamp() / 60;
@@ -405,20 +427,21 @@ pub fn summary(posts: &[PostView], tz: Option<Tz>, now: DateTime<Utc>) -> Summar
         s.upcoming += usize::from(!due_minutes.is_empty());
         s.upcoming_24h += due_minutes.iter().filter(|m| **m <= soon).count();
         for d in v.deliveries.iter().filter(|d| d.state == State::Published) {
-            *s.published.entry(d.network.clone()).or_default() += 1;
+            *s.published.entry(d.network.to_string()).or_default() += 1;
             if d.published_at
                 .is_some_and(|t| t.with_timezone(&tz).date_naive() == today)
             {
                 s.published_today += 1;
             }
         }
-        departments.extend(v.post.department.iter());
-        accounts.extend(v.post.account.iter());
-        networks.extend(v.deliveries.iter().map(|d| &d.network));
+        departments.extend(v.department.as_deref());
+        accounts.extend(v.account.as_deref());
+        networks.extend(v.deliveries.iter().map(|d| &*d.network));
     }
-    s.departments = departments.into_iter().cloned().collect();
-    s.accounts = accounts.into_iter().cloned().collect();
-    s.networks = networks.into_iter().cloned().collect();
+    let owned = |names: BTreeSet<&str>| names.into_iter().map(str::to_string).collect();
+    s.departments = owned(departments);
+    s.accounts = owned(accounts);
+    s.networks = owned(networks);
     s
 }
 

@@ -457,7 +457,7 @@ async fn run_sync(store: &Arc<Store>, settings: &ServeSettings) -> Result<SyncRe
     let store = store.clone();
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
-        sync::sync(
+        let result = sync::sync(
             &store,
             &SyncOptions {
                 repo_path: &settings.repo,
@@ -466,7 +466,14 @@ async fn run_sync(store: &Arc<Store>, settings: &ServeSettings) -> Result<SyncRe
                 dry_run: settings.dry_run,
                 accept_config: &Networks::check,
             },
-        )
+        );
+        if result
+            .as_ref()
+            .is_ok_and(|r| r.parsed >= crate::memory::RELEASE_AFTER_PARSED)
+        {
+            crate::memory::release_after_settling();
+        }
+        result
     })
     .await
     .map_err(|e| SyncError::Config(format!("sync task failed: {e}")))?

@@ -44,7 +44,7 @@ const WRITE_SEQ: &str = "post_writes";
 pub const DB_FILE: &str = "oshirase.redb";
 
 /// The database's page cache.
-const STORE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+const STORE_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -321,9 +321,9 @@ impl Store {
         posts_in(&self.db.begin_read()?)
     }
 
-    /// Every post with its deliveries as [`Store::posts`] reads them, shared and kept
-    /// between calls: only what changed since the last call is read (see `view_cache`).
-    pub fn posts_shared(&self) -> Result<std::sync::Arc<Vec<PostView>>, StoreError> {
+    /// The listing of every post (`listing`), in id order, shared and kept between calls:
+    /// only what changed since the last call is read (see `view_cache`).
+    pub fn listings(&self) -> Result<std::sync::Arc<Vec<crate::listing::Listing>>, StoreError> {
         let mut cache = self.views.lock();
         let txn = self.db.begin_read()?;
         let seq = txn
@@ -347,7 +347,15 @@ impl Store {
                     }
                 }
             }
-            None => cache.replace(seq, posts_in(&txn)?),
+            None => {
+                let posts = posts_in(&txn)?;
+                let many = posts.len() >= crate::memory::RELEASE_AFTER_PARSED;
+                cache.replace(seq, posts);
+                // Every post was read whole to make the listings; give that back.
+                if many {
+                    crate::memory::release_after_settling();
+                }
+            }
         }
         Ok(cache.shared())
     }

@@ -1,6 +1,6 @@
-//! The list of every post as last read, kept between requests so that the API and the
-//! metrics do not decode every record of a large store each time (10,000 posts take about
-//! 100 ms to read).
+//! The listing of every post as last read (`listing`), kept between requests so that the
+//! API and the metrics do not decode every record of a large store each time (10,000 posts
+//! take about 100 ms to read).
 //!
 //! Every write transaction that changes a post or a delivery also increments a counter in
 //! the database (`store::WRITE_SEQ`), in any process. The list remembers the counter value
@@ -13,13 +13,15 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::listing::{Listing, Names};
 use crate::store::PostView;
 
 struct Cached {
     /// The write counter the list (with `pending` read again) is exact for.
     seq: u64,
     /// In id order, as `Store::posts` reads them.
-    posts: Arc<Vec<PostView>>,
+    posts: Arc<Vec<Listing>>,
+    names: Names,
     /// Posts this process changed since the list was last brought up to date.
     pending: BTreeSet<String>,
 }
@@ -66,8 +68,9 @@ impl Locked<'_> {
             return;
         };
         // Copies the list only if a request still holds the old one.
+        let view = view.map(|v| Listing::of(&v, &mut c.names));
         let posts = Arc::make_mut(&mut c.posts);
-        match (posts.binary_search_by(|v| v.post.id.as_str().cmp(id)), view) {
+        match (posts.binary_search_by(|v| v.id.as_ref().cmp(id)), view) {
             (Ok(i), Some(v)) => posts[i] = v,
             (Ok(i), None) => {
                 posts.remove(i);
@@ -78,14 +81,17 @@ impl Locked<'_> {
     }
 
     pub(crate) fn replace(&mut self, seq: u64, posts: Vec<PostView>) {
+        let mut names = Names::default();
+        let posts = posts.iter().map(|v| Listing::of(v, &mut names)).collect();
         *self.0 = Some(Cached {
             seq,
             posts: Arc::new(posts),
+            names,
             pending: BTreeSet::new(),
         });
     }
 
-    pub(crate) fn shared(&self) -> Arc<Vec<PostView>> {
+    pub(crate) fn shared(&self) -> Arc<Vec<Listing>> {
         self.0.as_ref().map(|c| c.posts.clone()).unwrap_or_default()
     }
 }

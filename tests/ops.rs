@@ -523,18 +523,14 @@ fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
         .unwrap();
     };
     let same = |store: &oshirase::store::Store| {
+        let mut names = oshirase::listing::Names::default();
         let fresh: Vec<_> = store
             .posts()
             .unwrap()
-            .into_iter()
-            .map(|v| (v.post, v.deliveries))
-            .collect();
-        let kept: Vec<_> = store
-            .posts_shared()
-            .unwrap()
             .iter()
-            .map(|v| (v.post.clone(), v.deliveries.clone()))
+            .map(|v| oshirase::listing::Listing::of(v, &mut names))
             .collect();
+        let kept = store.listings().unwrap().to_vec();
         assert_eq!(kept, fresh);
         kept.len()
     };
@@ -542,7 +538,7 @@ fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
     sync(&store);
     assert_eq!(same(&store), 2);
     // A delivery changes while a request still holds the old list.
-    let held = store.posts_shared().unwrap();
+    let held = store.listings().unwrap();
     store
         .update_delivery("posts/b", "news", |d| {
             d.state = State::Failed;
