@@ -90,6 +90,15 @@ async fn main() {
         let base = format!("http://{addr}");
         let cases = [
             ("GET /api/posts (all 10,000)", "/api/posts".to_string()),
+            (
+                "?view=upcoming&limit=100 (a dashboard page)",
+                "/api/posts?view=upcoming&limit=100".into(),
+            ),
+            (
+                "?view=attention&limit=50",
+                "/api/posts?view=attention&limit=50".into(),
+            ),
+            ("GET /api/summary", "/api/summary".into()),
             ("?state=failed", "/api/posts?state=failed".into()),
             ("?state=published", "/api/posts?state=published".into()),
             ("?network=mastodon", "/api/posts?network=mastodon".into()),

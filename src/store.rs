@@ -634,6 +634,26 @@ impl Snapshot {
         Ok(Some(PostView { post, deliveries }))
     }
 
+    /// Many posts by id, in the order asked (missing ones left out), opening each table
+    /// once: a page of the dashboard's lists.
+    pub fn posts_by_id<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<PostView>, StoreError> {
+        let posts = self.txn.open_table(POSTS)?;
+        let deliveries = self.txn.open_table(DELIVERIES)?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(value) = posts.get(id)? {
+                out.push(PostView {
+                    post: serde_json::from_slice(value.value())?,
+                    deliveries: read_deliveries(&deliveries, id)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The post a file is, as [`Store::file_owner`].
     pub fn file_owner(&self, path: &str) -> Result<Option<String>, StoreError> {
         let table = self.txn.open_table(FILES)?;

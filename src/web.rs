@@ -4,7 +4,7 @@
 //! the parameter; post content is only ever sent as JSON and rendered by the dashboard with
 //! `textContent`, and every response carries headers that forbid inline script and framing.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
 
@@ -293,14 +293,23 @@ async fn list_posts(query: String, state: AppState) -> Result<warp::reply::Respo
             None
         };
         let page = post_list::page(&listings, &query, hits.as_ref());
-        // The page's posts, whole, from one snapshot of the store.
-        let snapshot = s.snapshot()?;
-        let mut posts = Vec::with_capacity(page.posts.len());
-        for (listing, cursor) in page.posts {
-            if let Some(v) = snapshot.post(&listing.id)? {
-                posts.push((v, cursor));
-            }
-        }
+        // The page's posts, whole, from one snapshot of the store (a post removed since
+        // the listing was read is left out).
+        let mut cursors: HashMap<&str, String> = page
+            .posts
+            .iter()
+            .map(|(l, c)| (&*l.id, c.clone()))
+            .collect();
+        let views = s
+            .snapshot()?
+            .posts_by_id(page.posts.iter().map(|(l, _)| &*l.id))?;
+        let posts: Vec<(PostView, String)> = views
+            .into_iter()
+            .map(|v| {
+                let cursor = cursors.remove(v.post.id.as_str()).unwrap_or_default();
+                (v, cursor)
+            })
+            .collect();
         Ok((posts, page.total, page.next_cursor))
     })
     .await;
