@@ -542,6 +542,7 @@
     health: null,
     healthError: null,
     summary: null, // the counts, from /api/summary
+    summaryError: null,
     windows: new Map(), // the lists the route shows, each a page of /api/posts (see loading)
     known: new Map(), // post id → delivery states as last seen, for announcements
     raw: new Map(), // last response text per URL, to skip re-rendering when nothing changed
@@ -952,6 +953,7 @@
   const byCursor = (a, b) => (str(a.cursor) < str(b.cursor) ? -1 : str(a.cursor) > str(b.cursor) ? 1 : 0);
 
   function setPage(w, data, posts) {
+    w.seq = (w.seq || 0) + 1;
     w.posts = posts;
     w.total = Number.isFinite(Number(data && data.total)) ? Number(data.total) : posts.length;
     w.next = data && typeof data.next_cursor === 'string' ? data.next_cursor : null;
@@ -984,7 +986,11 @@
   // The page after the last one shown ("show more").
   async function loadMore(w) {
     if (!w.next) return;
+    const seq = w.seq;
     const { data } = await getJson(windowUrl(w, [['limit', PAGE], ['cursor', w.next]]));
+    // The window changed meanwhile (a live update, a refresh): this page may hold posts
+    // that have left the view since; the button asks again.
+    if (w.seq !== seq) return;
     const shown = new Set(w.posts.map((p) => str(p.id)));
     setPage(w, data, w.posts.concat(postsOf(data).filter((p) => !shown.has(str(p.id)))));
     app.version++;
@@ -1004,6 +1010,12 @@
     posts.sort(byCursor);
     // The first page's cached answer no longer says what the window holds.
     for (const key of [...app.raw.keys()]) if (key.startsWith(windowUrl(w, []))) app.raw.delete(key);
+    // Posts left a window that has more to read: what follows them must move up, and only
+    // the server knows what that is.
+    if (w.next !== null && posts.length < w.spec.limit) {
+      await loadWindow(w);
+      return;
+    }
     setPage(w, { total: data && data.total, next_cursor: w.next }, posts);
     app.version++;
   }
@@ -1028,6 +1040,9 @@
   async function fullRefresh() {
     await loadInfo();
     const counts = await Promise.allSettled([loadSummary(), loadHealth()]);
+    const summaryError = counts[0].status === 'rejected' ? str(counts[0].reason && counts[0].reason.message) : null;
+    if (summaryError !== app.summaryError) app.version++;
+    app.summaryError = summaryError;
     const lists = await Promise.allSettled([...currentWindows().map(loadWindow), loadDetail()]);
     app.refreshFailed = counts[0].status === 'rejected' || lists.some((r) => r.status === 'rejected');
     app.updatedAt = Date.now();
@@ -1050,6 +1065,9 @@
       ids.includes(app.route.id) ? loadDetail() : null,
     ]);
     app.refreshFailed = results.some((r) => r.status === 'rejected');
+    // What failed is read again whole; so is a list the route now shows that was not
+    // there (the published view, when a network has its first post).
+    if (app.refreshFailed || windowSpecs(app.route).some((spec) => !app.windows.has(spec.key))) app.needFull = true;
     app.updatedAt = Date.now();
     render(false);
   }
@@ -1175,6 +1193,17 @@
     return systemItems(health).concat(postItems(posts));
   }
 
+  // The window's items that are certain: with more to read, none less urgent than the last
+  // post read, as an unread post may hold a more urgent one.
+  function attentionShown(w) {
+    const rank = (kind) => (ATTENTION.includes(kind) ? ATTENTION.indexOf(kind) : ATTENTION.length);
+    const items = attentionItems(w.posts, app.health);
+    const last = w.next && w.posts.length > 0 ? w.posts[w.posts.length - 1] : null;
+    if (!last) return items;
+    const cutoff = Math.min(...postItems([last]).map((item) => rank(item.kind)));
+    return items.filter((item) => item.kind === 'system' || item.kind === 'paused' || rank(item.kind) <= cutoff);
+  }
+
   // How many things there are to act on, over every post.
   function attentionCount() {
     return systemItems(app.health).length + (app.summary ? Number(app.summary.attention) || 0 : 0);
@@ -1282,6 +1311,16 @@
     }
   }
 
+  // The window's timeline entries that are certain: with more to read, none after the last
+  // post read, as an unread post may come before them.
+  function upcomingShown(w) {
+    const entries = upcomingEntries(w.posts);
+    const last = w.next && w.posts.length > 0 ? w.posts[w.posts.length - 1] : null;
+    if (!last) return entries;
+    const cutoff = Math.min(...upcomingEntries([last]).map((e) => e.at));
+    return entries.filter((e) => e.at <= cutoff);
+  }
+
   // Scheduled work, one entry per post and due minute, soonest first.
   function upcomingEntries(posts) {
     const entries = [];
@@ -1341,9 +1380,11 @@
     button.addEventListener('click', () => {
       button.disabled = true;
       loadMore(w).catch((err) => {
-        w.error = err.message;
         announce(t('load.failed', { error: err.message }));
-      }).finally(() => render(false));
+      }).finally(() => {
+        app.version++; // the button comes back, enabled
+        render(false);
+      });
     });
     return el('p', { className: 'more' }, button);
   }
@@ -1484,9 +1525,9 @@
     const waiting = pending(att, up, pub);
     if (waiting) return waiting;
     const summary = app.summary || {};
-    const attention = attentionItems(att.posts, app.health);
+    const attention = attentionShown(att);
     const total = attentionCount();
-    const upcoming = upcomingEntries(up.posts);
+    const upcoming = upcomingShown(up);
     const tile = (key, n, href, state) => el('li', { className: `tile${n > 0 && state ? ` tile-${state}` : ''}` },
       el('a', { attrs: { href, 'data-key': `tile:${key}` } },
         el('span', { className: 'tile-number', text: String(n) }),
@@ -1531,23 +1572,18 @@
 
   function attentionBody() {
     const w = windowOf('attention');
-    return pending(w) || [dryRunNote(), attentionList(attentionItems(w.posts, app.health), 2), moreButton(w)];
+    return pending(w) || [dryRunNote(), attentionList(attentionShown(w), 2), moreButton(w)];
   }
 
   function upcomingBody() {
     const w = windowOf('upcoming');
     const waiting = pending(w);
     if (waiting) return waiting;
-    let entries = upcomingEntries(w.posts);
-    // With more to read, nothing after the last post read: an unread one may come first.
-    const last = w.next ? w.posts[w.posts.length - 1] : null;
-    const cutoff = last ? Math.min(...upcomingEntries([last]).map((e) => e.at)) : Infinity;
-    entries = entries.filter((e) => e.at <= cutoff);
-    return [timeline(entries, 2), moreButton(w)];
+    return [timeline(upcomingShown(w), 2), moreButton(w)];
   }
 
   function publishedBody() {
-    if (!app.summary) return [loadingOr(null)];
+    if (!app.summary) return [loadingOr(app.summaryError)];
     const names = publishedNetworks();
     if (names.length === 0) return [messageBox(t('published.none'))];
     const windows = names.map((name) => windowOf('published', new URLSearchParams({ network: name }).toString()));
@@ -1960,6 +1996,8 @@
   // `posts` are the posts the events named, `before` what was known of them.
   function announceChanges(before, posts, events) {
     const landed = new Set(events.filter((e) => e.kind === 'landed').map((e) => str(e.post_id)));
+    // For a post not seen before, only what the events name changed just now.
+    const touched = new Set(events.map((e) => `${str(e.post_id)}\u0000${str(e.network)}`));
     const messages = [];
     for (const p of posts) {
       const id = str(p.id);
@@ -1969,7 +2007,8 @@
         continue;
       }
       for (const d of list(p.deliveries)) {
-        if ((!was || was.get(str(d.network)) !== d.state) && ANNOUNCED.has(d.state)) {
+        const changed = was ? was.get(str(d.network)) !== d.state : touched.has(`${id}\u0000${str(d.network)}`);
+        if (changed && ANNOUNCED.has(d.state)) {
           messages.push(t('announce.delivery', { title: titleOf(p), network: str(d.network), state: stateName(d.state) }));
         }
       }
