@@ -5,20 +5,14 @@
 // has then written one new post, and the page's live update is measured.
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { launch } from '../tests/browser/chromium.mjs';
 import readline from 'node:readline';
 
 const [base, newId] = process.argv.slice(2);
 const require = createRequire(path.join(process.env.OSHIRASE_BROWSER_DEPS, 'package.json'));
 const puppeteer = require('puppeteer-core');
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.OSHIRASE_CHROMIUM || 'chromium',
-  ignoreDefaultArgs: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  pipe: true,
-  timeout: 60000,
-});
+const browser = await launch(puppeteer);
 
 const lines = readline.createInterface({ input: process.stdin });
 const nextLine = () => new Promise((resolve) => lines.once('line', resolve));

@@ -35,13 +35,13 @@ async fn api_posts_post_and_health_answer_as_designed() {
     );
     let service = start(&repo.path, data.path()).await;
     assert!(
-        wait_for(Duration::from_secs(5), || delivery_state(
+        reaches(
             &service,
             "posts/now",
-            "portal"
+            "portal",
+            "published",
+            Duration::from_secs(5)
         )
-        .as_deref()
-            == Some("published"))
         .await
     );
     let addr = service.addr;
@@ -449,13 +449,13 @@ async fn posts_come_a_page_at_a_time_per_view_with_counts_apart() {
     repo.propose_and_merge("staff/many", &refs);
     let service = start(&repo.path, data.path()).await;
     assert!(
-        wait_for(Duration::from_secs(5), || delivery_state(
+        reaches(
             &service,
             "posts/now",
-            "portal"
+            "portal",
+            "published",
+            Duration::from_secs(5)
         )
-        .as_deref()
-            == Some("published"))
         .await
     );
     let addr = service.addr;

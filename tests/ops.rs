@@ -139,13 +139,13 @@ async fn metrics_count_deliveries_lag_syncs_and_failures() {
     let data = tempfile::tempdir().unwrap();
     let service = start(&repo.path, data.path()).await;
     assert!(
-        wait_for(Duration::from_secs(10), || delivery_state(
+        reaches(
             &service,
             "posts/now",
-            "portal"
+            "portal",
+            "published",
+            Duration::from_secs(10)
         )
-        .as_deref()
-            == Some("published"))
         .await
     );
     let addr = service.addr;

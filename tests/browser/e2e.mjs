@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { launch } from './chromium.mjs';
 
 const base = process.argv[2];
 const deps = process.env.OSHIRASE_BROWSER_DEPS;
@@ -45,15 +46,7 @@ function check(ok, message) {
 
 const log = (message) => console.error(`e2e: ${message}`);
 
-const browser = await puppeteer.launch({
-  executablePath: process.env.OSHIRASE_CHROMIUM || 'chromium',
-  // Exactly these flags; puppeteer adds only its pipe and a temporary profile.
-  ignoreDefaultArgs: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  pipe: true,
-  timeout: 60000,
-});
+const browser = await launch(puppeteer);
 
 try {
   const page = await browser.newPage();

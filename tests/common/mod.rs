@@ -204,3 +204,17 @@ pub fn delivery_state(service: &Service, post: &str, network: &str) -> Option<St
         .flatten()
         .map(|d| d.state.as_str().to_string())
 }
+
+/// Whether the delivery of `post` to `network` reaches `state` within `timeout`.
+pub async fn reaches(
+    service: &Service,
+    post: &str,
+    network: &str,
+    state: &str,
+    timeout: Duration,
+) -> bool {
+    wait_for(timeout, || {
+        delivery_state(service, post, network).as_deref() == Some(state)
+    })
+    .await
+}
