@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use oshirase::delivery::State;
+use oshirase::model::records::State;
 use oshirase::store::Store;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

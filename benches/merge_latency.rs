@@ -22,8 +22,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use oshirase::secrets::Secrets;
-use oshirase::serve::{ServeSettings, Service};
+use oshirase::cli::serve::{ServeSettings, Service};
+use oshirase::support::secrets::Secrets;
 use sha2::Sha256;
 
 const MERGES: usize = 20;
@@ -107,7 +107,7 @@ async fn webhook_merges(receiver: &Receiver) -> Vec<Duration> {
     let dir = tempfile::tempdir().expect("temp dir");
     let repo = content_repo(dir.path());
     let data = dir.path().join("data");
-    let mirror = oshirase::fetch::mirror_path(&data);
+    let mirror = oshirase::git::fetch::mirror_path(&data);
     let url = format!("file://{}", repo.display());
     let service = Service::start(settings(&mirror, &data, Some(url), receiver.port))
         .await

@@ -20,7 +20,7 @@ const CONFIG: &str = "timezone: Asia/Tokyo\nmax_lateness: 2h\naccounts:\n  city:
 fn main() {
     // As `oshirase` itself does before anything else runs.
     // SAFETY: no other thread exists yet.
-    unsafe { oshirase::repo::cache_directory_trees() };
+    unsafe { oshirase::git::repo::cache_directory_trees() };
     // A child run: one cold sync in a fresh process, so its peak memory is its own.
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--child-sync") {
@@ -167,7 +167,7 @@ fn sync_once(store: &Store, repo: &Path) -> usize {
 }
 
 fn sync_report(store: &Store, repo: &Path) -> sync::SyncReport {
-    let accept = |_: &oshirase::config::RepoConfig| Ok(());
+    let accept = |_: &oshirase::content::config::RepoConfig| Ok(());
     sync::sync(
         store,
         &SyncOptions {

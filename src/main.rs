@@ -8,13 +8,13 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use oshirase::check::{output, CheckOptions, UsageError};
-use oshirase::demo::{self, DemoOptions};
-use oshirase::fetch;
-use oshirase::i18n::Lang;
-use oshirase::resolve::Resolution;
-use oshirase::secrets::Secrets;
-use oshirase::serve::{ServeSettings, Service};
+use oshirase::cli::check::{output, CheckOptions, UsageError};
+use oshirase::cli::demo::{self, DemoOptions};
+use oshirase::cli::resolve::Resolution;
+use oshirase::cli::serve::{ServeSettings, Service};
+use oshirase::content::i18n::Lang;
+use oshirase::git::fetch;
+use oshirase::support::secrets::Secrets;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 #[derive(Parser)]
@@ -54,7 +54,7 @@ struct HashPasswordArgs {
     /// The user name the browser will ask for.
     name: String,
     /// PBKDF2 iterations: more is slower for an attacker and for each first login.
-    #[arg(long, default_value_t = oshirase::auth::DEFAULT_ITERATIONS)]
+    #[arg(long, default_value_t = oshirase::web::auth::DEFAULT_ITERATIONS)]
     iterations: u32,
 }
 
@@ -221,8 +221,8 @@ struct DemoArgs {
 fn main() -> ExitCode {
     // SAFETY: no thread but this one runs yet.
     unsafe {
-        oshirase::repo::cache_directory_trees();
-        oshirase::memory::fix_allocator_limits();
+        oshirase::git::repo::cache_directory_trees();
+        oshirase::support::memory::fix_allocator_limits();
     }
     let mut cli = Cli::parse();
     let log_format = match &cli.command {
@@ -291,14 +291,14 @@ fn hash_password(args: HashPasswordArgs) -> Result<()> {
     let password = line.trim_end_matches(['\r', '\n']);
     println!(
         "{}",
-        oshirase::auth::hash_password(&args.name, password, args.iterations)?
+        oshirase::web::auth::hash_password(&args.name, password, args.iterations)?
     );
     Ok(())
 }
 
 fn check(args: CheckArgs) -> Result<u8> {
     let lang = LangArg::resolve(args.lang);
-    let report = oshirase::check::check(&CheckOptions {
+    let report = oshirase::cli::check::check(&CheckOptions {
         content: args.content,
         files: args.files,
         base: args.base,
@@ -321,15 +321,15 @@ fn preview(args: PreviewArgs) -> Result<u8> {
     let lang = LangArg::resolve(args.lang);
     let content = match args.content {
         Some(c) => c,
-        None => oshirase::check::find_content_dir(&args.file).ok_or_else(|| {
+        None => oshirase::cli::check::find_content_dir(&args.file).ok_or_else(|| {
             UsageError::NoContentDir(PathBuf::from(format!(
                 "{} (no {} in its folder or above; pass --content)",
                 args.file.display(),
-                oshirase::config::CONFIG_FILE
+                oshirase::content::config::CONFIG_FILE
             )))
         })?,
     };
-    let report = oshirase::check::check(&CheckOptions {
+    let report = oshirase::cli::check::check(&CheckOptions {
         content,
         files: vec![args.file],
         base: None,
@@ -373,7 +373,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         Some(path) => Secrets::load(path)?,
         None => Secrets::from_env(),
     };
-    let auth = oshirase::auth::for_listen(args.listen, &secrets)?;
+    let auth = oshirase::web::auth::for_listen(args.listen, &secrets)?;
     let json_logs = args.log_format == LogFormat::Json;
     let public_url = match args.public_url.as_deref() {
         None => None,
@@ -443,19 +443,19 @@ fn serve(args: ServeArgs) -> Result<()> {
 }
 
 fn status(args: StatusArgs) -> Result<()> {
-    let store = oshirase::status::open_existing(&args.data)?;
+    let store = oshirase::cli::status::open_existing(&args.data)?;
     match args.format {
-        Format::Human => print!("{}", oshirase::status::report_human(&store)?),
+        Format::Human => print!("{}", oshirase::cli::status::report_human(&store)?),
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&oshirase::status::report_json(&store)?)?
+            serde_json::to_string_pretty(&oshirase::cli::status::report_json(&store)?)?
         ),
     }
     Ok(())
 }
 
 fn resolve(args: ResolveArgs) -> Result<()> {
-    let store = oshirase::status::open_existing(&args.data)?;
+    let store = oshirase::cli::status::open_existing(&args.data)?;
     let resolution = match args.published {
         Some(url) => Resolution::Published { url },
         None => Resolution::NotPublished,
@@ -465,7 +465,7 @@ fn resolve(args: ResolveArgs) -> Result<()> {
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "operator".into());
     let (d, _) =
-        oshirase::resolve::resolve(&store, &args.post, &args.network, resolution, &operator)?;
+        oshirase::cli::resolve::resolve(&store, &args.post, &args.network, resolution, &operator)?;
     println!(
         "{} → {}: {} (recorded as settled by {operator})",
         d.post_id, d.network, d.state
@@ -474,7 +474,7 @@ fn resolve(args: ResolveArgs) -> Result<()> {
 }
 
 fn backup(args: BackupArgs) -> Result<()> {
-    let store = oshirase::status::open_existing(&args.data)?;
+    let store = oshirase::cli::status::open_existing(&args.data)?;
     let copied = store.backup_to(&args.to)?;
     println!(
         "{}: {} posts, {} deliveries, {} events (restore: stop serve, then copy it to {})",

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use oshirase::secrets::Secrets;
+use oshirase::support::secrets::Secrets;
 use serde_json::Value;
 use warp::Filter;
 
@@ -124,7 +124,7 @@ async fn one_post_with_an_image_goes_to_every_network_at_once() {
     ]
     .concat();
     s.secrets = Secrets::parse("test", &secrets).unwrap();
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
 
     let all = [
         "x", "facebook", "mastodon", "bluesky", "line", "chat", "portal",
@@ -245,7 +245,7 @@ async fn a_crash_mid_request_is_settled_by_asking_again_when_the_network_is_back
     let secrets = Secrets::parse("test", &x.secrets()).unwrap();
     let mut s = settings(&repo.path, data.path());
     s.secrets = secrets.clone();
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     assert!(
         wait_for(Duration::from_secs(5), || delivery_state(
             &service, "posts/a", "x"
@@ -262,7 +262,7 @@ async fn a_crash_mid_request_is_settled_by_asking_again_when_the_network_is_back
         let store = oshirase::store::Store::open(data.path()).unwrap();
         store
             .update_delivery("posts/a", "x", |d| {
-                d.state = oshirase::delivery::State::Publishing;
+                d.state = oshirase::model::records::State::Publishing;
                 d.attempts = 1;
                 d.due_at = chrono::Utc::now() - chrono::Duration::seconds(5);
                 d.publish_at = d.due_at;
@@ -275,7 +275,7 @@ async fn a_crash_mid_request_is_settled_by_asking_again_when_the_network_is_back
 
     let mut s = settings(&repo.path, data.path());
     s.secrets = secrets;
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     let settled = wait_for(Duration::from_secs(90), || {
         delivery_state(&service, "posts/a", "x").as_deref() == Some("published")
     })

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::*;
-use oshirase::auth::DashboardAuth;
-use oshirase::secrets::Secrets;
+use oshirase::support::secrets::Secrets;
+use oshirase::web::auth::DashboardAuth;
 
 const TOKEN: &str = "s3cret-dashboard-token-0123";
 const HOOK_SECRET: &str = "gitlab-hook-token";
@@ -82,13 +82,13 @@ async fn the_dashboard_needs_credentials_and_the_hooks_keep_their_own() {
     // (`login_guard`), so each route is tried with a wrong password for a name of its own.
     let users = std::iter::once("koho".to_string())
         .chain((0..7).map(|i| format!("koho{i}")))
-        .map(|name| oshirase::auth::hash_password(&name, "kaigi-shitsu 3F", 1_000).unwrap())
+        .map(|name| oshirase::web::auth::hash_password(&name, "kaigi-shitsu 3F", 1_000).unwrap())
         .collect::<Vec<_>>()
         .join(",");
     let mut s = settings(&repo.path, data.path());
     s.secrets = Secrets::parse("test", &format!("OSHIRASE_WEBHOOK_SECRET={HOOK_SECRET}")).unwrap();
     s.auth = DashboardAuth::new(Some(TOKEN), Some(&users)).unwrap();
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     assert!(
         wait_for(Duration::from_secs(5), || delivery_state(
             &service, "posts/a", "portal"
@@ -225,7 +225,7 @@ async fn the_service_refuses_an_open_dashboard_on_a_public_address() {
     let data = tempfile::tempdir().unwrap();
     let mut s = settings(&repo.path, data.path());
     s.listen = "0.0.0.0:0".parse().unwrap();
-    let err = match oshirase::serve::Service::start(s).await {
+    let err = match oshirase::cli::serve::Service::start(s).await {
         Ok(_) => panic!("an open dashboard on 0.0.0.0 started"),
         Err(e) => e.to_string(),
     };

@@ -17,13 +17,13 @@ use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
-use oshirase::config::RepoConfig;
-use oshirase::delivery::{DeliveryRecord, State};
+use oshirase::content::config::RepoConfig;
+use oshirase::content::post::Image;
+use oshirase::model::records::{DeliveryRecord, State};
 use oshirase::networks::{
     AdapterContext, ErrorClass, MemoryMedia, Network, Networks, Published, Settlement,
 };
-use oshirase::post::Image;
-use oshirase::secrets::Secrets;
+use oshirase::support::secrets::Secrets;
 use serde_json::{json, Value};
 
 const HANDLE: &str = "koho.test";

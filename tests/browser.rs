@@ -21,8 +21,8 @@ use std::time::Duration;
 use chrono::Utc;
 use common::programs::find_program;
 use common::*;
-use oshirase::delivery::{NewEvent, State};
-use oshirase::resolve::{resolve, Resolution};
+use oshirase::cli::resolve::{resolve, Resolution};
+use oshirase::model::records::{NewEvent, State};
 use serde_json::Value;
 
 const CALENDAR_PNG: &[u8] =
@@ -289,7 +289,7 @@ fn artifacts_dir() -> PathBuf {
 }
 
 /// Waits until the service has done everything the fixture sets up.
-async fn settled(service: &oshirase::serve::Service) {
+async fn settled(service: &oshirase::cli::serve::Service) {
     let addr = service.addr;
     let ready = wait_for(Duration::from_secs(20), || {
         let states = [
@@ -312,7 +312,7 @@ async fn settled(service: &oshirase::serve::Service) {
 }
 
 /// A delivery a crash left unsettled, as the scheduler records it.
-fn make_unknown(service: &oshirase::serve::Service, post: &str, network: &str) {
+fn make_unknown(service: &oshirase::cli::serve::Service, post: &str, network: &str) {
     service
         .store
         .update_delivery(post, network, |d| {
@@ -350,8 +350,8 @@ async fn the_dashboard_in_headless_chromium() {
         "X_CITY_TYPE=x\nX_CITY_HOSTS={receiver}\nX_CITY_BEARER_TOKEN=not-a-real-token\n\
          SLACK_TYPE=webhook\nSLACK_HOSTS={receiver}\nTEAMS_TYPE=webhook\nTEAMS_HOSTS={receiver}\n"
     );
-    settings.secrets = oshirase::secrets::Secrets::parse("test", &declared).unwrap();
-    let service = oshirase::serve::Service::start(settings)
+    settings.secrets = oshirase::support::secrets::Secrets::parse("test", &declared).unwrap();
+    let service = oshirase::cli::serve::Service::start(settings)
         .await
         .expect("service starts");
     settled(&service).await;

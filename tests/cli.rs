@@ -229,7 +229,7 @@ fn serve_takes_a_repository_url_and_a_secrets_file() {
 
 #[test]
 fn resolve_settles_an_unknown_delivery_beside_a_running_serve() {
-    use oshirase::delivery::State;
+    use oshirase::model::records::State;
     let repo = GitRepo::new(&config(BRANCH, "2h", ""));
     let far = chrono::Utc::now() + chrono::Duration::hours(3);
     repo.propose_and_merge(
@@ -240,7 +240,7 @@ fn resolve_settles_an_unknown_delivery_beside_a_running_serve() {
     // Make an `unknown` delivery as a crash against a non-idempotent network would leave it.
     {
         let store = oshirase::store::Store::open(data.path()).unwrap();
-        let accept = |_: &oshirase::config::RepoConfig| Ok(());
+        let accept = |_: &oshirase::content::config::RepoConfig| Ok(());
         oshirase::sync::sync(
             &store,
             &oshirase::sync::SyncOptions {

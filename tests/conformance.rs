@@ -11,9 +11,9 @@ mod common;
 use std::path::PathBuf;
 
 use common::webhooks::{headers, sign};
-use oshirase::count::{self, x_count_with, FacetFeature};
-use oshirase::hooks::{decide, Decision, Forge};
-use oshirase::links::{self, Protocol};
+use oshirase::content::count::{self, x_count_with, FacetFeature};
+use oshirase::content::links::{self, Protocol};
+use oshirase::web::hooks::{decide, Decision, Forge};
 use serde::Deserialize;
 
 const SECRET: &str = "s3cret-for-tests";
@@ -146,7 +146,7 @@ struct UrlAt {
     indices: [usize; 2],
 }
 
-/// The URLs X finds in `text` (oshirase::links), with their ranges in characters.
+/// The URLs X finds in `text` (oshirase::content::links), with their ranges in characters.
 fn urls_at(text: &str) -> Vec<UrlAt> {
     let chars = |byte: usize| text[..byte].chars().count();
     links::find(text, Protocol::Optional)

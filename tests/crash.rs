@@ -160,13 +160,13 @@ fn sigkill_at_random_points_never_loses_or_repeats_a_delivery() {
     assert!(twice.is_empty(), "the webhook got a post twice: {twice:?}");
     let store = oshirase::store::Store::open(data.path()).unwrap();
     let published: Vec<_> = store
-        .deliveries_in(oshirase::delivery::State::Published)
+        .deliveries_in(oshirase::model::records::State::Published)
         .unwrap()
         .into_iter()
         .filter(|d| d.network == "hook")
         .collect();
     let unknown: Vec<_> = store
-        .deliveries_in(oshirase::delivery::State::Unknown)
+        .deliveries_in(oshirase::model::records::State::Unknown)
         .unwrap();
     assert!(
         unknown.iter().all(|d| d.network == "hook"),

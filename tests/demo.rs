@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oshirase::demo::{self, DemoOptions};
+use oshirase::cli::demo::{self, DemoOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_publishes_to_outboxes_and_prints_each_publication() {

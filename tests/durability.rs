@@ -32,7 +32,7 @@ async fn published_once() -> (GitRepo, tempfile::TempDir) {
 }
 
 async fn start_error(repo: &GitRepo, data: &std::path::Path) -> String {
-    match oshirase::serve::Service::start(settings(&repo.path, data)).await {
+    match oshirase::cli::serve::Service::start(settings(&repo.path, data)).await {
         Ok(service) => {
             // It started: it must at least not publish again.
             tokio::time::sleep(Duration::from_secs(2)).await;

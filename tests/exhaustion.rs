@@ -759,8 +759,8 @@ fn parallel_wrong_passwords_delay_nothing_and_reveal_no_user_names() {
     );
     let data = tempfile::tempdir().unwrap();
     let users = [
-        oshirase::auth::hash_password("koho", "kaigi-shitsu 3F", TEST_ITERATIONS).unwrap(),
-        oshirase::auth::hash_password("soumu", "2-kai no oku", TEST_ITERATIONS).unwrap(),
+        oshirase::web::auth::hash_password("koho", "kaigi-shitsu 3F", TEST_ITERATIONS).unwrap(),
+        oshirase::web::auth::hash_password("soumu", "2-kai no oku", TEST_ITERATIONS).unwrap(),
     ]
     .join(",");
     let served = Served::start(

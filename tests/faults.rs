@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use oshirase::secrets::Secrets;
+use oshirase::support::secrets::Secrets;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -167,7 +167,7 @@ async fn transient_failures_are_retried_by_policy_and_published_once() {
         &format!("HOOK_TYPE=webhook\nHOOK_URL=http://127.0.0.1:{port}/hook"),
     )
     .unwrap();
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
 
     assert!(
         wait_for(Duration::from_secs(60), || delivery_state(
@@ -248,7 +248,7 @@ async fn a_missing_network_secret_is_a_clear_error_that_names_it() {
     // the reason; the other networks go on.
     let mut s = settings(&repo.path, data.path());
     s.secrets = Secrets::parse("test", "HOOK_TYPE=webhook\n").unwrap();
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     let hook_error = || {
         service
             .store
@@ -307,7 +307,7 @@ async fn alerts_tell_a_webhook_what_needs_a_person() {
         &format!("HOOK_TYPE=webhook\nHOOK_URL=http://127.0.0.1:{hook_port}/hook\nOSHIRASE_ALERT_WEBHOOK_URL=http://127.0.0.1:{alert_port}/alerts\n"),
     )
     .unwrap();
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     let kinds = || alert_kinds(&alerts);
     assert!(
         wait_for(Duration::from_secs(10), || {
@@ -356,7 +356,7 @@ async fn refused_credentials_pause_the_network_and_its_deliveries_wait() {
         &format!("HOOK_TYPE=webhook\nHOOK_URL=http://127.0.0.1:{port}/hook"),
     )
     .unwrap();
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     assert!(
         wait_for(Duration::from_secs(5), || !received
             .lock()
@@ -442,7 +442,7 @@ async fn a_network_that_stays_down_fails_the_delivery_at_the_retry_deadline() {
         &format!("HOOK_TYPE=webhook\nHOOK_URL=http://127.0.0.1:{port}/hook"),
     )
     .unwrap();
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     assert!(
         wait_for(Duration::from_secs(30), || delivery_state(
             &service,
@@ -557,7 +557,7 @@ async fn alerts_are_mailed_through_smtp() {
         ),
     )
     .unwrap();
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     assert!(
         wait_for(Duration::from_secs(10), || !mails
             .lock()
@@ -588,7 +588,7 @@ async fn alerts_are_mailed_through_smtp() {
 #[test]
 fn an_email_alert_without_recipients_is_refused_at_start_up() {
     let secrets = Secrets::parse("test", "OSHIRASE_ALERT_SMTP_URL=smtp://127.0.0.1:25\n").unwrap();
-    let err = oshirase::alerts::AlertTargets::from_secrets(&secrets)
+    let err = oshirase::delivery::alerts::AlertTargets::from_secrets(&secrets)
         .err()
         .unwrap();
     assert!(err.contains("OSHIRASE_ALERT_EMAIL_TO"), "{err}");
@@ -597,7 +597,7 @@ fn an_email_alert_without_recipients_is_refused_at_start_up() {
         "OSHIRASE_ALERT_SMTP_URL=ftp://user:hunter2@host\nOSHIRASE_ALERT_EMAIL_TO=a@b.jp\n",
     )
     .unwrap();
-    let err = oshirase::alerts::AlertTargets::from_secrets(&secrets)
+    let err = oshirase::delivery::alerts::AlertTargets::from_secrets(&secrets)
         .err()
         .unwrap();
     assert!(
@@ -688,7 +688,7 @@ async fn alerts_survive_a_burst_and_a_restart_and_are_sent_once() {
     let kinds = alert_kinds;
     let mut s = settings(&repo.path, data.path());
     s.secrets = secrets(alert_port);
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     assert!(
         wait_for(Duration::from_secs(60), || kinds(&first)
             == ["held", "failed"])
@@ -702,7 +702,7 @@ async fn alerts_survive_a_burst_and_a_restart_and_are_sent_once() {
     let (alert_port, second) = fake_receiver(HashMap::new()).await;
     let mut s = settings(&repo.path, data.path());
     s.secrets = secrets(alert_port);
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     assert!(
         wait_for(Duration::from_secs(20), || kinds(&second) == ["failed"]).await,
         "the unanswered alert is sent after the restart, the held one not again: {:?}",

@@ -2,8 +2,8 @@
 //! its fuzz target does, so a crash found once stays fixed. Add a file there whenever
 //! `cargo +nightly fuzz run <target>` finds one.
 
-use oshirase::config::{NetworkKind, RepoConfig};
-use oshirase::post::{self, Parsed};
+use oshirase::content::config::{NetworkKind, RepoConfig};
+use oshirase::content::post::{self, Parsed};
 
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = format!("{}/fuzz/regressions/{target}", env!("CARGO_MANIFEST_DIR"));
@@ -24,11 +24,11 @@ fn post_parse_regressions() {
     for (name, data) in inputs("post_parse") {
         match post::parse_at("posts/fuzz.md", "posts/fuzz.md", &data) {
             Parsed::Post(p) => {
-                let text = oshirase::render::plain_text(&p.body);
+                let text = oshirase::content::render::plain_text(&p.body);
                 for kind in NetworkKind::ALL {
-                    let _ = oshirase::count::length(kind, &text);
+                    let _ = oshirase::content::count::length(kind, &text);
                 }
-                let _ = oshirase::count::bluesky_facets(&text);
+                let _ = oshirase::content::count::bluesky_facets(&text);
             }
             Parsed::Broken { problems, .. } => {
                 assert!(problems.iter().all(|p| p.line >= 1), "{name}: {problems:?}")

@@ -7,11 +7,11 @@ use std::path::Path;
 
 use chrono::Utc;
 use common::*;
-use oshirase::delivery::State;
+use oshirase::model::records::State;
 use oshirase::store::Store;
 use oshirase::sync::{self, SyncOptions, SyncReport};
 
-fn accept(_: &oshirase::config::RepoConfig) -> Result<(), String> {
+fn accept(_: &oshirase::content::config::RepoConfig) -> Result<(), String> {
     Ok(())
 }
 

@@ -174,7 +174,7 @@ async fn serve_survives_a_hostile_repository_and_publishes_the_good_post() {
             .store
             .post(id)
             .unwrap()
-            .map(|v| oshirase::delivery::post_state(&v.post, &v.deliveries).as_str())
+            .map(|v| oshirase::model::records::post_state(&v.post, &v.deliveries).as_str())
     };
     for bad in [
         "posts/bomb",

@@ -283,8 +283,11 @@ async fn the_dashboard_api_gives_timezone_networks_counts_and_department_filter(
     );
     let mut settings = settings(&repo.path, data.path());
     settings.secrets =
-        oshirase::secrets::Secrets::parse("t", "X_CITY_TYPE=x\nX_CITY_BEARER_TOKEN=x\n").unwrap();
-    let service = oshirase::serve::Service::start(settings).await.unwrap();
+        oshirase::support::secrets::Secrets::parse("t", "X_CITY_TYPE=x\nX_CITY_BEARER_TOKEN=x\n")
+            .unwrap();
+    let service = oshirase::cli::serve::Service::start(settings)
+        .await
+        .unwrap();
     let addr = service.addr;
 
     let (status, info) = tokio::task::spawn_blocking(move || get_json(addr, "/api/info"))

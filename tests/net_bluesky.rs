@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fake_bluesky::{Fake, Fault, APP_PASSWORD, DID, HANDLE};
-use oshirase::config::RepoConfig;
-use oshirase::delivery::{DeliveryRecord, State};
+use oshirase::content::config::RepoConfig;
+use oshirase::content::post::Image;
+use oshirase::model::records::{DeliveryRecord, State};
 use oshirase::networks::{
     AdapterContext, ErrorClass, MemoryMedia, NetError, Network, Networks, Settlement,
 };
-use oshirase::post::Image;
-use oshirase::secrets::Secrets;
+use oshirase::support::secrets::Secrets;
 
 const PNG: &str = "images/gomi-nenmatsu-calendar.png";
 

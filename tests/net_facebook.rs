@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use fake_facebook::{Failure, Fake, TOKEN};
-use oshirase::config::RepoConfig;
-use oshirase::delivery::{DeliveryRecord, State};
+use oshirase::content::config::RepoConfig;
+use oshirase::content::post::Image;
+use oshirase::model::records::{DeliveryRecord, State};
 use oshirase::networks::{
     AdapterContext, ErrorClass, MemoryMedia, NetError, Network, Networks, Settlement,
 };
-use oshirase::post::Image;
-use oshirase::secrets::Secrets;
+use oshirase::support::secrets::Secrets;
 
 /// The Graph API version the adapter is pinned to (`GRAPH_VERSION` in the adapter).
 const GRAPH_VERSION: &str = "v25.0";

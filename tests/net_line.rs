@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use fake_line::{Failure, Fake, TOKEN};
-use oshirase::config::RepoConfig;
-use oshirase::delivery::{DeliveryRecord, State};
+use oshirase::content::config::RepoConfig;
+use oshirase::content::post::Image;
+use oshirase::model::records::{DeliveryRecord, State};
 use oshirase::networks::{
     AdapterContext, ErrorClass, MemoryMedia, NetError, Network, Networks, Settlement,
 };
-use oshirase::post::Image;
-use oshirase::secrets::Secrets;
+use oshirase::support::secrets::Secrets;
 
 const PUBLIC: &str = "https://oshirase.city.example.jp";
 const BLOB: &str = "3b18e512dba79e4c8300dd08aeb37f8e728b8dad";

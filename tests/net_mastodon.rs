@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use fake_mastodon::{Failure, Fake, TOKEN};
-use oshirase::config::RepoConfig;
-use oshirase::delivery::{DeliveryRecord, State};
+use oshirase::content::config::RepoConfig;
+use oshirase::content::post::Image;
+use oshirase::model::records::{DeliveryRecord, State};
 use oshirase::networks::{
     AdapterContext, ErrorClass, MemoryMedia, NetError, Network, Networks, Published, Settlement,
 };
-use oshirase::post::Image;
-use oshirase::secrets::Secrets;
+use oshirase::support::secrets::Secrets;
 
 const PNG_PATH: &str = "images/gomi-nenmatsu-calendar.png";
 

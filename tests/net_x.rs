@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{Duration as ChronoDuration, Utc};
-use oshirase::config::RepoConfig;
-use oshirase::delivery::{DeliveryRecord, State};
+use oshirase::content::config::RepoConfig;
+use oshirase::content::post::Image;
+use oshirase::model::records::{DeliveryRecord, State};
 use oshirase::networks::{
     AdapterContext, ErrorClass, MemoryMedia, NetError, Network, Networks, Published, Settlement,
 };
-use oshirase::post::Image;
-use oshirase::secrets::Secrets;
+use oshirase::support::secrets::Secrets;
 use serde_json::json;
 
 use fake_x::{Failure, Fake};

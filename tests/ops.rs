@@ -292,7 +292,7 @@ fn log_format_json_writes_one_json_object_a_line() {
         .find(|v| v["fields"]["message"] == "initial sync")
         .unwrap();
     assert_eq!(sync["level"], "INFO");
-    assert_eq!(sync["target"], "oshirase::serve");
+    assert_eq!(sync["target"], "oshirase::cli::serve");
     assert_eq!(
         sync["fields"]["commit"].as_str().unwrap(),
         repo.git(CHIEF, &["rev-parse", "main"])
@@ -455,7 +455,7 @@ async fn the_api_sees_what_another_process_wrote() {
     service
         .store
         .update_delivery("posts/a", "portal", |d| {
-            d.state = oshirase::delivery::State::Unknown;
+            d.state = oshirase::model::records::State::Unknown;
             d.attempts = 1;
             Some(vec![])
         })
@@ -496,7 +496,7 @@ async fn the_api_sees_what_another_process_wrote() {
 
 #[test]
 fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
-    use oshirase::delivery::{NewEvent, State};
+    use oshirase::model::records::{NewEvent, State};
     let data = tempfile::tempdir().unwrap();
     let store = oshirase::store::Store::open(data.path()).unwrap();
     let repo = GitRepo::new(&config(BRANCH, "2h", ""));
@@ -509,7 +509,7 @@ fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
         ],
     );
     let sync = |store: &oshirase::store::Store| {
-        let accept = |_: &oshirase::config::RepoConfig| Ok(());
+        let accept = |_: &oshirase::content::config::RepoConfig| Ok(());
         oshirase::sync::sync(
             store,
             &oshirase::sync::SyncOptions {
@@ -523,12 +523,12 @@ fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
         .unwrap();
     };
     let same = |store: &oshirase::store::Store| {
-        let mut names = oshirase::listing::Names::default();
+        let mut names = oshirase::store::listing::Names::default();
         let fresh: Vec<_> = store
             .posts()
             .unwrap()
             .iter()
-            .map(|v| oshirase::listing::Listing::of(v, &mut names))
+            .map(|v| oshirase::store::listing::Listing::of(v, &mut names))
             .collect();
         let kept = store.listings().unwrap().to_vec();
         assert_eq!(kept, fresh);

@@ -1,9 +1,9 @@
 //! Bounded property tests of the post parser, in the normal suite (the unbounded search is
 //! the cargo-fuzz target in `fuzz/`).
 
-use oshirase::config::NetworkKind;
-use oshirase::post::{self, Parsed};
-use oshirase::render;
+use oshirase::content::config::NetworkKind;
+use oshirase::content::post::{self, Parsed};
+use oshirase::content::render;
 use proptest::prelude::*;
 
 /// Front-matter-shaped input: real keys, YAML punctuation and Japanese text mixed at random.
@@ -48,7 +48,7 @@ proptest! {
                 let out = render::plain_text(&p.body);
                 prop_assert!(!out.contains('\r'));
                 for kind in NetworkKind::ALL {
-                    let _ = oshirase::count::length(kind, &out);
+                    let _ = oshirase::content::count::length(kind, &out);
                 }
             }
             Parsed::NotAPost => {}

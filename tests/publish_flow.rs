@@ -452,7 +452,7 @@ async fn dry_run_swaps_every_network_for_an_outbox() {
     );
     // Without X's credential and without --dry-run, X sends nothing: its delivery waits
     // with a reason naming what is missing and how to rehearse instead.
-    let service = oshirase::serve::Service::start(settings(&repo.path, data.path()))
+    let service = oshirase::cli::serve::Service::start(settings(&repo.path, data.path()))
         .await
         .unwrap();
     let refused = || {
@@ -476,7 +476,7 @@ async fn dry_run_swaps_every_network_for_an_outbox() {
     let data = tempfile::tempdir().unwrap();
     let mut s = settings(&repo.path, data.path());
     s.dry_run = true;
-    let service = oshirase::serve::Service::start(s).await.unwrap();
+    let service = oshirase::cli::serve::Service::start(s).await.unwrap();
     assert!(
         wait_for(Duration::from_secs(5), || outbox(data.path(), "city", "x")
             .len()
@@ -702,7 +702,7 @@ async fn an_approved_retract_deletes_what_went_out_and_an_unapproved_one_does_no
         .unwrap();
     assert_eq!(
         requested.actor,
-        oshirase::delivery::Actor::Git(format!("{} <{}>", CHIEF.0, CHIEF.1))
+        oshirase::model::records::Actor::Git(format!("{} <{}>", CHIEF.0, CHIEF.1))
     );
     service.shutdown().await;
 

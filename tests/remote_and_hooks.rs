@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use common::serve_bin::ServeBin;
 use common::webhooks::{headers, sign};
 use common::*;
-use oshirase::hooks::{decide, hmac_matches, Decision, Forge};
-use oshirase::secrets::Secrets;
+use oshirase::support::secrets::Secrets;
+use oshirase::web::hooks::{decide, hmac_matches, Decision, Forge};
 
 const SECRET: &str = "s3cret-for-tests";
 
@@ -67,8 +67,8 @@ fn remote_settings(
     url: &str,
     data: &Path,
     fetch_interval: Duration,
-) -> oshirase::serve::ServeSettings {
-    let mut s = settings(&oshirase::fetch::mirror_path(data), data);
+) -> oshirase::cli::serve::ServeSettings {
+    let mut s = settings(&oshirase::git::fetch::mirror_path(data), data);
     s.remote = Some(url.to_string());
     s.fetch_interval = fetch_interval;
     s.secrets = Secrets::parse("test", &format!("OSHIRASE_WEBHOOK_SECRET={SECRET}")).unwrap();
@@ -97,7 +97,7 @@ async fn a_signed_push_webhook_fetches_at_once_and_a_bad_one_does_nothing() {
     let data = tempfile::tempdir().unwrap();
     let url = format!("file://{}", repo.path.display());
     // The timer would fetch only after an hour: anything sooner is the webhook.
-    let service = oshirase::serve::Service::start(remote_settings(
+    let service = oshirase::cli::serve::Service::start(remote_settings(
         &url,
         data.path(),
         Duration::from_secs(3600),
@@ -225,7 +225,7 @@ async fn a_remote_over_git_daemon_survives_an_outage() {
     let mut started = None;
     for _ in 0..50 {
         // The daemon needs a moment to listen.
-        match oshirase::serve::Service::start(remote_settings(
+        match oshirase::cli::serve::Service::start(remote_settings(
             &url,
             data.path(),
             Duration::from_millis(500),
@@ -317,7 +317,7 @@ async fn a_remote_that_cannot_be_fetched_at_first_start_is_a_clear_error() {
     let url = format!("https://user@127.0.0.1:{port}/city/posts.git");
     let mut s = remote_settings(&url, data.path(), Duration::from_secs(60));
     s.secrets = Secrets::parse("test", "OSHIRASE_GIT_TOKEN=tok3n-value\n").unwrap();
-    let err = oshirase::serve::Service::start(s)
+    let err = oshirase::cli::serve::Service::start(s)
         .await
         .err()
         .expect("refused")

@@ -3,8 +3,8 @@
 //! long published, a few needing a person, the last 800 still to come.
 
 use chrono::{DateTime, TimeZone, Utc};
-use oshirase::delivery::{DeliveryRecord, NewEvent, PostChange, PostRecord, State};
-use oshirase::repo::Person;
+use oshirase::git::repo::Person;
+use oshirase::model::records::{DeliveryRecord, NewEvent, PostChange, PostRecord, State};
 use oshirase::store::Store;
 
 pub const POSTS: usize = 10_000;
@@ -173,7 +173,7 @@ pub async fn serve(store: std::sync::Arc<Store>, repo: &std::path::Path) -> std:
         store,
         health: std::sync::Arc::new(std::sync::RwLock::new(health)),
         shutdown: stop_rx,
-        hooks: oshirase::hooks::HookSettings::new(None, "main".into(), sync_tx),
+        hooks: oshirase::web::hooks::HookSettings::new(None, "main".into(), sync_tx),
         paused: Default::default(),
         repo: repo.to_path_buf(),
         forge: None,

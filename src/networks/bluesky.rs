@@ -26,8 +26,8 @@ use tokio::sync::Mutex;
 use super::{
     http, media, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement,
 };
-use crate::count;
-use crate::delivery::DeliveryRecord;
+use crate::content::count;
+use crate::model::records::DeliveryRecord;
 
 /// The PDS of accounts made on bsky.app, used when the configuration names no `service`.
 const DEFAULT_SERVICE: &str = "https://bsky.social";

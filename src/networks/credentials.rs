@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use reqwest::Url;
 
 use super::{NetError, Network, Published, Settlement};
-use crate::config::NetworkKind;
-use crate::delivery::DeliveryRecord;
-use crate::secrets::{Secrets, CREDENTIAL_ENV_PREFIX};
+use crate::content::config::NetworkKind;
+use crate::model::records::DeliveryRecord;
+use crate::support::secrets::{Secrets, CREDENTIAL_ENV_PREFIX};
 
 /// Where an adapter sends its requests when `base_url` does not redirect it.
 #[derive(Debug, Clone, Copy)]

@@ -31,8 +31,8 @@ use super::{
     http, media, AdapterContext, Endpoint, ErrorClass, MediaSource, NetError, Network, Published,
     Settlement,
 };
-use crate::delivery::DeliveryRecord;
-use crate::post::Image;
+use crate::content::post::Image;
+use crate::model::records::DeliveryRecord;
 
 /// The Graph API version every request names. Meta keeps a version for about two years
 /// after its release; v25.0 (February 2026) is documented as available until July 2028.

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{http, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement};
-use crate::delivery::DeliveryRecord;
+use crate::model::records::DeliveryRecord;
 
 const DEFAULT_BASE: &str = "https://api.line.me";
 

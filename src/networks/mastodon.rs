@@ -26,8 +26,8 @@ use super::{
     http, media, AdapterContext, Endpoint, ErrorClass, MediaSource, NetError, Network, Published,
     Settlement,
 };
-use crate::delivery::DeliveryRecord;
-use crate::post::Image;
+use crate::content::post::Image;
+use crate::model::records::DeliveryRecord;
 
 /// Mastodon attaches at most four images to a status.
 const MAX_IMAGES: usize = 4;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::NetError;
-use crate::post::Image;
+use crate::content::post::Image;
 
 /// Gives the bytes of an image named in a delivery.
 pub trait MediaSource: Send + Sync {

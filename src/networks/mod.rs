@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::{NetworkConfig, NetworkKind, RepoConfig};
-use crate::delivery::DeliveryRecord;
-use crate::secrets::Secrets;
+use crate::content::config::{NetworkConfig, NetworkKind, RepoConfig};
+use crate::model::records::DeliveryRecord;
+use crate::support::secrets::Secrets;
 use credentials::{Credential, Refusing};
 
 pub use credentials::{Endpoint, Grant};

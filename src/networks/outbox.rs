@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::{NetError, Network, Published, Settlement};
-use crate::delivery::DeliveryRecord;
+use crate::model::records::DeliveryRecord;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Line {
@@ -214,7 +214,7 @@ impl Network for OutboxFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::State;
+    use crate::model::records::State;
 
     fn delivery(key: &str) -> DeliveryRecord {
         DeliveryRecord {

@@ -13,7 +13,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 use super::{http, AdapterContext, Endpoint, NetError, Network, Published, Settlement};
-use crate::delivery::DeliveryRecord;
+use crate::model::records::DeliveryRecord;
 
 pub struct Webhook {
     url: String,

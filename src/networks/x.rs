@@ -29,7 +29,7 @@ use tokio::sync::OnceCell;
 
 use super::media::{self, MediaSource};
 use super::{http, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement};
-use crate::delivery::DeliveryRecord;
+use crate::model::records::DeliveryRecord;
 
 const DEFAULT_BASE: &str = "https://api.x.com";
 
@@ -410,7 +410,7 @@ impl X {
     }
 
     /// Uploads one image and sets its alt text; returns X's media id.
-    async fn upload(&self, image: &crate::post::Image) -> Result<String, NetError> {
+    async fn upload(&self, image: &crate::content::post::Image) -> Result<String, NetError> {
         let alt = image
             .alt
             .as_deref()
@@ -519,7 +519,7 @@ fn normalize(text: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&");
-    let mut urls = crate::count::urls(&text);
+    let mut urls = crate::content::count::urls(&text);
     // Longest first, so that a link that is a prefix of another does not leave a tail.
     urls.sort_by_key(|u| std::cmp::Reverse(u.len()));
     let mut text = text;
@@ -666,7 +666,7 @@ impl Network for X {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::State;
+    use crate::model::records::State;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()

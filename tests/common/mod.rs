@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, Utc};
-use oshirase::serve::{ServeSettings, Service};
+use oshirase::cli::serve::{ServeSettings, Service};
 use serde_json::Value;
 
 pub const STAFF: (&str, &str) = ("Yamada Hanako", "yamada@city.example.jp");
@@ -137,7 +137,7 @@ pub fn settings(repo: &Path, data: &Path) -> ServeSettings {
         remote: None,
         fetch_interval: Duration::from_secs(60),
         fetch_timeout: Duration::from_secs(60),
-        secrets: oshirase::secrets::Secrets::default(),
+        secrets: oshirase::support::secrets::Secrets::default(),
         branch: "main".into(),
         content_dir: String::new(),
         data_dir: data.to_path_buf(),

@@ -1,0 +1,11 @@
+//! The commands: `serve` (wiring the store, sync loop, scheduler and web server and
+//! watching them), `demo`, `check` and `preview`, `status` and `resolve`.
+//!
+//! May use: everything; nothing uses it but `main.rs`.
+
+pub mod check;
+pub mod demo;
+pub mod resolve;
+pub mod serve;
+pub mod status;
+pub mod tasks;

@@ -1,0 +1,752 @@
+//! `oshirase.yaml`, the repository's own configuration.
+//!
+//! It is read from the branch tip like any post, so it is untrusted input: the raw YAML is
+//! deserialised with unknown keys rejected, then validated once into [`RepoConfig`], whose
+//! types make the rest of the program unable to meet an unchecked value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::content::brief::{self, quote};
+use crate::content::yaml_limits;
+
+/// The name of the configuration file at the content root.
+pub const CONFIG_FILE: &str = "oshirase.yaml";
+
+/// Default for `max_lateness` when the file does not set it.
+pub const DEFAULT_MAX_LATENESS: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// Default for `retry_for` when the file does not set it: long enough to ride out a
+/// network's outage of a few hours, short enough that a person hears of it the same day.
+pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// A problem in `oshirase.yaml`, naming the line when YAML knows it and the field otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    timezone: Option<String>,
+    max_lateness: Option<String>,
+    retry_for: Option<String>,
+    #[serde(default)]
+    accounts: BTreeMap<String, RawAccount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    approval: Option<RawApproval>,
+    #[serde(default)]
+    networks: BTreeMap<String, RawNetwork>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApproval {
+    mode: String,
+    #[serde(default)]
+    approvers: Vec<String>,
+}
+
+/// Every key any network type accepts; which ones a type needs is checked in `validate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    #[serde(rename = "type")]
+    kind: String,
+    credentials: Option<String>,
+    base_url: Option<String>,
+    page_id: Option<String>,
+    instance: Option<String>,
+    service: Option<String>,
+    handle: Option<String>,
+    limit: Option<usize>,
+    visibility: Option<String>,
+    rate: Option<RawRate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRate {
+    requests: u32,
+    per: String,
+}
+
+/// At most `requests` posts per `per` to one network (its documented budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// The budget a network type documents for posting, used when `rate:` is not set.
+    pub fn default_for(kind: NetworkKind) -> Option<Rate> {
+        let rate = |requests, minutes: u64| {
+            Some(Rate {
+                requests,
+                per: Duration::from_secs(minutes * 60),
+            })
+        };
+        match kind {
+            // X: 100 posts per 15 minutes per user (POST /2/tweets).
+            NetworkKind::X => rate(100, 15),
+            // Mastodon: 300 statuses per 5 minutes per account.
+            NetworkKind::Mastodon => rate(300, 5),
+            // Bluesky: 5,000 write points an hour, a created record costs 3.
+            NetworkKind::Bluesky => rate(1_666, 60),
+            // Facebook Pages: calls are budgeted per hour per Page; stay well inside it.
+            NetworkKind::Facebook => rate(200, 60),
+            // LINE Messaging API: broadcast is limited to 60 requests an hour.
+            NetworkKind::Line => rate(60, 60),
+            // Slack-style webhooks take about one message a second.
+            NetworkKind::Webhook => Some(Rate {
+                requests: 1,
+                per: Duration::from_secs(1),
+            }),
+            NetworkKind::Outbox => None,
+        }
+    }
+}
+
+/// The validated repository configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepoConfig {
+    /// Time zone for `publish_at` values written without an offset; `None` means such
+    /// values are an error.
+    pub timezone: Option<Tz>,
+    pub max_lateness: Duration,
+    /// How long after its time a delivery that keeps failing transiently is retried.
+    pub retry_for: Duration,
+    pub accounts: BTreeMap<String, Account>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub name: String,
+    pub approval: Approval,
+    pub networks: BTreeMap<String, NetworkConfig>,
+}
+
+/// How a post on the branch counts as approved (see DESIGN.md, "Approval").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// Whatever reaches the branch is approved; the forge's branch protection enforces review.
+    Branch,
+    /// Only a merge commit authored by one of these (lower-cased) e-mail addresses, who is
+    /// not the post's proposer, approves a post.
+    Merge { approvers: Vec<String> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NetworkKind {
+    X,
+    Facebook,
+    Mastodon,
+    Bluesky,
+    Line,
+    Webhook,
+    Outbox,
+}
+
+impl NetworkKind {
+    pub const ALL: [NetworkKind; 7] = [
+        NetworkKind::X,
+        NetworkKind::Facebook,
+        NetworkKind::Mastodon,
+        NetworkKind::Bluesky,
+        NetworkKind::Line,
+        NetworkKind::Webhook,
+        NetworkKind::Outbox,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkKind::X => "x",
+            NetworkKind::Facebook => "facebook",
+            NetworkKind::Mastodon => "mastodon",
+            NetworkKind::Bluesky => "bluesky",
+            NetworkKind::Line => "line",
+            NetworkKind::Webhook => "webhook",
+            NetworkKind::Outbox => "outbox",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NetworkKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the network needs server-side secrets named by `credentials`.
+    pub fn needs_credentials(self) -> bool {
+        self != NetworkKind::Outbox
+    }
+}
+
+impl fmt::Display for NetworkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One configured network of an account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkConfig {
+    /// The name posts use in `networks:` (e.g. `x`, `portal`).
+    pub name: String,
+    pub kind: NetworkKind,
+    /// Prefix of the server-side secret names; never a secret itself.
+    pub credentials: Option<String>,
+    pub base_url: Option<String>,
+    pub page_id: Option<String>,
+    pub instance: Option<String>,
+    pub service: Option<String>,
+    pub handle: Option<String>,
+    /// Overrides the network's default text limit (e.g. a Mastodon instance allowing more).
+    pub limit: Option<usize>,
+    pub visibility: Option<String>,
+    /// Posting budget: `rate:` in the file, else the network type's documented one.
+    pub rate: Option<Rate>,
+    /// In a dry run, the type this outbox stands in for: texts and images are still held
+    /// to that network's limits, so a rehearsal catches what the real run would refuse.
+    pub rehearses: Option<NetworkKind>,
+}
+
+impl NetworkConfig {
+    /// The type whose limits apply: the network's own, or the one a dry run rehearses.
+    pub fn counted_kind(&self) -> NetworkKind {
+        self.rehearses.unwrap_or(self.kind)
+    }
+}
+
+impl RepoConfig {
+    /// Parses and validates the text of `oshirase.yaml`; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<RepoConfig, ConfigError> {
+        let err = |line: Option<usize>, message: String| ConfigError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        // Before serde_yaml, which would spend time out of proportion to the size on some.
+        yaml_limits::check(text, &yaml_limits::CONFIG).map_err(|e| err(e.line(), e.to_string()))?;
+        let raw: RawConfig = if text.trim().is_empty() {
+            return Err(err(
+                None,
+                "the file is empty; it needs at least `accounts:`".into(),
+            ));
+        } else {
+            serde_yaml::from_str(text).map_err(|e| {
+                err(
+                    e.location().map(|l| l.line()),
+                    brief::cap_message(&e.to_string()),
+                )
+            })?
+        };
+        validate(raw).map_err(|(field, message)| {
+            err(
+                find_key_line(text, field.rsplit('.').next().unwrap_or(&field)),
+                // A field path holds the names the file gave; a long one is shown cut.
+                format!("{}: {message}", brief::cap(&field, MAX_FIELD_CHARS)),
+            )
+        })
+    }
+
+    /// The account a post names, or the only account when the post names none.
+    pub fn account(&self, name: Option<&str>) -> Result<&Account, String> {
+        match name {
+            Some(name) => self.accounts.get(name).ok_or_else(|| {
+                format!(
+                    "unknown account {}; oshirase.yaml defines: {}",
+                    quote(name),
+                    join_keys(&self.accounts)
+                )
+            }),
+            None if self.accounts.len() == 1 => {
+                Ok(self.accounts.values().next().expect("one account"))
+            }
+            None => Err(format!(
+                "the repository has {} accounts; name one with `account:` ({})",
+                self.accounts.len(),
+                join_keys(&self.accounts)
+            )),
+        }
+    }
+
+    /// Replaces every network with an outbox, for `serve --dry-run` and the demo.
+    pub fn into_dry_run(mut self) -> RepoConfig {
+        for account in self.accounts.values_mut() {
+            for network in account.networks.values_mut() {
+                if network.kind != NetworkKind::Outbox {
+                    network.rehearses = Some(network.kind);
+                }
+                network.kind = NetworkKind::Outbox;
+                network.credentials = None;
+                network.base_url = None;
+            }
+        }
+        self
+    }
+}
+
+/// Field paths in messages are cut after this many characters.
+const MAX_FIELD_CHARS: usize = 160;
+
+/// The names of a map, for a message; a long list is cut (names are up to 64 characters).
+fn join_keys<V>(map: &BTreeMap<String, V>) -> String {
+    if map.is_empty() {
+        return "(none)".into();
+    }
+    let names = map
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    brief::cap_message(&names)
+}
+
+/// The 1-based line on which `key:` first appears, to point at a field that YAML accepted
+/// but validation did not.
+fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    let patterns = [
+        format!(" {key}:"),
+        format!("{{{key}:"),
+        format!("{{ {key}:"),
+    ];
+    text.lines()
+        .position(|line| {
+            // A line shorter than the key cannot hold it; skipping those keeps a long key
+            // (an account name of 100 KB) from costing its length on every line.
+            if line.len() < key.len() {
+                return false;
+            }
+            let t = line.trim_start();
+            t.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+                || patterns.iter().any(|p| t.contains(p.as_str()))
+        })
+        .map(|i| i + 1)
+}
+
+type FieldError = (String, String);
+
+fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
+    let timezone = match raw.timezone {
+        None => None,
+        Some(tz) => Some(tz.parse::<Tz>().map_err(|_| {
+            (
+                "timezone".to_string(),
+                format!(
+                    "{} is not an IANA time zone name (for example Asia/Tokyo)",
+                    quote(&tz)
+                ),
+            )
+        })?),
+    };
+    let max_lateness = match raw.max_lateness {
+        None => DEFAULT_MAX_LATENESS,
+        Some(text) => humantime::parse_duration(&text).map_err(|e| {
+            (
+                "max_lateness".to_string(),
+                format!(
+                    "{} is not a duration such as 30m, 2h or 1d ({})",
+                    quote(&text),
+                    brief::cap_message(&e.to_string())
+                ),
+            )
+        })?,
+    };
+    let retry_for = match raw.retry_for {
+        None => DEFAULT_RETRY_FOR,
+        Some(text) => humantime::parse_duration(&text).map_err(|e| {
+            (
+                "retry_for".to_string(),
+                format!(
+                    "{} is not a duration such as 30m, 6h or 1d ({})",
+                    quote(&text),
+                    brief::cap_message(&e.to_string())
+                ),
+            )
+        })?,
+    };
+    if raw.accounts.is_empty() {
+        return Err(("accounts".into(), "at least one account is required".into()));
+    }
+    let mut accounts = BTreeMap::new();
+    for (name, account) in raw.accounts {
+        check_name(&format!("accounts.{name}"), &name)?;
+        let approval = match account.approval {
+            None => Approval::Branch,
+            Some(a) => validate_approval(&name, a)?,
+        };
+        if account.networks.is_empty() {
+            return Err((
+                format!("accounts.{name}.networks"),
+                "the account has no networks".into(),
+            ));
+        }
+        let mut networks = BTreeMap::new();
+        for (net_name, net) in account.networks {
+            let field = format!("accounts.{name}.networks.{net_name}");
+            check_name(&field, &net_name)?;
+            networks.insert(net_name.clone(), validate_network(&field, net_name, net)?);
+        }
+        accounts.insert(
+            name.clone(),
+            Account {
+                name,
+                approval,
+                networks,
+            },
+        );
+    }
+    Ok(RepoConfig {
+        timezone,
+        max_lateness,
+        retry_for,
+        accounts,
+    })
+}
+
+/// Account and network names appear in file paths (`outbox/<account>/<network>.jsonl`) and
+/// URLs, so they are kept to a safe alphabet.
+fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err((
+            field.to_string(),
+            format!(
+                "{} must be 1–64 ASCII letters, digits, `-` or `_`",
+                quote(name)
+            ),
+        ))
+    }
+}
+
+fn validate_approval(account: &str, raw: RawApproval) -> Result<Approval, FieldError> {
+    let field = format!("accounts.{account}.approval");
+    match raw.mode.as_str() {
+        "branch" => {
+            if raw.approvers.is_empty() {
+                Ok(Approval::Branch)
+            } else {
+                Err((
+                    format!("{field}.approvers"),
+                    "approvers only apply to `mode: merge`".into(),
+                ))
+            }
+        }
+        "merge" => {
+            if raw.approvers.is_empty() {
+                return Err((
+                    format!("{field}.approvers"),
+                    "`mode: merge` needs at least one approver e-mail address".into(),
+                ));
+            }
+            let mut approvers = Vec::new();
+            for a in raw.approvers {
+                let a = a.trim().to_lowercase();
+                if !a.contains('@') {
+                    return Err((
+                        format!("{field}.approvers"),
+                        format!("{} is not an e-mail address", quote(&a)),
+                    ));
+                }
+                approvers.push(a);
+            }
+            Ok(Approval::Merge { approvers })
+        }
+        other => Err((
+            format!("{field}.mode"),
+            format!(
+                "{} is not an approval mode; use `branch` or `merge`",
+                quote(other)
+            ),
+        )),
+    }
+}
+
+fn validate_network(
+    field: &str,
+    name: String,
+    raw: RawNetwork,
+) -> Result<NetworkConfig, FieldError> {
+    let kind = NetworkKind::parse(&raw.kind).ok_or_else(|| {
+        (
+            format!("{field}.type"),
+            format!(
+                "{} is not a network type; use one of {}",
+                quote(&raw.kind),
+                NetworkKind::ALL.map(|k| k.as_str()).join(", ")
+            ),
+        )
+    })?;
+    let need = |value: &Option<String>, key: &str| -> Result<(), FieldError> {
+        match value {
+            Some(v) if !v.trim().is_empty() => Ok(()),
+            _ => Err((
+                format!("{field}.{key}"),
+                format!("a `{kind}` network needs `{key}`"),
+            )),
+        }
+    };
+    if kind.needs_credentials() {
+        need(&raw.credentials, "credentials")?;
+        if let Some(c) = &raw.credentials {
+            let ok = c
+                .chars()
+                .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
+            if !ok {
+                return Err((
+                    format!("{field}.credentials"),
+                    format!(
+                        "`credentials` names a credential declared on the server (like X_ADACHI), \
+                         it must never hold a secret; `{}` is not such a name",
+                        redact(c)
+                    ),
+                ));
+            }
+            if crate::support::secrets::is_reserved_name(c) {
+                return Err((
+                    format!("{field}.credentials"),
+                    format!(
+                        "`{c}`: names starting with OSHIRASE_ are the server's own settings, \
+                         never a network credential; name a credential the server declares \
+                         (like X_ADACHI)"
+                    ),
+                ));
+            }
+        }
+    }
+    match kind {
+        NetworkKind::Facebook => need(&raw.page_id, "page_id")?,
+        NetworkKind::Mastodon => need(&raw.instance, "instance")?,
+        NetworkKind::Bluesky => need(&raw.handle, "handle")?,
+        _ => {}
+    }
+    if let Some(v) = &raw.visibility {
+        if kind != NetworkKind::Mastodon {
+            return Err((
+                format!("{field}.visibility"),
+                format!("only a mastodon network has a visibility; `{kind}` does not"),
+            ));
+        }
+        if !["public", "unlisted", "private", "direct"].contains(&v.as_str()) {
+            return Err((
+                format!("{field}.visibility"),
+                format!(
+                    "{} is not a Mastodon visibility; use one of public, unlisted, private, direct",
+                    quote(v)
+                ),
+            ));
+        }
+    }
+    for (key, url) in [
+        ("base_url", &raw.base_url),
+        ("instance", &raw.instance),
+        ("service", &raw.service),
+    ] {
+        if let Some(url) = url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err((
+                    format!("{field}.{key}"),
+                    format!("{} must be an http:// or https:// URL", quote(url)),
+                ));
+            }
+        }
+    }
+    if raw.limit == Some(0) {
+        return Err((format!("{field}.limit"), "the limit must be above 0".into()));
+    }
+    let rate = match raw.rate {
+        None => Rate::default_for(kind),
+        Some(r) => {
+            let per = humantime::parse_duration(&r.per).map_err(|e| {
+                (
+                    format!("{field}.rate.per"),
+                    format!(
+                        "{} is not a duration such as 15m ({})",
+                        quote(&r.per),
+                        brief::cap_message(&e.to_string())
+                    ),
+                )
+            })?;
+            if r.requests == 0 || per.is_zero() {
+                return Err((
+                    format!("{field}.rate"),
+                    "a rate needs at least 1 request in a period above 0".into(),
+                ));
+            }
+            Some(Rate {
+                requests: r.requests,
+                per,
+            })
+        }
+    };
+    Ok(NetworkConfig {
+        name,
+        kind,
+        credentials: raw.credentials,
+        base_url: raw.base_url,
+        page_id: raw.page_id,
+        instance: raw.instance,
+        service: raw.service,
+        handle: raw.handle,
+        limit: raw.limit,
+        visibility: raw.visibility,
+        rate,
+        rehearses: None,
+    })
+}
+
+/// Shows the shape of a value that looks like a leaked secret without repeating it.
+fn redact(value: &str) -> String {
+    let shown: String = value.chars().take(2).collect();
+    format!("{shown}… ({} characters)", value.chars().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = "\
+timezone: Asia/Tokyo
+max_lateness: 2h
+accounts:
+  adachi:
+    approval: { mode: merge, approvers: [Koho-Chief@city.example.jp] }
+    networks:
+      x:        { type: x, credentials: X_ADACHI }
+      facebook: { type: facebook, page_id: \"1234567890\", credentials: FB_ADACHI }
+      demo:     { type: outbox }
+";
+
+    #[test]
+    fn parses_the_design_example() {
+        let c = RepoConfig::parse("oshirase.yaml", EXAMPLE).unwrap();
+        assert_eq!(c.timezone, Some(chrono_tz::Asia::Tokyo));
+        assert_eq!(c.max_lateness, Duration::from_secs(7200));
+        let a = c.account(None).unwrap();
+        assert_eq!(
+            a.approval,
+            Approval::Merge {
+                approvers: vec!["koho-chief@city.example.jp".into()]
+            }
+        );
+        assert_eq!(a.networks["facebook"].kind, NetworkKind::Facebook);
+        assert_eq!(a.networks["demo"].kind, NetworkKind::Outbox);
+        assert_eq!(
+            a.networks["x"].rate,
+            Some(Rate {
+                requests: 100,
+                per: Duration::from_secs(900)
+            })
+        );
+        assert_eq!(a.networks["demo"].rate, None);
+    }
+
+    #[test]
+    fn a_rate_can_be_set_and_is_checked() {
+        let text = EXAMPLE.replace(
+            "demo:     { type: outbox }",
+            "demo:     { type: outbox, rate: { requests: 3, per: 2s } }",
+        );
+        let c = RepoConfig::parse("oshirase.yaml", &text).unwrap();
+        let rate = c.account(None).unwrap().networks["demo"].rate;
+        assert_eq!(
+            rate,
+            Some(Rate {
+                requests: 3,
+                per: Duration::from_secs(2)
+            })
+        );
+        let bad = EXAMPLE.replace(
+            "demo:     { type: outbox }",
+            "demo:     { type: outbox, rate: { requests: 0, per: 2s } }",
+        );
+        assert!(RepoConfig::parse("oshirase.yaml", &bad)
+            .unwrap_err()
+            .message
+            .contains("rate"));
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let text = EXAMPLE.replace("max_lateness", "max-lateness");
+        let e = RepoConfig::parse("oshirase.yaml", &text).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("max-lateness"), "{e}");
+    }
+
+    #[test]
+    fn validation_errors_name_field_and_line() {
+        let text = EXAMPLE.replace("type: x,", "type: twitter,");
+        let e = RepoConfig::parse("oshirase.yaml", &text).unwrap_err();
+        assert!(
+            e.message.starts_with("accounts.adachi.networks.x.type"),
+            "{e}"
+        );
+        assert!(e.message.contains("twitter"), "{e}");
+
+        let text = EXAMPLE.replace("Asia/Tokyo", "Asia/Tokio");
+        let e = RepoConfig::parse("oshirase.yaml", &text).unwrap_err();
+        assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn a_secret_in_credentials_is_refused_without_echoing_it() {
+        let text = EXAMPLE.replace("X_ADACHI", "sk-live-abcdef123456");
+        let e = RepoConfig::parse("oshirase.yaml", &text).unwrap_err();
+        assert!(!e.message.contains("abcdef123456"), "{e}");
+    }
+
+    #[test]
+    fn a_credential_named_like_the_servers_own_settings_is_refused() {
+        for name in ["OSHIRASE_ALERT_WEBHOOK", "OSHIRASE_GIT", "OSHIRASE"] {
+            let text = EXAMPLE.replace("X_ADACHI", name);
+            let e = RepoConfig::parse("oshirase.yaml", &text).unwrap_err();
+            assert!(
+                e.message
+                    .starts_with("accounts.adachi.networks.x.credentials")
+                    && e.message.contains("OSHIRASE_"),
+                "{e}"
+            );
+        }
+        // A name that only contains the word is an ordinary credential.
+        let text = EXAMPLE.replace("X_ADACHI", "X_OSHIRASE_ADACHI");
+        assert!(RepoConfig::parse("oshirase.yaml", &text).is_ok());
+    }
+
+    #[test]
+    fn account_lookup() {
+        let c = RepoConfig::parse("oshirase.yaml", EXAMPLE).unwrap();
+        assert!(c.account(Some("adachi")).is_ok());
+        assert!(c.account(Some("nerima")).unwrap_err().contains("adachi"));
+    }
+
+    #[test]
+    fn dry_run_swaps_every_network_for_an_outbox() {
+        let c = RepoConfig::parse("oshirase.yaml", EXAMPLE)
+            .unwrap()
+            .into_dry_run();
+        let a = c.account(None).unwrap();
+        assert!(a.networks.values().all(|n| n.kind == NetworkKind::Outbox));
+        assert!(a.networks.values().all(|n| n.credentials.is_none()));
+    }
+}

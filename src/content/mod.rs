@@ -1,0 +1,18 @@
+//! What the content repository says: `oshirase.yaml`, post files (front-matter and
+//! Markdown), their validation and problems, the text each network receives and how it is
+//! counted, and the Japanese and English of what staff read about their files.
+//!
+//! Pure: functions take text and return values. The one door to the outside is
+//! [`source::FileSource`], which the caller hands in (git objects or a checkout).
+//! May use: `support`.
+
+pub mod brief;
+pub mod config;
+pub mod count;
+pub mod i18n;
+pub mod info;
+pub mod links;
+pub mod post;
+pub mod render;
+pub mod source;
+pub mod yaml_limits;

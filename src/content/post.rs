@@ -1,0 +1,1196 @@
+//! A post file: YAML front-matter plus a Markdown body.
+//!
+//! [`parse`] is pure (text in, post or problems out) so most tests need no files; the
+//! repository layer hands it blob contents read from git objects, `check` hands it files of
+//! a pull request. Every problem carries the file and the 1-based line it is about, in
+//! Japanese and English, because staff fix them from a pull-request view.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::content::brief::{self, quote};
+use crate::content::config::{NetworkConfig, RepoConfig};
+use crate::content::count::{self, ImageType};
+use crate::content::i18n::Lang;
+use crate::content::render;
+use crate::content::source::{self, ContentSource, NotContent};
+use crate::content::yaml_limits::{self, LimitError};
+
+/// Post files larger than this are refused before parsing: a notice is a few kilobytes.
+pub const MAX_POST_BYTES: usize = 1024 * 1024;
+
+/// The front-matter keys staff may write: for suggestions when one is misspelt, and to
+/// tell a file that starts with one but forgot its `---`.
+const KEYS: [&str; 9] = [
+    "title",
+    "publish_at",
+    "networks",
+    "account",
+    "department",
+    "text",
+    "images",
+    "id",
+    "retract",
+];
+
+/// One thing wrong with a post, pinned to a line of its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    /// A stable machine-readable code (`yaml`, `unknown-key`, `publish-at`, …).
+    pub code: String,
+    /// English.
+    pub message: String,
+    /// Japanese.
+    #[serde(default)]
+    pub message_ja: String,
+}
+
+impl Problem {
+    pub fn new(file: &str, line: usize, code: &str, en: String, ja: String) -> Problem {
+        Problem {
+            file: file.to_string(),
+            line,
+            code: code.to_string(),
+            message: en,
+            message_ja: ja,
+        }
+    }
+
+    /// The message in `lang` (English when no Japanese was recorded).
+    pub fn text(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Ja if !self.message_ja.is_empty() => &self.message_ja,
+            _ => &self.message,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// The front-matter exactly as staff write it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontMatter {
+    title: Option<String>,
+    publish_at: Option<String>,
+    #[serde(default)]
+    networks: Vec<String>,
+    account: Option<String>,
+    department: Option<String>,
+    #[serde(default)]
+    text: BTreeMap<String, String>,
+    #[serde(default)]
+    images: Vec<ImageRef>,
+    id: Option<String>,
+    #[serde(default)]
+    retract: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRef {
+    pub path: String,
+    pub alt: Option<String>,
+}
+
+/// An image checked against the content: where it is, what it is, how big.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// Path from the content directory.
+    pub path: String,
+    pub alt: Option<String>,
+    pub mime: String,
+    pub size: u64,
+    /// The git blob, when read from git.
+    #[serde(default)]
+    pub blob: Option<String>,
+}
+
+/// When a post should go out, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishAt {
+    /// Omitted: as soon as it is approved.
+    Asap,
+    /// An RFC 3339 time with its offset.
+    Exact(DateTime<FixedOffset>),
+    /// A wall-clock time in the repository's time zone (`2026-12-20 19:00`).
+    Local(NaiveDateTime),
+}
+
+/// A post whose front-matter parsed; not yet checked against `oshirase.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Post {
+    /// Path shown in problems (from the repository root).
+    pub file: String,
+    /// Path from the content directory, which images are resolved against.
+    pub path: String,
+    /// `id:` or the path without `.md`.
+    pub id: String,
+    pub title: String,
+    pub publish_at: PublishAt,
+    pub networks: Vec<String>,
+    pub account: Option<String>,
+    pub department: Option<String>,
+    pub text: BTreeMap<String, String>,
+    pub images: Vec<ImageRef>,
+    pub retract: bool,
+    pub body: String,
+    /// Line numbers of front-matter keys, so later checks can point at them.
+    lines: BTreeMap<String, usize>,
+    /// The line on which the Markdown body starts.
+    pub body_line: usize,
+}
+
+/// What parsing a Markdown file found.
+#[derive(Debug)]
+pub enum Parsed {
+    /// No front-matter: an ordinary Markdown file (a README), not a post.
+    NotAPost,
+    Post(Box<Post>),
+    /// A post that cannot be used; `id` is derived from the path so it can still be shown.
+    Broken {
+        id: String,
+        problems: Vec<Problem>,
+    },
+}
+
+/// The id a post gets when it sets none: its path without `.md`.
+pub fn default_id(file: &str) -> String {
+    file.strip_suffix(".md").unwrap_or(file).to_string()
+}
+
+/// Parses one post file. `file` is the path shown in problems and the base of its id.
+pub fn parse(file: &str, bytes: &[u8]) -> Parsed {
+    parse_at(file, file, bytes)
+}
+
+/// The problem for a file over [`MAX_POST_BYTES`].
+pub fn too_large(file: &str, size: usize) -> Problem {
+    Problem::new(
+        file,
+        1,
+        "too-large",
+        format!("the file is {size} bytes; a post may be at most {MAX_POST_BYTES} bytes"),
+        format!("ファイルが {size} バイトあります。投稿は {MAX_POST_BYTES} バイトまでです"),
+    )
+}
+
+/// Parses one post file whose default id comes from `id_path` (its path from the content
+/// directory) while problems name `file` (its path from the repository root).
+pub fn parse_at(file: &str, id_path: &str, bytes: &[u8]) -> Parsed {
+    let broken = |problem: Problem| Parsed::Broken {
+        id: default_id(id_path),
+        problems: vec![problem],
+    };
+    if bytes.len() > MAX_POST_BYTES {
+        if !starts_with_front_matter(bytes) {
+            return Parsed::NotAPost;
+        }
+        return broken(too_large(file, bytes.len()));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            if !starts_with_front_matter(bytes) {
+                return Parsed::NotAPost;
+            }
+            let line = 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            return broken(Problem::new(
+                file,
+                line,
+                "encoding",
+                "the file is not valid UTF-8; save it as UTF-8".into(),
+                "ファイルが UTF-8 ではありません。UTF-8 で保存し直してください".into(),
+            ));
+        }
+    };
+    // Windows editors add a byte-order mark and CRLF line ends; both mean nothing here.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = text.replace("\r\n", "\n");
+    let Some((yaml, body, body_line)) = split_front_matter(&text) else {
+        return if first_line(&text).trim_end() == "---" {
+            broken(Problem::new(
+                file,
+                1,
+                "front-matter",
+                "the front-matter opened on line 1 never closes; add a line `---` after it".into(),
+                "1行目で始まった front-matter が閉じていません。最後に `---` の行を加えてください"
+                    .into(),
+            ))
+        } else {
+            Parsed::NotAPost
+        };
+    };
+    match parse_front_matter(file, id_path, yaml, body, body_line) {
+        Ok(post) => Parsed::Post(Box::new(post)),
+        Err(problems) => Parsed::Broken {
+            id: default_id(id_path),
+            problems,
+        },
+    }
+}
+
+/// File names (before `.md`, any case) of documentation kept beside the posts.
+const DOCUMENTATION: &[&str] = &[
+    "readme",
+    "changelog",
+    "contributing",
+    "license",
+    "security",
+    "code_of_conduct",
+];
+
+/// Why a Markdown file that [`parse`] found not to be a post looks like one meant to be: it
+/// is empty, or its front-matter lacks the opening `---`, or does not start on line 1. A
+/// warning for its author, because such a post would never go out; `None` for
+/// documentation (a README, a page of prose), which is not warned about.
+pub fn not_a_post_warning(file: &str, bytes: &[u8]) -> Option<Problem> {
+    let name = file.rsplit('/').next().unwrap_or(file).to_ascii_lowercase();
+    let stem = name.strip_suffix(".md").unwrap_or(&name);
+    if DOCUMENTATION.iter().any(|d| stem.starts_with(d)) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let Some((index, first)) = text.lines().enumerate().find(|(_, l)| !l.trim().is_empty()) else {
+        return Some(Problem::new(
+            file,
+            1,
+            "not-a-post",
+            "the file is empty, so it is not a post and will never be published; write the \
+             post, or delete the file"
+                .into(),
+            "ファイルが空のため投稿として扱われず、公開されません。投稿を書くか、ファイルを削除してください"
+                .into(),
+        ));
+    };
+    let line = index + 1;
+    if first.trim() == "---" {
+        return Some(Problem::new(
+            file,
+            line,
+            "not-a-post",
+            format!(
+                "the front-matter starts on line {line}, but it must start on line 1, so this \
+                 is not a post and will never be published; remove what comes before `---`"
+            ),
+            format!(
+                "front-matter が {line} 行目から始まっています。1行目から始めないと投稿として扱われず、公開されません。`---` より前を削除してください"
+            ),
+        ));
+    }
+    let key = first.split(':').next().unwrap_or("").trim();
+    if first.contains(':') && KEYS.contains(&key) {
+        return Some(Problem::new(
+            file,
+            line,
+            "not-a-post",
+            format!(
+                "the file starts with `{key}:` like a post's front-matter, but has no `---` line \
+                 before it, so it is not a post and will never be published; add a line `---` \
+                 on line 1 and another after the front-matter"
+            ),
+            format!(
+                "ファイルが投稿の front-matter のように `{key}:` で始まっていますが、その前に `---` の行がないため投稿として扱われず、公開されません。1行目と front-matter の後に `---` の行を加えてください"
+            ),
+        ));
+    }
+    None
+}
+
+/// Whether the bytes open a front-matter block (after an optional byte-order mark).
+pub fn starts_with_front_matter(bytes: &[u8]) -> bool {
+    let b = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    b.starts_with(b"---\n") || b.starts_with(b"---\r\n")
+}
+
+fn first_line(text: &str) -> &str {
+    text.split('\n').next().unwrap_or("")
+}
+
+/// Splits `---\n<yaml>\n---\n<body>`; returns the YAML, the body and the body's first line.
+fn split_front_matter(text: &str) -> Option<(&str, &str, usize)> {
+    let rest = text.strip_prefix("---")?;
+    let rest = rest.trim_start_matches([' ', '\t']).strip_prefix('\n')?;
+    let yaml_start = text.len() - rest.len();
+    let mut offset = yaml_start;
+    for (i, line) in rest.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end();
+        if bare == "---" || bare == "..." {
+            let yaml = &text[yaml_start..offset];
+            let body = &text[offset + line.len()..];
+            // Line 1 is the opening `---`, the YAML starts on line 2, this is line i + 2.
+            return Some((yaml, body, i + 3));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+fn parse_front_matter(
+    file: &str,
+    id_path: &str,
+    yaml: &str,
+    body: &str,
+    body_line: usize,
+) -> Result<Post, Vec<Problem>> {
+    // Before serde_yaml, which would spend time out of proportion to the size on some.
+    yaml_limits::check(yaml, &yaml_limits::FRONT_MATTER)
+        .map_err(|e| vec![limit_problem(file, &e)])?;
+    let fm: FrontMatter = if yaml.trim().is_empty() {
+        FrontMatter::default()
+    } else {
+        serde_yaml::from_str(yaml).map_err(|e| {
+            // YAML lines are counted from the line after the opening `---`.
+            let line = e.location().map(|l| l.line() + 1).unwrap_or(1);
+            vec![yaml_problem(file, line, &e.to_string())]
+        })?
+    };
+    let lines = key_lines(yaml);
+    let line_of = |key: &str| lines.get(key).copied().unwrap_or(1);
+    let mut problems = Vec::new();
+
+    let publish_at = match &fm.publish_at {
+        None => PublishAt::Asap,
+        Some(s) => match parse_publish_at(s) {
+            Some(p) => p,
+            None => {
+                problems.push(Problem::new(
+                    file,
+                    line_of("publish_at"),
+                    "publish-at",
+                    format!(
+                        "`publish_at` {} is not a time; write `2026-12-20T19:00:00+09:00` \
+                         or `2026-12-20 19:00` (in the repository's time zone)",
+                        quote(s)
+                    ),
+                    format!(
+                        "`publish_at` {} は日時として読めません。`2026-12-20T19:00:00+09:00` \
+                         または `2026-12-20 19:00`（リポジトリのタイムゾーン）の形で書いてください",
+                        quote(s)
+                    ),
+                ));
+                PublishAt::Asap
+            }
+        },
+    };
+    if fm.networks.is_empty() {
+        problems.push(Problem::new(
+            file,
+            line_of("networks"),
+            "no-networks",
+            "the post names no networks; add for example `networks: [x, facebook]`".into(),
+            "投稿先がありません。`networks: [x, facebook]` のように書いてください".into(),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for n in &fm.networks {
+        if !seen.insert(n) {
+            problems.push(Problem::new(
+                file,
+                line_of("networks"),
+                "duplicate-network",
+                format!("network {} is listed twice", quote(n)),
+                format!("投稿先 {} が2回書かれています", quote(n)),
+            ));
+        }
+    }
+    let id = match &fm.id {
+        Some(id) => {
+            let ok = !id.is_empty()
+                && id.len() <= 200
+                && !id.chars().any(|c| c.is_control() || c.is_whitespace());
+            if !ok {
+                problems.push(Problem::new(
+                    file,
+                    line_of("id"),
+                    "id",
+                    "`id` must be 1–200 characters without spaces or control characters".into(),
+                    "`id` は空白や制御文字を含まない1〜200文字にしてください".into(),
+                ));
+            }
+            id.clone()
+        }
+        None => default_id(id_path),
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let title = fm
+        .title
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| render::first_heading(body))
+        .unwrap_or_else(|| file.rsplit('/').next().unwrap_or(file).to_string());
+    Ok(Post {
+        file: file.to_string(),
+        path: id_path.to_string(),
+        id,
+        title,
+        publish_at,
+        networks: fm.networks,
+        account: fm.account,
+        department: fm.department,
+        text: fm.text,
+        images: fm.images,
+        retract: fm.retract,
+        body: body.to_string(),
+        lines,
+        body_line,
+    })
+}
+
+/// The problem for front-matter refused before parsing (see `yaml_limits`).
+fn limit_problem(file: &str, e: &LimitError) -> Problem {
+    // The front-matter's line 1 is the file's line 2, after the opening `---`.
+    let line = e.line().map_or(1, |l| l + 1);
+    let (en, ja) = match e {
+        LimitError::Syntax { message, .. } => return yaml_problem(file, line, message),
+        LimitError::TooLarge { size, max } => (
+            format!(
+                "the front-matter is {} bytes; it may be at most {} bytes",
+                brief::thousands(*size),
+                brief::thousands(*max)
+            ),
+            format!(
+                "front-matter が {} バイトあります。{} バイトまでにしてください",
+                brief::thousands(*size),
+                brief::thousands(*max)
+            ),
+        ),
+        LimitError::TooDeep { max, .. } => (
+            format!("the front-matter nests lists or maps deeper than {max} levels"),
+            format!("front-matter のリストやマップの入れ子が {max} 段を超えています"),
+        ),
+        LimitError::TooManyAliasNodes { max, .. } => (
+            format!(
+                "the front-matter's aliases (`*name`) would expand to more than {} values",
+                brief::thousands(*max as usize)
+            ),
+            format!(
+                "front-matter のエイリアス（`*name`）を展開すると {} 個を超えます",
+                brief::thousands(*max as usize)
+            ),
+        ),
+    };
+    // The same code as any YAML problem: tools that read `yaml` keep working.
+    Problem::new(file, line, "yaml", en, ja)
+}
+
+/// Turns a serde_yaml error into a problem; a misspelt key gets the key it resembles.
+fn yaml_problem(file: &str, line: usize, message: &str) -> Problem {
+    // serde_yaml ends its messages with "at line L column C", which the problem's line says.
+    let message = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    // serde_yaml's messages can hold a whole value ("invalid type: string \"…\"").
+    let message = &brief::cap_message(message);
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let key = rest.split('`').next().unwrap_or_default();
+        let nested = message.contains("expected `path`") || message.contains("`alt`");
+        let candidates: &[&str] = if nested { &["path", "alt"] } else { &KEYS };
+        let close = candidates
+            .iter()
+            .map(|k| {
+                (
+                    strsim::damerau_levenshtein(&key.to_lowercase().replace('-', "_"), k),
+                    *k,
+                )
+            })
+            .filter(|(d, _)| *d <= 3)
+            .min();
+        let (en_hint, ja_hint) = match close {
+            Some((_, k)) => (
+                format!("did you mean `{k}`?"),
+                format!("`{k}` の誤りではありませんか？"),
+            ),
+            None => (
+                format!("use one of {}", candidates.join(", ")),
+                format!("使えるキーは {} です", candidates.join(", ")),
+            ),
+        };
+        return Problem::new(
+            file,
+            line,
+            "unknown-key",
+            format!("unknown key {} in the front-matter; {en_hint}", quote(key)),
+            format!(
+                "front-matter に不明なキー {} があります。{ja_hint}",
+                quote(key)
+            ),
+        );
+    }
+    Problem::new(
+        file,
+        line,
+        "yaml",
+        format!("the front-matter is not valid YAML: {message}"),
+        format!("front-matter の YAML を読めません（{message}）。記号や字下げを確かめてください"),
+    )
+}
+
+/// Top-level key → line (1-based, within the whole file).
+fn key_lines(yaml: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (i, line) in yaml.lines().enumerate() {
+        if line.starts_with([' ', '\t', '#', '-']) {
+            continue;
+        }
+        if let Some((key, _)) = line.split_once(':') {
+            out.entry(key.trim().to_string()).or_insert(i + 2);
+        }
+    }
+    out
+}
+
+fn parse_publish_at(s: &str) -> Option<PublishAt> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(PublishAt::Exact(t));
+    }
+    [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .map(PublishAt::Local)
+}
+
+impl PublishAt {
+    /// The instant this names; `None` for [`PublishAt::Asap`]. Local times need the
+    /// repository's time zone; a wall-clock time that a daylight-saving change skips is an
+    /// error, one that it repeats means the earlier instant. Errors are (English, Japanese).
+    pub fn resolve(&self, tz: Option<Tz>) -> Result<Option<DateTime<Utc>>, (String, String)> {
+        match self {
+            PublishAt::Asap => Ok(None),
+            PublishAt::Exact(t) => Ok(Some(t.with_timezone(&Utc))),
+            PublishAt::Local(naive) => {
+                let shown = naive.format("%Y-%m-%d %H:%M");
+                let Some(tz) = tz else {
+                    return Err((
+                        format!(
+                            "`publish_at: {shown}` has no UTC offset and oshirase.yaml sets no \
+                             `timezone`; add an offset such as +09:00 or set `timezone: Asia/Tokyo`"
+                        ),
+                        format!(
+                            "`publish_at: {shown}` に時差（+09:00 など）がなく、oshirase.yaml に \
+                             `timezone` もありません。時差を書き足すか `timezone: Asia/Tokyo` を設定してください"
+                        ),
+                    ));
+                };
+                match tz.from_local_datetime(naive) {
+                    LocalResult::Single(t) => Ok(Some(t.with_timezone(&Utc))),
+                    LocalResult::Ambiguous(early, _) => Ok(Some(early.with_timezone(&Utc))),
+                    LocalResult::None => Err((
+                        format!(
+                            "`publish_at: {shown}` does not exist in {tz} (a daylight-saving \
+                             change skips it); pick another time"
+                        ),
+                        format!(
+                            "`publish_at: {shown}` は {tz} では夏時間の切り替えで存在しない時刻です。\
+                             別の時刻にしてください"
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// A post checked against the repository configuration: the account it belongs to, when
+/// it is due, and the exact text and images each network receives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedPost {
+    pub post: Post,
+    pub account: String,
+    pub publish_at: Option<DateTime<Utc>>,
+    pub images: Vec<Image>,
+    pub deliveries: Vec<PlannedDelivery>,
+    /// Things worth a look that do not stop the post (an image without alt text).
+    pub warnings: Vec<Problem>,
+}
+
+/// One network's share of a post.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedDelivery {
+    pub network: String,
+    pub kind: crate::content::config::NetworkKind,
+    pub text: String,
+    /// The text's length as the network counts it, and the network's limit.
+    pub length: usize,
+    pub limit: usize,
+    /// Why this network cannot take the post; nothing is sent when set.
+    pub problem: Option<Problem>,
+}
+
+impl Post {
+    /// The line of a front-matter key, or 1 when the key is absent.
+    pub fn line_of(&self, key: &str) -> usize {
+        self.lines.get(key).copied().unwrap_or(1)
+    }
+
+    fn problem(&self, key: &str, code: &str, en: String, ja: String) -> Problem {
+        Problem::new(&self.file, self.line_of(key), code, en, ja)
+    }
+
+    /// Checks the post against `oshirase.yaml` and its images against `files`. Problems
+    /// with the post as a whole (unknown account or network, an unusable time, a missing
+    /// image) are errors; a text or image that one network cannot take only marks that
+    /// network's delivery.
+    pub fn resolve(
+        self,
+        config: &RepoConfig,
+        files: &dyn ContentSource,
+    ) -> Result<ResolvedPost, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let account = match config.account(self.account.as_deref()) {
+            Ok(a) => Some(a),
+            Err(en) => {
+                let names = brief::cap_message(
+                    &config
+                        .accounts
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+                let ja = match &self.account {
+                    Some(name) => format!("アカウント {} は oshirase.yaml にありません（あるのは {names}）", quote(name)),
+                    None => format!("アカウントが複数あります。`account:` で {names} のどれかを指定してください"),
+                };
+                problems.push(self.problem("account", "unknown-account", en, ja));
+                None
+            }
+        };
+        let publish_at = match self.publish_at.resolve(config.timezone) {
+            Ok(t) => t,
+            Err((en, ja)) => {
+                problems.push(self.problem("publish_at", "publish-at", en, ja));
+                None
+            }
+        };
+        for key in self.text.keys() {
+            if !self.networks.contains(key) {
+                problems.push(self.problem(
+                    "text",
+                    "text-network",
+                    format!(
+                        "`text` has an entry for {} but it is not in this post's networks",
+                        quote(key)
+                    ),
+                    format!(
+                        "`text` に {} がありますが、networks にありません",
+                        quote(key)
+                    ),
+                ));
+            }
+        }
+        let (images, warnings) = self.check_images(files, &mut problems);
+        let mut deliveries = Vec::new();
+        if let Some(account) = account {
+            for name in &self.networks {
+                match account.networks.get(name) {
+                    None => {
+                        let names = brief::cap_message(
+                            &account
+                                .networks
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        );
+                        problems.push(self.problem(
+                            "networks",
+                            "unknown-network",
+                            format!(
+                                "account `{}` has no network {}; oshirase.yaml defines: {names}",
+                                account.name,
+                                quote(name)
+                            ),
+                            format!(
+                                "アカウント `{}` に投稿先 {} はありません。使えるのは {names} です",
+                                account.name,
+                                quote(name)
+                            ),
+                        ))
+                    }
+                    Some(net) => deliveries.push(self.plan_network(net, &images)),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let account = account.map(|a| a.name.clone()).unwrap_or_default();
+        Ok(ResolvedPost {
+            post: self,
+            account,
+            publish_at,
+            images,
+            deliveries,
+            warnings,
+        })
+    }
+
+    /// Looks each image up; missing, unsafe or unknown files are errors of the whole post.
+    fn check_images(
+        &self,
+        files: &dyn ContentSource,
+        problems: &mut Vec<Problem>,
+    ) -> (Vec<Image>, Vec<Problem>) {
+        let mut images = Vec::new();
+        let mut warnings = Vec::new();
+        for image in &self.images {
+            // The path as the post wrote it, shown briefly in every problem below.
+            let p = &quote(&image.path);
+            let raw = &image.path;
+            let path = match source::resolve_relative(&self.path, raw) {
+                Ok(path) => path,
+                Err(why) => {
+                    problems.push(self.problem(
+                        "images",
+                        "image-path",
+                        format!("image {why}"),
+                        format!("画像 {p} のパスが使えません。投稿ファイルからの相対パスで、リポジトリの中を指してください"),
+                    ));
+                    continue;
+                }
+            };
+            let info = match files.stat(&path) {
+                Ok(info) => info,
+                Err(NotContent::Missing) => {
+                    problems.push(self.problem(
+                        "images",
+                        "image-missing",
+                        format!("image {p} does not exist (looked for {}); add it to the pull request", quote(&path)),
+                        format!("画像 {p} が見つかりません（{}）。プルリクエストに画像を追加してください", quote(&path)),
+                    ));
+                    continue;
+                }
+                Err(NotContent::NotARegularFile) => {
+                    problems.push(self.problem(
+                        "images",
+                        "image-path",
+                        format!("image {p} is not a regular file (a folder, symlink or submodule)"),
+                        format!("画像 {p} は通常のファイルではありません（フォルダ・シンボリックリンクなど）"),
+                    ));
+                    continue;
+                }
+                Err(NotContent::Unreadable(e)) => {
+                    problems.push(self.problem(
+                        "images",
+                        "image-unreadable",
+                        format!("image {p} cannot be read: {e}"),
+                        format!("画像 {p} を読めません: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            if info.head.is_empty() && info.size > 0 {
+                problems.push(self.problem(
+                    "images",
+                    "image-size",
+                    format!(
+                        "image {p} is {} bytes, far larger than any network takes",
+                        info.size
+                    ),
+                    format!(
+                        "画像 {p} は {} バイトあり、どのネットワークにも大きすぎます",
+                        info.size
+                    ),
+                ));
+                continue;
+            }
+            let Some(kind) = ImageType::sniff(&info.head) else {
+                problems.push(self.problem(
+                    "images",
+                    "image-type",
+                    format!(
+                        "image {p} is not a PNG, JPEG, GIF or WebP file (judged by its content)"
+                    ),
+                    format!("画像 {p} は PNG・JPEG・GIF・WebP のどれでもありません（中身で判定）"),
+                ));
+                continue;
+            };
+            if image.alt.as_deref().is_none_or(|a| a.trim().is_empty()) {
+                warnings.push(self.problem(
+                    "images",
+                    "image-alt",
+                    format!("image {p} has no `alt` text; describe it for people who cannot see it"),
+                    format!("画像 {p} に `alt`（代替テキスト）がありません。目の見えない方のために内容を書いてください"),
+                ));
+            }
+            images.push(Image {
+                path,
+                alt: image.alt.clone().filter(|a| !a.trim().is_empty()),
+                mime: kind.mime().to_string(),
+                size: info.size,
+                blob: info.blob,
+            });
+        }
+        (images, warnings)
+    }
+
+    fn plan_network(&self, net: &NetworkConfig, images: &[Image]) -> PlannedDelivery {
+        let (text, from_override) = match self.text.get(&net.name) {
+            Some(t) => (t.trim_end().to_string(), true),
+            None => (render::plain_text(&self.body), false),
+        };
+        let limit = count::limit(net);
+        let length = count::length(net.counted_kind(), &text);
+        let name = &net.name;
+        let problem = if text.trim().is_empty() {
+            Some(self.problem(
+                "text",
+                "empty-text",
+                format!("the text for `{name}` is empty"),
+                format!("`{name}` に送る本文が空です"),
+            ))
+        } else if length > limit {
+            let mut p = if from_override {
+                self.problem(
+                    "text",
+                    "too-long",
+                    format!("`text.{name}` is {length} long; `{name}` allows {limit}: shorten it"),
+                    format!("`text.{name}` は {length} で、`{name}` の上限 {limit} を超えています。短くしてください"),
+                )
+            } else {
+                self.problem(
+                    "networks",
+                    "too-long",
+                    format!("the body is {length} long for `{name}`, which allows {limit}: add a shorter `text.{name}`"),
+                    format!("本文は `{name}` では {length} で、上限 {limit} を超えています。短い `text.{name}` を追加してください"),
+                )
+            };
+            if !from_override {
+                p.line = self.body_line;
+            }
+            Some(p)
+        } else {
+            self.image_problem(net, images)
+        };
+        PlannedDelivery {
+            network: net.name.clone(),
+            kind: net.kind,
+            text,
+            length,
+            limit,
+            problem,
+        }
+    }
+
+    /// Whether the network takes these images (count, size, type).
+    fn image_problem(&self, net: &NetworkConfig, images: &[Image]) -> Option<Problem> {
+        let limits = count::image_limits(net.counted_kind());
+        let name = &net.name;
+        if images.len() > limits.max_count {
+            return Some(self.problem(
+                "images",
+                "image-count",
+                format!(
+                    "`{name}` takes at most {} images; this post has {}",
+                    limits.max_count,
+                    images.len()
+                ),
+                format!(
+                    "`{name}` に添付できる画像は {} 枚までです（この投稿は {} 枚）",
+                    limits.max_count,
+                    images.len()
+                ),
+            ));
+        }
+        for image in images {
+            let accepted = limits.types.iter().any(|t| t.mime() == image.mime);
+            if !accepted {
+                return Some(self.problem(
+                    "images",
+                    "image-type",
+                    format!(
+                        "`{name}` does not take {} images ({})",
+                        image.mime, image.path
+                    ),
+                    format!(
+                        "`{name}` は {} の画像を受け付けません（{}）",
+                        image.mime, image.path
+                    ),
+                ));
+            }
+            if image.size > limits.max_bytes as u64 {
+                return Some(self.problem(
+                    "images",
+                    "image-size",
+                    format!(
+                        "{} is {} bytes; `{name}` takes images up to {} bytes",
+                        image.path, image.size, limits.max_bytes
+                    ),
+                    format!(
+                        "{} は {} バイトあり、`{name}` の上限 {} バイトを超えています",
+                        image.path, image.size, limits.max_bytes
+                    ),
+                ));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoFiles;
+    impl ContentSource for NoFiles {
+        fn stat(&self, _: &str) -> Result<crate::content::source::FileInfo, NotContent> {
+            Err(NotContent::Missing)
+        }
+    }
+
+    fn post(text: &str) -> Post {
+        match parse("posts/a.md", text.as_bytes()) {
+            Parsed::Post(p) => *p,
+            other => panic!("expected a post, got {other:?}"),
+        }
+    }
+
+    fn problems(text: &str) -> Vec<Problem> {
+        match parse("posts/a.md", text.as_bytes()) {
+            Parsed::Broken { problems, .. } => problems,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_front_matter_and_body() {
+        let p = post(
+            "---\ntitle: ごみ\npublish_at: 2026-12-20T19:00:00+09:00\nnetworks: [x, facebook]\n---\n本文\n",
+        );
+        assert_eq!(p.id, "posts/a");
+        assert_eq!(p.title, "ごみ");
+        assert_eq!(p.networks, vec!["x", "facebook"]);
+        assert_eq!(p.body, "本文\n");
+        assert_eq!(p.body_line, 6);
+        let t = p.publish_at.resolve(None).unwrap().unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-12-20T10:00:00+00:00");
+    }
+
+    #[test]
+    fn local_time_uses_the_repository_zone_and_needs_one() {
+        let p = post("---\npublish_at: \"2026-12-20 19:00\"\nnetworks: [x]\n---\n");
+        let t = p
+            .publish_at
+            .resolve(Some(chrono_tz::Asia::Tokyo))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-12-20T10:00:00+00:00");
+        assert!(p
+            .publish_at
+            .resolve(None)
+            .unwrap_err()
+            .0
+            .contains("timezone"));
+    }
+
+    #[test]
+    fn skipped_daylight_saving_time_is_an_error() {
+        let p = post("---\npublish_at: \"2026-03-08 02:30\"\nnetworks: [x]\n---\n");
+        let (en, ja) = p
+            .publish_at
+            .resolve(Some(chrono_tz::America::New_York))
+            .unwrap_err();
+        assert!(en.contains("does not exist"), "{en}");
+        assert!(ja.contains("存在しない"), "{ja}");
+    }
+
+    #[test]
+    fn local_times_follow_daylight_saving_on_both_sides_of_a_change() {
+        let at = |text: &str| {
+            post(&format!(
+                "---\npublish_at: \"{text}\"\nnetworks: [x]\n---\n"
+            ))
+            .publish_at
+            .resolve(Some(chrono_tz::Europe::Berlin))
+            .unwrap()
+            .unwrap()
+            .to_rfc3339()
+        };
+        // Winter time is UTC+1, summer time UTC+2 (the change was 2026-03-29 02:00).
+        assert_eq!(at("2026-03-28 09:00"), "2026-03-28T08:00:00+00:00");
+        assert_eq!(at("2026-03-29 09:00"), "2026-03-29T07:00:00+00:00");
+        // 02:30 on 2026-10-25 happens twice; the first (still summer time) is chosen, so a
+        // post never goes out an hour later than its author could have meant.
+        assert_eq!(at("2026-10-25 02:30"), "2026-10-25T00:30:00+00:00");
+        assert_eq!(at("2026-10-25 09:00"), "2026-10-25T08:00:00+00:00");
+        // Tokyo has no daylight saving: the same wall time is always UTC+9.
+        let tokyo = post("---\npublish_at: \"2026-07-01 19:00\"\nnetworks: [x]\n---\n")
+            .publish_at
+            .resolve(Some(chrono_tz::Asia::Tokyo))
+            .unwrap()
+            .unwrap();
+        assert_eq!(tokyo.to_rfc3339(), "2026-07-01T10:00:00+00:00");
+    }
+
+    #[test]
+    fn unknown_key_names_its_line() {
+        let ps =
+            problems("---\ntitle: t\npublish-at: 2026-12-20T19:00:00+09:00\nnetworks: [x]\n---\n");
+        assert_eq!(ps[0].line, 3);
+        assert_eq!(ps[0].code, "unknown-key");
+        assert!(ps[0].message.contains("publish-at"), "{}", ps[0].message);
+    }
+
+    #[test]
+    fn broken_yaml_names_its_line() {
+        let ps = problems("---\ntitle: t\nnetworks: [x\n---\n");
+        assert_eq!(ps[0].code, "yaml");
+        assert!(ps[0].line >= 3, "{:?}", ps[0]);
+    }
+
+    #[test]
+    fn bad_time_names_the_publish_at_line() {
+        let ps = problems("---\nnetworks: [x]\npublish_at: 2026-13-45 25:00\n---\n");
+        assert_eq!(ps[0].line, 3);
+        assert_eq!(ps[0].code, "publish-at");
+    }
+
+    #[test]
+    fn files_without_front_matter_are_not_posts() {
+        assert!(matches!(parse("README.md", b"# Hello\n"), Parsed::NotAPost));
+        assert!(matches!(parse("x.md", b""), Parsed::NotAPost));
+    }
+
+    #[test]
+    fn a_forgotten_post_is_warned_about_and_documentation_is_not() {
+        let warned = |file: &str, text: &str| {
+            not_a_post_warning(file, text.as_bytes()).map(|p| (p.line, p.code.clone()))
+        };
+        let not_a_post = "not-a-post".to_string();
+        assert_eq!(warned("posts/a.md", ""), Some((1, not_a_post.clone())));
+        assert_eq!(warned("posts/a.md", " \n\n"), Some((1, not_a_post.clone())));
+        assert_eq!(
+            warned("posts/a.md", "title: 防災訓練\nnetworks: [x]\n---\n本文\n"),
+            Some((1, not_a_post.clone()))
+        );
+        assert_eq!(
+            warned("posts/a.md", "\n\n---\ntitle: 防災訓練\n---\n本文\n"),
+            Some((3, not_a_post))
+        );
+        // Documentation: by its name, or because it is prose.
+        assert_eq!(warned("posts/README.md", ""), None);
+        assert_eq!(warned("posts/Readme-ja.md", "title: x\n"), None);
+        assert_eq!(
+            warned(
+                "posts/how-to.md",
+                "# 投稿の書き方\n\ntitle: で題名を書きます\n"
+            ),
+            None
+        );
+        assert_eq!(warned("posts/notes.md", "メモ: 来週の予定\n"), None);
+    }
+
+    #[test]
+    fn unclosed_front_matter_is_an_error() {
+        let ps = problems("---\ntitle: t\nnetworks: [x]\n");
+        assert_eq!(ps[0].code, "front-matter");
+    }
+
+    #[test]
+    fn bom_and_crlf_are_accepted() {
+        let p = post("\u{feff}---\r\ntitle: t\r\nnetworks: [x]\r\n---\r\n一行目\r\n二行目\r\n");
+        assert_eq!(p.title, "t");
+        assert_eq!(p.body, "一行目\n二行目\n");
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error() {
+        let ps = problems("---\ntitle: \u{0}\n---\n").len();
+        assert_eq!(ps, 1);
+        let mut bytes = b"---\nnetworks: [x]\ntitle: ".to_vec();
+        bytes.extend_from_slice(&[0xff, 0xfe]);
+        bytes.extend_from_slice(b"\n---\n");
+        match parse("a.md", &bytes) {
+            Parsed::Broken { problems, .. } => {
+                assert_eq!(problems[0].code, "encoding");
+                assert_eq!(problems[0].line, 3);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut yaml = String::from("---\nnetworks: [x]\ntitle: t\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut prev = 'a';
+        for c in 'b'..='j' {
+            yaml.push_str(&format!("{c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+            prev = c;
+        }
+        yaml.push_str("---\n");
+        assert!(!problems(&yaml).is_empty());
+    }
+
+    #[test]
+    fn oversized_files_are_refused() {
+        let mut text = String::from("---\nnetworks: [x]\n---\n");
+        text.push_str(&"あ".repeat(MAX_POST_BYTES));
+        assert_eq!(problems(&text)[0].code, "too-large");
+    }
+
+    #[test]
+    fn title_defaults_to_first_heading_then_file_name() {
+        assert_eq!(
+            post("---\nnetworks: [x]\n---\n# 見出し\n本文\n").title,
+            "見出し"
+        );
+        assert_eq!(post("---\nnetworks: [x]\n---\n本文\n").title, "a.md");
+    }
+
+    fn config() -> RepoConfig {
+        RepoConfig::parse(
+            "oshirase.yaml",
+            "timezone: Asia/Tokyo\naccounts:\n  adachi:\n    networks:\n      x: { type: x, credentials: X_A }\n      portal: { type: outbox }\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn resolve_checks_networks_against_the_config() {
+        let p = post("---\nnetworks: [x, instagram]\n---\n本文\n");
+        let ps = p.resolve(&config(), &NoFiles).unwrap_err();
+        assert_eq!(ps[0].code, "unknown-network");
+        assert_eq!(ps[0].line, 2);
+        assert!(ps[0].message.contains("instagram"));
+    }
+
+    #[test]
+    fn resolve_uses_per_network_text_and_flags_long_text() {
+        let long = "あ".repeat(200);
+        let p = post(&format!(
+            "---\nnetworks: [x, portal]\ntext:\n  portal: 短い\n---\n{long}\n"
+        ));
+        let r = p.resolve(&config(), &NoFiles).unwrap();
+        assert_eq!(r.account, "adachi");
+        let x = &r.deliveries[0];
+        assert_eq!(x.network, "x");
+        let problem = x.problem.as_ref().expect("too long for x");
+        assert_eq!(problem.code, "too-long");
+        assert_eq!(problem.line, 6);
+        assert_eq!(r.deliveries[1].text, "短い");
+        assert!(r.deliveries[1].problem.is_none());
+    }
+}

@@ -1,0 +1,283 @@
+//! Alerts: tell people when something needs them, without anyone watching the dashboard.
+//!
+//! Every committed event whose kind needs a person (a delivery failed, became `unknown`,
+//! was `missed` or `held`, a network refused its credentials, a retract failed) is sent to
+//! the webhook in `OSHIRASE_ALERT_WEBHOOK_URL` (Slack, Teams, Discord or any JSON endpoint)
+//! and/or by e-mail through the SMTP server in `OSHIRASE_ALERT_SMTP_URL` to
+//! `OSHIRASE_ALERT_EMAIL_TO`. A failed alert is logged and dropped: alerts never hold up
+//! publishing.
+//!
+//! Alerts are read from the audit log itself, in order of sequence number, and the last one
+//! dealt with is kept in the store (`alerts_sent_through`): a burst of thousands of events
+//! cannot push one out, and what was not sent when the service stopped is sent after it
+//! starts again. An alert sent just before a crash may be sent twice, never lost.
+
+use std::sync::Arc;
+
+use lettre::message::{Mailbox, Mailboxes};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde_json::json;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
+
+use crate::model::records::Event;
+use crate::networks::http;
+use crate::store::{meta, Store, StoreError};
+use crate::support::secrets::Secrets;
+
+/// The secret holding the alert webhook's URL.
+pub const ALERT_WEBHOOK: &str = "OSHIRASE_ALERT_WEBHOOK_URL";
+/// The SMTP server for e-mail alerts: `smtps://user:password@host:465`,
+/// `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtp://host:25` (plain,
+/// for a relay on the same network).
+pub const ALERT_SMTP: &str = "OSHIRASE_ALERT_SMTP_URL";
+/// Who receives e-mail alerts: addresses separated by commas.
+pub const ALERT_EMAIL_TO: &str = "OSHIRASE_ALERT_EMAIL_TO";
+/// The sender of e-mail alerts (default `oshirase <oshirase@localhost>`).
+pub const ALERT_EMAIL_FROM: &str = "OSHIRASE_ALERT_EMAIL_FROM";
+
+/// Where alerts go, validated once at start-up.
+#[derive(Clone)]
+pub struct AlertTargets {
+    pub webhook: Option<String>,
+    pub email: Option<EmailTarget>,
+}
+
+#[derive(Clone)]
+pub struct EmailTarget {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Mailboxes,
+}
+
+impl AlertTargets {
+    /// The configured targets, `None` when no alert is configured, or an error naming the
+    /// variable that is wrong (never its value: the SMTP URL may hold a password).
+    pub fn from_secrets(secrets: &Secrets) -> Result<Option<AlertTargets>, String> {
+        let webhook = secrets.get(ALERT_WEBHOOK);
+        let email = match secrets.get(ALERT_SMTP) {
+            None => None,
+            Some(url) => Some(EmailTarget::new(&url, secrets)?),
+        };
+        if email.is_none() && secrets.get(ALERT_EMAIL_TO).is_some() {
+            return Err(format!(
+                "{ALERT_EMAIL_TO} is set but {ALERT_SMTP} is not: e-mail alerts need an SMTP server"
+            ));
+        }
+        Ok((webhook.is_some() || email.is_some()).then_some(AlertTargets { webhook, email }))
+    }
+}
+
+impl EmailTarget {
+    fn new(url: &str, secrets: &Secrets) -> Result<EmailTarget, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|_| {
+                format!(
+                    "{ALERT_SMTP} is not an SMTP URL such as smtps://user:password@host:465 \
+                     or smtp://host:25"
+                )
+            })?
+            .build();
+        let to_text = secrets
+            .get(ALERT_EMAIL_TO)
+            .ok_or_else(|| format!("{ALERT_SMTP} is set but {ALERT_EMAIL_TO} is not"))?;
+        let to: Mailboxes = to_text.parse().map_err(|e| {
+            format!("{ALERT_EMAIL_TO}: `{to_text}` is not a list of addresses ({e})")
+        })?;
+        let from_text = secrets
+            .get(ALERT_EMAIL_FROM)
+            .unwrap_or_else(|| "oshirase <oshirase@localhost>".into());
+        let from: Mailbox = from_text
+            .parse()
+            .map_err(|e| format!("{ALERT_EMAIL_FROM}: `{from_text}` is not an address ({e})"))?;
+        Ok(EmailTarget {
+            transport,
+            from,
+            to,
+        })
+    }
+
+    async fn send(&self, subject: &str, body: &str) -> Result<(), String> {
+        let mut builder = Message::builder().from(self.from.clone()).subject(subject);
+        for to in self.to.iter() {
+            builder = builder.to(to.clone());
+        }
+        let message = builder
+            .body(body.to_string())
+            .map_err(|e| format!("building the alert e-mail: {e}"))?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("sending the alert e-mail: {e}"))
+    }
+}
+
+/// Event kinds that need a person.
+pub const ALERT_KINDS: [&str; 7] = [
+    "failed",
+    "unknown",
+    "missed",
+    "held",
+    "credentials",
+    "retract-failed",
+    "retract-held",
+];
+
+/// The text of an alert, in Japanese and English (the office reads the first line).
+pub fn message(e: &Event, title: &str) -> String {
+    let ja = match e.kind.as_str() {
+        "failed" => "送信に失敗しました",
+        "unknown" => "送信されたか不明です（要確認）",
+        "missed" => "予定時刻を過ぎたため送信しませんでした",
+        "held" => "承認待ちで保留中です",
+        "credentials" => "認証情報が拒否されました",
+        "retract-failed" => "削除に失敗しました",
+        "retract-held" => "削除が承認待ちです",
+        _ => "要対応",
+    };
+    let network = e
+        .network
+        .as_deref()
+        .map(|n| format!(" → {n}"))
+        .unwrap_or_default();
+    format!(
+        "[oshirase] {ja}: 「{title}」{network}\n{} ({}){network}: {}",
+        e.kind, e.post_id, e.detail
+    )
+}
+
+/// Alerts read from the audit log at a time.
+const PAGE: usize = 256;
+/// How often the audit log is looked at when no commit announced new events.
+const IDLE_LOOK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Where the alerts start, set before the first sync of a start. With alerts configured
+/// for the first time, they start at the newest event (the history before is not
+/// announced); without any configured, the mark is removed, so that configuring them later
+/// does not announce everything since.
+pub fn prepare(store: &Store, configured: bool) -> Result<(), StoreError> {
+    let kept = store.meta(meta::ALERTS_SENT_THROUGH)?.unwrap_or_default();
+    match (configured, kept.is_empty()) {
+        (true, true) => {
+            let last = store.last_event_seq()?.to_string();
+            store.set_meta(&[(meta::ALERTS_SENT_THROUGH, &last)])
+        }
+        (false, false) => store.set_meta(&[(meta::ALERTS_SENT_THROUGH, "")]),
+        _ => Ok(()),
+    }
+}
+
+/// Sends an alert for each event that needs a person, after the last one dealt with, until
+/// `shutdown`. `wake` only says that events were committed (missing some of its messages
+/// while busy loses nothing: the events are read from the store).
+pub async fn run(
+    store: Arc<Store>,
+    mut wake: broadcast::Receiver<Event>,
+    targets: AlertTargets,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if send_pending(&store, &targets, &mut shutdown).await.is_err() {
+            return; // Shutting down.
+        }
+        tokio::select! {
+            woken = wake.recv() => {
+                if matches!(woken, Err(RecvError::Closed)) {
+                    return;
+                }
+            }
+            () = tokio::time::sleep(IDLE_LOOK) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Sends every alert not sent yet, oldest first; `Err` when shutdown interrupted it (the
+/// alert being sent then is sent again after the next start).
+async fn send_pending(
+    store: &Arc<Store>,
+    targets: &AlertTargets,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), ()> {
+    loop {
+        let page = match blocking(store, |s| {
+            let after = s
+                .meta(meta::ALERTS_SENT_THROUGH)?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            s.events_after(after, PAGE)
+        })
+        .await
+        {
+            Ok(page) if page.is_empty() => return Ok(()),
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!("alerts: cannot read the audit log: {e}");
+                return Ok(());
+            }
+        };
+        let mut last = 0;
+        for e in page {
+            if ALERT_KINDS.contains(&e.kind.as_str()) {
+                if last != 0 {
+                    mark_sent(store, last).await;
+                }
+                tokio::select! {
+                    () = send(store, targets, &e) => {}
+                    _ = shutdown.changed() => return Err(()),
+                }
+            }
+            last = e.seq;
+        }
+        mark_sent(store, last).await;
+    }
+}
+
+async fn mark_sent(store: &Arc<Store>, seq: u64) {
+    let seq = seq.to_string();
+    if let Err(e) = blocking(store, move |s| {
+        s.set_meta(&[(meta::ALERTS_SENT_THROUGH, &seq)])
+    })
+    .await
+    {
+        tracing::warn!("alerts: cannot record what was sent: {e}");
+    }
+}
+
+/// Runs a store call off the async runtime.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    call: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || call(&store))
+        .await
+        .map_err(|e| StoreError::Db(format!("a store task stopped: {e}")))?
+}
+
+/// Sends one event's alert to every target; a failure is logged.
+async fn send(store: &Arc<Store>, targets: &AlertTargets, e: &Event) {
+    let title = crate::store::title_of(store, &e.post_id).await;
+    let text = message(e, &title);
+    if let Some(url) = &targets.webhook {
+        let body = json!({
+            "text": text,
+            "content": text,
+            "oshirase": { "kind": e.kind, "post_id": e.post_id, "network": e.network, "detail": e.detail, "at": e.at },
+        });
+        match http::client().post(url).json(&body).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!("alert webhook answered HTTP {}", r.status()),
+            Err(err) => tracing::warn!("alert webhook: {}", err.without_url()),
+        }
+    }
+    if let Some(email) = &targets.email {
+        // The subject is the message's first line; the body has the detail.
+        let subject = text.lines().next().unwrap_or("[oshirase]");
+        let body = format!("{text}\n\n{} {}\n", e.at.to_rfc3339(), e.kind);
+        if let Err(err) = email.send(subject, &body).await {
+            tracing::warn!("{err}");
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! The records oshirase keeps: posts, one delivery per (post, network), and audit events.
+//!
+//! These are plain data with serde, stored as JSON values in redb (see `store`), served as
+//! JSON by the API, and planned by `sync`.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::content::post::{Image, Problem};
+use crate::git::repo::Person;
+use crate::model::facts::Facts;
+
+/// Where a delivery stands (DESIGN.md, "Delivery states").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Held,
+    Scheduled,
+    Publishing,
+    Published,
+    Retrying,
+    Failed,
+    Unknown,
+    Cancelled,
+    Missed,
+    Retracted,
+    Invalid,
+}
+
+impl State {
+    pub const ALL: [State; 11] = [
+        State::Invalid,
+        State::Held,
+        State::Unknown,
+        State::Failed,
+        State::Retrying,
+        State::Publishing,
+        State::Scheduled,
+        State::Missed,
+        State::Published,
+        State::Cancelled,
+        State::Retracted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Held => "held",
+            State::Scheduled => "scheduled",
+            State::Publishing => "publishing",
+            State::Published => "published",
+            State::Retrying => "retrying",
+            State::Failed => "failed",
+            State::Unknown => "unknown",
+            State::Cancelled => "cancelled",
+            State::Missed => "missed",
+            State::Retracted => "retracted",
+            State::Invalid => "invalid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Position in the order that decides a post's overall state: what needs a person first.
+    fn urgency(self) -> usize {
+        State::ALL
+            .iter()
+            .position(|s| *s == self)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Nothing has gone to the network yet and nothing is in flight, so the delivery may be
+    /// changed freely (new text, new time, cancelled).
+    pub fn is_unsent(self) -> bool {
+        matches!(
+            self,
+            State::Held | State::Scheduled | State::Invalid | State::Cancelled | State::Missed
+        )
+    }
+
+    /// The scheduler has work to do for the delivery at its `due_at`.
+    pub fn is_due_kind(self) -> bool {
+        matches!(self, State::Scheduled | State::Retrying)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A post's state: its deliveries' state when they agree, else the most urgent of them.
+/// A post without deliveries is `invalid` when it has errors and `cancelled` otherwise.
+pub fn post_state(post: &PostRecord, deliveries: &[DeliveryRecord]) -> State {
+    if deliveries.is_empty() {
+        return if post.errors.is_empty() {
+            State::Cancelled
+        } else {
+            State::Invalid
+        };
+    }
+    deliveries
+        .iter()
+        .map(|d| d.state)
+        .min_by_key(|s| s.urgency())
+        .unwrap_or(State::Invalid)
+}
+
+/// What oshirase knows about one post.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostRecord {
+    pub id: String,
+    pub title: String,
+    pub file: String,
+    pub account: Option<String>,
+    pub department: Option<String>,
+    pub publish_at: Option<DateTime<Utc>>,
+    pub proposer: Option<Person>,
+    pub approver: Option<Person>,
+    pub commit: Option<String>,
+    /// The git blob of the version last synced, so an unchanged file is not parsed again.
+    pub blob: String,
+    /// Fingerprint of the configuration the post was last planned against.
+    pub config_hash: String,
+    /// Problems that keep the whole post from going out.
+    #[serde(default)]
+    pub errors: Vec<Problem>,
+    /// False once the file has left the branch.
+    pub present: bool,
+    /// Set when the file changed after some network already published it.
+    #[serde(default)]
+    pub edited_after_publish: bool,
+}
+
+/// One network's copy of a post.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub post_id: String,
+    pub network: String,
+    pub account: String,
+    pub state: State,
+    /// Stable for the life of the delivery: the idempotency key sent to networks and the
+    /// outbox, so a retry after a crash can never become a second post.
+    pub key: String,
+    /// When the scheduler should act: the publish time, or the next retry.
+    pub due_at: DateTime<Utc>,
+    /// The post's own publish time (or its approval time), which lateness is measured from.
+    pub publish_at: DateTime<Utc>,
+    pub text: String,
+    #[serde(default)]
+    pub images: Vec<Image>,
+    pub attempts: u32,
+    pub remote_id: Option<String>,
+    pub remote_url: Option<String>,
+    /// Why the delivery is where it is, when something went wrong; set with
+    /// [`DeliveryRecord::set_error`] or [`DeliveryRecord::set_error_facts`].
+    pub last_error: Option<String>,
+    /// The same reason as facts, for the dashboard to word (`None` when only the text is
+    /// known, such as a network's own message or a record from before facts were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_facts: Option<Facts>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the adapter was last called (its lag behind `due_at` is what the scheduler's
+    /// benchmark measures).
+    #[serde(default)]
+    pub called_at: Option<DateTime<Utc>>,
+    /// An approved `retract: true` waits to delete this published delivery.
+    #[serde(default)]
+    pub retract_pending: bool,
+    /// The text's length as this network counts it and the network's limit, as planned;
+    /// `None` for deliveries recorded before oshirase kept them.
+    #[serde(default)]
+    pub count: Option<TextCount>,
+}
+
+/// A text's length as a network counts it, and that network's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextCount {
+    pub length: usize,
+    pub limit: usize,
+}
+
+impl DeliveryRecord {
+    /// Sets (or clears) the reason as text alone.
+    pub fn set_error(&mut self, text: Option<String>) {
+        self.last_error = text;
+        self.last_error_facts = None;
+    }
+
+    /// Sets the reason from facts: their audit-log wording, and the facts beside it.
+    pub fn set_error_facts(&mut self, facts: Facts) {
+        self.last_error = Some(facts.stored());
+        self.last_error_facts = Some(facts);
+    }
+
+    /// A `scheduled` delivery of `text` to `network` of `account`, due at `at`, with its
+    /// stable key and nothing attempted yet. Callers change the few fields that differ
+    /// (`DeliveryRecord { state, ..DeliveryRecord::new(…) }`), so a new field is added here
+    /// once.
+    pub fn new(
+        account: &str,
+        network: &str,
+        post_id: &str,
+        text: &str,
+        at: DateTime<Utc>,
+    ) -> DeliveryRecord {
+        DeliveryRecord {
+            post_id: post_id.to_string(),
+            network: network.to_string(),
+            account: account.to_string(),
+            state: State::Scheduled,
+            key: DeliveryRecord::key_for(account, network, post_id),
+            due_at: at,
+            publish_at: at,
+            text: text.to_string(),
+            images: Vec::new(),
+            attempts: 0,
+            remote_id: None,
+            remote_url: None,
+            last_error: None,
+            last_error_facts: None,
+            published_at: None,
+            next_attempt_at: None,
+            called_at: None,
+            retract_pending: false,
+            count: None,
+        }
+    }
+
+    /// The scheduler has work to do for the delivery at its `due_at`.
+    pub fn is_due(&self) -> bool {
+        self.state.is_due_kind() || (self.state == State::Published && self.retract_pending)
+    }
+
+    /// The key a delivery of `post_id` to `network` of `account` always has.
+    pub fn key_for(account: &str, network: &str, post_id: &str) -> String {
+        let digest = Sha256::digest(format!("oshirase/1\n{account}\n{network}\n{post_id}"));
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Everything one transaction writes for a post: the post, the deliveries that changed,
+/// and the events that explain the change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostChange {
+    pub post: PostRecord,
+    pub deliveries: Vec<DeliveryRecord>,
+    pub events: Vec<NewEvent>,
+}
+
+/// Who caused an event, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "type", content = "name")]
+pub enum Actor {
+    /// The service acting on its own (the scheduler, a sync).
+    Service,
+    /// A person through git: the proposer or approver of a commit.
+    Git(String),
+    /// An operator at the command line.
+    Operator(String),
+}
+
+/// One entry of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub post_id: String,
+    pub kind: String,
+    pub network: Option<String>,
+    pub detail: String,
+    pub actor: Actor,
+    /// What `detail` says, as facts for the dashboard to word (`None` for events whose
+    /// detail is only text, and for events recorded before facts were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Facts>,
+}
+
+/// An event before the store numbers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub post_id: String,
+    pub kind: &'static str,
+    pub network: Option<String>,
+    pub detail: String,
+    pub actor: Actor,
+    pub facts: Option<Facts>,
+}
+
+impl NewEvent {
+    pub fn service(
+        post_id: &str,
+        kind: &'static str,
+        network: Option<&str>,
+        detail: String,
+    ) -> NewEvent {
+        NewEvent {
+            post_id: post_id.to_string(),
+            kind,
+            network: network.map(str::to_string),
+            detail,
+            actor: Actor::Service,
+            facts: None,
+        }
+    }
+
+    /// An event of the service whose detail is `facts`, worded for the audit log.
+    pub fn stating(
+        post_id: &str,
+        kind: &'static str,
+        network: Option<&str>,
+        facts: Facts,
+    ) -> NewEvent {
+        NewEvent {
+            facts: Some(facts.clone()),
+            ..NewEvent::service(post_id, kind, network, facts.stored())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(state: State) -> DeliveryRecord {
+        DeliveryRecord {
+            state,
+            ..DeliveryRecord::new("a", "x", "p", "", Utc::now())
+        }
+    }
+
+    fn post() -> PostRecord {
+        PostRecord {
+            id: "p".into(),
+            title: "t".into(),
+            file: "p.md".into(),
+            account: None,
+            department: None,
+            publish_at: None,
+            proposer: None,
+            approver: None,
+            commit: None,
+            blob: String::new(),
+            config_hash: String::new(),
+            errors: vec![],
+            present: true,
+            edited_after_publish: false,
+        }
+    }
+
+    #[test]
+    fn post_state_puts_what_needs_a_person_first() {
+        let p = post();
+        let both = [delivery(State::Published), delivery(State::Published)];
+        assert_eq!(post_state(&p, &both), State::Published);
+        let mixed = [
+            delivery(State::Published),
+            delivery(State::Failed),
+            delivery(State::Scheduled),
+        ];
+        assert_eq!(post_state(&p, &mixed), State::Failed);
+        let mixed = [delivery(State::Cancelled), delivery(State::Missed)];
+        assert_eq!(post_state(&p, &mixed), State::Missed);
+    }
+
+    #[test]
+    fn keys_are_stable_and_distinct() {
+        let a = DeliveryRecord::key_for("adachi", "x", "posts/a");
+        assert_eq!(a, DeliveryRecord::key_for("adachi", "x", "posts/a"));
+        assert_ne!(a, DeliveryRecord::key_for("adachi", "facebook", "posts/a"));
+        assert_eq!(a.len(), 32);
+    }
+
+    #[test]
+    fn deliveries_stored_before_counts_were_kept_still_load() {
+        let mut old = serde_json::to_value(delivery(State::Scheduled)).unwrap();
+        old.as_object_mut().unwrap().remove("count");
+        let d: DeliveryRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(d.count, None);
+    }
+
+    #[test]
+    fn states_round_trip_as_lowercase_names() {
+        for s in State::ALL {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+    }
+}
