@@ -22,6 +22,7 @@ use chrono::Utc;
 use common::programs::find_program;
 use common::*;
 use oshirase::cli::resolve::{resolve, Resolution};
+use oshirase::model::event::EventKind;
 use oshirase::model::records::{NewEvent, State};
 use serde_json::Value;
 
@@ -323,7 +324,7 @@ fn make_unknown(service: &oshirase::cli::serve::Service, post: &str, network: &s
             );
             Some(vec![NewEvent::service(
                 post,
-                "unknown",
+                EventKind::Unknown,
                 Some(network),
                 d.last_error.clone().unwrap_or_default(),
             )])

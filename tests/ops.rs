@@ -496,6 +496,7 @@ async fn the_api_sees_what_another_process_wrote() {
 
 #[test]
 fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
+    use oshirase::model::event::EventKind;
     use oshirase::model::records::{NewEvent, State};
     let data = tempfile::tempdir().unwrap();
     let store = oshirase::store::Store::open(data.path()).unwrap();
@@ -544,7 +545,7 @@ fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
             d.state = State::Failed;
             Some(vec![NewEvent::service(
                 "posts/b",
-                "failed",
+                EventKind::Failed,
                 Some("news"),
                 "x".into(),
             )])

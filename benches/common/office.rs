@@ -3,7 +3,8 @@
 //! long published, a few needing a person, the last 800 still to come.
 
 use chrono::{DateTime, TimeZone, Utc};
-use oshirase::git::repo::Person;
+use oshirase::model::event::EventKind;
+use oshirase::model::person::Person;
 use oshirase::model::records::{DeliveryRecord, NewEvent, PostChange, PostRecord, State};
 use oshirase::store::Store;
 
@@ -110,22 +111,23 @@ pub fn change(i: usize) -> PostChange {
                 called_at: None,
                 count: None,
                 retract_pending: false,
+                retract_since: None,
             }
         })
         .collect();
     let mut events = vec![
         NewEvent::service(
             &id,
-            "landed",
+            EventKind::Landed,
             None,
             format!("merged in {}", post.commit.as_deref().unwrap_or("")),
         ),
-        NewEvent::service(&id, "scheduled", None, publish_at.to_rfc3339()),
+        NewEvent::service(&id, EventKind::Scheduled, None, publish_at.to_rfc3339()),
     ];
     for n in networks.iter().cycle().take(EVENTS_PER_POST - 2) {
         events.push(NewEvent::service(
             &id,
-            "publishing",
+            EventKind::Publishing,
             Some(n),
             "attempt 1".into(),
         ));
@@ -158,7 +160,9 @@ pub fn temp_dir() -> tempfile::TempDir {
 
 /// The dashboard and API routes for `store` on a loopback port, as `serve` would give them.
 pub async fn serve(store: std::sync::Arc<Store>, repo: &std::path::Path) -> std::net::SocketAddr {
-    use oshirase::web::{self, AppState, Health};
+    use oshirase::web;
+    use oshirase::web::health::Health;
+    use oshirase::web::state::AppState;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Never stopped: the routes live as long as the benchmark.
     std::mem::forget(stop_tx);

@@ -7,6 +7,7 @@
 
 use chrono::Utc;
 
+use crate::model::event::EventKind;
 use crate::model::facts::Facts;
 use crate::model::records::{Actor, DeliveryRecord, Event, NewEvent, State};
 use crate::store::{Store, StoreError};
@@ -81,7 +82,7 @@ pub fn resolve(
         };
         Some(vec![NewEvent {
             post_id: d.post_id.clone(),
-            kind: "resolved",
+            kind: EventKind::Resolved,
             network: Some(d.network.clone()),
             detail: facts.stored(),
             actor: actor.clone(),

@@ -20,8 +20,10 @@ use crate::support::backoff::Backoff;
 use crate::support::failure_log::{FailureLog, Note};
 use crate::support::secrets::Secrets;
 use crate::sync::{self, SyncError, SyncOptions, SyncReport};
+use crate::web;
+use crate::web::health::Health;
 use crate::web::hooks::{HookSettings, WEBHOOK_SECRET};
-use crate::web::{self, AppState, Health};
+use crate::web::state::AppState;
 
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::model::records::{post_state, State};
 use crate::store::{self, Store, StoreError};
 use crate::sync::config_approval::HeldConfig;
-use crate::web::{event_json, post_json};
+use crate::web::json::{event_json, post_json};
 
 /// States that need a person to look.
 const NEEDS_A_PERSON: [State; 5] = [

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
-use crate::web::Health;
+use crate::web::health::Health;
 
 /// Starts tasks under watch and tells when the first of them died.
 pub struct Supervisor {

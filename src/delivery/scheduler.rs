@@ -5,13 +5,12 @@
 //! intent (`publishing`, attempt count, idempotency key) before the request and the outcome
 //! after it; after a crash, deliveries found `publishing` are settled by their adapter.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
@@ -19,16 +18,13 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::content::config::Rate;
-use crate::model::facts::Facts;
-use crate::model::records::{DeliveryRecord, NewEvent, State};
-use crate::networks::{ErrorClass, NetError, Networks, Published, Settlement};
+use crate::delivery::machine::{self, Gate};
+use crate::delivery::pausing::{self, PausedNetworks};
+use crate::delivery::retry::RetryPolicy;
+use crate::model::records::{DeliveryRecord, State};
+use crate::networks::{ErrorClass, NetError, Networks, Published};
 use crate::store::{Store, StoreError};
 
-/// A safety net under `retry_for`: a network that keeps answering "try again at once"
-/// cannot make a delivery loop forever.
-pub const MAX_ATTEMPTS: u32 = 100;
-/// The shortest wait between attempts, whatever a network's Retry-After says.
-const MIN_RETRY_WAIT: Duration = Duration::from_secs(1);
 /// The longest the scheduler sleeps without looking at the due index again.
 const IDLE_LOOK: Duration = Duration::from_secs(60);
 /// Deliveries in flight at once, across all networks. Real networks are held to far less
@@ -36,9 +32,6 @@ const IDLE_LOOK: Duration = Duration::from_secs(60);
 const MAX_IN_FLIGHT: usize = 1024;
 /// Due deliveries whose intent is committed in one transaction.
 const BATCH: usize = 1024;
-/// How long a delivery waits when its network is not configured any more or refuses the
-/// credentials: long enough not to hammer, short enough to notice a fix.
-const PARKED_DELAY: Duration = Duration::from_secs(5 * 60);
 
 /// What the scheduler reads from the latest configuration.
 pub struct Plan {
@@ -54,6 +47,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The retry policy of this configuration, for publishes and retracts alike.
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            retry_for: self.retry_for,
+        }
+    }
+
     /// The plan before any configuration was read (a first start whose first fetch is still
     /// running): no network, so nothing is sent.
     pub fn empty() -> Plan {
@@ -70,18 +70,6 @@ impl Plan {
 type Limiter = DefaultDirectRateLimiter;
 /// (account, network) → its budget and the limiter enforcing it.
 type Limiters = HashMap<(String, String), (Rate, Arc<Limiter>)>;
-
-/// A network whose credentials were refused: its deliveries wait instead of each trying.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Paused {
-    pub since: DateTime<Utc>,
-    pub reason: String,
-    /// When one delivery may try again, to see whether someone fixed the credentials.
-    pub probe_at: DateTime<Utc>,
-}
-
-/// `"account/network"` → why it is paused; shared with `/healthz` and the dashboard.
-pub type PausedNetworks = Arc<Mutex<BTreeMap<String, Paused>>>;
 
 /// Shared between the scheduler and whoever changes the plan (the sync loop).
 #[derive(Clone)]
@@ -108,23 +96,14 @@ impl SchedulerHandle {
         self.paused.clone()
     }
 
-    /// Whether a delivery to this network may try now. While paused, only one delivery
-    /// per probe interval goes through; the others are told when to look again.
+    /// Whether a delivery to this network may try now (see [`pausing::may_try`]).
     fn may_try(
         &self,
         account: &str,
         network: &str,
         now: DateTime<Utc>,
     ) -> Result<(), DateTime<Utc>> {
-        let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
-        match paused.get_mut(&format!("{account}/{network}")) {
-            None => Ok(()),
-            Some(p) if now >= p.probe_at => {
-                p.probe_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
-                Ok(())
-            }
-            Some(p) => Err(p.probe_at),
-        }
+        pausing::may_try(&self.paused, account, network, now)
     }
 
     /// Records what an attempt says about the network's credentials.
@@ -135,23 +114,7 @@ impl SchedulerHandle {
         refused: Option<&str>,
         now: DateTime<Utc>,
     ) {
-        let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
-        let key = format!("{account}/{network}");
-        match refused {
-            None => {
-                paused.remove(&key);
-            }
-            Some(reason) => {
-                let probe_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
-                let entry = paused.entry(key).or_insert_with(|| Paused {
-                    since: now,
-                    reason: reason.to_string(),
-                    probe_at,
-                });
-                entry.reason = reason.to_string();
-                entry.probe_at = probe_at;
-            }
-        }
+        pausing::note_credentials(&self.paused, account, network, refused, now);
     }
 
     /// The rate limiter of one network under the current plan, if it has a budget.
@@ -182,12 +145,12 @@ impl SchedulerHandle {
         self.wake.notify_one();
     }
 
-    fn plan(&self) -> Arc<Plan> {
+    pub(super) fn plan(&self) -> Arc<Plan> {
         self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
-async fn blocking<T, F>(store: &Arc<Store>, f: F) -> Result<T, StoreError>
+pub(super) async fn blocking<T, F>(store: &Arc<Store>, f: F) -> Result<T, StoreError>
 where
     F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     T: Send + 'static,
@@ -200,7 +163,7 @@ where
 
 /// Runs until `shutdown` turns true, then waits for deliveries in flight to finish.
 pub async fn run(store: Arc<Store>, handle: SchedulerHandle, mut shutdown: watch::Receiver<bool>) {
-    settle_interrupted(&store, &handle).await;
+    crate::delivery::settle::settle_interrupted(&store, &handle).await;
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut in_flight = JoinSet::new();
     loop {
@@ -289,13 +252,21 @@ async fn begin_batch(
     let handle = handle.clone();
     let result = blocking(store, move |s| {
         let now = Utc::now();
-        s.update_deliveries(&keys, |d| intent(d, now, &plan, &handle))
+        let mut sending = HashSet::new();
+        let changed = s.update_deliveries(&keys, |d| {
+            let lease = intent(d, now, &plan, &handle)?;
+            if lease.send {
+                sending.insert(d.key.clone());
+            }
+            Some(lease.events)
+        })?;
+        Ok((changed, sending))
     })
     .await;
     match result {
-        Ok(changed) => changed
+        Ok((changed, sending)) => changed
             .into_iter()
-            .filter(|d| d.state == State::Publishing || d.retract_pending)
+            .filter(|d| sending.contains(&d.key))
             .collect(),
         Err(e) => {
             tracing::error!("recording intent for due deliveries: {e}");
@@ -304,89 +275,48 @@ async fn begin_batch(
     }
 }
 
-/// What committing the intent does to one due delivery, and the events that say so;
-/// `None` when it is not due after all.
+/// The scheduler's view of one delivery's network, for the state machine's lease.
+struct NetworkGate<'a> {
+    plan: &'a Plan,
+    handle: &'a SchedulerHandle,
+    account: &'a str,
+    network: &'a str,
+}
+
+impl Gate for NetworkGate<'_> {
+    fn configured(&self) -> bool {
+        self.plan.networks.get(self.account, self.network).is_some()
+    }
+
+    fn may_try(&self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        self.handle.may_try(self.account, self.network, now)
+    }
+
+    fn budget(&self) -> Result<(), Duration> {
+        let Some(limiter) = self.handle.limiter(self.plan, self.account, self.network) else {
+            return Ok(());
+        };
+        limiter
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// What committing the intent does to one due delivery (see [`machine::lease`]).
 fn intent(
     d: &mut DeliveryRecord,
     now: DateTime<Utc>,
     plan: &Plan,
     handle: &SchedulerHandle,
-) -> Option<Vec<NewEvent>> {
-    let max_lateness = plan.max_lateness;
-    let has_adapter = plan.networks.get(&d.account, &d.network).is_some();
-    if !d.is_due() || d.due_at > now {
-        return None;
-    }
-    if d.state == State::Published {
-        // A retract: lease it for a while so it is not handed out twice; deleting
-        // is idempotent, so a lease that runs out after a crash just repeats it.
-        d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
-        d.attempts += 1;
-        return Some(vec![NewEvent::stating(
-            &d.post_id,
-            "retracting",
-            Some(&d.network),
-            Facts::Retracting {
-                attempt: d.attempts,
-            },
-        )]);
-    }
-    let late = (now - d.publish_at).to_std().unwrap_or(Duration::ZERO);
-    if d.state == State::Scheduled && late > max_lateness {
-        d.state = State::Missed;
-        let facts = Facts::Missed {
-            due_at: d.publish_at,
-            late_secs: late.as_secs(),
-            max_lateness_secs: max_lateness.as_secs(),
-        };
-        d.set_error_facts(facts.clone());
-        return Some(vec![NewEvent::stating(
-            &d.post_id,
-            "missed",
-            Some(&d.network),
-            facts,
-        )]);
-    }
-    if !has_adapter {
-        d.state = State::Retrying;
-        d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
-        d.next_attempt_at = Some(d.due_at);
-        d.set_error_facts(Facts::NotConfigured);
-        return Some(vec![NewEvent::stating(
-            &d.post_id,
-            "waiting",
-            Some(&d.network),
-            Facts::NotConfigured,
-        )]);
-    }
-    if let Err(probe_at) = handle.may_try(&d.account, &d.network, now) {
-        // The network refused its credentials: wait for the fix, keep the attempts.
-        d.due_at = probe_at;
-        d.next_attempt_at = Some(probe_at);
-        return Some(Vec::new());
-    }
-    if let Some(limiter) = handle.limiter(plan, &d.account, &d.network) {
-        if let Err(not_until) = limiter.check() {
-            // Over the network's budget: wait for the next allowance instead of
-            // being refused. Lateness counts from the publish time, not from here.
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            d.due_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-            d.next_attempt_at = Some(d.due_at);
-            return Some(Vec::new());
-        }
-    }
-    d.state = State::Publishing;
-    d.attempts += 1;
-    d.next_attempt_at = None;
-    Some(vec![NewEvent::stating(
-        &d.post_id,
-        "publishing",
-        Some(&d.network),
-        Facts::Attempt {
-            attempt: d.attempts,
-            key: d.key.clone(),
-        },
-    )])
+) -> Option<machine::Lease> {
+    let (account, network) = (d.account.clone(), d.network.clone());
+    let gate = NetworkGate {
+        plan,
+        handle,
+        account: &account,
+        network: &network,
+    };
+    machine::lease(d, now, plan.max_lateness, &gate)
 }
 
 async fn deliver(
@@ -400,21 +330,27 @@ async fn deliver(
     };
     if d.retract_pending {
         let outcome = adapter.retract(&d).await;
-        record_retract(store, &d, outcome, plan.retry_for).await;
+        note_credentials(handle, &d, outcome.as_ref().err());
+        record_retract(store, &d, outcome, plan.retry()).await;
         return;
     }
     let started = Utc::now();
     let outcome = adapter.publish(&d).await;
     let lag_ms = (started - d.due_at).num_milliseconds();
     tracing::info!(post = %d.post_id, network = %d.network, lag_ms, ok = outcome.is_ok(), "delivery attempted");
-    match &outcome {
-        Ok(_) => handle.note_credentials(&d.account, &d.network, None, Utc::now()),
-        Err(e) if e.class == ErrorClass::Credentials => {
-            handle.note_credentials(&d.account, &d.network, Some(&e.message), Utc::now())
-        }
-        Err(_) => {}
-    }
+    note_credentials(handle, &d, outcome.as_ref().err());
     record_outcome(store, &d, outcome, plan, started).await;
+}
+
+/// What an answer says of the network's credentials: a refusal pauses the network for
+/// publishes and retracts alike, any other answer lifts the pause.
+fn note_credentials(handle: &SchedulerHandle, d: &DeliveryRecord, error: Option<&NetError>) {
+    let refused = match error {
+        None => None,
+        Some(e) if e.class == ErrorClass::Credentials => Some(e.message.as_str()),
+        Some(_) => return,
+    };
+    handle.note_credentials(&d.account, &d.network, refused, Utc::now());
 }
 
 async fn record_outcome(
@@ -425,7 +361,7 @@ async fn record_outcome(
     called_at: DateTime<Utc>,
 ) {
     let (post_id, network, key) = (sent.post_id.clone(), sent.network.clone(), sent.key.clone());
-    let retry_for = plan.retry_for;
+    let policy = plan.retry();
     let config = short_commit(&plan.config_commit).to_string();
     let result = blocking(store, move |s| {
         s.update_delivery(&post_id, &network, |d| {
@@ -434,10 +370,10 @@ async fn record_outcome(
                 return None;
             }
             d.called_at = Some(called_at);
-            let mut event = apply_outcome(d, outcome, Utc::now(), retry_for);
+            let mut event = machine::publish_outcome(d, outcome, Utc::now(), policy);
             if !config.is_empty() {
                 // Which rules it went out under: the approved oshirase.yaml of that commit.
-                amend_published(&mut event, |_, commit| *commit = Some(config.clone()));
+                machine::amend_published(&mut event, |_, commit| *commit = Some(config.clone()));
             }
             Some(vec![event])
         })
@@ -453,50 +389,12 @@ async fn record_retract(
     store: &Arc<Store>,
     sent: &DeliveryRecord,
     outcome: Result<(), NetError>,
-    retry_for: Duration,
+    policy: RetryPolicy,
 ) {
     let (post_id, network) = (sent.post_id.clone(), sent.network.clone());
     let result = blocking(store, move |s| {
         s.update_delivery(&post_id, &network, |d| {
-            if !d.retract_pending || d.state != State::Published {
-                return None;
-            }
-            let now = Utc::now();
-            let event = |d: &DeliveryRecord, kind, detail| {
-                NewEvent::service(&d.post_id, kind, Some(&d.network), detail)
-            };
-            let stating = |d: &DeliveryRecord, kind, facts| {
-                NewEvent::stating(&d.post_id, kind, Some(&d.network), facts)
-            };
-            Some(vec![match outcome {
-                Ok(()) => {
-                    d.state = State::Retracted;
-                    d.retract_pending = false;
-                    d.set_error(None);
-                    d.next_attempt_at = None;
-                    stating(d, "retracted", Facts::Retracted)
-                }
-                Err(e)
-                    if e.class == ErrorClass::Transient
-                        && next_attempt(d, &e, now, retry_for).is_some() =>
-                {
-                    d.due_at = next_attempt(d, &e, now, retry_for).unwrap_or(now);
-                    d.next_attempt_at = Some(d.due_at);
-                    d.set_error(Some(format!("retract: {}", e.message)));
-                    event(d, "retract-retrying", e.message)
-                }
-                Err(e) => {
-                    // Still on the network: a person must delete it there.
-                    d.retract_pending = false;
-                    d.next_attempt_at = None;
-                    d.set_error(Some(format!("retract failed: {}", e.message)));
-                    stating(
-                        d,
-                        "retract-failed",
-                        Facts::RetractFailed { message: e.message },
-                    )
-                }
-            }])
+            machine::retract_outcome(d, outcome, Utc::now(), policy).map(|e| vec![e])
         })
     })
     .await;
@@ -505,283 +403,6 @@ async fn record_retract(
     }
 }
 
-/// Changes the facts of a `published` event (whether a restart settled it, the commit of
-/// its configuration) and words its detail again; any other event is left alone.
-fn amend_published(event: &mut NewEvent, change: impl FnOnce(&mut bool, &mut Option<String>)) {
-    if let Some(Facts::Published {
-        settled_after_restart,
-        config,
-        ..
-    }) = &mut event.facts
-    {
-        change(settled_after_restart, config);
-    }
-    if let Some(facts @ Facts::Published { .. }) = &event.facts {
-        event.detail = facts.stored();
-    }
-}
-
 fn short_commit(commit: &str) -> &str {
     &commit[..commit.len().min(8)]
-}
-
-/// Moves a `publishing` delivery to where its outcome puts it and describes the move.
-pub fn apply_outcome(
-    d: &mut DeliveryRecord,
-    outcome: Result<Published, NetError>,
-    now: DateTime<Utc>,
-    retry_for: Duration,
-) -> NewEvent {
-    let stating = |d: &DeliveryRecord, kind, facts| {
-        NewEvent::stating(&d.post_id, kind, Some(&d.network), facts)
-    };
-    match outcome {
-        Ok(p) => {
-            d.state = State::Published;
-            d.published_at = Some(now);
-            d.remote_id = p.remote_id;
-            d.remote_url = p.remote_url;
-            d.set_error(None);
-            let place = d
-                .remote_url
-                .clone()
-                .or_else(|| d.remote_id.clone())
-                .unwrap_or_default();
-            let facts = Facts::Published {
-                place,
-                lag_ms: (now - d.publish_at).num_milliseconds(),
-                config: None,
-                settled_after_restart: false,
-            };
-            stating(d, "published", facts)
-        }
-        Err(e) => match e.class {
-            ErrorClass::Transient if next_attempt(d, &e, now, retry_for).is_some() => {
-                d.state = State::Retrying;
-                d.due_at = next_attempt(d, &e, now, retry_for).unwrap_or(now);
-                d.next_attempt_at = Some(d.due_at);
-                d.set_error(Some(e.message.clone()));
-                let facts = Facts::Retrying {
-                    message: e.message,
-                    next_at: d.due_at,
-                };
-                stating(d, "retrying", facts)
-            }
-            ErrorClass::Credentials => {
-                // Credentials are an operator's matter: wait without burning attempts.
-                d.attempts = d.attempts.saturating_sub(1);
-                d.state = State::Retrying;
-                d.due_at = now + chrono::Duration::from_std(PARKED_DELAY).unwrap_or_default();
-                d.next_attempt_at = Some(d.due_at);
-                d.set_error(Some(format!("credentials refused: {}", e.message)));
-                let facts = Facts::CredentialsRefused { message: e.message };
-                stating(d, "credentials", facts)
-            }
-            ErrorClass::Transient => {
-                d.state = State::Failed;
-                d.next_attempt_at = None;
-                d.set_error(Some(e.message.clone()));
-                let facts = Facts::GaveUp {
-                    message: e.message,
-                    attempts: d.attempts,
-                    retry_for_secs: retry_for.as_secs(),
-                };
-                stating(d, "failed", facts)
-            }
-            ErrorClass::Permanent => {
-                d.state = State::Failed;
-                d.next_attempt_at = None;
-                d.set_error(Some(e.message.clone()));
-                let facts = Facts::Refused {
-                    message: e.message,
-                    attempts: d.attempts,
-                };
-                stating(d, "failed", facts)
-            }
-        },
-    }
-}
-
-/// When a transiently failed delivery should be tried again: the network's hint, else the
-/// backoff; `None` once that would fall beyond `retry_for` after the delivery's own time
-/// (a notice retried for ever is worse than one a person knows has failed).
-pub fn next_attempt(
-    d: &DeliveryRecord,
-    e: &NetError,
-    now: DateTime<Utc>,
-    retry_for: Duration,
-) -> Option<DateTime<Utc>> {
-    if d.attempts >= MAX_ATTEMPTS {
-        return None;
-    }
-    let wait = e
-        .retry_after
-        .unwrap_or_else(|| backoff(d.attempts))
-        .max(MIN_RETRY_WAIT);
-    let at = now + chrono::Duration::from_std(wait).ok()?;
-    let deadline = d.publish_at + chrono::Duration::from_std(retry_for).ok()?;
-    (at <= deadline).then_some(at)
-}
-
-/// Exponential backoff with jitter: about 15 s, 30 s, 1 min, … capped at 30 min.
-pub fn backoff(attempt: u32) -> Duration {
-    let base = 15u64
-        .saturating_mul(1 << attempt.saturating_sub(1).min(7))
-        .min(1800);
-    let jitter = rand::rng().random_range(0..=base / 4);
-    Duration::from_secs(base + jitter)
-}
-
-/// Settles deliveries that a previous run left `publishing` (it died mid-request). A
-/// network that cannot be asked right now (down, rate-limited, refusing credentials) is
-/// asked again later in the background: the delivery stays `publishing`, never sent, until
-/// the network answers or `retry_for` runs out, when a person must decide.
-async fn settle_interrupted(store: &Arc<Store>, handle: &SchedulerHandle) {
-    let stuck = match blocking(store, |s| s.deliveries_in(State::Publishing)).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("finding interrupted deliveries: {e}");
-            return;
-        }
-    };
-    let mut later = settle_each(store, handle, stuck, Utc::now()).await;
-    if later.is_empty() {
-        return;
-    }
-    let (store, handle) = (store.clone(), handle.clone());
-    tokio::spawn(async move {
-        let mut round = 1;
-        while !later.is_empty() {
-            let wait = later
-                .iter()
-                .map(|(_, wait)| *wait)
-                .min()
-                .unwrap_or_else(|| backoff(round));
-            tokio::time::sleep(wait).await;
-            round += 1;
-            let again = later.into_iter().map(|(d, _)| d).collect();
-            later = settle_each(&store, &handle, again, Utc::now()).await;
-            // A delivery found safe to send again is due now; the loop may be asleep.
-            handle.wake();
-        }
-    });
-}
-
-/// Asks each delivery's network and records the answer; returns the deliveries to ask
-/// again, with how long to wait.
-async fn settle_each(
-    store: &Arc<Store>,
-    handle: &SchedulerHandle,
-    stuck: Vec<DeliveryRecord>,
-    now: DateTime<Utc>,
-) -> Vec<(DeliveryRecord, Duration)> {
-    let plan = handle.plan();
-    let mut later = Vec::new();
-    for d in stuck {
-        let settlement = match plan.networks.get(&d.account, &d.network) {
-            None => Settlement::Unknown("its network is no longer configured".into()),
-            Some(adapter) => match adapter.settle(&d).await {
-                Ok(s) => s,
-                Err(e) if e.class != ErrorClass::Permanent => {
-                    let deadline = d.publish_at
-                        + chrono::Duration::from_std(plan.retry_for).unwrap_or_default();
-                    if now < deadline {
-                        tracing::warn!(
-                            post = %d.post_id, network = %d.network,
-                            "cannot ask the network about an interrupted delivery yet: {}", e.message
-                        );
-                        let wait = e
-                            .retry_after
-                            .unwrap_or_else(|| backoff(1))
-                            .max(MIN_RETRY_WAIT);
-                        later.push((d, wait));
-                        continue;
-                    }
-                    Settlement::Unknown(format!(
-                        "the network could not be asked within retry_for: {e}"
-                    ))
-                }
-                Err(e) => Settlement::Unknown(format!("the network could not be asked: {e}")),
-            },
-        };
-        record_settlement(store, &d, settlement).await;
-    }
-    later
-}
-
-async fn record_settlement(store: &Arc<Store>, d: &DeliveryRecord, settlement: Settlement) {
-    let key = d.key.clone();
-    let (post_id, network) = (d.post_id.clone(), d.network.clone());
-    let result = blocking(store, move |s| {
-        s.update_delivery(&post_id, &network, |d| {
-            if d.state != State::Publishing || d.key != key {
-                return None;
-            }
-            let now = Utc::now();
-            Some(vec![match settlement {
-                Settlement::Published(p) => {
-                    let mut e = apply_outcome(d, Ok(p), now, Duration::ZERO);
-                    amend_published(&mut e, |settled, _| *settled = true);
-                    e
-                }
-                Settlement::SafeToRetry => {
-                    d.state = State::Retrying;
-                    d.due_at = now;
-                    d.next_attempt_at = Some(now);
-                    NewEvent::stating(&d.post_id, "retrying", Some(&d.network), Facts::Resent)
-                }
-                Settlement::Unknown(why) => {
-                    d.state = State::Unknown;
-                    d.set_error(Some(why.clone()));
-                    let facts = Facts::Interrupted { why };
-                    NewEvent::stating(&d.post_id, "unknown", Some(&d.network), facts)
-                }
-            }])
-        })
-    })
-    .await;
-    if let Err(e) = result {
-        tracing::error!("settling an interrupted delivery: {e}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_stop_at_the_deadline_measured_from_the_post_time() {
-        let now = Utc::now();
-        let mut d = DeliveryRecord {
-            state: State::Publishing,
-            due_at: now,
-            attempts: 3,
-            ..DeliveryRecord::new("a", "x", "p", "", now - chrono::Duration::minutes(50))
-        };
-        let hint = |s| NetError {
-            retry_after: Some(Duration::from_secs(s)),
-            ..NetError::transient("busy")
-        };
-        let hour = Duration::from_secs(3600);
-        // 50 min after its time, a 5 min wait still fits in an hour; a 15 min wait does not.
-        assert_eq!(
-            next_attempt(&d, &hint(300), now, hour),
-            Some(now + chrono::Duration::seconds(300))
-        );
-        assert_eq!(next_attempt(&d, &hint(900), now, hour), None);
-        // "Try again at once" is floored, so a network cannot make a tight loop.
-        assert_eq!(
-            next_attempt(&d, &hint(0), now, hour),
-            Some(now + chrono::Duration::seconds(1))
-        );
-        d.attempts = MAX_ATTEMPTS;
-        assert_eq!(next_attempt(&d, &hint(1), now, hour), None);
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) >= Duration::from_secs(15) && backoff(1) <= Duration::from_secs(19));
-        assert!(backoff(3) >= Duration::from_secs(60));
-        assert!(backoff(30) <= Duration::from_secs(1800 + 450));
-    }
 }

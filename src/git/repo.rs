@@ -8,17 +8,17 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use git2::{Commit, ObjectType, Oid, Repository, Sort, Tree};
 use serde::{Deserialize, Serialize};
 
 use crate::content::config::CONFIG_FILE;
 use crate::content::post::MAX_POST_BYTES;
+use crate::content::source::{ContentSource, FileInfo, NotContent, HEAD_BYTES};
+use crate::model::person::Person;
 
 /// The largest blob oshirase loads into memory (images for networks stay far below it).
 const MAX_BLOB_LOAD: usize = 64 * 1024 * 1024;
-use crate::content::source::{ContentSource, FileInfo, NotContent, HEAD_BYTES};
-use crate::sync::Change;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -52,32 +52,30 @@ pub unsafe fn cache_directory_trees() {
     }
 }
 
-/// A person as git records them, with the time of their part.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Person {
-    pub name: String,
-    pub email: String,
-    pub at: DateTime<Utc>,
-}
-
-impl std::fmt::Display for Person {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} <{}>", self.name, self.email)
+/// The person a git signature names, with its time; e-mail addresses compare lower-case.
+fn person(sig: &git2::Signature<'_>) -> Person {
+    let at = Utc
+        .timestamp_opt(sig.when().seconds(), 0)
+        .single()
+        .unwrap_or_default();
+    Person {
+        name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
+        email: String::from_utf8_lossy(sig.email_bytes()).to_lowercase(),
+        at,
     }
 }
 
-impl Person {
-    fn from_signature(sig: &git2::Signature<'_>) -> Person {
-        let at = Utc
-            .timestamp_opt(sig.when().seconds(), 0)
-            .single()
-            .unwrap_or_default();
-        Person {
-            name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
-            email: String::from_utf8_lossy(sig.email_bytes()).to_lowercase(),
-            at,
-        }
-    }
+/// A difference between the last synced tip and the new one.
+#[derive(Debug)]
+pub enum Change {
+    /// A Markdown file added or changed; `renamed_from` when git saw it move.
+    Upsert {
+        file: ContentFile,
+        renamed_from: Option<String>,
+    },
+    Delete {
+        path: String,
+    },
 }
 
 /// How the current version of a file reached the branch.
@@ -415,7 +413,7 @@ impl Repo {
         if commit.parent_count() < 2 {
             let landing = Landing {
                 commit: commit.id().to_string(),
-                proposer: Person::from_signature(&commit.author()),
+                proposer: person(&commit.author()),
                 approver: None,
                 base,
                 forge_merge: forge_merge_hint(commit),
@@ -423,7 +421,7 @@ impl Repo {
             return Ok(paths.into_iter().map(|p| (p, landing.clone())).collect());
         }
         let mut proposers = self.proposers(commit, &paths)?;
-        let approver = Person::from_signature(&commit.author());
+        let approver = person(&commit.author());
         Ok(paths
             .into_iter()
             .map(|path| {
@@ -466,7 +464,7 @@ impl Repo {
             if changed.is_empty() {
                 continue;
             }
-            let author = Person::from_signature(&candidate.author());
+            let author = person(&candidate.author());
             for path in changed {
                 pending.remove(path.as_str());
                 found.insert(path, author.clone());
@@ -509,7 +507,7 @@ impl Repo {
         let oid = Oid::from_str(commit).ok()?;
         let c = self.git.find_commit(oid).ok()?;
         let summary = String::from_utf8_lossy(c.summary_bytes().unwrap_or_default()).into_owned();
-        let author = Person::from_signature(&c.author());
+        let author = person(&c.author());
         Some((author, summary))
     }
 }

@@ -3,5 +3,7 @@
 //!
 //! May use: `support`, `content`.
 
+pub mod event;
 pub mod facts;
+pub mod person;
 pub mod records;

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::content::post::{Image, Problem};
-use crate::git::repo::Person;
+use crate::model::event::EventKind;
 use crate::model::facts::Facts;
+use crate::model::person::Person;
 
 /// Where a delivery stands (DESIGN.md, "Delivery states").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,6 +32,23 @@ pub enum State {
 }
 
 impl State {
+    /// The audit event that records a delivery entering this state.
+    pub fn event_kind(self) -> EventKind {
+        match self {
+            State::Held => EventKind::Held,
+            State::Scheduled => EventKind::Scheduled,
+            State::Publishing => EventKind::Publishing,
+            State::Published => EventKind::Published,
+            State::Retrying => EventKind::Retrying,
+            State::Failed => EventKind::Failed,
+            State::Unknown => EventKind::Unknown,
+            State::Cancelled => EventKind::Cancelled,
+            State::Missed => EventKind::Missed,
+            State::Retracted => EventKind::Retracted,
+            State::Invalid => EventKind::Invalid,
+        }
+    }
+
     pub const ALL: [State; 11] = [
         State::Invalid,
         State::Held,
@@ -173,6 +191,10 @@ pub struct DeliveryRecord {
     /// An approved `retract: true` waits to delete this published delivery.
     #[serde(default)]
     pub retract_pending: bool,
+    /// When that retract was approved: its retries are counted from here, as a publish's
+    /// are from its publish time (`None` for records from before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retract_since: Option<DateTime<Utc>>,
     /// The text's length as this network counts it and the network's limit, as planned;
     /// `None` for deliveries recorded before oshirase kept them.
     #[serde(default)]
@@ -229,6 +251,7 @@ impl DeliveryRecord {
             next_attempt_at: None,
             called_at: None,
             retract_pending: false,
+            retract_since: None,
             count: None,
         }
     }
@@ -272,7 +295,7 @@ pub struct Event {
     pub seq: u64,
     pub at: DateTime<Utc>,
     pub post_id: String,
-    pub kind: String,
+    pub kind: EventKind,
     pub network: Option<String>,
     pub detail: String,
     pub actor: Actor,
@@ -286,7 +309,7 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     pub post_id: String,
-    pub kind: &'static str,
+    pub kind: EventKind,
     pub network: Option<String>,
     pub detail: String,
     pub actor: Actor,
@@ -296,7 +319,7 @@ pub struct NewEvent {
 impl NewEvent {
     pub fn service(
         post_id: &str,
-        kind: &'static str,
+        kind: EventKind,
         network: Option<&str>,
         detail: String,
     ) -> NewEvent {
@@ -313,7 +336,7 @@ impl NewEvent {
     /// An event of the service whose detail is `facts`, worded for the audit log.
     pub fn stating(
         post_id: &str,
-        kind: &'static str,
+        kind: EventKind,
         network: Option<&str>,
         facts: Facts,
     ) -> NewEvent {
@@ -392,4 +415,11 @@ mod tests {
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }
     }
+}
+
+/// A post with its deliveries, as read in one transaction.
+#[derive(Debug, Clone)]
+pub struct PostView {
+    pub post: PostRecord,
+    pub deliveries: Vec<DeliveryRecord>,
 }

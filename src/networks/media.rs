@@ -5,11 +5,12 @@
 //! git work, so adapters go through [`load`], which runs it off the async runtime.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::NetError;
 use crate::content::post::Image;
+use crate::git::blob::{read_blob, BlobError};
 
 /// Gives the bytes of an image named in a delivery.
 pub trait MediaSource: Send + Sync {
@@ -30,19 +31,6 @@ pub enum MediaError {
         path: String,
         #[source]
         source: BlobError,
-    },
-}
-
-/// Why a git blob could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum BlobError {
-    #[error("blob {0} is not in the repository")]
-    NotFound(String),
-    #[error("blob {blob}: {source}")]
-    Git {
-        blob: String,
-        #[source]
-        source: git2::Error,
     },
 }
 
@@ -71,25 +59,6 @@ impl MediaSource for RepoMedia {
             },
             BlobError::Git { .. } => MediaError::Unreadable { path, source: e },
         })
-    }
-}
-
-/// The bytes of the git blob `blob` of the repository at `repo`. Only a blob id that is
-/// not one, or an object git does not have, is [`BlobError::NotFound`]; any other failure
-/// (opening the repository, reading a pack) may pass.
-pub fn read_blob(repo: &Path, blob: &str) -> Result<Vec<u8>, BlobError> {
-    let not_found = || BlobError::NotFound(blob.to_string());
-    let oid = git2::Oid::from_str(blob).map_err(|_| not_found())?;
-    let git = |source| BlobError::Git {
-        blob: blob.to_string(),
-        source,
-    };
-    let repository = git2::Repository::open(repo).map_err(git)?;
-    let found = repository.find_blob(oid);
-    match found {
-        Ok(found) => Ok(found.content().to_vec()),
-        Err(e) if e.code() == git2::ErrorCode::NotFound => Err(not_found()),
-        Err(e) => Err(git(e)),
     }
 }
 

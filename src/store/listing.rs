@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::model::records::PostView;
 use crate::model::records::{post_state, State};
-use crate::store::PostView;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listing {

@@ -16,7 +16,9 @@ use redb::{
 };
 use tokio::sync::broadcast;
 
-use crate::model::records::{DeliveryRecord, Event, NewEvent, PostChange, PostRecord, State};
+use crate::model::records::{
+    DeliveryRecord, Event, NewEvent, PostChange, PostRecord, PostView, State,
+};
 
 /// Post id → `PostRecord` (JSON).
 const POSTS: TableDefinition<&str, &[u8]> = TableDefinition::new("posts_v1");
@@ -101,13 +103,6 @@ impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         StoreError::Decode(e.to_string())
     }
-}
-
-/// A post with its deliveries, as read in one transaction.
-#[derive(Debug, Clone)]
-pub struct PostView {
-    pub post: PostRecord,
-    pub deliveries: Vec<DeliveryRecord>,
 }
 
 pub struct Store {
@@ -885,7 +880,7 @@ fn append_events(txn: &WriteTransaction, events: Vec<NewEvent>) -> Result<Vec<Ev
             seq,
             at: now,
             post_id: e.post_id,
-            kind: e.kind.to_string(),
+            kind: e.kind,
             network: e.network,
             detail: e.detail,
             actor: e.actor,

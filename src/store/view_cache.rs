@@ -13,8 +13,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::model::records::PostView;
 use crate::store::listing::{Listing, Names};
-use crate::store::PostView;
 
 struct Cached {
     /// The write counter the list (with `pending` read again) is exact for.

@@ -349,7 +349,7 @@ pub fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::git::repo::Person;
+    use crate::model::person::Person;
 
     const BASE: &str = "\
 timezone: Asia/Tokyo

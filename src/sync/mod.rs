@@ -19,12 +19,14 @@ use crate::content::config::{Approval, RepoConfig, CONFIG_FILE};
 use crate::content::info::RepoInfo;
 use crate::content::post::{self, Parsed, PlannedDelivery, Problem};
 use crate::content::source::ContentSource;
-use crate::git::repo::{ContentFile, GitContent, Landing, Repo, RepoError};
+use crate::git::repo::{Change, ContentFile, GitContent, Landing, Repo, RepoError};
+use crate::model::event::EventKind;
 use crate::model::facts::{Facts, Hold};
+use crate::model::records::PostView;
 use crate::model::records::{
     Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, State, TextCount,
 };
-use crate::store::{meta, PostView, Snapshot, Store, StoreError, POST_BATCH};
+use crate::store::{meta, Snapshot, Store, StoreError, POST_BATCH};
 use config_approval::HeldConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -528,19 +530,6 @@ fn short(commit: &str) -> &str {
     &commit[..commit.len().min(8)]
 }
 
-/// A difference between the last synced tip and the new one.
-#[derive(Debug)]
-pub enum Change {
-    /// A Markdown file added or changed; `renamed_from` when git saw it move.
-    Upsert {
-        file: ContentFile,
-        renamed_from: Option<String>,
-    },
-    Delete {
-        path: String,
-    },
-}
-
 /// Every Markdown file compared with the store: used on the first sync, after a change of
 /// `oshirase.yaml`, and when the last synced commit is gone (a rewritten history).
 fn full_changes(
@@ -830,7 +819,7 @@ pub fn plan_post(
     }
     let actor = git_actor(c.landing.as_ref());
     let mut events = Vec::new();
-    let post_event = |kind: &'static str, detail: String| NewEvent {
+    let post_event = |kind: EventKind, detail: String| NewEvent {
         post_id: c.id.clone(),
         kind,
         network: None,
@@ -846,9 +835,11 @@ pub fn plan_post(
         }
     };
     match current {
-        None => events.push(landing("landed", false)),
-        Some(v) if content_changed && !v.post.present => events.push(landing("restored", true)),
-        Some(_) if content_changed => events.push(landing("edited", false)),
+        None => events.push(landing(EventKind::Landed, false)),
+        Some(v) if content_changed && !v.post.present => {
+            events.push(landing(EventKind::Restored, true))
+        }
+        Some(_) if content_changed => events.push(landing(EventKind::Edited, false)),
         Some(_) => {}
     }
     if let Outcome::Broken { problems } = &c.outcome {
@@ -858,7 +849,7 @@ pub fn plan_post(
                 .map(Problem::to_string)
                 .collect::<Vec<_>>()
                 .join("; ");
-            events.push(post_event("invalid", detail));
+            events.push(post_event(EventKind::Invalid, detail));
         }
     }
 
@@ -930,7 +921,7 @@ pub fn plan_post(
                     ..DeliveryRecord::new(&account, &p.network, &c.id, &p.text, publish_at)
                 };
                 if let Some(change) = plan_delivery(old, desired, content_changed, &actor) {
-                    if change.1.kind == "edited-after-publish" {
+                    if change.1.kind == EventKind::EditedAfterPublish {
                         post.edited_after_publish = true;
                     }
                     events.push(change.1);
@@ -960,7 +951,7 @@ pub fn plan_post(
                     }
                     events.push(NewEvent {
                         post_id: c.id.clone(),
-                        kind: "invalid",
+                        kind: EventKind::Invalid,
                         network: Some(d.network.clone()),
                         detail: facts.as_ref().map(Facts::stored).unwrap_or_default(),
                         actor: actor.clone(),
@@ -981,7 +972,7 @@ pub fn plan_post(
             d.set_error(Some("the network was removed from the post".into()));
             events.push(NewEvent {
                 post_id: c.id.clone(),
-                kind: "cancelled",
+                kind: EventKind::Cancelled,
                 network: Some(d.network.clone()),
                 detail: Facts::NetworkRemoved.stored(),
                 actor: actor.clone(),
@@ -1012,7 +1003,7 @@ fn plan_retract(
 ) -> (Vec<DeliveryRecord>, Vec<NewEvent>) {
     let mut changed = Vec::new();
     let mut events = Vec::new();
-    let event = |d: &DeliveryRecord, kind: &'static str, facts: Facts| NewEvent {
+    let event = |d: &DeliveryRecord, kind: EventKind, facts: Facts| NewEvent {
         post_id: d.post_id.clone(),
         kind,
         network: Some(d.network.clone()),
@@ -1024,7 +1015,7 @@ fn plan_retract(
         if content_changed {
             if let Some(d) = existing.values().next() {
                 let facts = Facts::RetractHeld { hold: hold.clone() };
-                let mut e = event(d, "retract-held", facts);
+                let mut e = event(d, EventKind::RetractHeld, facts);
                 e.network = None;
                 events.push(e);
             }
@@ -1036,9 +1027,14 @@ fn plan_retract(
             State::Published if !d.retract_pending => {
                 let mut d = (*d).clone();
                 d.retract_pending = true;
+                d.retract_since = Some(now);
                 d.due_at = now;
                 d.next_attempt_at = Some(now);
-                events.push(event(&d, "retract-requested", Facts::RetractRequested));
+                events.push(event(
+                    &d,
+                    EventKind::RetractRequested,
+                    Facts::RetractRequested,
+                ));
                 changed.push(d);
             }
             s if (s.is_unsent() || s == State::Retrying)
@@ -1048,7 +1044,7 @@ fn plan_retract(
                 let mut d = (*d).clone();
                 d.state = State::Cancelled;
                 d.set_error_facts(Facts::RetractedBeforeSent);
-                events.push(event(&d, "cancelled", Facts::RetractedBeforeSent));
+                events.push(event(&d, EventKind::Cancelled, Facts::RetractedBeforeSent));
                 changed.push(d);
             }
             _ => {}
@@ -1065,7 +1061,7 @@ fn plan_delivery(
     actor: &Actor,
 ) -> Option<(Option<DeliveryRecord>, NewEvent)> {
     let (post_id, network) = (desired.post_id.clone(), desired.network.clone());
-    let event = |kind: &'static str, (detail, facts): (String, Option<Facts>)| NewEvent {
+    let event = |kind: EventKind, (detail, facts): (String, Option<Facts>)| NewEvent {
         post_id: post_id.clone(),
         kind,
         network: Some(network.clone()),
@@ -1084,7 +1080,7 @@ fn plan_delivery(
         ),
     };
     let Some(old) = old else {
-        let e = event(desired.state.as_str(), describe(&desired));
+        let e = event(desired.state.event_kind(), describe(&desired));
         return Some((Some(desired), e));
     };
     if !old.state.is_unsent() {
@@ -1093,7 +1089,7 @@ fn plan_delivery(
         return edited.then(|| {
             (
                 None,
-                event("edited-after-publish", {
+                event(EventKind::EditedAfterPublish, {
                     let facts = Facts::EditedAfterPublish {
                         state: old.state.to_string(),
                     };
@@ -1119,8 +1115,8 @@ fn plan_delivery(
         return None;
     }
     let kind = match next.state {
-        State::Scheduled if old.state == State::Scheduled => "rescheduled",
-        s => s.as_str(),
+        State::Scheduled if old.state == State::Scheduled => EventKind::Rescheduled,
+        s => s.event_kind(),
     };
     let e = event(kind, describe(&next));
     Some((Some(next), e))
@@ -1138,7 +1134,12 @@ pub fn plan_removal(current: Option<&PostView>, commit: &str) -> Option<PostChan
         file: post.file.clone(),
         commit: commit[..commit.len().min(8)].to_string(),
     };
-    let mut events = vec![NewEvent::stating(&post.id, "removed", None, removed)];
+    let mut events = vec![NewEvent::stating(
+        &post.id,
+        EventKind::Removed,
+        None,
+        removed,
+    )];
     let mut deliveries = Vec::new();
     for d in &v.deliveries {
         if matches!(
@@ -1152,7 +1153,7 @@ pub fn plan_removal(current: Option<&PostView>, commit: &str) -> Option<PostChan
             ));
             events.push(NewEvent::stating(
                 &post.id,
-                "cancelled",
+                EventKind::Cancelled,
                 Some(&d.network),
                 Facts::Removed,
             ));
@@ -1169,7 +1170,7 @@ pub fn plan_removal(current: Option<&PostView>, commit: &str) -> Option<PostChan
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::git::repo::Person;
+    use crate::model::person::Person;
 
     fn person(email: &str) -> Person {
         Person {
@@ -1269,7 +1270,10 @@ mod tests {
         .unwrap();
         assert_eq!(change.deliveries[0].due_at, later);
         assert_eq!(change.deliveries[0].text, "新しい本文");
-        assert!(change.events.iter().any(|e| e.kind == "rescheduled"));
+        assert!(change
+            .events
+            .iter()
+            .any(|e| e.kind == EventKind::Rescheduled));
     }
 
     #[test]
@@ -1286,7 +1290,7 @@ mod tests {
         assert!(change
             .events
             .iter()
-            .any(|e| e.kind == "edited-after-publish"));
+            .any(|e| e.kind == EventKind::EditedAfterPublish));
     }
 
     #[test]

@@ -17,7 +17,8 @@ use warp::Reply;
 
 use crate::model::records::State;
 use crate::store::listing::Listing;
-use crate::web::{AppState, Health};
+use crate::web::health::Health;
+use crate::web::state::AppState;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 

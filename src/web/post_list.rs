@@ -24,9 +24,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use crate::model::records::PostView;
 use crate::model::records::State;
 use crate::store::listing::Listing;
-use crate::store::PostView;
 
 /// The most posts one page holds.
 pub const MAX_LIMIT: usize = 1000;

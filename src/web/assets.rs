@@ -1,0 +1,55 @@
+//! The dashboard's files, embedded from `web/` at build time so the binary is all there is
+//! to install.
+
+use rust_embed::RustEmbed;
+use warp::http::{header, Response, StatusCode};
+
+use crate::web::reply::error_reply;
+
+#[derive(RustEmbed)]
+#[folder = "web/"]
+struct Assets;
+
+/// `GET /<file>`: one of the dashboard's files; `/` is `index.html`.
+pub fn asset(tail: warp::path::Tail) -> warp::reply::Response {
+    let name = match tail.as_str() {
+        "" => "index.html",
+        other => other,
+    };
+    match Assets::get(name) {
+        None => error_reply(StatusCode::NOT_FOUND, "not found"),
+        Some(file) => {
+            let mime = content_type(name);
+            Response::builder()
+                .header(header::CONTENT_TYPE, mime)
+                .header(header::CACHE_CONTROL, "no-cache")
+                .body(warp::hyper::body::Bytes::from(file.data.into_owned()).into())
+                .unwrap_or_else(|_| error_reply(StatusCode::INTERNAL_SERVER_ERROR, "asset"))
+        }
+    }
+}
+
+/// The `Content-Type` of a dashboard file, by its extension.
+fn content_type(name: &str) -> String {
+    let guessed = mime_guess::from_path(name).first_or_octet_stream();
+    // Every text file in `web/` is UTF-8; saying so spares the browser a guess.
+    match guessed.type_() {
+        mime_guess::mime::TEXT => format!("{guessed}; charset=utf-8"),
+        _ => guessed.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_type;
+
+    #[test]
+    fn module_scripts_and_pages_get_the_types_browsers_require() {
+        // A module script served as anything but JavaScript is refused by the browser.
+        assert_eq!(content_type("js/main.js"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
+        assert_eq!(content_type("style.css"), "text/css; charset=utf-8");
+        assert_eq!(content_type("icon.svg"), "image/svg+xml");
+        assert_eq!(content_type("unknown.bin"), "application/octet-stream");
+    }
+}

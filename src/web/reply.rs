@@ -1,0 +1,60 @@
+//! The few ways a handler answers: JSON, an error as JSON, a refused route, a store read
+//! off the async runtime.
+
+use std::convert::Infallible;
+
+use serde_json::{json, Value};
+use warp::http::StatusCode;
+use warp::{Rejection, Reply};
+
+use crate::store::{Store, StoreError};
+use crate::web::state::AppState;
+
+pub fn json_reply(status: StatusCode, body: &Value) -> warp::reply::Response {
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
+}
+
+pub fn error_reply(status: StatusCode, message: impl Into<String>) -> warp::reply::Response {
+    json_reply(status, &json!({ "error": message.into() }))
+}
+
+pub async fn handle_rejection(r: Rejection) -> Result<warp::reply::Response, Infallible> {
+    // Checked before "method not allowed": the other routes' method rejections would
+    // otherwise hide why a POST to a hook was refused.
+    Ok(if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        error_reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        )
+    } else if r.is_not_found() {
+        error_reply(StatusCode::NOT_FOUND, "not found")
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        error_reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    } else {
+        error_reply(StatusCode::BAD_REQUEST, "bad request")
+    })
+}
+
+pub async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, warp::reply::Response> {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || f(&store)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!("store: {e}");
+            Err(error_reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the database could not be read",
+            ))
+        }
+        Err(e) => {
+            tracing::error!("store task: {e}");
+            Err(error_reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+            ))
+        }
+    }
+}
