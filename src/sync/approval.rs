@@ -1,0 +1,185 @@
+//! Approval: which `oshirase.yaml` is in force, and why a post must wait for an approver
+//! under its account's rule.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::content::config::{Approval, RepoConfig, CONFIG_FILE};
+use crate::git::repo::{Landing, Repo};
+use crate::model::facts::Hold;
+use crate::store::{meta, Store};
+use crate::sync::config_approval::{self, HeldConfig};
+
+use crate::sync::plan::Candidate;
+use crate::sync::prepare::content_path;
+use crate::sync::SyncError;
+
+/// The configuration a sync plans with, and the unapproved one it did not take, if any.
+pub(crate) struct InForce {
+    pub(crate) config: RepoConfig,
+    pub(crate) text: String,
+    pub(crate) commit: String,
+    pub(crate) held: Option<HeldConfig>,
+}
+
+/// Decides which `oshirase.yaml` is in force at `tip` (see `config_approval`): the tip's
+/// when it is the one in force or an approved change of it, else the one in force stays.
+/// The first sync of a data directory takes the tip's: there is nothing approved before it.
+pub(crate) fn config_in_force(
+    store: &Store,
+    repo: &Repo,
+    tip: git2::Oid,
+    branch: &str,
+) -> Result<InForce, SyncError> {
+    let config_file = content_path(repo.content_dir(), CONFIG_FILE);
+    let text = repo.config_text(tip)?.ok_or_else(|| {
+        SyncError::Config(format!(
+            "{config_file} is missing on branch `{branch}`; nothing was changed"
+        ))
+    })?;
+    let proposed = RepoConfig::parse(&config_file, &text)
+        .map_err(|e| SyncError::Config(format!("{e}; nothing was changed")))?;
+    let stored_text = store.meta(meta::CONFIG_IN_FORCE_TEXT)?;
+    let stored_commit = store
+        .meta(meta::CONFIG_IN_FORCE_COMMIT)?
+        .unwrap_or_default();
+    let landing = || -> Result<Option<Landing>, SyncError> {
+        let paths = HashSet::from([config_file.clone()]);
+        Ok(repo.landings(tip, &paths)?.remove(&config_file))
+    };
+    let take_proposed = |landing: Option<Landing>| InForce {
+        config: proposed.clone(),
+        text: text.clone(),
+        commit: landing.map_or_else(|| tip.to_string(), |l| l.commit),
+        held: None,
+    };
+    let Some(stored_text) = stored_text.filter(|t| !t.is_empty()) else {
+        return Ok(take_proposed(landing()?));
+    };
+    if stored_text == text {
+        return Ok(InForce {
+            config: proposed,
+            text,
+            commit: stored_commit,
+            held: None,
+        });
+    }
+    let current = RepoConfig::parse(&config_file, &stored_text).map_err(|e| {
+        SyncError::Config(format!(
+            "the configuration in force (commit {}) no longer reads: {e}",
+            short(&stored_commit)
+        ))
+    })?;
+    let landing = landing()?;
+    match config_approval::judge(&current, &proposed, landing.as_ref()) {
+        Ok(()) => Ok(take_proposed(landing)),
+        Err(reason) => {
+            let held = HeldConfig {
+                commit: landing
+                    .as_ref()
+                    .map_or_else(|| tip.to_string(), |l| l.commit.clone()),
+                pushed_by: landing
+                    .as_ref()
+                    .map(|l| l.proposer.to_string())
+                    .unwrap_or_default(),
+                merged_by: landing
+                    .as_ref()
+                    .and_then(|l| l.approver.as_ref().map(ToString::to_string)),
+                reason,
+                changes: config_approval::diff(&current, &proposed)
+                    .into_iter()
+                    .map(|c| c.what)
+                    .collect(),
+                in_force: stored_commit.clone(),
+            };
+            tracing::warn!(
+                commit = %held.commit, pushed_by = %held.pushed_by,
+                "oshirase.yaml changed without approval; the configuration in force stays: {}",
+                held.reason
+            );
+            Ok(InForce {
+                config: current,
+                text: stored_text,
+                commit: stored_commit,
+                held: Some(held),
+            })
+        }
+    }
+}
+
+pub(crate) fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(8)]
+}
+
+/// Approver lists as they were on the branch before each landing, parsed once each.
+#[derive(Default)]
+pub(crate) struct BaseConfigs(BTreeMap<String, Result<RepoConfig, String>>);
+
+/// Why a post must wait for approval under its account's rule, or `None` when it may go.
+pub(crate) fn approval_hold(
+    repo: &Repo,
+    config: &RepoConfig,
+    c: &Candidate,
+    bases: &mut BaseConfigs,
+) -> Option<Hold> {
+    let account = config.account(c.account.as_deref()).ok()?;
+    let Approval::Merge {
+        approvers: in_force,
+    } = &account.approval
+    else {
+        return None;
+    };
+    let Some(landing) = &c.landing else {
+        return Some(Hold::NoLanding);
+    };
+    let commit = landing.commit[..landing.commit.len().min(8)].to_string();
+    let Some(approver) = &landing.approver else {
+        let by = landing.proposer.to_string();
+        return Some(match &landing.forge_merge {
+            Some(request) => Hold::ForgeSquash {
+                commit,
+                by,
+                request: request.clone(),
+            },
+            None => Hold::Direct { commit, by },
+        });
+    };
+    let Some(base) = &landing.base else {
+        return Some(Hold::NoBase);
+    };
+    let base_config = bases.0.entry(base.clone()).or_insert_with(|| {
+        let oid = git2::Oid::from_str(base).map_err(|e| e.to_string())?;
+        let text = repo
+            .config_text(oid)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{CONFIG_FILE} did not exist before the merge"))?;
+        RepoConfig::parse(CONFIG_FILE, &text).map_err(|e| e.to_string())
+    });
+    let approvers = match base_config {
+        Err(e) => {
+            return Some(Hold::BaseUnreadable {
+                commit,
+                error: e.clone(),
+            })
+        }
+        Ok(base_config) => match base_config.accounts.get(&account.name).map(|a| &a.approval) {
+            Some(Approval::Merge { approvers }) => approvers.clone(),
+            // The account was new or in branch mode before: nobody was an approver yet.
+            _ => Vec::new(),
+        },
+    };
+    // Listed before the merge (a pull request cannot approve itself by editing the list)
+    // and in the configuration in force (an unapproved push cannot add approvers either).
+    let by = approver.to_string();
+    if !approvers.contains(&approver.email) || !in_force.contains(&approver.email) {
+        let account = account.name.clone();
+        return Some(Hold::NotApprover {
+            commit,
+            by,
+            account,
+        });
+    }
+    if approver.email == landing.proposer.email {
+        return Some(Hold::OwnMerge { commit, by });
+    }
+    None
+}
