@@ -113,7 +113,7 @@ async fn the_dashboard_needs_credentials_and_the_hooks_keep_their_own() {
         };
         for (i, path) in [
             "/",
-            "/app.js",
+            "/js/main.js",
             "/api/posts",
             "/api/posts?state=published",
             "/api/posts/posts%2Fa",

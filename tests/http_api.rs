@@ -180,29 +180,43 @@ async fn the_dashboard_is_embedded_and_served_with_security_headers() {
     assert_eq!(nosniff, "nosniff");
     assert_eq!(frame, "DENY");
     assert!(
-        html.contains("id=\"view-body\"") && html.contains("app.js"),
+        html.contains("id=\"view-body\"") && html.contains("js/main.js"),
         "the dashboard page"
     );
+    // Every ES module of the dashboard, as the browser fetches it: served as JavaScript
+    // (a module script of any other type is refused), and rendering staff-written text
+    // with textContent only.
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let modules = js_files(&web);
+    assert!(modules.len() > 5, "the dashboard's modules: {modules:?}");
     let addr = service.addr;
-    let js = tokio::task::spawn_blocking(move || {
-        ureq::get(&format!("http://{addr}/app.js"))
-            .call()
-            .unwrap()
-            .into_body()
-            .read_to_string()
-            .unwrap()
+    let served = tokio::task::spawn_blocking(move || {
+        modules
+            .into_iter()
+            .map(|path| {
+                let mut reply = ureq::get(&format!("http://{addr}/{path}")).call().unwrap();
+                let kind = reply.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                let body = reply.body_mut().read_to_string().unwrap();
+                (path, kind, body)
+            })
+            .collect::<Vec<_>>()
     })
     .await
     .unwrap();
-    // The page renders staff-written text with textContent only.
-    assert!(js.contains("api/posts"));
-    for sink in [
-        ".innerHTML",
-        ".outerHTML",
-        "insertAdjacentHTML(",
-        "document.write(",
-    ] {
-        assert!(!js.contains(sink), "app.js uses {sink}");
+    assert!(served.iter().any(|(_, _, js)| js.contains("api/posts")));
+    for (path, kind, js) in &served {
+        assert!(kind.starts_with("text/javascript"), "{path}: {kind}");
+        for sink in [
+            ".innerHTML",
+            ".outerHTML",
+            "insertAdjacentHTML(",
+            "document.write(",
+        ] {
+            assert!(!js.contains(sink), "{path} uses {sink}");
+        }
     }
     service.shutdown().await;
 }
@@ -550,4 +564,23 @@ async fn posts_come_a_page_at_a_time_per_view_with_counts_apart() {
     })
     .await
     .unwrap();
+}
+
+/// The `.js` files below `dir`, as paths relative to it with `/` between folders.
+fn js_files(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "js") {
+                let rel = path.strip_prefix(dir).unwrap();
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    out
 }

@@ -3,7 +3,7 @@
 //! The audit log keeps its English `detail` with UTC times, the record an auditor or a
 //! script reads (and the wording earlier versions wrote). Beside it the API gives these
 //! facts (`facts`, `last_error_facts`), from which the dashboard writes the sentence in
-//! the reader's language with times in the repository's time zone (web/app.js,
+//! the reader's language with times in the repository's time zone (web/js/facts.js,
 //! `factsText`). A message from a network stays as the network wrote it.
 
 use std::time::Duration;

@@ -49,6 +49,19 @@ impl State {
         }
     }
 
+    /// States a person must act on, most urgent first (the dashboard's order).
+    pub const ATTENTION: [State; 5] = [
+        State::Invalid,
+        State::Held,
+        State::Unknown,
+        State::Failed,
+        State::Missed,
+    ];
+
+    /// States still to go out.
+    pub const UPCOMING: [State; 3] = [State::Scheduled, State::Retrying, State::Publishing];
+
+    /// Every state, most urgent first: the order the dashboard ranks them in.
     pub const ALL: [State; 11] = [
         State::Invalid,
         State::Held,

@@ -4,6 +4,7 @@
 use rust_embed::RustEmbed;
 use warp::http::{header, Response, StatusCode};
 
+use crate::model::records::State;
 use crate::web::reply::error_reply;
 
 #[derive(RustEmbed)]
@@ -29,6 +30,33 @@ pub fn asset(tail: warp::path::Tail) -> warp::reply::Response {
     }
 }
 
+/// `GET /js/delivery-states.js`: the delivery states and their groups as the server
+/// defines them (`State` in src/model/records.rs), so the dashboard never keeps a list
+/// of its own that could fall behind.
+pub fn delivery_states() -> warp::reply::Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(states_module().into())
+        .unwrap_or_else(|_| error_reply(StatusCode::INTERNAL_SERVER_ERROR, "asset"))
+}
+
+fn states_module() -> String {
+    let list = |states: &[State]| {
+        let names: Vec<String> = states.iter().map(|s| format!("'{s}'")).collect();
+        format!("[{}]", names.join(", "))
+    };
+    format!(
+        "// Made by the server from its State enum (src/model/records.rs); not a file to edit.\n\
+         export const STATES = {};\n\
+         export const ATTENTION = {};\n\
+         export const UPCOMING = {};\n",
+        list(&State::ALL),
+        list(&State::ATTENTION),
+        list(&State::UPCOMING)
+    )
+}
+
 /// The `Content-Type` of a dashboard file, by its extension.
 fn content_type(name: &str) -> String {
     let guessed = mime_guess::from_path(name).first_or_octet_stream();
@@ -42,6 +70,19 @@ fn content_type(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::content_type;
+    use crate::model::records::State;
+
+    #[test]
+    fn the_states_module_lists_every_state_the_server_knows() {
+        let js = super::states_module();
+        for state in State::ALL {
+            assert!(js.contains(&format!("'{state}'")), "{state} in {js}");
+        }
+        assert!(js.contains(
+            "export const ATTENTION = ['invalid', 'held', 'unknown', 'failed', 'missed'];"
+        ));
+        assert!(js.contains("export const UPCOMING = ['scheduled', 'retrying', 'publishing'];"));
+    }
 
     #[test]
     fn module_scripts_and_pages_get_the_types_browsers_require() {

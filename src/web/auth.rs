@@ -822,7 +822,7 @@ mod tests {
             "/api/posts",
             "/api/summary",
             "/metrics",
-            "/app.js",
+            "/js/main.js",
         ] {
             assert!(!is_open(closed), "{closed}");
         }

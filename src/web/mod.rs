@@ -79,6 +79,9 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(warp::get())
         .and(with_state.clone())
         .and_then(media);
+    let states = warp::path!("js" / "delivery-states.js")
+        .and(warp::get())
+        .map(crate::web::assets::delivery_states);
     let assets = warp::get().and(warp::path::tail()).map(asset);
     let hooks = crate::web::hooks::routes(state.hooks.clone());
     let app = hooks
@@ -90,6 +93,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(health)
         .or(metrics)
         .or(media)
+        .or(states)
         .or(assets);
     // Every route needs the dashboard credentials unless `auth` lists it as open.
     crate::web::auth::guard(state.auth.clone())

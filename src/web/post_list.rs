@@ -33,16 +33,8 @@ pub const MAX_LIMIT: usize = 1000;
 /// The most posts one request may name with `id=`.
 pub const MAX_IDS: usize = 200;
 
-/// Delivery states a person must act on, most urgent first (the dashboard's order).
-const ATTENTION: [State; 5] = [
-    State::Invalid,
-    State::Held,
-    State::Unknown,
-    State::Failed,
-    State::Missed,
-];
-/// Delivery states still to go out.
-const UPCOMING: [State; 3] = [State::Scheduled, State::Retrying, State::Publishing];
+const ATTENTION: [State; 5] = State::ATTENTION;
+const UPCOMING: [State; 3] = State::UPCOMING;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum View {

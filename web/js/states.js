@@ -1,10 +1,9 @@
-// The delivery states the dashboard knows, their order, shapes and groups: the one list
-// of states in the dashboard's code. Pure data, imports nothing, so that the server can
-// later serve this file generated from its State enum (src/delivery.rs) instead.
+// The delivery states the dashboard knows, their shapes and groups. The list of states
+// comes from the server; what is here is how the dashboard shows them.
 
-// Delivery states in the order DESIGN.md ranks them: what needs a person first.
-export const STATES = ['invalid', 'held', 'unknown', 'failed', 'retrying', 'publishing', 'scheduled',
-  'missed', 'published', 'cancelled', 'retracted'];
+// The states themselves, most urgent first, and the groups the server ranks by: made by
+// the server from its State enum (src/model/records.rs, served at js/delivery-states.js).
+export { STATES, ATTENTION, UPCOMING } from './delivery-states.js';
 
 // Badges that are not delivery states: a post edited after publishing, a problem of the
 // service itself, a paused network.
@@ -16,12 +15,6 @@ export const ICONS = new Map([
   ['publishing', '→'], ['scheduled', '◷'], ['missed', '⊘'], ['published', '✓'],
   ['cancelled', '–'], ['retracted', '↩'], ['edited', '✎'], ['problem', '!'], ['paused', '‖'],
 ]);
-
-// What a person must act on, most urgent first (src/post_list.rs ranks the same way).
-export const ATTENTION = ['invalid', 'held', 'unknown', 'failed', 'missed'];
-
-// Work still to go out, in the timeline.
-export const UPCOMING = ['scheduled', 'retrying', 'publishing'];
 
 // The changes the live region speaks of.
 export const ANNOUNCED = ['published', 'failed', 'unknown', 'held', 'missed', 'invalid', 'retracted'];
