@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use common::webhooks::{headers, sign};
 use oshirase::content::count::{self, x_count_with, FacetFeature};
 use oshirase::content::links::{self, Protocol};
-use oshirase::web::hooks::{decide, Decision, Forge};
+use oshirase::web::hooks::{decide, Decision, HookDialect};
 use serde::Deserialize;
 
 const SECRET: &str = "s3cret-for-tests";
@@ -383,11 +383,11 @@ fn real_forge_payloads_are_understood() {
         ("x-github-event", "push"),
     ]);
     assert_eq!(
-        decide(Forge::GitHub, Some(SECRET), "master", &h, &body),
+        decide(HookDialect::GitHub, Some(SECRET), "master", &h, &body),
         Decision::Fetch
     );
     assert!(matches!(
-        decide(Forge::GitHub, Some(SECRET), "main", &h, &body),
+        decide(HookDialect::GitHub, Some(SECRET), "main", &h, &body),
         Decision::Ignore(_)
     ));
     let tag = read("webhooks/github-octokit/push-payload.json");
@@ -399,7 +399,7 @@ fn real_forge_payloads_are_understood() {
         ("x-github-event", "push"),
     ]);
     assert!(matches!(
-        decide(Forge::GitHub, Some(SECRET), "master", &h, &tag),
+        decide(HookDialect::GitHub, Some(SECRET), "master", &h, &tag),
         Decision::Ignore(_)
     ));
     // A signature for other bytes, a missing one, or no secret on the server: refused.
@@ -411,16 +411,16 @@ fn real_forge_payloads_are_understood() {
         ("x-github-event", "push"),
     ]);
     assert!(matches!(
-        decide(Forge::GitHub, Some(SECRET), "master", &h, &body),
+        decide(HookDialect::GitHub, Some(SECRET), "master", &h, &body),
         Decision::Unauthorized(_)
     ));
     let h = headers(&[("x-github-event", "push")]);
     assert!(matches!(
-        decide(Forge::GitHub, Some(SECRET), "master", &h, &body),
+        decide(HookDialect::GitHub, Some(SECRET), "master", &h, &body),
         Decision::Unauthorized(_)
     ));
     assert!(matches!(
-        decide(Forge::GitHub, None, "master", &h, &body),
+        decide(HookDialect::GitHub, None, "master", &h, &body),
         Decision::Unauthorized(_)
     ));
 
@@ -428,12 +428,12 @@ fn real_forge_payloads_are_understood() {
     let body = read("webhooks/gitlab/push-hook.payload.json");
     let h = headers(&[("x-gitlab-token", SECRET), ("x-gitlab-event", "Push Hook")]);
     assert_eq!(
-        decide(Forge::GitLab, Some(SECRET), "master", &h, &body),
+        decide(HookDialect::GitLab, Some(SECRET), "master", &h, &body),
         Decision::Fetch
     );
     let h = headers(&[("x-gitlab-token", "guess"), ("x-gitlab-event", "Push Hook")]);
     assert!(matches!(
-        decide(Forge::GitLab, Some(SECRET), "master", &h, &body),
+        decide(HookDialect::GitLab, Some(SECRET), "master", &h, &body),
         Decision::Unauthorized(_)
     ));
 
@@ -444,7 +444,7 @@ fn real_forge_payloads_are_understood() {
         ("x-gitea-event", "push"),
     ]);
     assert_eq!(
-        decide(Forge::Gitea, Some(SECRET), "develop", &h, &body),
+        decide(HookDialect::Gitea, Some(SECRET), "develop", &h, &body),
         Decision::Fetch
     );
     let h = headers(&[
@@ -452,7 +452,7 @@ fn real_forge_payloads_are_understood() {
         ("x-gitea-event", "push"),
     ]);
     assert!(matches!(
-        decide(Forge::Gitea, Some(SECRET), "develop", &h, &body),
+        decide(HookDialect::Gitea, Some(SECRET), "develop", &h, &body),
         Decision::Unauthorized(_)
     ));
 }

@@ -16,7 +16,7 @@ use common::serve_bin::ServeBin;
 use common::webhooks::{headers, sign};
 use common::*;
 use oshirase::support::secrets::Secrets;
-use oshirase::web::hooks::{decide, hmac_matches, Decision, Forge};
+use oshirase::web::hooks::{decide, hmac_matches, Decision, HookDialect};
 
 const SECRET: &str = "s3cret-for-tests";
 
@@ -41,7 +41,7 @@ fn githubs_published_signature_vector_verifies() {
     ]);
     assert!(matches!(
         decide(
-            Forge::GitHub,
+            HookDialect::GitHub,
             Some("It's a Secret to Everybody"),
             "main",
             &h,
@@ -53,7 +53,7 @@ fn githubs_published_signature_vector_verifies() {
     let h = headers(&[("x-gitea-signature", sig), ("x-gitea-event", "push")]);
     assert!(matches!(
         decide(
-            Forge::Gitea,
+            HookDialect::Gitea,
             Some("It's a Secret to Everybody"),
             "main",
             &h,

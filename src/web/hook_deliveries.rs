@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use warp::http::HeaderMap;
 
-use crate::web::hooks::Forge;
+use crate::web::hooks::HookDialect;
 
 /// Ids kept; a forge retries within minutes, and a push every few seconds for a day is
 /// still far below this.
@@ -22,11 +22,11 @@ pub const REMEMBERED: usize = 4096;
 const MAX_ID: usize = 128;
 
 /// The id a forge gave this delivery, if it gave one of a sensible size.
-pub fn delivery_id(forge: Forge, headers: &HeaderMap) -> Option<&str> {
+pub fn delivery_id(forge: HookDialect, headers: &HeaderMap) -> Option<&str> {
     let names: &[&str] = match forge {
-        Forge::GitHub => &["x-github-delivery"],
-        Forge::Gitea => &["x-gitea-delivery", "x-github-delivery"],
-        Forge::GitLab => &["idempotency-key", "x-gitlab-event-uuid"],
+        HookDialect::GitHub => &["x-github-delivery"],
+        HookDialect::Gitea => &["x-gitea-delivery", "x-github-delivery"],
+        HookDialect::GitLab => &["idempotency-key", "x-gitlab-event-uuid"],
     };
     names
         .iter()
@@ -43,13 +43,13 @@ pub struct RecentDeliveries {
 
 #[derive(Debug, Default)]
 struct Recent {
-    order: VecDeque<(Forge, String)>,
-    known: HashSet<(Forge, String)>,
+    order: VecDeque<(HookDialect, String)>,
+    known: HashSet<(HookDialect, String)>,
 }
 
 impl RecentDeliveries {
     /// Records the delivery; false when it was already recorded (a repeat).
-    pub fn first_time(&self, forge: Forge, id: &str) -> bool {
+    pub fn first_time(&self, forge: HookDialect, id: &str) -> bool {
         let mut r = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let key = (forge, id.to_string());
         if r.known.contains(&key) {
@@ -83,49 +83,52 @@ mod tests {
     fn each_forge_names_its_deliveries_in_its_own_header() {
         let id = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
         let h = headers(&[("x-github-delivery", id)]);
-        assert_eq!(delivery_id(Forge::GitHub, &h), Some(id));
-        assert_eq!(delivery_id(Forge::GitLab, &h), None);
+        assert_eq!(delivery_id(HookDialect::GitHub, &h), Some(id));
+        assert_eq!(delivery_id(HookDialect::GitLab, &h), None);
         // Gitea sends its own and GitHub's; its own wins.
         let h = headers(&[
             ("x-gitea-delivery", "gitea-1"),
             ("x-github-delivery", "gh-1"),
         ]);
-        assert_eq!(delivery_id(Forge::Gitea, &h), Some("gitea-1"));
+        assert_eq!(delivery_id(HookDialect::Gitea, &h), Some("gitea-1"));
         let h = headers(&[("x-github-delivery", "gh-1")]);
-        assert_eq!(delivery_id(Forge::Gitea, &h), Some("gh-1"));
+        assert_eq!(delivery_id(HookDialect::Gitea, &h), Some("gh-1"));
         // GitLab: the idempotency key stays the same on retries; the event UUID otherwise.
         let h = headers(&[
             ("idempotency-key", "key-1"),
             ("x-gitlab-event-uuid", "ev-1"),
         ]);
-        assert_eq!(delivery_id(Forge::GitLab, &h), Some("key-1"));
+        assert_eq!(delivery_id(HookDialect::GitLab, &h), Some("key-1"));
         let h = headers(&[("x-gitlab-event-uuid", "ev-1")]);
-        assert_eq!(delivery_id(Forge::GitLab, &h), Some("ev-1"));
+        assert_eq!(delivery_id(HookDialect::GitLab, &h), Some("ev-1"));
         // Empty or oversized ids are no ids.
         let h = headers(&[("x-github-delivery", " ")]);
-        assert_eq!(delivery_id(Forge::GitHub, &h), None);
+        assert_eq!(delivery_id(HookDialect::GitHub, &h), None);
         let long = "a".repeat(MAX_ID + 1);
         let h = headers(&[("x-github-delivery", &long)]);
-        assert_eq!(delivery_id(Forge::GitHub, &h), None);
+        assert_eq!(delivery_id(HookDialect::GitHub, &h), None);
     }
 
     #[test]
     fn a_repeat_is_recognised_per_forge_and_the_oldest_ids_are_forgotten() {
         let recent = RecentDeliveries::default();
-        assert!(recent.first_time(Forge::GitHub, "a"));
-        assert!(!recent.first_time(Forge::GitHub, "a"));
-        assert!(recent.first_time(Forge::Gitea, "a"), "another forge's id");
+        assert!(recent.first_time(HookDialect::GitHub, "a"));
+        assert!(!recent.first_time(HookDialect::GitHub, "a"));
+        assert!(
+            recent.first_time(HookDialect::Gitea, "a"),
+            "another forge's id"
+        );
         for i in 0..REMEMBERED {
-            assert!(recent.first_time(Forge::GitLab, &i.to_string()));
+            assert!(recent.first_time(HookDialect::GitLab, &i.to_string()));
         }
         let r = recent.inner.lock().unwrap();
         assert_eq!(r.order.len(), REMEMBERED);
         assert_eq!(r.known.len(), REMEMBERED);
         drop(r);
         assert!(
-            recent.first_time(Forge::GitHub, "a"),
+            recent.first_time(HookDialect::GitHub, "a"),
             "forgotten, oldest first"
         );
-        assert!(!recent.first_time(Forge::GitLab, &(REMEMBERED - 1).to_string()));
+        assert!(!recent.first_time(HookDialect::GitLab, &(REMEMBERED - 1).to_string()));
     }
 }

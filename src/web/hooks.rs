@@ -66,19 +66,22 @@ impl HookSettings {
     }
 }
 
+/// Which forge's webhook dialect a delivery speaks (its path, `/hooks/<name>`): how it is
+/// signed and how it names a push. Not `git::forge::ForgeKind`, which names the hosts
+/// oshirase links to (Gitea has no single host; Codeberg speaks Gitea's dialect).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Forge {
+pub enum HookDialect {
     GitHub,
     GitLab,
     Gitea,
 }
 
-impl Forge {
-    fn parse(name: &str) -> Option<Forge> {
+impl HookDialect {
+    fn parse(name: &str) -> Option<HookDialect> {
         match name {
-            "github" => Some(Forge::GitHub),
-            "gitlab" => Some(Forge::GitLab),
-            "gitea" => Some(Forge::Gitea),
+            "github" => Some(HookDialect::GitHub),
+            "gitlab" => Some(HookDialect::GitLab),
+            "gitea" => Some(HookDialect::Gitea),
             _ => None,
         }
     }
@@ -116,22 +119,22 @@ pub fn hmac_matches(secret: &str, body: &[u8], hex_signature: &str) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
-fn authenticated(forge: Forge, secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+fn authenticated(forge: HookDialect, secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     match forge {
-        Forge::GitHub => header(headers, "x-hub-signature-256")
+        HookDialect::GitHub => header(headers, "x-hub-signature-256")
             .and_then(|v| v.strip_prefix("sha256="))
             .is_some_and(|sig| hmac_matches(secret, body, sig)),
-        Forge::Gitea => {
+        HookDialect::Gitea => {
             header(headers, "x-gitea-signature").is_some_and(|sig| hmac_matches(secret, body, sig))
         }
-        Forge::GitLab => header(headers, "x-gitlab-token")
+        HookDialect::GitLab => header(headers, "x-gitlab-token")
             .is_some_and(|token| bool::from(token.as_bytes().ct_eq(secret.as_bytes()))),
     }
 }
 
 /// Decides what a delivery means; pure, so the forges' real payloads test it directly.
 pub fn decide(
-    forge: Forge,
+    forge: HookDialect,
     secret: Option<&str>,
     branch: &str,
     headers: &HeaderMap,
@@ -146,14 +149,16 @@ pub fn decide(
         return Decision::Unauthorized("missing or wrong signature");
     }
     let event = match forge {
-        Forge::GitHub => header(headers, "x-github-event"),
-        Forge::GitLab => header(headers, "x-gitlab-event"),
-        Forge::Gitea => header(headers, "x-gitea-event"),
+        HookDialect::GitHub => header(headers, "x-github-event"),
+        HookDialect::GitLab => header(headers, "x-gitlab-event"),
+        HookDialect::Gitea => header(headers, "x-gitea-event"),
     }
     .unwrap_or_default();
     let is_push = matches!(
         (forge, event),
-        (Forge::GitHub, "push") | (Forge::GitLab, "Push Hook") | (Forge::Gitea, "push")
+        (HookDialect::GitHub, "push")
+            | (HookDialect::GitLab, "Push Hook")
+            | (HookDialect::Gitea, "push")
     );
     if !is_push {
         return Decision::Ignore(format!("event `{event}` is not a push"));
@@ -171,15 +176,19 @@ pub fn decide(
 }
 
 /// Why a delivery is refused before its body is read, if it is.
-fn refused_unread(forge: Forge, secret: Option<&str>, headers: &HeaderMap) -> Option<&'static str> {
+fn refused_unread(
+    forge: HookDialect,
+    secret: Option<&str>,
+    headers: &HeaderMap,
+) -> Option<&'static str> {
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
         return Some("this server has no webhook secret (OSHIRASE_WEBHOOK_SECRET)");
     };
     let signed = match forge {
-        Forge::GitHub => header(headers, "x-hub-signature-256").is_some(),
-        Forge::Gitea => header(headers, "x-gitea-signature").is_some(),
+        HookDialect::GitHub => header(headers, "x-hub-signature-256").is_some(),
+        HookDialect::Gitea => header(headers, "x-gitea-signature").is_some(),
         // GitLab's token is a header: it can be checked before anything is read.
-        Forge::GitLab => authenticated(forge, secret, headers, b""),
+        HookDialect::GitLab => authenticated(forge, secret, headers, b""),
     };
     (!signed).then_some("missing or wrong signature")
 }
@@ -214,7 +223,7 @@ async fn handle(
     body: impl Stream<Item = Result<impl Buf, warp::Error>>,
     settings: HookSettings,
 ) -> warp::reply::Response {
-    let Some(forge) = Forge::parse(&forge) else {
+    let Some(forge) = HookDialect::parse(&forge) else {
         return error(
             StatusCode::NOT_FOUND,
             "unknown forge; use github, gitlab or gitea",
@@ -252,7 +261,11 @@ async fn handle(
 
 /// An authenticated push to the watched branch: fetch now, unless this very delivery was
 /// acted on before.
-fn fetch(forge: Forge, headers: &HeaderMap, settings: &HookSettings) -> warp::reply::Response {
+fn fetch(
+    forge: HookDialect,
+    headers: &HeaderMap,
+    settings: &HookSettings,
+) -> warp::reply::Response {
     if let Some(id) = delivery_id(forge, headers) {
         if !settings.recent.first_time(forge, id) {
             tracing::info!(
@@ -395,18 +408,24 @@ mod tests {
     #[test]
     fn what_the_head_alone_refuses() {
         let none = headers(&[]);
-        assert!(refused_unread(Forge::GitHub, None, &none)
+        assert!(refused_unread(HookDialect::GitHub, None, &none)
             .is_some_and(|w| w.contains("no webhook secret")));
-        assert!(refused_unread(Forge::GitHub, Some("s"), &none).is_some());
-        assert!(refused_unread(Forge::Gitea, Some("s"), &none).is_some());
+        assert!(refused_unread(HookDialect::GitHub, Some("s"), &none).is_some());
+        assert!(refused_unread(HookDialect::Gitea, Some("s"), &none).is_some());
         // A signature can only be checked against the body: read it.
         let signed = headers(&[("x-hub-signature-256", "sha256=00")]);
-        assert_eq!(refused_unread(Forge::GitHub, Some("s"), &signed), None);
+        assert_eq!(
+            refused_unread(HookDialect::GitHub, Some("s"), &signed),
+            None
+        );
         // GitLab's token is in the head: a wrong one is refused unread.
         let wrong = headers(&[("x-gitlab-token", "nope")]);
-        assert!(refused_unread(Forge::GitLab, Some("s3cret"), &wrong).is_some());
+        assert!(refused_unread(HookDialect::GitLab, Some("s3cret"), &wrong).is_some());
         let right = headers(&[("x-gitlab-token", "s3cret")]);
-        assert_eq!(refused_unread(Forge::GitLab, Some("s3cret"), &right), None);
+        assert_eq!(
+            refused_unread(HookDialect::GitLab, Some("s3cret"), &right),
+            None
+        );
     }
 
     #[tokio::test]

@@ -1,4 +1,4 @@
-//! Forge webhook deliveries as a forge makes them: an HMAC-SHA256 signature of the body
+//! HookDialect webhook deliveries as a forge makes them: an HMAC-SHA256 signature of the body
 //! and the headers that carry it.
 
 use hmac::{Hmac, Mac};
