@@ -5,13 +5,16 @@
 //! types make the rest of the program unable to meet an unchecked value.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::content::brief::{self, quote};
+use crate::content::network_config::{self, FieldError, RawNetwork};
+pub use crate::content::network_config::{
+    NetworkConfig, NetworkKind, NetworkSettings, Rate, Visibility,
+};
 use crate::content::yaml_limits;
 
 /// The name of the configuration file at the content root.
@@ -59,67 +62,6 @@ struct RawApproval {
     approvers: Vec<String>,
 }
 
-/// Every key any network type accepts; which ones a type needs is checked in `validate`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNetwork {
-    #[serde(rename = "type")]
-    kind: String,
-    credentials: Option<String>,
-    base_url: Option<String>,
-    page_id: Option<String>,
-    instance: Option<String>,
-    service: Option<String>,
-    handle: Option<String>,
-    limit: Option<usize>,
-    visibility: Option<String>,
-    rate: Option<RawRate>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRate {
-    requests: u32,
-    per: String,
-}
-
-/// At most `requests` posts per `per` to one network (its documented budget).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub requests: u32,
-    pub per: Duration,
-}
-
-impl Rate {
-    /// The budget a network type documents for posting, used when `rate:` is not set.
-    pub fn default_for(kind: NetworkKind) -> Option<Rate> {
-        let rate = |requests, minutes: u64| {
-            Some(Rate {
-                requests,
-                per: Duration::from_secs(minutes * 60),
-            })
-        };
-        match kind {
-            // X: 100 posts per 15 minutes per user (POST /2/tweets).
-            NetworkKind::X => rate(100, 15),
-            // Mastodon: 300 statuses per 5 minutes per account.
-            NetworkKind::Mastodon => rate(300, 5),
-            // Bluesky: 5,000 write points an hour, a created record costs 3.
-            NetworkKind::Bluesky => rate(1_666, 60),
-            // Facebook Pages: calls are budgeted per hour per Page; stay well inside it.
-            NetworkKind::Facebook => rate(200, 60),
-            // LINE Messaging API: broadcast is limited to 60 requests an hour.
-            NetworkKind::Line => rate(60, 60),
-            // Slack-style webhooks take about one message a second.
-            NetworkKind::Webhook => Some(Rate {
-                requests: 1,
-                per: Duration::from_secs(1),
-            }),
-            NetworkKind::Outbox => None,
-        }
-    }
-}
-
 /// The validated repository configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RepoConfig {
@@ -147,86 +89,6 @@ pub enum Approval {
     /// Only a merge commit authored by one of these (lower-cased) e-mail addresses, who is
     /// not the post's proposer, approves a post.
     Merge { approvers: Vec<String> },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum NetworkKind {
-    X,
-    Facebook,
-    Mastodon,
-    Bluesky,
-    Line,
-    Webhook,
-    Outbox,
-}
-
-impl NetworkKind {
-    pub const ALL: [NetworkKind; 7] = [
-        NetworkKind::X,
-        NetworkKind::Facebook,
-        NetworkKind::Mastodon,
-        NetworkKind::Bluesky,
-        NetworkKind::Line,
-        NetworkKind::Webhook,
-        NetworkKind::Outbox,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NetworkKind::X => "x",
-            NetworkKind::Facebook => "facebook",
-            NetworkKind::Mastodon => "mastodon",
-            NetworkKind::Bluesky => "bluesky",
-            NetworkKind::Line => "line",
-            NetworkKind::Webhook => "webhook",
-            NetworkKind::Outbox => "outbox",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<NetworkKind> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Whether the network needs server-side secrets named by `credentials`.
-    pub fn needs_credentials(self) -> bool {
-        self != NetworkKind::Outbox
-    }
-}
-
-impl fmt::Display for NetworkKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One configured network of an account.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NetworkConfig {
-    /// The name posts use in `networks:` (e.g. `x`, `portal`).
-    pub name: String,
-    pub kind: NetworkKind,
-    /// Prefix of the server-side secret names; never a secret itself.
-    pub credentials: Option<String>,
-    pub base_url: Option<String>,
-    pub page_id: Option<String>,
-    pub instance: Option<String>,
-    pub service: Option<String>,
-    pub handle: Option<String>,
-    /// Overrides the network's default text limit (e.g. a Mastodon instance allowing more).
-    pub limit: Option<usize>,
-    pub visibility: Option<String>,
-    /// Posting budget: `rate:` in the file, else the network type's documented one.
-    pub rate: Option<Rate>,
-    /// In a dry run, the type this outbox stands in for: texts and images are still held
-    /// to that network's limits, so a rehearsal catches what the real run would refuse.
-    pub rehearses: Option<NetworkKind>,
-}
-
-impl NetworkConfig {
-    /// The type whose limits apply: the network's own, or the one a dry run rehearses.
-    pub fn counted_kind(&self) -> NetworkKind {
-        self.rehearses.unwrap_or(self.kind)
-    }
 }
 
 impl RepoConfig {
@@ -287,12 +149,7 @@ impl RepoConfig {
     pub fn into_dry_run(mut self) -> RepoConfig {
         for account in self.accounts.values_mut() {
             for network in account.networks.values_mut() {
-                if network.kind != NetworkKind::Outbox {
-                    network.rehearses = Some(network.kind);
-                }
-                network.kind = NetworkKind::Outbox;
-                network.credentials = None;
-                network.base_url = None;
+                *network = network.clone().into_rehearsal();
             }
         }
         self
@@ -337,8 +194,6 @@ fn find_key_line(text: &str, key: &str) -> Option<usize> {
         })
         .map(|i| i + 1)
 }
-
-type FieldError = (String, String);
 
 fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
     let timezone = match raw.timezone {
@@ -399,7 +254,10 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
         for (net_name, net) in account.networks {
             let field = format!("accounts.{name}.networks.{net_name}");
             check_name(&field, &net_name)?;
-            networks.insert(net_name.clone(), validate_network(&field, net_name, net)?);
+            networks.insert(
+                net_name.clone(),
+                network_config::validate(&field, net_name, net)?,
+            );
         }
         accounts.insert(
             name.clone(),
@@ -482,145 +340,6 @@ fn validate_approval(account: &str, raw: RawApproval) -> Result<Approval, FieldE
     }
 }
 
-fn validate_network(
-    field: &str,
-    name: String,
-    raw: RawNetwork,
-) -> Result<NetworkConfig, FieldError> {
-    let kind = NetworkKind::parse(&raw.kind).ok_or_else(|| {
-        (
-            format!("{field}.type"),
-            format!(
-                "{} is not a network type; use one of {}",
-                quote(&raw.kind),
-                NetworkKind::ALL.map(|k| k.as_str()).join(", ")
-            ),
-        )
-    })?;
-    let need = |value: &Option<String>, key: &str| -> Result<(), FieldError> {
-        match value {
-            Some(v) if !v.trim().is_empty() => Ok(()),
-            _ => Err((
-                format!("{field}.{key}"),
-                format!("a `{kind}` network needs `{key}`"),
-            )),
-        }
-    };
-    if kind.needs_credentials() {
-        need(&raw.credentials, "credentials")?;
-        if let Some(c) = &raw.credentials {
-            let ok = c
-                .chars()
-                .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_');
-            if !ok {
-                return Err((
-                    format!("{field}.credentials"),
-                    format!(
-                        "`credentials` names a credential declared on the server (like X_ADACHI), \
-                         it must never hold a secret; `{}` is not such a name",
-                        redact(c)
-                    ),
-                ));
-            }
-            if crate::support::secrets::is_reserved_name(c) {
-                return Err((
-                    format!("{field}.credentials"),
-                    format!(
-                        "`{c}`: names starting with OSHIRASE_ are the server's own settings, \
-                         never a network credential; name a credential the server declares \
-                         (like X_ADACHI)"
-                    ),
-                ));
-            }
-        }
-    }
-    match kind {
-        NetworkKind::Facebook => need(&raw.page_id, "page_id")?,
-        NetworkKind::Mastodon => need(&raw.instance, "instance")?,
-        NetworkKind::Bluesky => need(&raw.handle, "handle")?,
-        _ => {}
-    }
-    if let Some(v) = &raw.visibility {
-        if kind != NetworkKind::Mastodon {
-            return Err((
-                format!("{field}.visibility"),
-                format!("only a mastodon network has a visibility; `{kind}` does not"),
-            ));
-        }
-        if !["public", "unlisted", "private", "direct"].contains(&v.as_str()) {
-            return Err((
-                format!("{field}.visibility"),
-                format!(
-                    "{} is not a Mastodon visibility; use one of public, unlisted, private, direct",
-                    quote(v)
-                ),
-            ));
-        }
-    }
-    for (key, url) in [
-        ("base_url", &raw.base_url),
-        ("instance", &raw.instance),
-        ("service", &raw.service),
-    ] {
-        if let Some(url) = url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err((
-                    format!("{field}.{key}"),
-                    format!("{} must be an http:// or https:// URL", quote(url)),
-                ));
-            }
-        }
-    }
-    if raw.limit == Some(0) {
-        return Err((format!("{field}.limit"), "the limit must be above 0".into()));
-    }
-    let rate = match raw.rate {
-        None => Rate::default_for(kind),
-        Some(r) => {
-            let per = humantime::parse_duration(&r.per).map_err(|e| {
-                (
-                    format!("{field}.rate.per"),
-                    format!(
-                        "{} is not a duration such as 15m ({})",
-                        quote(&r.per),
-                        brief::cap_message(&e.to_string())
-                    ),
-                )
-            })?;
-            if r.requests == 0 || per.is_zero() {
-                return Err((
-                    format!("{field}.rate"),
-                    "a rate needs at least 1 request in a period above 0".into(),
-                ));
-            }
-            Some(Rate {
-                requests: r.requests,
-                per,
-            })
-        }
-    };
-    Ok(NetworkConfig {
-        name,
-        kind,
-        credentials: raw.credentials,
-        base_url: raw.base_url,
-        page_id: raw.page_id,
-        instance: raw.instance,
-        service: raw.service,
-        handle: raw.handle,
-        limit: raw.limit,
-        visibility: raw.visibility,
-        rate,
-        rehearses: None,
-    })
-}
-
-/// Shows the shape of a value that looks like a leaked secret without repeating it.
-fn redact(value: &str) -> String {
-    let shown: String = value.chars().take(2).collect();
-    format!("{shown}… ({} characters)", value.chars().count())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,8 +368,8 @@ accounts:
                 approvers: vec!["koho-chief@city.example.jp".into()]
             }
         );
-        assert_eq!(a.networks["facebook"].kind, NetworkKind::Facebook);
-        assert_eq!(a.networks["demo"].kind, NetworkKind::Outbox);
+        assert_eq!(a.networks["facebook"].kind(), NetworkKind::Facebook);
+        assert_eq!(a.networks["demo"].kind(), NetworkKind::Outbox);
         assert_eq!(
             a.networks["x"].rate,
             Some(Rate {
@@ -746,7 +465,7 @@ accounts:
             .unwrap()
             .into_dry_run();
         let a = c.account(None).unwrap();
-        assert!(a.networks.values().all(|n| n.kind == NetworkKind::Outbox));
+        assert!(a.networks.values().all(|n| n.kind() == NetworkKind::Outbox));
         assert!(a.networks.values().all(|n| n.credentials.is_none()));
     }
 }

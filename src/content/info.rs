@@ -73,7 +73,7 @@ impl RepoInfo {
                         .values()
                         .map(|n| NetworkInfo {
                             name: n.name.clone(),
-                            kind: n.kind.as_str().to_string(),
+                            kind: n.kind().as_str().to_string(),
                             limit: crate::content::count::limit(n),
                         })
                         .collect(),

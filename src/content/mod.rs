@@ -12,6 +12,7 @@ pub mod count;
 pub mod i18n;
 pub mod info;
 pub mod links;
+pub mod network_config;
 pub mod post;
 pub mod render;
 pub mod source;

@@ -887,7 +887,7 @@ impl Post {
         };
         PlannedDelivery {
             network: net.name.clone(),
-            kind: net.kind,
+            kind: net.kind(),
             text,
             length,
             limit,

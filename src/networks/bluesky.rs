@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 use super::{
     http, media, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement,
 };
+use crate::content::config::NetworkSettings;
 use crate::content::count;
 use crate::model::records::DeliveryRecord;
 
@@ -97,17 +98,12 @@ impl Answer {
 /// `service` (or `base_url`, which overrides it for tests and gateways), `handle`, and the
 /// secret `<credentials>_APP_PASSWORD`.
 pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
-    let default = ctx.net.service.as_deref().unwrap_or(DEFAULT_SERVICE);
-    let grant = ctx.grant(Endpoint::Url(default))?;
+    let NetworkSettings::Bluesky { handle, service } = &ctx.net.settings else {
+        return Err(ctx.wrong_settings());
+    };
+    let grant = ctx.grant(Endpoint::Url(service.as_deref().unwrap_or(DEFAULT_SERVICE)))?;
     let service = grant.base();
-    let handle = ctx
-        .net
-        .handle
-        .as_deref()
-        .map(|h| h.trim().trim_start_matches('@'))
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| format!("{}: a `bluesky` network needs `handle`", ctx.field()))?
-        .to_string();
+    let handle = handle.clone();
     let password = grant.secret("APP_PASSWORD")?;
     Ok(Arc::new(Bluesky {
         service,

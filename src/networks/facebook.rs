@@ -31,6 +31,7 @@ use super::{
     http, media, AdapterContext, Endpoint, ErrorClass, MediaSource, NetError, Network, Published,
     Settlement,
 };
+use crate::content::config::NetworkSettings;
 use crate::content::post::Image;
 use crate::model::records::DeliveryRecord;
 
@@ -64,17 +65,12 @@ pub struct Facebook {
 pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
     let grant = ctx.grant(Endpoint::Url(DEFAULT_BASE))?;
     let token = grant.secret("PAGE_TOKEN")?;
-    let page_id = ctx
-        .net
-        .page_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| format!("{}: a facebook network needs `page_id`", ctx.field()))?
-        .to_string();
+    let NetworkSettings::Facebook { page_id } = &ctx.net.settings else {
+        return Err(ctx.wrong_settings());
+    };
     Ok(Arc::new(Facebook {
         base: grant.base(),
-        page_id,
+        page_id: page_id.clone(),
         token,
         media: ctx.media.clone(),
     }))

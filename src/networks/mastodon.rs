@@ -26,6 +26,7 @@ use super::{
     http, media, AdapterContext, Endpoint, ErrorClass, MediaSource, NetError, Network, Published,
     Settlement,
 };
+use crate::content::config::NetworkSettings;
 use crate::content::post::Image;
 use crate::model::records::DeliveryRecord;
 
@@ -42,8 +43,6 @@ const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 const PAGE_SIZE: usize = 40;
 /// How far back settle looks before giving up and asking a person: 5 pages, 200 statuses.
 const MAX_PAGES: usize = 5;
-
-const VISIBILITIES: [&str; 4] = ["public", "unlisted", "private", "direct"];
 
 /// How long to wait for the instance to finish processing an uploaded image.
 #[derive(Debug, Clone, Copy)]
@@ -73,29 +72,16 @@ pub struct Mastodon {
 
 /// Reads `instance` (or `base_url`), `visibility` and `<credentials>_ACCESS_TOKEN`.
 pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
-    let instance = ctx.net.instance.as_deref().filter(|i| !i.trim().is_empty());
-    if ctx.net.base_url.is_none() && instance.is_none() {
-        return Err(format!(
-            "{}.instance: a `mastodon` network needs `instance`, the address of its \
-             server (e.g. https://mastodon.example)",
-            ctx.field()
-        ));
-    }
-    let grant = ctx.grant(Endpoint::Url(instance.unwrap_or_default()))?;
-    let base = grant.base();
-    let visibility = match ctx.net.visibility.as_deref() {
-        None => "public",
-        Some(v) => VISIBILITIES
-            .into_iter()
-            .find(|known| *known == v)
-            .ok_or_else(|| {
-                format!(
-                    "{}.visibility: `{v}` is not a Mastodon visibility; use one of {}",
-                    ctx.field(),
-                    VISIBILITIES.join(", ")
-                )
-            })?,
+    let NetworkSettings::Mastodon {
+        instance,
+        visibility,
+    } = &ctx.net.settings
+    else {
+        return Err(ctx.wrong_settings());
     };
+    let grant = ctx.grant(Endpoint::Url(instance))?;
+    let base = grant.base();
+    let visibility = visibility.as_str();
     let token = grant.secret("ACCESS_TOKEN")?;
     let name = grant.secret_name("ACCESS_TOKEN");
     if token.trim().is_empty() {

@@ -147,7 +147,7 @@ impl Networks {
                     media: media.clone(),
                     public_url: public_url.map(str::to_string),
                 };
-                let adapter: Arc<dyn Network> = match net.kind {
+                let adapter: Arc<dyn Network> = match net.kind() {
                     NetworkKind::Outbox => outboxes.file(&account.name, &net.name),
                     _ => Self::adapter(&ctx).unwrap_or_else(|e| {
                         let reason =
@@ -164,7 +164,7 @@ impl Networks {
 
     /// One adapter, built from a configured network: what tests of a single adapter use.
     pub fn adapter(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
-        match ctx.net.kind {
+        match ctx.net.kind() {
             NetworkKind::X => x::build(ctx),
             NetworkKind::Facebook => facebook::build(ctx),
             NetworkKind::Mastodon => mastodon::build(ctx),
@@ -203,7 +203,7 @@ impl AdapterContext<'_> {
     pub fn grant(&self, default: Endpoint) -> Result<Grant<'_>, String> {
         let place = self.field();
         let name = self.net.credentials.as_deref().unwrap_or_default();
-        let credential = Credential::declared(self.secrets, name, self.net.kind)
+        let credential = Credential::declared(self.secrets, name, self.net.kind())
             .map_err(|e| format!("{place}: {e}"))?;
         let endpoint = match (&self.net.base_url, default) {
             (Some(base), _) => base.clone(),
@@ -220,6 +220,15 @@ impl AdapterContext<'_> {
             endpoint,
             place,
         })
+    }
+
+    /// An adapter handed another type's settings: a wiring mistake here, not in the file.
+    pub fn wrong_settings(&self) -> String {
+        format!(
+            "{}: a `{}` network was given to another type's adapter",
+            self.field(),
+            self.net.kind()
+        )
     }
 
     /// `accounts.<account>.networks.<network>`, for messages.

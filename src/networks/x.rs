@@ -29,6 +29,7 @@ use tokio::sync::OnceCell;
 
 use super::media::{self, MediaSource};
 use super::{http, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement};
+use crate::content::config::NetworkSettings;
 use crate::model::records::DeliveryRecord;
 
 const DEFAULT_BASE: &str = "https://api.x.com";
@@ -224,15 +225,11 @@ pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
             grant.secret_name("BEARER_TOKEN"),
         ));
     };
+    let NetworkSettings::X { handle } = &ctx.net.settings else {
+        return Err(ctx.wrong_settings());
+    };
+    let handle = handle.clone();
     let base = grant.base();
-    Url::parse(&base)
-        .map_err(|e| format!("{}.base_url: `{base}` is not a URL ({e})", ctx.field()))?;
-    let handle = ctx
-        .net
-        .handle
-        .as_deref()
-        .map(|h| h.trim().trim_start_matches('@').to_string())
-        .filter(|h| !h.is_empty());
     Ok(Arc::new(X {
         base,
         auth,

@@ -139,7 +139,7 @@ fn account_diff(old: &Account, new: &Account) -> Vec<ConfigChange> {
         match old.networks.get(name) {
             None => changes.push(change(format!(
                 "{field}.networks.{name}: new `{}` network{}",
-                net.kind,
+                net.kind(),
                 target_text(net)
             ))),
             Some(before) if before != net => changes.push(change(format!(
@@ -168,8 +168,8 @@ fn network_diff(old: &NetworkConfig, new: &NetworkConfig) -> Vec<String> {
     };
     field(
         "type",
-        Some(old.kind.to_string()),
-        Some(new.kind.to_string()),
+        Some(old.kind().to_string()),
+        Some(new.kind().to_string()),
     );
     field(
         "credentials",
@@ -177,11 +177,13 @@ fn network_diff(old: &NetworkConfig, new: &NetworkConfig) -> Vec<String> {
         new.credentials.clone(),
     );
     field("base_url", old.base_url.clone(), new.base_url.clone());
-    field("instance", old.instance.clone(), new.instance.clone());
-    field("service", old.service.clone(), new.service.clone());
-    field("page_id", old.page_id.clone(), new.page_id.clone());
-    field("handle", old.handle.clone(), new.handle.clone());
-    field("visibility", old.visibility.clone(), new.visibility.clone());
+    let (old_keys, new_keys) = (old.settings.keys(), new.settings.keys());
+    let value = |keys: &[(&str, String)], key: &str| {
+        keys.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+    };
+    for key in ["instance", "service", "page_id", "handle", "visibility"] {
+        field(key, value(&old_keys, key), value(&new_keys, key));
+    }
     field(
         "limit",
         old.limit.map(|l| l.to_string()),
@@ -206,17 +208,14 @@ fn approval_text(a: &Approval) -> String {
 }
 
 fn target_text(net: &NetworkConfig) -> String {
-    let target = [&net.base_url, &net.instance, &net.service]
-        .into_iter()
-        .flatten()
-        .next();
+    let target = net.base_url.as_deref().or(net.settings.address());
     let credentials = net
         .credentials
         .as_ref()
         .map(|c| format!(" with credentials {c}"))
         .unwrap_or_default();
     match target {
-        Some(url) => format!(" at {}{credentials}", shown(Some(url.clone()))),
+        Some(url) => format!(" at {}{credentials}", shown(Some(url.to_string()))),
         None => credentials,
     }
 }
