@@ -16,6 +16,7 @@ use rust_embed::RustEmbed;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::cli::serve::{ServeError, ServeSettings, Service};
+use crate::model::event::EventKind;
 
 #[derive(RustEmbed)]
 #[folder = "content-example/"]
@@ -363,14 +364,20 @@ pub async fn run(
                 Ok(e) => {
                     let title = crate::store::title_of(&store, &e.post_id).await;
                     let net = e.network.as_deref().unwrap_or("-");
-                    let line = match e.kind.as_str() {
-                        "published" => {
+                    let line = match e.kind {
+                        EventKind::Published => {
                             Some(format!("published  {net:<9} 「{title}」 {}", e.detail))
                         }
-                        "held" | "missed" | "invalid" | "failed" | "unknown" => {
+                        EventKind::Held
+                        | EventKind::Missed
+                        | EventKind::Invalid
+                        | EventKind::Failed
+                        | EventKind::Unknown => {
                             Some(format!("{:<10} {net:<9} 「{title}」 {}", e.kind, e.detail))
                         }
-                        "landed" => Some(format!("merged     {:<9} 「{title}」 {}", "", e.detail)),
+                        EventKind::Landed => {
+                            Some(format!("merged     {:<9} 「{title}」 {}", "", e.detail))
+                        }
                         _ => None,
                     };
                     if let Some(line) = line {

@@ -20,6 +20,7 @@ use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
+use crate::model::event::EventKind;
 use crate::model::records::Event;
 use crate::networks::http;
 use crate::store::{meta, Store, StoreError};
@@ -114,26 +115,26 @@ impl EmailTarget {
 }
 
 /// Event kinds that need a person.
-pub const ALERT_KINDS: [&str; 7] = [
-    "failed",
-    "unknown",
-    "missed",
-    "held",
-    "credentials",
-    "retract-failed",
-    "retract-held",
+pub const ALERT_KINDS: [EventKind; 7] = [
+    EventKind::Failed,
+    EventKind::Unknown,
+    EventKind::Missed,
+    EventKind::Held,
+    EventKind::Credentials,
+    EventKind::RetractFailed,
+    EventKind::RetractHeld,
 ];
 
 /// The text of an alert, in Japanese and English (the office reads the first line).
 pub fn message(e: &Event, title: &str) -> String {
-    let ja = match e.kind.as_str() {
-        "failed" => "送信に失敗しました",
-        "unknown" => "送信されたか不明です（要確認）",
-        "missed" => "予定時刻を過ぎたため送信しませんでした",
-        "held" => "承認待ちで保留中です",
-        "credentials" => "認証情報が拒否されました",
-        "retract-failed" => "削除に失敗しました",
-        "retract-held" => "削除が承認待ちです",
+    let ja = match e.kind {
+        EventKind::Failed => "送信に失敗しました",
+        EventKind::Unknown => "送信されたか不明です（要確認）",
+        EventKind::Missed => "予定時刻を過ぎたため送信しませんでした",
+        EventKind::Held => "承認待ちで保留中です",
+        EventKind::Credentials => "認証情報が拒否されました",
+        EventKind::RetractFailed => "削除に失敗しました",
+        EventKind::RetractHeld => "削除が承認待ちです",
         _ => "要対応",
     };
     let network = e
@@ -219,7 +220,7 @@ async fn send_pending(
         };
         let mut last = 0;
         for e in page {
-            if ALERT_KINDS.contains(&e.kind.as_str()) {
+            if ALERT_KINDS.contains(&e.kind) {
                 if last != 0 {
                     mark_sent(store, last).await;
                 }

@@ -8,16 +8,19 @@
 
 pub mod output;
 
+mod files;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::content::config::{RepoConfig, CONFIG_FILE};
-use crate::content::count::Facet;
-use crate::content::post::{self, Image, Parsed, Problem, MAX_POST_BYTES};
+pub use self::files::find_content_dir;
+use self::files::Found;
+use crate::content::config::{NetworkKind, RepoConfig, CONFIG_FILE};
+use crate::content::count::{self, Facet};
+use crate::content::post::{self, Image, Parsed, PlannedDelivery, Problem, MAX_POST_BYTES};
 use crate::content::source::FsSource;
 
 /// A mistake in how `check` was called (exit code 2), as opposed to a problem in a post.
@@ -89,127 +92,152 @@ impl CheckReport {
     }
 }
 
-/// One Markdown file found under the content directory.
-struct Found {
-    /// From the content directory.
-    path: String,
-    /// From the repository root (what GitHub annotations and staff see).
-    shown: String,
-    bytes: Vec<u8>,
-    size: u64,
-    /// The name is not UTF-8: git forges cannot show it and `serve` skips it.
-    bad_name: bool,
+/// Where `check` looks and what it reports on: paths are kept relative to the content
+/// directory and shown relative to the repository root.
+struct Scope {
+    content: PathBuf,
+    /// The content directory inside the repository's work tree (`""` at its root).
+    prefix: String,
+    /// The files named on the command line; `None` means all.
+    selected: Option<BTreeSet<String>>,
+    /// The files changed since `--base`, when given.
+    changed: Option<BTreeSet<String>>,
+}
+
+impl Scope {
+    fn new(opts: &CheckOptions) -> Result<Scope, UsageError> {
+        let content = opts
+            .content
+            .canonicalize()
+            .map_err(|_| UsageError::NoContentDir(opts.content.clone()))?;
+        if !content.is_dir() {
+            return Err(UsageError::NoContentDir(opts.content.clone()));
+        }
+        let git = git2::Repository::discover(&content).ok();
+        let prefix = git
+            .as_ref()
+            .and_then(|r| r.workdir())
+            .and_then(|w| w.canonicalize().ok())
+            .and_then(|w| content.strip_prefix(w).ok().map(Path::to_path_buf))
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default();
+        let selected = if opts.files.is_empty() {
+            None
+        } else {
+            let paths = opts.files.iter().map(|f| files::relative_to(&content, f));
+            Some(paths.collect::<Result<_, _>>()?)
+        };
+        let changed = match &opts.base {
+            Some(base) => Some(files::changed_since(git.as_ref(), base, &prefix)?),
+            None => None,
+        };
+        Ok(Scope {
+            content,
+            prefix,
+            selected,
+            changed,
+        })
+    }
+
+    /// A content path as staff and GitHub annotations see it: from the repository root.
+    fn shown(&self, path: &str) -> String {
+        if self.prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}/{path}", self.prefix)
+        }
+    }
+
+    fn is_selected(&self, path: &str) -> bool {
+        self.selected.as_ref().is_none_or(|s| s.contains(path))
+    }
+
+    /// Named on the command line or changed since `--base`: the warnings about a post
+    /// being new (its time already past) apply.
+    fn is_new(&self, path: &str) -> bool {
+        self.selected.as_ref().is_some_and(|s| s.contains(path))
+            || self.changed.as_ref().is_some_and(|c| c.contains(path))
+    }
+
+    /// With `--base` the preview shows what the pull request changes, so a year of old
+    /// posts does not bury it (errors are still reported for all).
+    fn is_previewed(&self, path: &str) -> bool {
+        self.is_selected(path) && self.changed.as_ref().is_none_or(|c| c.contains(path))
+    }
 }
 
 pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
-    let content = opts
-        .content
-        .canonicalize()
-        .map_err(|_| UsageError::NoContentDir(opts.content.clone()))?;
-    if !content.is_dir() {
-        return Err(UsageError::NoContentDir(opts.content.clone()));
-    }
-    let git = git2::Repository::discover(&content).ok();
-    let prefix = git
-        .as_ref()
-        .and_then(|r| r.workdir())
-        .and_then(|w| w.canonicalize().ok())
-        .and_then(|w| content.strip_prefix(w).ok().map(Path::to_path_buf))
-        .map(|p| p.to_string_lossy().replace('\\', "/"))
-        .unwrap_or_default();
-    let shown = |path: &str| {
-        if prefix.is_empty() {
-            path.to_string()
-        } else {
-            format!("{prefix}/{path}")
-        }
-    };
-
-    let selected: Option<BTreeSet<String>> = if opts.files.is_empty() {
-        None
-    } else {
-        Some(
-            opts.files
-                .iter()
-                .map(|f| relative_to(&content, f))
-                .collect::<Result<_, _>>()?,
-        )
-    };
-    let changed = match &opts.base {
-        Some(base) => Some(changed_since(git.as_ref(), base, &prefix)?),
-        None => None,
-    };
-
-    let mut report = CheckReport {
-        files: 0,
-        errors: Vec::new(),
-        warnings: Vec::new(),
-        posts: Vec::new(),
-        timezone: None,
-    };
-    let config_shown = shown(CONFIG_FILE);
-    let config = match std::fs::read_to_string(content.join(CONFIG_FILE)) {
-        Ok(text) => match RepoConfig::parse(&config_shown, &text) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                report.errors.push(Problem::new(
-                    &config_shown,
-                    e.line.unwrap_or(1),
-                    "config",
-                    e.message.clone(),
-                    format!("oshirase.yaml の設定に誤りがあります: {}", e.message),
-                ));
-                None
-            }
-        },
-        Err(_) => {
-            report.errors.push(Problem::new(
-                &config_shown,
-                1,
-                "config",
-                format!("{CONFIG_FILE} is missing from the content directory"),
-                format!("コンテンツのディレクトリに {CONFIG_FILE} がありません"),
-            ));
-            None
-        }
-    };
-    report.timezone = config.as_ref().and_then(|c| c.timezone);
-
+    let scope = Scope::new(opts)?;
+    let shown = |path: &str| scope.shown(path);
+    let mut tally = Tally::default();
+    let config = read_config(&scope, &mut tally);
     let mut found = Vec::new();
-    walk(&content, "", &mut found, &shown).map_err(|e| UsageError::Io(content.clone(), e))?;
-    report.files = match &selected {
-        Some(s) => found.iter().filter(|f| s.contains(&f.path)).count(),
-        None => found.len(),
-    };
-    let is_selected = |path: &str| selected.as_ref().is_none_or(|s| s.contains(path));
-    let is_new = |path: &str| {
-        selected.as_ref().is_some_and(|s| s.contains(path))
-            || changed.as_ref().is_some_and(|c| c.contains(path))
-    };
-    let files = FsSource::new(&content);
-
-    // (network, text) → files, and id → files, across every post.
-    let mut texts: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut problems = Vec::new();
-    let mut warnings = Vec::new();
+    files::walk(&scope.content, "", &mut found, &shown)
+        .map_err(|e| UsageError::Io(scope.content.clone(), e))?;
+    let source = FsSource::new(&scope.content);
     for f in &found {
+        if let Some(post) = tally.parse(f) {
+            if let Some(config) = &config {
+                tally.resolve(f, post, config, &source, &scope, opts.now);
+            }
+        }
+    }
+    tally.find_repeats(&shown);
+    Ok(CheckReport {
+        files: found.iter().filter(|f| scope.is_selected(&f.path)).count(),
+        timezone: config.as_ref().and_then(|c| c.timezone),
+        ..tally.into_report(&scope)
+    })
+}
+
+/// `oshirase.yaml`, or `None` with its problem noted.
+fn read_config(scope: &Scope, tally: &mut Tally) -> Option<RepoConfig> {
+    let shown = scope.shown(CONFIG_FILE);
+    let problem = match std::fs::read_to_string(scope.content.join(CONFIG_FILE)) {
+        Ok(text) => match RepoConfig::parse(&shown, &text) {
+            Ok(config) => return Some(config),
+            Err(e) => Problem::new(
+                &shown,
+                e.line.unwrap_or(1),
+                "config",
+                e.message.clone(),
+                format!("oshirase.yaml の設定に誤りがあります: {}", e.message),
+            ),
+        },
+        Err(_) => Problem::new(
+            &shown,
+            1,
+            "config",
+            format!("{CONFIG_FILE} is missing from the content directory"),
+            format!("コンテンツのディレクトリに {CONFIG_FILE} がありません"),
+        ),
+    };
+    tally.config_problem = Some(problem);
+    None
+}
+
+/// What `check` has found so far, each problem with the content path it belongs to (so
+/// that only the selected files' problems are reported at the end).
+#[derive(Default)]
+struct Tally {
+    /// (network, text) → files, to warn of repeated texts.
+    texts: BTreeMap<(String, String), Vec<String>>,
+    /// post id → files, to refuse a shared id.
+    ids: BTreeMap<String, Vec<String>>,
+    problems: Vec<(String, Problem)>,
+    warnings: Vec<(String, Problem)>,
+    posts: Vec<PostPreview>,
+    /// Reported whatever files are selected: without a configuration no post is checked.
+    config_problem: Option<Problem>,
+}
+
+impl Tally {
+    /// The post a file holds, if it is one that parses; its problems are noted otherwise.
+    fn parse(&mut self, f: &Found) -> Option<post::Post> {
         if f.bad_name {
-            problems.push((
-                f.path.clone(),
-                Problem::new(
-                    &f.shown,
-                    1,
-                    "file-name",
-                    "the file name is not valid UTF-8, so it cannot be a post (oshirase skips \
-                     it); rename it with plain characters"
-                        .to_string(),
-                    "ファイル名が UTF-8 ではないため投稿として扱えません（読み飛ばされます）。\
-                     名前を付け直してください"
-                        .to_string(),
-                ),
-            ));
-            continue;
+            self.problems
+                .push((f.path.clone(), bad_name_problem(&f.shown)));
+            return None;
         }
         let parsed = if f.size > MAX_POST_BYTES as u64 {
             if post::starts_with_front_matter(&f.bytes) {
@@ -223,128 +251,158 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
         } else {
             post::parse_at(&f.shown, &f.path, &f.bytes)
         };
-        let post = match parsed {
+        match parsed {
             Parsed::NotAPost => {
                 if let Some(w) = post::not_a_post_warning(&f.shown, &f.bytes) {
-                    warnings.push((f.path.clone(), w));
+                    self.warnings.push((f.path.clone(), w));
                 }
-                continue;
+                None
             }
-            Parsed::Broken { id, problems: ps } => {
-                ids.entry(id).or_default().push(f.path.clone());
-                problems.extend(ps.into_iter().map(|p| (f.path.clone(), p)));
-                continue;
+            Parsed::Broken { id, problems } => {
+                self.ids.entry(id).or_default().push(f.path.clone());
+                let path = &f.path;
+                self.problems
+                    .extend(problems.into_iter().map(|p| (path.clone(), p)));
+                None
             }
-            Parsed::Post(p) => *p,
+            Parsed::Post(post) => {
+                self.ids
+                    .entry(post.id.clone())
+                    .or_default()
+                    .push(f.path.clone());
+                Some(*post)
+            }
+        }
+    }
+
+    /// Checks a parsed post against the configuration and keeps its preview.
+    fn resolve(
+        &mut self,
+        f: &Found,
+        post: post::Post,
+        config: &RepoConfig,
+        source: &FsSource,
+        scope: &Scope,
+        now: DateTime<Utc>,
+    ) {
+        let path = &f.path;
+        let resolved = match post.resolve(config, source) {
+            Ok(r) => r,
+            Err(problems) => {
+                self.problems
+                    .extend(problems.into_iter().map(|p| (path.clone(), p)));
+                return;
+            }
         };
-        ids.entry(post.id.clone()).or_default().push(f.path.clone());
-        let Some(config) = &config else {
-            continue;
-        };
-        let title = post.title.clone();
-        let department = post.department.clone();
-        let id = post.id.clone();
-        match post.resolve(config, &files) {
-            Err(ps) => problems.extend(ps.into_iter().map(|p| (f.path.clone(), p))),
-            Ok(r) => {
-                warnings.extend(r.warnings.iter().cloned().map(|p| (f.path.clone(), p)));
-                if let Some(at) = r.publish_at {
-                    if at < opts.now && is_new(&f.path) {
-                        warnings.push((f.path.clone(), past_warning(&r.post, at, config)));
-                    }
-                }
-                let mut networks = Vec::new();
-                for d in &r.deliveries {
-                    if let Some(p) = &d.problem {
-                        problems.push((f.path.clone(), p.clone()));
-                    }
-                    texts
-                        .entry((d.network.clone(), d.text.clone()))
-                        .or_default()
-                        .push(f.path.clone());
-                    let facets = if d.kind == crate::content::config::NetworkKind::Bluesky {
-                        crate::content::count::bluesky_facets(&d.text)
-                    } else {
-                        Vec::new()
-                    };
-                    networks.push(NetworkPreview {
-                        network: d.network.clone(),
-                        kind: d.kind.as_str().to_string(),
-                        text: d.text.clone(),
-                        length: d.length,
-                        limit: d.limit,
-                        ok: d.problem.is_none(),
-                        facets,
-                    });
-                }
-                // With --base the preview shows what the pull request changes, so a year
-                // of old posts does not bury it (errors are still reported for all).
-                let previewed =
-                    is_selected(&f.path) && changed.as_ref().is_none_or(|c| c.contains(&f.path));
-                if previewed {
-                    report.posts.push(PostPreview {
-                        id,
-                        file: f.shown.clone(),
-                        title,
-                        publish_at: r.publish_at,
-                        department,
-                        images: r.images.clone(),
-                        networks,
-                    });
-                }
+        let warnings = resolved.warnings.iter().cloned();
+        self.warnings.extend(warnings.map(|p| (path.clone(), p)));
+        if let Some(at) = resolved.publish_at {
+            if at < now && scope.is_new(path) {
+                let warning = past_warning(&resolved.post, at, config);
+                self.warnings.push((path.clone(), warning));
+            }
+        }
+        for d in &resolved.deliveries {
+            if let Some(p) = &d.problem {
+                self.problems.push((path.clone(), p.clone()));
+            }
+            let key = (d.network.clone(), d.text.clone());
+            self.texts.entry(key).or_default().push(path.clone());
+        }
+        if scope.is_previewed(path) {
+            self.posts.push(PostPreview {
+                id: resolved.post.id.clone(),
+                file: f.shown.clone(),
+                title: resolved.post.title.clone(),
+                publish_at: resolved.publish_at,
+                department: resolved.post.department.clone(),
+                images: resolved.images.clone(),
+                networks: resolved.deliveries.iter().map(network_preview).collect(),
+            });
+        }
+    }
+
+    /// Ids used by two files are errors; the same text twice for a network, a warning.
+    fn find_repeats(&mut self, shown: &dyn Fn(&str) -> String) {
+        for (id, paths) in &self.ids {
+            for (path, others) in shared_by(paths, shown) {
+                self.problems.push((
+                    path.clone(),
+                    Problem::new(
+                        &shown(&path),
+                        1,
+                        "duplicate-id",
+                        format!("post id `{id}` is also used by {others}; give each post its own `id:`"),
+                        format!("投稿 ID `{id}` は {others} でも使われています。それぞれに別の `id:` を付けてください"),
+                    ),
+                ));
+            }
+        }
+        for ((network, _), paths) in &self.texts {
+            for (path, others) in shared_by(paths, shown) {
+                self.warnings.push((
+                    path.clone(),
+                    Problem::new(
+                        &shown(&path),
+                        1,
+                        "duplicate-text",
+                        format!("the text for `{network}` is identical to {others}; networks reject or hide repeated posts"),
+                        format!("`{network}` に送る本文が {others} と同じです。同じ内容の投稿は拒否されたり表示されなかったりします"),
+                    ),
+                ));
             }
         }
     }
-    for (id, paths) in &ids {
-        for (path, others) in shared_by(paths, &shown) {
-            problems.push((
-                path.clone(),
-                Problem::new(
-                    &shown(&path),
-                    1,
-                    "duplicate-id",
-                    format!("post id `{id}` is also used by {others}; give each post its own `id:`"),
-                    format!("投稿 ID `{id}` は {others} でも使われています。それぞれに別の `id:` を付けてください"),
-                ),
-            ));
+
+    /// The selected files' problems, in file and line order, and the previews by time.
+    fn into_report(self, scope: &Scope) -> CheckReport {
+        let selected = |list: Vec<(String, Problem)>, first: Option<Problem>| {
+            let chosen = list.into_iter().filter(|(path, _)| scope.is_selected(path));
+            let mut list: Vec<Problem> = first.into_iter().chain(chosen.map(|(_, p)| p)).collect();
+            list.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            list
+        };
+        let mut posts = self.posts;
+        posts.sort_by(|a, b| a.publish_at.cmp(&b.publish_at).then(a.file.cmp(&b.file)));
+        CheckReport {
+            files: 0,
+            errors: selected(self.problems, self.config_problem),
+            warnings: selected(self.warnings, None),
+            posts,
+            timezone: None,
         }
     }
-    for ((network, _), paths) in &texts {
-        for (path, others) in shared_by(paths, &shown) {
-            warnings.push((
-                path.clone(),
-                Problem::new(
-                    &shown(&path),
-                    1,
-                    "duplicate-text",
-                    format!("the text for `{network}` is identical to {others}; networks reject or hide repeated posts"),
-                    format!("`{network}` に送る本文が {others} と同じです。同じ内容の投稿は拒否されたり表示されなかったりします"),
-                ),
-            ));
-        }
+}
+
+fn network_preview(d: &PlannedDelivery) -> NetworkPreview {
+    let facets = if d.kind == NetworkKind::Bluesky {
+        count::bluesky_facets(&d.text)
+    } else {
+        Vec::new()
+    };
+    NetworkPreview {
+        network: d.network.clone(),
+        kind: d.kind.as_str().to_string(),
+        text: d.text.clone(),
+        length: d.length,
+        limit: d.limit,
+        ok: d.problem.is_none(),
+        facets,
     }
-    report.errors.extend(
-        problems
-            .into_iter()
-            .filter(|(p, _)| is_selected(p))
-            .map(|(_, p)| p),
-    );
-    report.warnings.extend(
-        warnings
-            .into_iter()
-            .filter(|(p, _)| is_selected(p))
-            .map(|(_, p)| p),
-    );
-    report
-        .errors
-        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    report
-        .warnings
-        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    report
-        .posts
-        .sort_by(|a, b| a.publish_at.cmp(&b.publish_at).then(a.file.cmp(&b.file)));
-    Ok(report)
+}
+
+fn bad_name_problem(shown: &str) -> Problem {
+    Problem::new(
+        shown,
+        1,
+        "file-name",
+        "the file name is not valid UTF-8, so it cannot be a post (oshirase skips it); \
+         rename it with plain characters"
+            .to_string(),
+        "ファイル名が UTF-8 ではないため投稿として扱えません（読み飛ばされます）。\
+         名前を付け直してください"
+            .to_string(),
+    )
 }
 
 /// For files sharing something (an id, a text): each file with the others, as shown.
@@ -382,126 +440,4 @@ fn past_warning(post: &post::Post, at: DateTime<Utc>, config: &RepoConfig) -> Pr
             at.to_rfc3339()
         ),
     )
-}
-
-/// The path of `file` (as given on the command line) inside `content`.
-fn relative_to(content: &Path, file: &Path) -> Result<String, UsageError> {
-    let full = file
-        .canonicalize()
-        .map_err(|_| UsageError::NoFile(file.to_path_buf()))?;
-    let rel = full
-        .strip_prefix(content)
-        .map_err(|_| UsageError::Outside(file.to_path_buf(), content.to_path_buf()))?;
-    Ok(rel.to_string_lossy().replace('\\', "/"))
-}
-
-/// Content-relative paths that differ between the merge base of `base` and HEAD and the
-/// files on disk (committed or not).
-fn changed_since(
-    git: Option<&git2::Repository>,
-    base: &str,
-    prefix: &str,
-) -> Result<BTreeSet<String>, UsageError> {
-    let err = |m: String| UsageError::Base(base.to_string(), m);
-    let git = git.ok_or_else(|| err("the content directory is not in a git repository".into()))?;
-    let base_commit = git
-        .revparse_single(base)
-        .and_then(|o| o.peel_to_commit())
-        .map_err(|e| err(e.message().to_string()))?;
-    let head = git
-        .head()
-        .and_then(|h| h.peel_to_commit())
-        .map_err(|e| err(e.message().to_string()))?;
-    let merge_base = git
-        .merge_base(base_commit.id(), head.id())
-        .and_then(|o| git.find_commit(o))
-        .map_err(|e| err(e.message().to_string()))?;
-    let tree = merge_base
-        .tree()
-        .map_err(|e| err(e.message().to_string()))?;
-    let diff = git
-        .diff_tree_to_workdir_with_index(Some(&tree), None)
-        .map_err(|e| err(e.message().to_string()))?;
-    let strip = if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    };
-    Ok(diff
-        .deltas()
-        .filter_map(|d| {
-            d.new_file()
-                .path()
-                .map(|p| p.to_string_lossy().replace('\\', "/"))
-        })
-        .filter_map(|p| p.strip_prefix(&strip).map(str::to_string))
-        .collect())
-}
-
-/// Finds `*.md` files, skipping hidden folders and anything that is not a regular file
-/// (a symlink could point outside the repository).
-fn walk(
-    dir: &Path,
-    rel: &str,
-    out: &mut Vec<Found>,
-    shown: &dyn Fn(&str) -> String,
-) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            let lossy = name.to_string_lossy();
-            if lossy.ends_with(".md") && entry.file_type()?.is_file() {
-                let path = if rel.is_empty() {
-                    lossy.into_owned()
-                } else {
-                    format!("{rel}/{lossy}")
-                };
-                out.push(Found {
-                    shown: shown(&path),
-                    path,
-                    bytes: Vec::new(),
-                    size: 0,
-                    bad_name: true,
-                });
-            }
-            continue;
-        };
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = if rel.is_empty() {
-            name.to_string()
-        } else {
-            format!("{rel}/{name}")
-        };
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            walk(&entry.path(), &path, out, shown)?;
-        } else if kind.is_file() && name.ends_with(".md") {
-            let size = entry.metadata()?.len();
-            let mut bytes = Vec::new();
-            std::fs::File::open(entry.path())?
-                .take(MAX_POST_BYTES as u64 + 1)
-                .read_to_end(&mut bytes)?;
-            out.push(Found {
-                shown: shown(&path),
-                path,
-                bytes,
-                size,
-                bad_name: false,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The content directory holding `file`: the nearest folder upwards with an `oshirase.yaml`.
-pub fn find_content_dir(file: &Path) -> Option<PathBuf> {
-    let full = file.canonicalize().ok()?;
-    full.ancestors()
-        .skip(1)
-        .find(|d| d.join(CONFIG_FILE).is_file())
-        .map(Path::to_path_buf)
 }
