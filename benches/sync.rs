@@ -167,7 +167,6 @@ fn sync_once(store: &Store, repo: &Path) -> usize {
 }
 
 fn sync_report(store: &Store, repo: &Path) -> sync::SyncReport {
-    let accept = |_: &oshirase::content::config::RepoConfig| Ok(());
     sync::sync(
         store,
         &SyncOptions {
@@ -175,7 +174,6 @@ fn sync_report(store: &Store, repo: &Path) -> sync::SyncReport {
             branch: "main",
             content_dir: "",
             dry_run: false,
-            accept_config: &accept,
         },
     )
     .expect("sync")

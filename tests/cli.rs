@@ -240,7 +240,6 @@ fn resolve_settles_an_unknown_delivery_beside_a_running_serve() {
     // Make an `unknown` delivery as a crash against a non-idempotent network would leave it.
     {
         let store = oshirase::store::Store::open(data.path()).unwrap();
-        let accept = |_: &oshirase::content::config::RepoConfig| Ok(());
         oshirase::sync::sync(
             &store,
             &oshirase::sync::SyncOptions {
@@ -248,7 +247,6 @@ fn resolve_settles_an_unknown_delivery_beside_a_running_serve() {
                 branch: "main",
                 content_dir: "",
                 dry_run: false,
-                accept_config: &accept,
             },
         )
         .unwrap();

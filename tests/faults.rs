@@ -590,7 +590,8 @@ fn an_email_alert_without_recipients_is_refused_at_start_up() {
     let secrets = Secrets::parse("test", "OSHIRASE_ALERT_SMTP_URL=smtp://127.0.0.1:25\n").unwrap();
     let err = oshirase::delivery::alerts::AlertTargets::from_secrets(&secrets)
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(err.contains("OSHIRASE_ALERT_EMAIL_TO"), "{err}");
     let secrets = Secrets::parse(
         "test",
@@ -599,7 +600,8 @@ fn an_email_alert_without_recipients_is_refused_at_start_up() {
     .unwrap();
     let err = oshirase::delivery::alerts::AlertTargets::from_secrets(&secrets)
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("OSHIRASE_ALERT_SMTP_URL") && !err.contains("hunter2"),
         "{err}"

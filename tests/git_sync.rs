@@ -11,10 +11,6 @@ use oshirase::model::records::State;
 use oshirase::store::Store;
 use oshirase::sync::{self, SyncOptions, SyncReport};
 
-fn accept(_: &oshirase::content::config::RepoConfig) -> Result<(), String> {
-    Ok(())
-}
-
 fn sync_once(store: &Store, repo: &Path) -> SyncReport {
     try_sync(store, repo).expect("sync")
 }
@@ -27,7 +23,6 @@ fn try_sync(store: &Store, repo: &Path) -> Result<SyncReport, sync::SyncError> {
             branch: "main",
             content_dir: "",
             dry_run: false,
-            accept_config: &accept,
         },
     )
 }

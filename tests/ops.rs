@@ -510,7 +510,6 @@ fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
         ],
     );
     let sync = |store: &oshirase::store::Store| {
-        let accept = |_: &oshirase::content::config::RepoConfig| Ok(());
         oshirase::sync::sync(
             store,
             &oshirase::sync::SyncOptions {
@@ -518,7 +517,6 @@ fn the_kept_post_list_is_always_what_a_fresh_read_gives() {
                 branch: "main",
                 content_dir: "",
                 dry_run: false,
-                accept_config: &accept,
             },
         )
         .unwrap();

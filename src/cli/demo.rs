@@ -8,15 +8,18 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use git2::{Oid, Repository, Signature};
 use rust_embed::RustEmbed;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::cli::serve::{ServeError, ServeSettings, Service};
 use crate::model::event::EventKind;
+use crate::model::records::Event;
+use crate::store::Store;
 
 #[derive(RustEmbed)]
 #[folder = "content-example/"]
@@ -279,12 +282,41 @@ pub async fn run(
     mut print: impl FnMut(String) + Send + 'static,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), DemoError> {
+    let (service, demo) = start(&options).await?;
+    print_banner(&options, &service, &demo, &mut print);
+    let events = service.store.subscribe();
+    print_posts(&service.store, &mut print).await;
+    let printer = tokio::spawn(print_events(service.store.clone(), events, print));
+    let later = {
+        let repo = demo.repo.clone();
+        let step = options.step;
+        tokio::spawn(async move {
+            tokio::time::sleep(step * 4).await;
+            if let Err(e) =
+                tokio::task::spawn_blocking(move || play_later_changes(&repo, step)).await
+            {
+                tracing::warn!("demo: {e}");
+            }
+        })
+    };
+    let died = tokio::select! {
+        () = stop => None,
+        why = service.failed() => Some(why),
+    };
+    later.abort();
+    service.shutdown().await;
+    printer.abort();
+    died.map_or(Ok(()), |why| Err(DemoError::Died(why)))
+}
+
+/// Writes the demo repository and starts `serve --dry-run` on it.
+async fn start(options: &DemoOptions) -> Result<(Service, DemoRepo), DemoError> {
     // A demo on a shared address takes the same dashboard credentials as `serve`.
     let auth = crate::web::auth::for_listen(
         options.listen,
         &crate::support::secrets::Secrets::from_env(),
     )
-    .map_err(|e| ServeError::Other(e.to_string()))?;
+    .map_err(ServeError::from)?;
     let dir = match &options.dir {
         Some(d) => d.clone(),
         None => tempfile::Builder::new()
@@ -309,6 +341,15 @@ pub async fn run(
         auth,
     })
     .await?;
+    Ok((service, demo))
+}
+
+fn print_banner(
+    options: &DemoOptions,
+    service: &Service,
+    demo: &DemoRepo,
+    print: &mut impl FnMut(String),
+) {
     print(format!(
         "oshirase demo: dashboard at http://{}/",
         service.addr
@@ -325,9 +366,10 @@ pub async fn run(
         "  every network is an outbox in the demo; nothing leaves this machine. Ctrl-C stops it."
             .into(),
     );
+}
 
-    let mut events = service.store.subscribe();
-    let store = service.store.clone();
+/// One line per post as the first sync left it: state, time (JST), title, networks.
+async fn print_posts(store: &Arc<Store>, print: &mut impl FnMut(String)) {
     let posts = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.posts())
@@ -348,66 +390,45 @@ pub async fn run(
                     .to_string()
             })
             .unwrap_or_default();
+        let networks: Vec<&str> = v.deliveries.iter().map(|d| d.network.as_str()).collect();
         print(format!(
             "{state:<10} {when:<14} 「{}」 → {}",
             v.post.title,
-            v.deliveries
-                .iter()
-                .map(|d| d.network.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            networks.join(", ")
         ));
     }
-    let printer = tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(e) => {
-                    let title = crate::store::title_of(&store, &e.post_id).await;
-                    let net = e.network.as_deref().unwrap_or("-");
-                    let line = match e.kind {
-                        EventKind::Published => {
-                            Some(format!("published  {net:<9} 「{title}」 {}", e.detail))
-                        }
-                        EventKind::Held
-                        | EventKind::Missed
-                        | EventKind::Invalid
-                        | EventKind::Failed
-                        | EventKind::Unknown => {
-                            Some(format!("{:<10} {net:<9} 「{title}」 {}", e.kind, e.detail))
-                        }
-                        EventKind::Landed => {
-                            Some(format!("merged     {:<9} 「{title}」 {}", "", e.detail))
-                        }
-                        _ => None,
-                    };
-                    if let Some(line) = line {
-                        print(line);
-                    }
-                }
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return,
-            }
-        }
-    });
+}
 
-    let later = {
-        let repo = demo.repo.clone();
-        let step = options.step;
-        tokio::spawn(async move {
-            tokio::time::sleep(step * 4).await;
-            if let Err(e) =
-                tokio::task::spawn_blocking(move || play_later_changes(&repo, step)).await
-            {
-                tracing::warn!("demo: {e}");
+/// Prints the events a visitor should notice, as they are committed.
+async fn print_events(
+    store: Arc<Store>,
+    mut events: broadcast::Receiver<Event>,
+    mut print: impl FnMut(String),
+) {
+    loop {
+        match events.recv().await {
+            Ok(e) => {
+                let title = crate::store::title_of(&store, &e.post_id).await;
+                if let Some(line) = event_line(&e, &title) {
+                    print(line);
+                }
             }
-        })
-    };
-    let died = tokio::select! {
-        () = stop => None,
-        why = service.failed() => Some(why),
-    };
-    later.abort();
-    service.shutdown().await;
-    printer.abort();
-    died.map_or(Ok(()), |why| Err(DemoError::Died(why)))
+            Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+fn event_line(e: &Event, title: &str) -> Option<String> {
+    let net = e.network.as_deref().unwrap_or("-");
+    match e.kind {
+        EventKind::Published => Some(format!("published  {net:<9} 「{title}」 {}", e.detail)),
+        EventKind::Held
+        | EventKind::Missed
+        | EventKind::Invalid
+        | EventKind::Failed
+        | EventKind::Unknown => Some(format!("{:<10} {net:<9} 「{title}」 {}", e.kind, e.detail)),
+        EventKind::Landed => Some(format!("merged     {:<9} 「{title}」 {}", "", e.detail)),
+        _ => None,
+    }
 }

@@ -5,15 +5,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::cli::tasks::{Deaths, Supervisor};
 use chrono::Utc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::cli::tasks::{Deaths, Supervisor};
 
 use crate::content::brief;
 use crate::content::config::RepoConfig;
+use crate::delivery::alerts::AlertTargets;
 use crate::delivery::scheduler::{self, Plan, SchedulerHandle};
 use crate::git::fetch::{FetchError, Mirror};
 use crate::git::repo::Repo;
+use crate::model::records::Event;
 use crate::networks::{Networks, Outboxes, RepoMedia};
 use crate::store::{meta, Store, StoreError};
 use crate::support::backoff::Backoff;
@@ -66,8 +69,12 @@ pub enum ServeError {
     Fetch(#[from] FetchError),
     #[error(transparent)]
     HttpClient(#[from] crate::networks::http::ClientError),
-    #[error("{0}")]
-    Other(String),
+    #[error(transparent)]
+    Auth(#[from] crate::web::auth::AuthError),
+    #[error(transparent)]
+    Alerts(#[from] crate::delivery::alerts::AlertConfigError),
+    #[error("a start-up step stopped before it finished: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// A running service. Drop nothing: call [`Service::shutdown`] to stop it cleanly.
@@ -88,68 +95,17 @@ impl Service {
     pub async fn start(settings: ServeSettings) -> Result<Service, ServeError> {
         // Checked again here so that no caller can serve an open dashboard to the network.
         if settings.auth.is_none() && !settings.listen.ip().is_loopback() {
-            return Err(ServeError::Other(
-                crate::web::auth::AuthError::Required(settings.listen).to_string(),
-            ));
+            return Err(crate::web::auth::AuthError::Required(settings.listen).into());
         }
         // Before the store is opened: without its time limits nothing may be sent.
         crate::networks::http::init()?;
         let data_dir = settings.data_dir.clone();
-        let store = Arc::new(
-            tokio::task::spawn_blocking(move || Store::open(&data_dir))
-                .await
-                .map_err(|e| ServeError::Other(e.to_string()))??,
-        );
-        let alerts = crate::delivery::alerts::AlertTargets::from_secrets(&settings.secrets)
-            .map_err(ServeError::Other)?
-            .map(|targets| (targets, store.subscribe()));
-        // Before the first sync, so that what it finds is announced too.
-        let configured = alerts.is_some();
-        let s = store.clone();
-        tokio::task::spawn_blocking(move || crate::delivery::alerts::prepare(&s, configured))
-            .await
-            .map_err(|e| ServeError::Other(e.to_string()))??;
+        let store = Arc::new(tokio::task::spawn_blocking(move || Store::open(&data_dir)).await??);
+        let alerts = alerts_for(&store, &settings).await?;
         let outboxes = Arc::new(Outboxes::new(&settings.data_dir));
         let health = Arc::new(RwLock::new(Health::default()));
-        // A URL with a password is refused here, before the mirror's config is written.
-        let mirror = match &settings.remote {
-            Some(url) => Some(Arc::new(Mirror::new(
-                url,
-                &settings.data_dir,
-                settings.secrets.clone(),
-                settings.fetch_timeout,
-            )?)),
-            None => None,
-        };
-        let mut fetching = None;
-        let mut ready = true;
-        if let Some(mirror) = &mirror {
-            if !has_tip(mirror, &settings).await {
-                fetching = first_fetch(mirror, &health).await?;
-                ready = has_tip(mirror, &settings).await;
-            }
-        }
-        // Nothing to read before a first fetch ends: no configuration, nothing sent.
-        let synced = match ready {
-            true => Some(initial_sync(&store, &settings, &health).await?),
-            false => None,
-        };
-        let (plan, last_commit) = match synced {
-            Some((config, config_commit, last_commit)) => (
-                plan_for(
-                    &config,
-                    &config_commit,
-                    &outboxes,
-                    settings.dry_run,
-                    &settings.secrets,
-                    &settings.repo,
-                    settings.public_url.as_deref(),
-                )?,
-                last_commit,
-            ),
-            None => (Plan::empty(), String::new()),
-        };
-        let scheduler = SchedulerHandle::new(plan);
+        let start = catch_up(&store, &settings, &health, &outboxes).await?;
+        let scheduler = SchedulerHandle::new(start.plan);
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let listener = crate::web::http_server::bind(settings.listen).map_err(|source| {
@@ -196,12 +152,12 @@ impl Service {
             health: health.clone(),
             scheduler: scheduler.clone(),
             outboxes,
-            mirror,
+            mirror: start.mirror,
             wake_tx: sync_tx.clone(),
             wake: sync_rx,
             shutdown: shutdown_rx.clone(),
-            last_commit,
-            fetching,
+            last_commit: start.last_commit,
+            fetching: start.fetching,
         }));
         let mut tasks = Supervisor::new(health.clone(), shutdown_rx.clone());
         if let Some((targets, events)) = alerts {
@@ -249,6 +205,81 @@ const FIRST_FETCH_WAIT: Duration = Duration::from_secs(5);
 /// How long after its own limit a fetch is waited for: a read blocked in libgit2 ends at
 /// its socket limit, a little after the fetch's.
 const FETCH_GRACE: Duration = Duration::from_secs(1);
+
+/// The alert targets with a subscription to the store, or `None` when none is configured.
+/// Where alerts start is set before the first sync, so that what it finds is announced too.
+async fn alerts_for(
+    store: &Arc<Store>,
+    settings: &ServeSettings,
+) -> Result<Option<(AlertTargets, broadcast::Receiver<Event>)>, ServeError> {
+    let targets = AlertTargets::from_secrets(&settings.secrets)?;
+    let configured = targets.is_some();
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || crate::delivery::alerts::prepare(&s, configured)).await??;
+    Ok(targets.map(|targets| (targets, store.subscribe())))
+}
+
+/// Where a start begins: the mirror (for a remote), a fetch still running, the first
+/// sync's plan and the commit it synced.
+struct Start {
+    mirror: Option<Arc<Mirror>>,
+    fetching: Option<InFlightFetch>,
+    plan: Plan,
+    last_commit: String,
+}
+
+/// Fetches (for a remote without the branch yet) and syncs once, so that the scheduler
+/// starts with the plan of the configuration in force.
+async fn catch_up(
+    store: &Arc<Store>,
+    settings: &ServeSettings,
+    health: &Arc<RwLock<Health>>,
+    outboxes: &Outboxes,
+) -> Result<Start, ServeError> {
+    // A URL with a password is refused here, before the mirror's config is written.
+    let mirror = match &settings.remote {
+        Some(url) => Some(Arc::new(Mirror::new(
+            url,
+            &settings.data_dir,
+            settings.secrets.clone(),
+            settings.fetch_timeout,
+        )?)),
+        None => None,
+    };
+    let mut fetching = None;
+    let mut ready = true;
+    if let Some(mirror) = &mirror {
+        if !has_tip(mirror, settings).await {
+            fetching = first_fetch(mirror, health).await?;
+            ready = has_tip(mirror, settings).await;
+        }
+    }
+    // Nothing to read before a first fetch ends: no configuration, nothing sent.
+    if !ready {
+        return Ok(Start {
+            mirror,
+            fetching,
+            plan: Plan::empty(),
+            last_commit: String::new(),
+        });
+    }
+    let (config, config_commit, last_commit) = initial_sync(store, settings, health).await?;
+    let plan = plan_for(
+        &config,
+        &config_commit,
+        outboxes,
+        settings.dry_run,
+        &settings.secrets,
+        &settings.repo,
+        settings.public_url.as_deref(),
+    )?;
+    Ok(Start {
+        mirror,
+        fetching,
+        plan,
+        last_commit,
+    })
+}
 
 /// Whether the mirror holds the branch, so that there is something to sync before a fetch.
 async fn has_tip(mirror: &Mirror, settings: &ServeSettings) -> bool {
@@ -424,16 +455,13 @@ fn plan_for(
         .filter_map(|(k, r)| r.map(|r| (k, r)))
         .collect();
     Ok(Plan {
-        networks: Arc::new(
-            Networks::build(
-                &config,
-                outboxes,
-                secrets,
-                Arc::new(RepoMedia::new(repo.to_path_buf())),
-                public_url,
-            )
-            .map_err(ServeError::Other)?,
-        ),
+        networks: Arc::new(Networks::build(
+            &config,
+            outboxes,
+            secrets,
+            Arc::new(RepoMedia::new(repo.to_path_buf())),
+            public_url,
+        )),
         max_lateness: config.max_lateness,
         retry_for: config.retry_for,
         rates,
@@ -468,7 +496,6 @@ async fn run_sync(store: &Arc<Store>, settings: &ServeSettings) -> Result<SyncRe
                 branch: &settings.branch,
                 content_dir: &settings.content_dir,
                 dry_run: settings.dry_run,
-                accept_config: &Networks::check,
             },
         );
         if result
@@ -480,7 +507,7 @@ async fn run_sync(store: &Arc<Store>, settings: &ServeSettings) -> Result<SyncRe
         result
     })
     .await
-    .map_err(|e| SyncError::Config(format!("sync task failed: {e}")))?
+    .map_err(SyncError::Interrupted)?
 }
 
 fn set_health(health: &RwLock<Health>, report: Option<&SyncReport>, error: Option<String>) {

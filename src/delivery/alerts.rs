@@ -51,46 +51,71 @@ pub struct EmailTarget {
     to: Mailboxes,
 }
 
+/// A wrong alert setting, naming the variable (never its value: the SMTP URL may hold a
+/// password).
+#[derive(Debug, thiserror::Error)]
+pub enum AlertConfigError {
+    #[error("{ALERT_EMAIL_TO} is set but {ALERT_SMTP} is not: e-mail alerts need an SMTP server")]
+    NoSmtp,
+    #[error("{ALERT_SMTP} is set but {ALERT_EMAIL_TO} is not")]
+    NoRecipients,
+    #[error(
+        "{ALERT_SMTP} is not an SMTP URL such as smtps://user:password@host:465 or smtp://host:25"
+    )]
+    BadSmtpUrl,
+    #[error("{variable}: `{value}` is not {what}")]
+    BadAddress {
+        variable: &'static str,
+        value: String,
+        what: &'static str,
+        source: lettre::address::AddressError,
+    },
+}
+
 impl AlertTargets {
     /// The configured targets, `None` when no alert is configured, or an error naming the
     /// variable that is wrong (never its value: the SMTP URL may hold a password).
-    pub fn from_secrets(secrets: &Secrets) -> Result<Option<AlertTargets>, String> {
+    pub fn from_secrets(secrets: &Secrets) -> Result<Option<AlertTargets>, AlertConfigError> {
         let webhook = secrets.get(ALERT_WEBHOOK);
         let email = match secrets.get(ALERT_SMTP) {
             None => None,
             Some(url) => Some(EmailTarget::new(&url, secrets)?),
         };
         if email.is_none() && secrets.get(ALERT_EMAIL_TO).is_some() {
-            return Err(format!(
-                "{ALERT_EMAIL_TO} is set but {ALERT_SMTP} is not: e-mail alerts need an SMTP server"
-            ));
+            return Err(AlertConfigError::NoSmtp);
         }
         Ok((webhook.is_some() || email.is_some()).then_some(AlertTargets { webhook, email }))
     }
 }
 
 impl EmailTarget {
-    fn new(url: &str, secrets: &Secrets) -> Result<EmailTarget, String> {
+    fn new(url: &str, secrets: &Secrets) -> Result<EmailTarget, AlertConfigError> {
+        // The URL's error is not kept: it could repeat the URL, password and all.
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|_| {
-                format!(
-                    "{ALERT_SMTP} is not an SMTP URL such as smtps://user:password@host:465 \
-                     or smtp://host:25"
-                )
-            })?
+            .map_err(|_| AlertConfigError::BadSmtpUrl)?
             .build();
         let to_text = secrets
             .get(ALERT_EMAIL_TO)
-            .ok_or_else(|| format!("{ALERT_SMTP} is set but {ALERT_EMAIL_TO} is not"))?;
-        let to: Mailboxes = to_text.parse().map_err(|e| {
-            format!("{ALERT_EMAIL_TO}: `{to_text}` is not a list of addresses ({e})")
-        })?;
+            .ok_or(AlertConfigError::NoRecipients)?;
+        let to: Mailboxes = to_text
+            .parse()
+            .map_err(|source| AlertConfigError::BadAddress {
+                variable: ALERT_EMAIL_TO,
+                value: to_text.clone(),
+                what: "a list of addresses",
+                source,
+            })?;
         let from_text = secrets
             .get(ALERT_EMAIL_FROM)
             .unwrap_or_else(|| "oshirase <oshirase@localhost>".into());
         let from: Mailbox = from_text
             .parse()
-            .map_err(|e| format!("{ALERT_EMAIL_FROM}: `{from_text}` is not an address ({e})"))?;
+            .map_err(|source| AlertConfigError::BadAddress {
+                variable: ALERT_EMAIL_FROM,
+                value: from_text.clone(),
+                what: "an address",
+                source,
+            })?;
         Ok(EmailTarget {
             transport,
             from,

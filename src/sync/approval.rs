@@ -31,13 +31,11 @@ pub(crate) fn config_in_force(
     branch: &str,
 ) -> Result<InForce, SyncError> {
     let config_file = content_path(repo.content_dir(), CONFIG_FILE);
-    let text = repo.config_text(tip)?.ok_or_else(|| {
-        SyncError::Config(format!(
-            "{config_file} is missing on branch `{branch}`; nothing was changed"
-        ))
+    let text = repo.config_text(tip)?.ok_or_else(|| SyncError::NoConfig {
+        file: config_file.clone(),
+        branch: branch.to_string(),
     })?;
-    let proposed = RepoConfig::parse(&config_file, &text)
-        .map_err(|e| SyncError::Config(format!("{e}; nothing was changed")))?;
+    let proposed = RepoConfig::parse(&config_file, &text).map_err(SyncError::BadConfig)?;
     let stored_text = store.meta(meta::CONFIG_IN_FORCE_TEXT)?;
     let stored_commit = store
         .meta(meta::CONFIG_IN_FORCE_COMMIT)?
@@ -63,11 +61,11 @@ pub(crate) fn config_in_force(
             held: None,
         });
     }
-    let current = RepoConfig::parse(&config_file, &stored_text).map_err(|e| {
-        SyncError::Config(format!(
-            "the configuration in force (commit {}) no longer reads: {e}",
-            short(&stored_commit)
-        ))
+    let current = RepoConfig::parse(&config_file, &stored_text).map_err(|source| {
+        SyncError::StoredConfig {
+            commit: short(&stored_commit).to_string(),
+            source,
+        }
     })?;
     let landing = landing()?;
     match config_approval::judge(&current, &proposed, landing.as_ref()) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::content::config::RepoConfig;
+use crate::content::config::{ConfigError, RepoConfig};
 use crate::content::info::RepoInfo;
 use crate::content::post::{self, Problem};
 use crate::git::repo::{Change, ContentFile, Landing, Repo, RepoError};
@@ -34,8 +34,15 @@ pub enum SyncError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Config(String),
+    #[error("{file} is missing on branch `{branch}`; nothing was changed")]
+    NoConfig { file: String, branch: String },
+    #[error("{0}; nothing was changed")]
+    BadConfig(#[source] ConfigError),
+    /// The text kept as in force fails to parse (a newer rule than when it was accepted).
+    #[error("the configuration in force (commit {commit}) no longer reads: {source}")]
+    StoredConfig { commit: String, source: ConfigError },
+    #[error("the sync's thread stopped before it finished: {0}")]
+    Interrupted(#[from] tokio::task::JoinError),
 }
 
 /// What the caller of a sync fixes for every sync.
@@ -45,9 +52,6 @@ pub struct SyncOptions<'a> {
     pub content_dir: &'a str,
     /// Replace every network with an outbox (`serve --dry-run`, the demo).
     pub dry_run: bool,
-    /// A last check of the configuration by the caller (for example, that every network
-    /// type can be served); an error stops the sync before anything is written.
-    pub accept_config: &'a (dyn Fn(&RepoConfig) -> Result<(), String> + Sync),
 }
 
 #[derive(Debug, Clone)]
@@ -174,7 +178,6 @@ fn configure(
     } else {
         config
     };
-    (opts.accept_config)(&config).map_err(SyncError::Config)?;
     let hash = hash(&[in_force.text.as_bytes(), &[u8::from(opts.dry_run)]]);
     Ok(Configured {
         in_force,
