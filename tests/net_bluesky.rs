@@ -45,6 +45,7 @@ fn build(yaml: &str, secrets: &str) -> Result<Arc<dyn Network>, String> {
         media: Arc::new(MemoryMedia::new().with(PNG, png())),
         public_url: None,
     })
+    .map_err(|e| e.to_string())
 }
 
 fn adapter(fake: &Fake) -> Arc<dyn Network> {

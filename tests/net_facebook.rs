@@ -49,6 +49,7 @@ fn adapter_with(fake: &Fake, secrets: &str) -> Result<Arc<dyn Network>, String> 
         media: Arc::new(media),
         public_url: None,
     })
+    .map_err(|e| e.to_string())
 }
 
 async fn setup() -> (Fake, Arc<dyn Network>) {

@@ -39,6 +39,7 @@ fn adapter_with(
         media: Arc::new(MemoryMedia::new()),
         public_url: public_url.map(str::to_string),
     })
+    .map_err(|e| e.to_string())
 }
 
 async fn setup(public_url: Option<&str>) -> (Fake, Arc<dyn Network>) {

@@ -51,6 +51,7 @@ fn build(yaml: &str, secrets: &str, name: &str) -> Result<Arc<dyn Network>, Stri
         media: Arc::new(MemoryMedia::new().with(PNG_PATH, png())),
         public_url: None,
     })
+    .map_err(|e| e.to_string())
 }
 
 fn adapter_with(fake: &Fake, extra: &str) -> Arc<dyn Network> {

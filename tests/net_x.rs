@@ -48,6 +48,7 @@ fn build_from(network: &str, secrets: &str) -> Result<Arc<dyn Network>, String> 
         media: Arc::new(media),
         public_url: None,
     })
+    .map_err(|e| e.to_string())
 }
 
 fn adapter(fake: &Fake) -> Arc<dyn Network> {

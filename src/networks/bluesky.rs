@@ -24,7 +24,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use super::{
-    http, media, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement,
+    http, media, AdapterContext, BuildError, Endpoint, ErrorClass, NetError, Network, Published,
+    Settlement,
 };
 use crate::content::config::NetworkSettings;
 use crate::content::count;
@@ -97,7 +98,7 @@ impl Answer {
 
 /// `service` (or `base_url`, which overrides it for tests and gateways), `handle`, and the
 /// secret `<credentials>_APP_PASSWORD`.
-pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
+pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, BuildError> {
     let NetworkSettings::Bluesky { handle, service } = &ctx.net.settings else {
         return Err(ctx.wrong_settings());
     };

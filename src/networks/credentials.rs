@@ -12,10 +12,67 @@ use std::fmt;
 use async_trait::async_trait;
 use reqwest::Url;
 
-use super::{NetError, Network, Published, Settlement};
+use super::{BuildError, NetError, Network, Published, Settlement};
 use crate::content::config::NetworkKind;
 use crate::model::records::DeliveryRecord;
 use crate::support::secrets::{Secrets, CREDENTIAL_ENV_PREFIX};
+
+/// Why a network may not use a credential. The messages name variables, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// Depends only on the name and the type, so it cannot tell anyone which variables
+    /// exist.
+    #[error(
+        "credential {name} is not declared on this server: declare it in the server's \
+         secrets ({name}_TYPE={kind} in the --secrets file, or \
+         {CREDENTIAL_ENV_PREFIX}{name}_TYPE={kind} in the environment)"
+    )]
+    Undeclared { name: String, kind: NetworkKind },
+    #[error(
+        "credential {name} is declared for `{declared}` networks ({names}), so a `{kind}` \
+         network may not use it"
+    )]
+    OtherType {
+        name: String,
+        declared: NetworkKind,
+        kind: NetworkKind,
+        names: String,
+    },
+    #[error(
+        "credential {name}: {names} is not a network type; use one of x, facebook, \
+         mastodon, bluesky, line, webhook"
+    )]
+    BadType { name: String, names: String },
+    #[error("credential {name}: {names}: {source}")]
+    BadHosts {
+        name: String,
+        names: String,
+        source: BadHost,
+    },
+    #[error("credential {name}: the address it would be sent to is not a URL with a host")]
+    NotAUrl { name: String },
+    #[error(
+        "credential {name} may not be sent to host {target}: allow it in the server's \
+         secrets ({names})"
+    )]
+    HostNotAllowed {
+        name: String,
+        target: Target,
+        names: String,
+    },
+    /// A field a declared credential lacks: it may be named, since the credential exists
+    /// by the operator's own declaration.
+    #[error(
+        "the secret {name}_{field} is not set in the --secrets file, nor \
+         {CREDENTIAL_ENV_PREFIX}{name}_{field} in the environment"
+    )]
+    Missing { name: String, field: String },
+}
+
+/// An entry of `NAME_HOSTS` that is not `host` or `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not host or host:port (no scheme, no path)")]
+pub struct BadHost(String);
 
 /// Where an adapter sends its requests when `base_url` does not redirect it.
 #[derive(Debug, Clone, Copy)]
@@ -36,9 +93,9 @@ pub struct AllowedHost {
 
 impl AllowedHost {
     /// Parses `host` or `host:port` (`[v6]:port` for IPv6), lower-casing the host.
-    pub fn parse(entry: &str) -> Result<AllowedHost, String> {
+    pub fn parse(entry: &str) -> Result<AllowedHost, BadHost> {
         let entry = entry.trim().to_ascii_lowercase();
-        let bad = || format!("`{entry}` is not host or host:port (no scheme, no path)");
+        let bad = || BadHost(entry.clone());
         let (host, port) = match entry.strip_prefix('[') {
             Some(v6) => {
                 let (inner, rest) = v6.split_once(']').ok_or_else(bad)?;
@@ -142,31 +199,30 @@ impl<'a> Credential<'a> {
         secrets: &'a Secrets,
         name: &'a str,
         kind: NetworkKind,
-    ) -> Result<Credential<'a>, String> {
+    ) -> Result<Credential<'a>, CredentialError> {
         let credential = Credential {
             name,
             kind,
             secrets,
         };
         let Some(declared) = secrets.credential_field(name, "TYPE") else {
-            return Err(format!(
-                "credential {name} is not declared on this server: declare it in the \
-                 server's secrets ({name}_TYPE={kind} in the --secrets file, or \
-                 {CREDENTIAL_ENV_PREFIX}{name}_TYPE={kind} in the environment)"
-            ));
+            return Err(CredentialError::Undeclared {
+                name: name.to_string(),
+                kind,
+            });
         };
         match NetworkKind::parse(&declared.trim().to_ascii_lowercase()) {
             Some(k) if k == kind => Ok(credential),
-            Some(k) if k != NetworkKind::Outbox => Err(format!(
-                "credential {name} is declared for `{k}` networks ({}), so a `{kind}` \
-                 network may not use it",
-                credential.names("TYPE")
-            )),
-            _ => Err(format!(
-                "credential {name}: {} is not a network type; use one of x, facebook, \
-                 mastodon, bluesky, line, webhook",
-                credential.names("TYPE")
-            )),
+            Some(k) if k != NetworkKind::Outbox => Err(CredentialError::OtherType {
+                name: name.to_string(),
+                declared: k,
+                kind,
+                names: credential.names("TYPE"),
+            }),
+            _ => Err(CredentialError::BadType {
+                name: name.to_string(),
+                names: credential.names("TYPE"),
+            }),
         }
     }
 
@@ -186,14 +242,16 @@ impl<'a> Credential<'a> {
     }
 
     /// The hosts this credential may be sent to: `NAME_HOSTS` when set, else the type's.
-    pub fn allowed_hosts(&self) -> Result<Vec<AllowedHost>, String> {
+    pub fn allowed_hosts(&self) -> Result<Vec<AllowedHost>, CredentialError> {
         if let Some(list) = self.field("HOSTS") {
             return list
                 .split(',')
                 .filter(|e| !e.trim().is_empty())
                 .map(|e| {
-                    AllowedHost::parse(e).map_err(|m| {
-                        format!("credential {}: {}: {m}", self.name, self.names("HOSTS"))
+                    AllowedHost::parse(e).map_err(|source| CredentialError::BadHosts {
+                        name: self.name.to_string(),
+                        names: self.names("HOSTS"),
+                        source,
                     })
                 })
                 .collect();
@@ -206,29 +264,41 @@ impl<'a> Credential<'a> {
                 .map(|t| vec![t.as_allowed()])
                 .unwrap_or_default());
         }
-        default_hosts(self.kind)
+        let hosts = default_hosts(self.kind)
             .iter()
-            .map(|h| AllowedHost::parse(h))
-            .collect()
+            .map(|h| AllowedHost::parse(h));
+        hosts
+            .collect::<Result<_, _>>()
+            .map_err(|source| CredentialError::BadHosts {
+                name: self.name.to_string(),
+                names: "the type's official hosts".into(),
+                source,
+            })
     }
 
     /// Whether this credential may be sent to `url`; the refusal says how to allow it.
-    pub fn check_target(&self, url: &str) -> Result<(), String> {
+    pub fn check_target(&self, url: &str) -> Result<(), CredentialError> {
         let Some(target) = Target::of(url) else {
-            return Err(format!(
-                "credential {}: the address it would be sent to is not a URL with a host",
-                self.name
-            ));
+            return Err(CredentialError::NotAUrl {
+                name: self.name.to_string(),
+            });
         };
         if self.allowed_hosts()?.iter().any(|a| a.allows(&target)) {
             return Ok(());
         }
-        Err(format!(
-            "credential {} may not be sent to host {target}: allow it in the server's \
-             secrets ({})",
-            self.name,
-            self.names("HOSTS")
-        ))
+        Err(CredentialError::HostNotAllowed {
+            name: self.name.to_string(),
+            target,
+            names: self.names("HOSTS"),
+        })
+    }
+
+    /// The error for a field this credential lacks.
+    pub fn missing(&self, field: &str) -> CredentialError {
+        CredentialError::Missing {
+            name: self.name.to_string(),
+            field: field.to_string(),
+        }
     }
 }
 
@@ -248,10 +318,10 @@ impl Grant<'_> {
     }
 
     /// `NAME_<field>`, or an error naming where to set it (never a value).
-    pub fn secret(&self, field: &str) -> Result<String, String> {
+    pub fn secret(&self, field: &str) -> Result<String, BuildError> {
         self.credential
             .field(field)
-            .ok_or_else(|| missing(&self.place, &self.credential, field))
+            .ok_or_else(|| BuildError::credential(&self.place, self.credential.missing(field)))
     }
 
     /// `NAME_<field>` when it is set.
@@ -263,16 +333,6 @@ impl Grant<'_> {
     pub fn secret_name(&self, field: &str) -> String {
         format!("{}_{field}", self.credential.name)
     }
-}
-
-/// The message for a field a declared credential lacks: it may name the field, since the
-/// credential exists by the operator's own declaration.
-pub fn missing(place: &str, credential: &Credential, field: &str) -> String {
-    let name = credential.name;
-    format!(
-        "{place}: the secret {name}_{field} is not set in the --secrets file, nor \
-         {CREDENTIAL_ENV_PREFIX}{name}_{field} in the environment"
-    )
 }
 
 /// The adapter of a network that must not send: every call is refused with the reason,
@@ -379,7 +439,10 @@ mod tests {
             vec![AllowedHost::parse("api.x.com").unwrap()]
         );
         assert!(x.check_target("https://api.x.com").is_ok());
-        let e = x.check_target("http://evil.example:8443").unwrap_err();
+        let e = x
+            .check_target("http://evil.example:8443")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "credential X_CITY may not be sent to host evil.example:8443: allow it in the \
@@ -407,18 +470,21 @@ mod tests {
             secrets("FB_TYPE=facebook\nODD_TYPE=telegram\nOSHIRASE_ALERT_WEBHOOK_TYPE=webhook\n");
         let e = Credential::declared(&s, "CI", NetworkKind::X)
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(
             e.contains("CI_TYPE=x") && e.contains("OSHIRASE_CRED_CI_TYPE=x"),
             "{e}"
         );
         let e = Credential::declared(&s, "FB", NetworkKind::X)
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(e.contains("declared for `facebook`"), "{e}");
         let e = Credential::declared(&s, "ODD", NetworkKind::X)
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(
             e.contains("not a network type") && !e.contains("telegram"),
             "{e}"
@@ -426,7 +492,8 @@ mod tests {
         // The server's own names are never credentials, whatever the file holds.
         let e = Credential::declared(&s, "OSHIRASE_ALERT_WEBHOOK", NetworkKind::Webhook)
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(e.contains("is not declared"), "{e}");
     }
 
@@ -434,7 +501,7 @@ mod tests {
     fn a_bad_hosts_entry_names_the_variable() {
         let s = secrets("X_TYPE=x\nX_HOSTS=api.x.com,https://evil.example\n");
         let x = Credential::declared(&s, "X", NetworkKind::X).unwrap();
-        let e = x.check_target("https://api.x.com").unwrap_err();
+        let e = x.check_target("https://api.x.com").unwrap_err().to_string();
         assert!(
             e.contains("X_HOSTS") && e.contains("https://evil.example"),
             "{e}"

@@ -28,8 +28,8 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 
 use super::{
-    http, media, AdapterContext, Endpoint, ErrorClass, MediaSource, NetError, Network, Published,
-    Settlement,
+    http, media, AdapterContext, BuildError, Endpoint, ErrorClass, MediaSource, NetError, Network,
+    Published, Settlement,
 };
 use crate::content::config::NetworkSettings;
 use crate::content::post::Image;
@@ -62,7 +62,7 @@ pub struct Facebook {
 }
 
 /// `<credentials>_PAGE_TOKEN` and `page_id`; `base_url` replaces https://graph.facebook.com.
-pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
+pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, BuildError> {
     let grant = ctx.grant(Endpoint::Url(DEFAULT_BASE))?;
     let token = grant.secret("PAGE_TOKEN")?;
     let NetworkSettings::Facebook { page_id } = &ctx.net.settings else {

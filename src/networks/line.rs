@@ -21,7 +21,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{http, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement};
+use super::{
+    http, AdapterContext, BuildError, Endpoint, ErrorClass, NetError, Network, Published,
+    Settlement,
+};
 use crate::model::records::DeliveryRecord;
 
 const DEFAULT_BASE: &str = "https://api.line.me";
@@ -43,7 +46,7 @@ pub struct Line {
 
 /// `<credentials>_CHANNEL_TOKEN`; `base_url` replaces https://api.line.me. A missing public
 /// URL is only an error for deliveries with images, when they are sent.
-pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
+pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, BuildError> {
     let grant = ctx.grant(Endpoint::Url(DEFAULT_BASE))?;
     let token = grant.secret("CHANNEL_TOKEN")?;
     Ok(Arc::new(Line {

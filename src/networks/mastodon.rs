@@ -23,8 +23,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    http, media, AdapterContext, Endpoint, ErrorClass, MediaSource, NetError, Network, Published,
-    Settlement,
+    http, media, AdapterContext, BuildError, Endpoint, ErrorClass, MediaSource, NetError, Network,
+    Published, Settlement,
 };
 use crate::content::config::NetworkSettings;
 use crate::content::post::Image;
@@ -71,7 +71,7 @@ pub struct Mastodon {
 }
 
 /// Reads `instance` (or `base_url`), `visibility` and `<credentials>_ACCESS_TOKEN`.
-pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
+pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, BuildError> {
     let NetworkSettings::Mastodon {
         instance,
         visibility,
@@ -85,13 +85,12 @@ pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
     let token = grant.secret("ACCESS_TOKEN")?;
     let name = grant.secret_name("ACCESS_TOKEN");
     if token.trim().is_empty() {
-        return Err(format!("{}: the secret {name} is empty", ctx.field()));
+        return Err(ctx.bad_secret(format!("the secret {name} is empty")));
     }
     let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.trim())).map_err(|_| {
-        format!(
-            "{}: the secret {name} holds characters that cannot be sent in an HTTP header",
-            ctx.field()
-        )
+        ctx.bad_secret(format!(
+            "the secret {name} holds characters that cannot be sent in an HTTP header"
+        ))
     })?;
     auth.set_sensitive(true);
     Ok(Arc::new(Mastodon {

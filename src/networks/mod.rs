@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use crate::content::config::{NetworkConfig, NetworkKind, RepoConfig};
 use crate::model::records::DeliveryRecord;
 use crate::support::secrets::Secrets;
-use credentials::{Credential, Refusing};
+use credentials::{Credential, CredentialError, Refusing};
 
 pub use credentials::{Endpoint, Grant};
 pub use media::{MediaSource, MemoryMedia, RepoMedia};
@@ -110,6 +110,34 @@ pub trait Network: Send + Sync {
     async fn retract(&self, delivery: &DeliveryRecord) -> Result<(), NetError>;
 }
 
+/// Why the adapter of one configured network could not be built; its deliveries wait
+/// with this reason while the other networks go on.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{place}: {source}")]
+    Credential {
+        place: String,
+        source: CredentialError,
+    },
+    /// A secret that is set but unusable, or a set of secrets that does not add up.
+    #[error("{place}: {problem}")]
+    Secret { place: String, problem: String },
+    /// An adapter handed another type's settings: a wiring mistake here, not in the file.
+    #[error("{place}: a `{kind}` network was given to another type's adapter")]
+    WrongSettings { place: String, kind: NetworkKind },
+    #[error("{place}: an outbox is built by `Outboxes`, not as an adapter")]
+    Outbox { place: String },
+}
+
+impl BuildError {
+    pub fn credential(place: &str, source: CredentialError) -> BuildError {
+        BuildError::Credential {
+            place: place.to_string(),
+            source,
+        }
+    }
+}
+
 /// The adapters for every (account, network) of the current configuration.
 #[derive(Default)]
 pub struct Networks {
@@ -154,7 +182,7 @@ impl Networks {
     }
 
     /// One adapter, built from a configured network: what tests of a single adapter use.
-    pub fn adapter(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
+    pub fn adapter(ctx: &AdapterContext) -> Result<Arc<dyn Network>, BuildError> {
         match ctx.net.kind() {
             NetworkKind::X => x::build(ctx),
             NetworkKind::Facebook => facebook::build(ctx),
@@ -162,7 +190,7 @@ impl Networks {
             NetworkKind::Bluesky => bluesky::build(ctx),
             NetworkKind::Line => line::build(ctx),
             NetworkKind::Webhook => webhook::build(ctx),
-            NetworkKind::Outbox => Err("an outbox is built by `Outboxes`".into()),
+            NetworkKind::Outbox => Err(BuildError::Outbox { place: ctx.field() }),
         }
     }
 
@@ -191,21 +219,21 @@ impl AdapterContext<'_> {
     /// `base_url` when the configuration redirects the network, else `default`. Refused,
     /// with a message for the operator, when the server has not declared the credential
     /// for this network type or does not allow that address's host for it.
-    pub fn grant(&self, default: Endpoint) -> Result<Grant<'_>, String> {
+    pub fn grant(&self, default: Endpoint) -> Result<Grant<'_>, BuildError> {
         let place = self.field();
         let name = self.net.credentials.as_deref().unwrap_or_default();
         let credential = Credential::declared(self.secrets, name, self.net.kind())
-            .map_err(|e| format!("{place}: {e}"))?;
+            .map_err(|e| BuildError::credential(&place, e))?;
         let endpoint = match (&self.net.base_url, default) {
             (Some(base), _) => base.clone(),
             (None, Endpoint::Url(url)) => url.to_string(),
             (None, Endpoint::Field(field)) => credential
                 .field(field)
-                .ok_or_else(|| credentials::missing(&place, &credential, field))?,
+                .ok_or_else(|| BuildError::credential(&place, credential.missing(field)))?,
         };
         credential
             .check_target(&endpoint)
-            .map_err(|e| format!("{place}: {e}"))?;
+            .map_err(|e| BuildError::credential(&place, e))?;
         Ok(Grant {
             credential,
             endpoint,
@@ -214,12 +242,19 @@ impl AdapterContext<'_> {
     }
 
     /// An adapter handed another type's settings: a wiring mistake here, not in the file.
-    pub fn wrong_settings(&self) -> String {
-        format!(
-            "{}: a `{}` network was given to another type's adapter",
-            self.field(),
-            self.net.kind()
-        )
+    pub fn wrong_settings(&self) -> BuildError {
+        BuildError::WrongSettings {
+            place: self.field(),
+            kind: self.net.kind(),
+        }
+    }
+
+    /// A secret that is set but cannot be used as it is.
+    pub fn bad_secret(&self, problem: String) -> BuildError {
+        BuildError::Secret {
+            place: self.field(),
+            problem,
+        }
     }
 
     /// `accounts.<account>.networks.<network>`, for messages.

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use std::sync::Arc;
 
-use super::{http, AdapterContext, Endpoint, NetError, Network, Published, Settlement};
+use super::{http, AdapterContext, BuildError, Endpoint, NetError, Network, Published, Settlement};
 use crate::model::records::DeliveryRecord;
 
 pub struct Webhook {
@@ -22,7 +22,7 @@ pub struct Webhook {
 
 /// `<credentials>_URL`, or `base_url` when the configuration redirects it (to a host the
 /// server allows for the credential: by default only the host of `<credentials>_URL`).
-pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
+pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, BuildError> {
     let grant = ctx.grant(Endpoint::Field("URL"))?;
     Ok(Arc::new(Webhook {
         url: grant.endpoint,

@@ -28,7 +28,10 @@ use sha1::Sha1;
 use tokio::sync::OnceCell;
 
 use super::media::{self, MediaSource};
-use super::{http, AdapterContext, Endpoint, ErrorClass, NetError, Network, Published, Settlement};
+use super::{
+    http, AdapterContext, BuildError, Endpoint, ErrorClass, NetError, Network, Published,
+    Settlement,
+};
 use crate::content::config::NetworkSettings;
 use crate::model::records::DeliveryRecord;
 
@@ -191,7 +194,7 @@ pub struct X {
 
 /// OAuth 1.0a when any of its four secrets is set (then all four must be), else the OAuth
 /// 2.0 `BEARER_TOKEN`; a missing secret is an error naming it.
-pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
+pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, BuildError> {
     const OAUTH1: [&str; 4] = [
         "CONSUMER_KEY",
         "CONSUMER_SECRET",
@@ -215,15 +218,15 @@ pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, String> {
     } else if let Some(token) = grant.optional_secret("BEARER_TOKEN") {
         (Auth::Bearer(token), grant.secret_name("BEARER_TOKEN"))
     } else {
-        let missing = grant.secret("CONSUMER_KEY").err().unwrap_or_default();
-        return Err(format!(
+        let missing = grant.credential.missing("CONSUMER_KEY");
+        return Err(ctx.bad_secret(format!(
             "{missing}; set {}, {}, {} and {} (OAuth 1.0a), or {} (an OAuth 2.0 user token)",
             grant.secret_name("CONSUMER_KEY"),
             grant.secret_name("CONSUMER_SECRET"),
             grant.secret_name("ACCESS_TOKEN"),
             grant.secret_name("ACCESS_SECRET"),
             grant.secret_name("BEARER_TOKEN"),
-        ));
+        )));
     };
     let NetworkSettings::X { handle } = &ctx.net.settings else {
         return Err(ctx.wrong_settings());
