@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::model::event::EventKind;
 use crate::model::records::Event;
 use crate::networks::http;
-use crate::store::{meta, Store, StoreError};
+use crate::store::{blocking, meta, Store, StoreError};
 use crate::support::secrets::Secrets;
 
 /// The secret holding the alert webhook's URL.
@@ -269,17 +269,6 @@ async fn mark_sent(store: &Arc<Store>, seq: u64) {
     {
         tracing::warn!("alerts: cannot record what was sent: {e}");
     }
-}
-
-/// Runs a store call off the async runtime.
-async fn blocking<T: Send + 'static>(
-    store: &Arc<Store>,
-    call: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || call(&store))
-        .await
-        .map_err(|e| StoreError::Db(format!("a store task stopped: {e}")))?
 }
 
 /// Sends one event's alert to every target; a failure is logged.

@@ -23,7 +23,7 @@ use crate::delivery::pausing::{self, PausedNetworks};
 use crate::delivery::retry::RetryPolicy;
 use crate::model::records::{DeliveryRecord, State};
 use crate::networks::{ErrorClass, NetError, Networks, Published};
-use crate::store::{Store, StoreError};
+use crate::store::{blocking, Store};
 
 /// The longest the scheduler sleeps without looking at the due index again.
 const IDLE_LOOK: Duration = Duration::from_secs(60);
@@ -148,17 +148,6 @@ impl SchedulerHandle {
     pub(super) fn plan(&self) -> Arc<Plan> {
         self.plan.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
-}
-
-pub(super) async fn blocking<T, F>(store: &Arc<Store>, f: F) -> Result<T, StoreError>
-where
-    F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    T: Send + 'static,
-{
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .map_err(|e| StoreError::Db(format!("store task failed: {e}")))?
 }
 
 /// Runs until `shutdown` turns true, then waits for deliveries in flight to finish.

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 
 use crate::delivery::machine;
 use crate::delivery::retry::backoff;
-use crate::delivery::scheduler::{blocking, SchedulerHandle};
+use crate::delivery::scheduler::SchedulerHandle;
 use crate::model::records::{DeliveryRecord, State};
 use crate::networks::{ErrorClass, Settlement};
-use crate::store::Store;
+use crate::store::{blocking, Store};
 
 /// Settles deliveries that a previous run left `publishing` (it died mid-request). A
 /// network that cannot be asked right now (down, rate-limited, refusing credentials) is

@@ -4,47 +4,25 @@
 //! index in step, and appends its audit events; listeners hear of the events only after the
 //! commit. The calls block, so async code runs them through `spawn_blocking`.
 
+mod backup;
 pub mod listing;
+mod reads;
+mod tables;
 mod view_cache;
+mod writes;
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, TimeZone, Utc};
-use redb::{
-    Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
-    TableDefinition, WriteTransaction,
-};
+use std::sync::Arc;
+
+use redb::Database;
 use tokio::sync::broadcast;
 
-use crate::model::records::{
-    DeliveryRecord, Event, NewEvent, PostChange, PostRecord, PostView, State,
-};
-
-/// Post id → `PostRecord` (JSON).
-const POSTS: TableDefinition<&str, &[u8]> = TableDefinition::new("posts_v1");
-/// (post id, network) → `DeliveryRecord` (JSON).
-const DELIVERIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("deliveries_v1");
-/// (due time in ms, post id, network) for every delivery the scheduler must act on, so the
-/// next wake-up is one lookup instead of a scan.
-const DUE: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("due_v1");
-/// Sequence number → `Event` (JSON); append-only.
-const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events_v1");
-/// Post id → its events' sequence numbers.
-const POST_EVENTS: MultimapTableDefinition<&str, u64> =
-    MultimapTableDefinition::new("post_events_v1");
-/// File path on the branch → the id of the post it is, so a sync that only looks at changed
-/// files knows which post each one is (and a renamed file keeps its post).
-const FILES: TableDefinition<&str, &str> = TableDefinition::new("files_v1");
-/// Git blob id → MIME type of every image that has gone out (or started to) with a
-/// delivery: what `GET /media/<blob>` may serve to networks that fetch images by URL.
-/// Rows are never removed, so a published image stays reachable.
-const MEDIA: TableDefinition<&str, &str> = TableDefinition::new("media_v1");
-/// Sync metadata (`last_sync_commit`, `last_sync_at`, …).
-const META: TableDefinition<&str, &str> = TableDefinition::new("meta_v1");
-/// [`WRITE_SEQ`] → how many transactions changed a post or delivery, from any process, so
-/// that a kept list of posts knows whether it is still exact (see `view_cache`).
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters_v1");
-const WRITE_SEQ: &str = "post_writes";
+pub use self::backup::BackupReport;
+pub use self::reads::Snapshot;
+use self::tables::*;
+pub use self::writes::{PostBatch, POST_BATCH};
+use crate::model::records::Event;
 
 pub const DB_FILE: &str = "oshirase.redb";
 
@@ -78,16 +56,19 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error("database: {0}")]
-    Db(String),
+    Db(#[from] redb::Error),
     #[error("a stored record cannot be read ({0}); the database may be from a newer oshirase")]
-    Decode(String),
+    Decode(#[from] serde_json::Error),
+    /// The thread a store call ran on stopped before it answered.
+    #[error("a store call stopped before it finished: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
 }
 
 macro_rules! db_err {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::Db(e.to_string())
+                StoreError::Db(e.into())
             }
         }
     )*};
@@ -99,12 +80,6 @@ db_err!(
     redb::CommitError
 );
 
-impl From<serde_json::Error> for StoreError {
-    fn from(e: serde_json::Error) -> Self {
-        StoreError::Decode(e.to_string())
-    }
-}
-
 pub struct Store {
     db: Database,
     events: broadcast::Sender<Event>,
@@ -112,16 +87,6 @@ pub struct Store {
     _serve_lock: Option<std::fs::File>,
     /// Every post as last read, for the API and the metrics.
     views: crate::store::view_cache::ViewCache,
-}
-
-/// What a backup copied.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct BackupReport {
-    pub posts: usize,
-    pub deliveries: usize,
-    pub events: usize,
-    /// Index and metadata rows.
-    pub other_rows: usize,
 }
 
 /// The file `serve` locks so that only one service uses a data directory.
@@ -192,60 +157,6 @@ impl Store {
         Ok(store)
     }
 
-    /// Writes a consistent copy of the whole database to `dest` (a new file), from one read
-    /// transaction, so it can run while the service writes. Restoring is putting the copy
-    /// back as `<data>/oshirase.redb` while no service runs.
-    pub fn backup_to(&self, dest: &Path) -> Result<BackupReport, StoreError> {
-        if dest.exists() {
-            return Err(StoreError::Open {
-                path: dest.to_path_buf(),
-                message: "the backup file exists already; choose a new name".into(),
-            });
-        }
-        let open_err = |e: redb::DatabaseError| StoreError::Open {
-            path: dest.to_path_buf(),
-            message: e.to_string(),
-        };
-        let copy = Database::create(dest).map_err(open_err)?;
-        let read = self.db.begin_read()?;
-        let write = copy.begin_write()?;
-        let mut report = BackupReport::default();
-        {
-            macro_rules! copy_table {
-                ($def:expr, $count:expr) => {{
-                    let from = read.open_table($def)?;
-                    let mut to = write.open_table($def)?;
-                    for row in from.iter()? {
-                        let (k, v) = row?;
-                        to.insert(k.value(), v.value())?;
-                        $count += 1;
-                    }
-                }};
-            }
-            let mut rows = 0usize;
-            copy_table!(POSTS, report.posts);
-            copy_table!(DELIVERIES, report.deliveries);
-            copy_table!(DUE, rows);
-            copy_table!(EVENTS, report.events);
-            copy_table!(FILES, rows);
-            copy_table!(MEDIA, rows);
-            copy_table!(META, rows);
-            copy_table!(COUNTERS, rows);
-            let from = read.open_multimap_table(POST_EVENTS)?;
-            let mut to = write.open_multimap_table(POST_EVENTS)?;
-            for row in from.iter()? {
-                let (k, values) = row?;
-                for v in values {
-                    to.insert(k.value(), v?.value())?;
-                    rows += 1;
-                }
-            }
-            report.other_rows = rows;
-        }
-        write.commit()?;
-        Ok(report)
-    }
-
     /// Opens the store of a data directory that a service may be using at the same time.
     pub fn open_beside_service(data_dir: &Path) -> Result<Store, StoreError> {
         Store::open_db(data_dir)
@@ -298,372 +209,11 @@ impl Store {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
-
-    // ---- reads ------------------------------------------------------------------------
-
-    pub fn post(&self, id: &str) -> Result<Option<PostView>, StoreError> {
-        self.snapshot()?.post(id)
-    }
-
-    /// The store as committed now, for many lookups in a row: each read transaction takes
-    /// a file lock (several processes may use the store), which a sync of thousands of
-    /// posts should not pay twice a post.
-    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        Ok(Snapshot {
-            txn: self.db.begin_read()?,
-        })
-    }
-
-    /// Every post with its deliveries, in id order.
-    pub fn posts(&self) -> Result<Vec<PostView>, StoreError> {
-        posts_in(&self.db.begin_read()?)
-    }
-
-    /// The listing of every post (`listing`), in id order, shared and kept between calls:
-    /// only what changed since the last call is read (see `view_cache`).
-    pub fn listings(
-        &self,
-    ) -> Result<std::sync::Arc<Vec<crate::store::listing::Listing>>, StoreError> {
-        let mut cache = self.views.lock();
-        let txn = self.db.begin_read()?;
-        let seq = txn
-            .open_table(COUNTERS)?
-            .get(WRITE_SEQ)?
-            .map_or(0, |v| v.value());
-        match cache.stale_posts(seq) {
-            Some(ids) => {
-                if !ids.is_empty() {
-                    let posts = txn.open_table(POSTS)?;
-                    let deliveries = txn.open_table(DELIVERIES)?;
-                    for id in ids {
-                        let view = match posts.get(id.as_str())? {
-                            Some(v) => Some(PostView {
-                                post: serde_json::from_slice(v.value())?,
-                                deliveries: read_deliveries(&deliveries, &id)?,
-                            }),
-                            None => None,
-                        };
-                        cache.put(&id, view);
-                    }
-                }
-            }
-            None => {
-                let posts = posts_in(&txn)?;
-                let many = posts.len() >= crate::support::memory::RELEASE_AFTER_PARSED;
-                cache.replace(seq, posts);
-                // Every post was read whole to make the listings; give that back.
-                if many {
-                    crate::support::memory::release_after_settling();
-                }
-            }
-        }
-        Ok(cache.shared())
-    }
-
-    pub fn delivery(
-        &self,
-        post_id: &str,
-        network: &str,
-    ) -> Result<Option<DeliveryRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(DELIVERIES)?;
-        let value = table.get((post_id, network))?;
-        Ok(match value {
-            Some(v) => Some(serde_json::from_slice(v.value())?),
-            None => None,
-        })
-    }
-
-    /// Deliveries in one state (a scan; used at start-up and by `status`).
-    pub fn deliveries_in(&self, state: State) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(DELIVERIES)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            let (_, v) = entry?;
-            let d: DeliveryRecord = serde_json::from_slice(v.value())?;
-            if d.state == state {
-                out.push(d);
-            }
-        }
-        Ok(out)
-    }
-
-    pub fn events_for(&self, post_id: &str) -> Result<Vec<Event>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let index = txn.open_multimap_table(POST_EVENTS)?;
-        let events = txn.open_table(EVENTS)?;
-        let mut out = Vec::new();
-        for seq in index.get(post_id)? {
-            if let Some(v) = events.get(seq?.value())? {
-                out.push(serde_json::from_slice(v.value())?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Up to `limit` events with a sequence number above `after`, oldest first.
-    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let events = txn.open_table(EVENTS)?;
-        let mut out = Vec::new();
-        for entry in events.range(after.saturating_add(1)..)?.take(limit) {
-            out.push(serde_json::from_slice(entry?.1.value())?);
-        }
-        Ok(out)
-    }
-
-    /// The sequence number of the newest event (0 before the first).
-    pub fn last_event_seq(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
-        let events = txn.open_table(EVENTS)?;
-        let last = events.last()?.map_or(0, |(k, _)| k.value());
-        Ok(last)
-    }
-
-    /// All events, oldest first (the export of the audit log).
-    pub fn events(&self) -> Result<Vec<Event>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let events = txn.open_table(EVENTS)?;
-        let mut out = Vec::new();
-        for entry in events.iter()? {
-            out.push(serde_json::from_slice(entry?.1.value())?);
-        }
-        Ok(out)
-    }
-
-    /// The id of the post that the file at `path` is, if it is one.
-    pub fn file_owner(&self, path: &str) -> Result<Option<String>, StoreError> {
-        self.snapshot()?.file_owner(path)
-    }
-
-    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(META)?;
-        Ok(table.get(key)?.map(|v| v.value().to_string()))
-    }
-
-    /// The earliest time the scheduler has something to do.
-    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let due = txn.open_table(DUE)?;
-        let first = due.first()?.map(|(k, _)| from_millis(k.value().0));
-        Ok(first)
-    }
-
-    /// Deliveries due at or before `now`, earliest first.
-    pub fn due(&self, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let due = txn.open_table(DUE)?;
-        let mut out = Vec::new();
-        for entry in
-            due.range::<(i64, &str, &str)>(..=(now.timestamp_millis(), "\u{10ffff}", ""))?
-        {
-            let (k, _) = entry?;
-            let (at, post, network) = k.value();
-            if at > now.timestamp_millis() {
-                break;
-            }
-            out.push((post.to_string(), network.to_string()));
-        }
-        Ok(out)
-    }
-
-    // ---- writes -----------------------------------------------------------------------
-
-    /// Plans and writes one post in one transaction. `plan` sees the post as committed now
-    /// (not as it was when the caller last looked, since the scheduler may have moved a
-    /// delivery since) and returns what to write, or `None` when nothing changes.
-    pub fn apply_post<F>(&self, id: &str, plan: F) -> Result<Vec<Event>, StoreError>
-    where
-        F: FnOnce(Option<&PostView>) -> Option<PostChange>,
-    {
-        let txn = self.db.begin_write()?;
-        let events = apply_post_in(&txn, id, plan)?;
-        if events.is_none() {
-            txn.abort()?;
-            return Ok(Vec::new());
-        }
-        let (events, changed) = events.unwrap_or_default();
-        let before = bump_write_seq(&txn)?;
-        txn.commit()?;
-        self.views.wrote(changed.iter().map(String::as_str), before);
-        self.announce(&events);
-        Ok(events)
-    }
-
-    /// A batch of [`Store::apply_post`]s sharing write transactions, for a sync that
-    /// writes thousands of posts: one commit (and fsync) per [`POST_BATCH`] posts instead
-    /// of one per post. Nothing is visible to readers until the batch commits.
-    pub fn post_batch(&self) -> PostBatch<'_> {
-        PostBatch {
-            store: self,
-            txn: None,
-            events: Vec::new(),
-            changed: Vec::new(),
-            applied: 0,
-        }
-    }
-
-    /// Changes one delivery inside one transaction. `change` sees the committed record and
-    /// returns the events describing what it changed, or `None` to leave it untouched; this
-    /// is how the scheduler records intent before a request and the outcome after it.
-    pub fn update_delivery<F>(
-        &self,
-        post_id: &str,
-        network: &str,
-        change: F,
-    ) -> Result<Option<(DeliveryRecord, Vec<Event>)>, StoreError>
-    where
-        F: FnOnce(&mut DeliveryRecord) -> Option<Vec<NewEvent>>,
-    {
-        let txn = self.db.begin_write()?;
-        let current: Option<DeliveryRecord> = {
-            let table = txn.open_table(DELIVERIES)?;
-            let value = table.get((post_id, network))?;
-            match value {
-                Some(v) => Some(serde_json::from_slice(v.value())?),
-                None => None,
-            }
-        };
-        let Some(mut record) = current else {
-            txn.abort()?;
-            return Ok(None);
-        };
-        let Some(events) = change(&mut record) else {
-            txn.abort()?;
-            return Ok(None);
-        };
-        put_delivery(&txn, &record)?;
-        note_media(&txn, &record)?;
-        let events = append_events(&txn, events)?;
-        let before = bump_write_seq(&txn)?;
-        txn.commit()?;
-        self.views.wrote([post_id], before);
-        self.announce(&events);
-        Ok(Some((record, events)))
-    }
-
-    /// [`Store::update_delivery`] for many deliveries in one transaction: the scheduler
-    /// commits the intent for a whole burst of due deliveries at once, so the last of them
-    /// is not kept waiting behind hundreds of commits. Returns the deliveries `change`
-    /// changed, in order.
-    pub fn update_deliveries<F>(
-        &self,
-        keys: &[(String, String)],
-        mut change: F,
-    ) -> Result<Vec<DeliveryRecord>, StoreError>
-    where
-        F: FnMut(&mut DeliveryRecord) -> Option<Vec<NewEvent>>,
-    {
-        let txn = self.db.begin_write()?;
-        let mut changed = Vec::new();
-        let mut all_events = Vec::new();
-        for (post_id, network) in keys {
-            let current: Option<DeliveryRecord> = {
-                let table = txn.open_table(DELIVERIES)?;
-                let value = table.get((post_id.as_str(), network.as_str()))?;
-                match value {
-                    Some(v) => Some(serde_json::from_slice(v.value())?),
-                    None => None,
-                }
-            };
-            let Some(mut record) = current else { continue };
-            let Some(events) = change(&mut record) else {
-                continue;
-            };
-            put_delivery(&txn, &record)?;
-            note_media(&txn, &record)?;
-            all_events.extend(events);
-            changed.push(record);
-        }
-        if changed.is_empty() {
-            txn.abort()?;
-            return Ok(changed);
-        }
-        let events = append_events(&txn, all_events)?;
-        let before = bump_write_seq(&txn)?;
-        txn.commit()?;
-        self.views
-            .wrote(changed.iter().map(|d| d.post_id.as_str()), before);
-        self.announce(&events);
-        Ok(changed)
-    }
-
-    /// The MIME type of an image that went out with a delivery, `None` for any other blob.
-    pub fn published_media(&self, blob: &str) -> Result<Option<String>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(MEDIA)?;
-        Ok(table.get(blob)?.map(|v| v.value().to_string()))
-    }
-
-    pub fn set_meta(&self, pairs: &[(&str, &str)]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut table = txn.open_table(META)?;
-            for (k, v) in pairs {
-                table.insert(*k, *v)?;
-            }
-        }
-        txn.commit()?;
-        Ok(())
-    }
-
-    fn announce(&self, events: &[Event]) {
-        for e in events {
-            // No listener is fine: the events are in the database either way.
-            let _ = self.events.send(e.clone());
-        }
-    }
-}
-
-/// See [`Store::snapshot`]; it sees nothing committed after it was taken.
-pub struct Snapshot {
-    txn: redb::ReadTransaction,
-}
-
-impl Snapshot {
-    /// A post with its deliveries, as [`Store::post`].
-    pub fn post(&self, id: &str) -> Result<Option<PostView>, StoreError> {
-        let posts = self.txn.open_table(POSTS)?;
-        let Some(value) = posts.get(id)? else {
-            return Ok(None);
-        };
-        let post: PostRecord = serde_json::from_slice(value.value())?;
-        let deliveries = read_deliveries(&self.txn.open_table(DELIVERIES)?, id)?;
-        Ok(Some(PostView { post, deliveries }))
-    }
-
-    /// Many posts by id, in the order asked (missing ones left out), opening each table
-    /// once: a page of the dashboard's lists.
-    pub fn posts_by_id<'a>(
-        &self,
-        ids: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Vec<PostView>, StoreError> {
-        let posts = self.txn.open_table(POSTS)?;
-        let deliveries = self.txn.open_table(DELIVERIES)?;
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(value) = posts.get(id)? {
-                out.push(PostView {
-                    post: serde_json::from_slice(value.value())?,
-                    deliveries: read_deliveries(&deliveries, id)?,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// The post a file is, as [`Store::file_owner`].
-    pub fn file_owner(&self, path: &str) -> Result<Option<String>, StoreError> {
-        let table = self.txn.open_table(FILES)?;
-        Ok(table.get(path)?.map(|v| v.value().to_string()))
-    }
 }
 
 /// A post's title for messages to people (its id when the post cannot be read), looked up
 /// off the async runtime.
-pub async fn title_of(store: &std::sync::Arc<Store>, id: &str) -> String {
+pub async fn title_of(store: &Arc<Store>, id: &str) -> String {
     let (store, lookup) = (store.clone(), id.to_string());
     tokio::task::spawn_blocking(move || store.post(&lookup).ok().flatten().map(|v| v.post.title))
         .await
@@ -672,227 +222,11 @@ pub async fn title_of(store: &std::sync::Arc<Store>, id: &str) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
-/// Every post with its deliveries in one read transaction, in id order.
-fn posts_in(txn: &redb::ReadTransaction) -> Result<Vec<PostView>, StoreError> {
-    let posts = txn.open_table(POSTS)?;
-    let deliveries = txn.open_table(DELIVERIES)?;
-    let mut all_deliveries = deliveries.iter()?.peekable();
-    let mut out = Vec::new();
-    for entry in posts.iter()? {
-        let (key, value) = entry?;
-        let post: PostRecord = serde_json::from_slice(value.value())?;
-        // Both tables are ordered by post id, so one merge pass pairs them.
-        let mut mine = Vec::new();
-        while let Some(Ok((k, _))) = all_deliveries.peek() {
-            let owner = k.value().0;
-            if owner < key.value() {
-                all_deliveries.next();
-            } else if owner == key.value() {
-                if let Some(Ok((_, v))) = all_deliveries.next() {
-                    mine.push(serde_json::from_slice(v.value())?);
-                }
-            } else {
-                break;
-            }
-        }
-        out.push(PostView {
-            post,
-            deliveries: mine,
-        });
-    }
-    Ok(out)
-}
-
-fn read_deliveries(
-    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
-    post_id: &str,
-) -> Result<Vec<DeliveryRecord>, StoreError> {
-    let mut out = Vec::new();
-    for entry in table.range::<(&str, &str)>((post_id, "")..)? {
-        let (k, v) = entry?;
-        if k.value().0 != post_id {
-            break;
-        }
-        out.push(serde_json::from_slice(v.value())?);
-    }
-    Ok(out)
-}
-
-/// Writes a delivery and moves its entry in the due index to match its new state.
-/// Posts written per transaction by a [`PostBatch`].
-pub const POST_BATCH: usize = 512;
-
-/// See [`Store::post_batch`].
-pub struct PostBatch<'a> {
-    store: &'a Store,
-    txn: Option<WriteTransaction>,
-    events: Vec<Event>,
-    /// Posts changed in the open transaction, for the post list kept between requests.
-    changed: Vec<String>,
-    applied: usize,
-}
-
-impl PostBatch<'_> {
-    /// Plans and writes one post in the batch's transaction; returns how many events it
-    /// recorded.
-    pub fn apply_post<F>(&mut self, id: &str, plan: F) -> Result<usize, StoreError>
-    where
-        F: FnOnce(Option<&PostView>) -> Option<PostChange>,
-    {
-        let txn = match self.txn.take() {
-            Some(t) => t,
-            None => self.store.db.begin_write()?,
-        };
-        let (events, changed) = apply_post_in(&txn, id, plan)?.unwrap_or_default();
-        let n = events.len();
-        self.events.extend(events);
-        self.changed.extend(changed);
-        self.txn = Some(txn);
-        self.applied += 1;
-        if self.applied.is_multiple_of(POST_BATCH) {
-            self.flush()?;
-        }
-        Ok(n)
-    }
-
-    /// Commits what the batch holds and announces its events.
-    pub fn flush(&mut self) -> Result<(), StoreError> {
-        if let Some(txn) = self.txn.take() {
-            let before = bump_write_seq(&txn)?;
-            txn.commit()?;
-            let changed = std::mem::take(&mut self.changed);
-            self.store
-                .views
-                .wrote(changed.iter().map(String::as_str), before);
-            let events = std::mem::take(&mut self.events);
-            self.store.announce(&events);
-        }
-        Ok(())
-    }
-}
-
-/// What one planned post wrote: its events, and the ids of the posts it changed.
-type Applied = (Vec<Event>, Vec<String>);
-
-/// The body of [`Store::apply_post`] inside `txn`: `None` when the plan changes nothing.
-fn apply_post_in<F>(
-    txn: &WriteTransaction,
-    id: &str,
-    plan: F,
-) -> Result<Option<Applied>, StoreError>
-where
-    F: FnOnce(Option<&PostView>) -> Option<PostChange>,
-{
-    let current = {
-        let posts = txn.open_table(POSTS)?;
-        let value = posts.get(id)?;
-        match value {
-            Some(v) => {
-                let post: PostRecord = serde_json::from_slice(v.value())?;
-                let deliveries = read_deliveries(&txn.open_table(DELIVERIES)?, id)?;
-                Some(PostView { post, deliveries })
-            }
-            None => None,
-        }
-    };
-    let Some(change) = plan(current.as_ref()) else {
-        return Ok(None);
-    };
-    {
-        let mut posts = txn.open_table(POSTS)?;
-        let post = &change.post;
-        posts.insert(post.id.as_str(), serde_json::to_vec(post)?.as_slice())?;
-        let mut files = txn.open_table(FILES)?;
-        if let Some(old) = &current {
-            let moved = old.post.file != post.file || !post.present;
-            let owned = files
-                .get(old.post.file.as_str())?
-                .is_some_and(|v| v.value() == id);
-            if moved && owned {
-                files.remove(old.post.file.as_str())?;
-            }
-        }
-        if post.present {
-            files.insert(post.file.as_str(), id)?;
-        }
-    }
-    for d in &change.deliveries {
-        put_delivery(txn, d)?;
-    }
-    let events = append_events(txn, change.events)?;
-    let mut changed = vec![id.to_string(), change.post.id.clone()];
-    changed.extend(change.deliveries.iter().map(|d| d.post_id.clone()));
-    changed.dedup();
-    Ok(Some((events, changed)))
-}
-
-/// From the moment a delivery starts publishing, a network may fetch its images by URL.
-fn note_media(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreError> {
-    if d.state != State::Publishing {
-        return Ok(());
-    }
-    let mut media = txn.open_table(MEDIA)?;
-    for image in &d.images {
-        if let Some(blob) = &image.blob {
-            media.insert(blob.as_str(), image.mime.as_str())?;
-        }
-    }
-    Ok(())
-}
-
-fn put_delivery(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreError> {
-    let mut deliveries = txn.open_table(DELIVERIES)?;
-    let mut due = txn.open_table(DUE)?;
-    let key = (d.post_id.as_str(), d.network.as_str());
-    let old: Option<DeliveryRecord> = match deliveries.get(key)? {
-        Some(v) => Some(serde_json::from_slice(v.value())?),
-        None => None,
-    };
-    if let Some(old) = old.filter(DeliveryRecord::is_due) {
-        due.remove((old.due_at.timestamp_millis(), key.0, key.1))?;
-    }
-    if d.is_due() {
-        due.insert((d.due_at.timestamp_millis(), key.0, key.1), ())?;
-    }
-    deliveries.insert(key, serde_json::to_vec(d)?.as_slice())?;
-    Ok(())
-}
-
-/// Counts a transaction that changes posts or deliveries; returns the count before it.
-fn bump_write_seq(txn: &WriteTransaction) -> Result<u64, StoreError> {
-    let mut counters = txn.open_table(COUNTERS)?;
-    let before = counters.get(WRITE_SEQ)?.map_or(0, |v| v.value());
-    counters.insert(WRITE_SEQ, before + 1)?;
-    Ok(before)
-}
-
-fn append_events(txn: &WriteTransaction, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
-    let mut table = txn.open_table(EVENTS)?;
-    let mut index = txn.open_multimap_table(POST_EVENTS)?;
-    let first = match table.last()? {
-        Some((k, _)) => k.value() + 1,
-        None => 1,
-    };
-    let now = Utc::now();
-    let mut out = Vec::with_capacity(events.len());
-    for (seq, e) in (first..).zip(events) {
-        let event = Event {
-            seq,
-            at: now,
-            post_id: e.post_id,
-            kind: e.kind,
-            network: e.network,
-            detail: e.detail,
-            actor: e.actor,
-            facts: e.facts,
-        };
-        table.insert(seq, serde_json::to_vec(&event)?.as_slice())?;
-        index.insert(event.post_id.as_str(), seq)?;
-        out.push(event);
-    }
-    Ok(out)
-}
-
-fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+/// Runs a store call off the async runtime: redb calls block.
+pub async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    call: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || call(&store)).await?
 }
