@@ -1,6 +1,6 @@
 //! Japanese and English for what staff read: problems in posts and `check` output.
 //!
-//! Every message is written in both languages where it is made (see `post::Problem`), so
+//! Every message is written in both languages where it is made (see `problem::Problem`), so
 //! a translation can never drift from the check that produced it.
 
 use serde::{Deserialize, Serialize};

@@ -14,6 +14,8 @@ pub mod info;
 pub mod links;
 pub mod network_config;
 pub mod post;
+pub mod problem;
 pub mod render;
+pub mod resolve;
 pub mod source;
 pub mod yaml_limits;

@@ -12,11 +12,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::content::brief::{self, quote};
-use crate::content::config::{NetworkConfig, RepoConfig};
-use crate::content::count::{self, ImageType};
-use crate::content::i18n::Lang;
+use crate::content::problem::Problem;
 use crate::content::render;
-use crate::content::source::{self, ContentSource, NotContent};
 use crate::content::yaml_limits::{self, LimitError};
 
 /// Post files larger than this are refused before parsing: a notice is a few kilobytes.
@@ -35,46 +32,6 @@ const KEYS: [&str; 9] = [
     "id",
     "retract",
 ];
-
-/// One thing wrong with a post, pinned to a line of its file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    pub file: String,
-    pub line: usize,
-    /// A stable machine-readable code (`yaml`, `unknown-key`, `publish-at`, …).
-    pub code: String,
-    /// English.
-    pub message: String,
-    /// Japanese.
-    #[serde(default)]
-    pub message_ja: String,
-}
-
-impl Problem {
-    pub fn new(file: &str, line: usize, code: &str, en: String, ja: String) -> Problem {
-        Problem {
-            file: file.to_string(),
-            line,
-            code: code.to_string(),
-            message: en,
-            message_ja: ja,
-        }
-    }
-
-    /// The message in `lang` (English when no Japanese was recorded).
-    pub fn text(&self, lang: Lang) -> &str {
-        match lang {
-            Lang::Ja if !self.message_ja.is_empty() => &self.message_ja,
-            _ => &self.message,
-        }
-    }
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
-    }
-}
 
 /// The front-matter exactly as staff write it.
 #[derive(Debug, Default, Deserialize)]
@@ -346,85 +303,31 @@ fn parse_front_matter(
     body: &str,
     body_line: usize,
 ) -> Result<Post, Vec<Problem>> {
-    // Before serde_yaml, which would spend time out of proportion to the size on some.
-    yaml_limits::check(yaml, &yaml_limits::FRONT_MATTER)
-        .map_err(|e| vec![limit_problem(file, &e)])?;
-    let fm: FrontMatter = if yaml.trim().is_empty() {
-        FrontMatter::default()
-    } else {
-        serde_yaml::from_str(yaml).map_err(|e| {
-            // YAML lines are counted from the line after the opening `---`.
-            let line = e.location().map(|l| l.line() + 1).unwrap_or(1);
-            vec![yaml_problem(file, line, &e.to_string())]
-        })?
-    };
+    let fm = read_front_matter(file, yaml)?;
     let lines = key_lines(yaml);
     let line_of = |key: &str| lines.get(key).copied().unwrap_or(1);
     let mut problems = Vec::new();
-
     let publish_at = match &fm.publish_at {
         None => PublishAt::Asap,
-        Some(s) => match parse_publish_at(s) {
-            Some(p) => p,
-            None => {
-                problems.push(Problem::new(
-                    file,
-                    line_of("publish_at"),
-                    "publish-at",
-                    format!(
-                        "`publish_at` {} is not a time; write `2026-12-20T19:00:00+09:00` \
-                         or `2026-12-20 19:00` (in the repository's time zone)",
-                        quote(s)
-                    ),
-                    format!(
-                        "`publish_at` {} は日時として読めません。`2026-12-20T19:00:00+09:00` \
-                         または `2026-12-20 19:00`（リポジトリのタイムゾーン）の形で書いてください",
-                        quote(s)
-                    ),
-                ));
-                PublishAt::Asap
-            }
-        },
+        Some(s) => parse_publish_at(s).unwrap_or_else(|| {
+            problems.push(not_a_time(file, line_of("publish_at"), s));
+            PublishAt::Asap
+        }),
     };
-    if fm.networks.is_empty() {
+    problems.extend(network_list_problems(
+        file,
+        line_of("networks"),
+        &fm.networks,
+    ));
+    if fm.id.as_deref().is_some_and(|id| !is_usable_id(id)) {
         problems.push(Problem::new(
             file,
-            line_of("networks"),
-            "no-networks",
-            "the post names no networks; add for example `networks: [x, facebook]`".into(),
-            "投稿先がありません。`networks: [x, facebook]` のように書いてください".into(),
+            line_of("id"),
+            "id",
+            "`id` must be 1–200 characters without spaces or control characters".into(),
+            "`id` は空白や制御文字を含まない1〜200文字にしてください".into(),
         ));
     }
-    let mut seen = std::collections::BTreeSet::new();
-    for n in &fm.networks {
-        if !seen.insert(n) {
-            problems.push(Problem::new(
-                file,
-                line_of("networks"),
-                "duplicate-network",
-                format!("network {} is listed twice", quote(n)),
-                format!("投稿先 {} が2回書かれています", quote(n)),
-            ));
-        }
-    }
-    let id = match &fm.id {
-        Some(id) => {
-            let ok = !id.is_empty()
-                && id.len() <= 200
-                && !id.chars().any(|c| c.is_control() || c.is_whitespace());
-            if !ok {
-                problems.push(Problem::new(
-                    file,
-                    line_of("id"),
-                    "id",
-                    "`id` must be 1–200 characters without spaces or control characters".into(),
-                    "`id` は空白や制御文字を含まない1〜200文字にしてください".into(),
-                ));
-            }
-            id.clone()
-        }
-        None => default_id(id_path),
-    };
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -437,7 +340,7 @@ fn parse_front_matter(
     Ok(Post {
         file: file.to_string(),
         path: id_path.to_string(),
-        id,
+        id: fm.id.unwrap_or_else(|| default_id(id_path)),
         title,
         publish_at,
         networks: fm.networks,
@@ -450,6 +353,71 @@ fn parse_front_matter(
         lines,
         body_line,
     })
+}
+
+/// The front-matter's keys, or the problem that stops YAML from reading them.
+fn read_front_matter(file: &str, yaml: &str) -> Result<FrontMatter, Vec<Problem>> {
+    // Before serde_yaml, which would spend time out of proportion to the size on some.
+    yaml_limits::check(yaml, &yaml_limits::FRONT_MATTER)
+        .map_err(|e| vec![limit_problem(file, &e)])?;
+    if yaml.trim().is_empty() {
+        return Ok(FrontMatter::default());
+    }
+    serde_yaml::from_str(yaml).map_err(|e| {
+        // YAML lines are counted from the line after the opening `---`.
+        let line = e.location().map(|l| l.line() + 1).unwrap_or(1);
+        vec![yaml_problem(file, line, &e.to_string())]
+    })
+}
+
+fn not_a_time(file: &str, line: usize, written: &str) -> Problem {
+    Problem::new(
+        file,
+        line,
+        "publish-at",
+        format!(
+            "`publish_at` {} is not a time; write `2026-12-20T19:00:00+09:00` \
+             or `2026-12-20 19:00` (in the repository's time zone)",
+            quote(written)
+        ),
+        format!(
+            "`publish_at` {} は日時として読めません。`2026-12-20T19:00:00+09:00` \
+             または `2026-12-20 19:00`（リポジトリのタイムゾーン）の形で書いてください",
+            quote(written)
+        ),
+    )
+}
+
+/// `networks:` must name at least one network, each once.
+fn network_list_problems(file: &str, line: usize, networks: &[String]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if networks.is_empty() {
+        problems.push(Problem::new(
+            file,
+            line,
+            "no-networks",
+            "the post names no networks; add for example `networks: [x, facebook]`".into(),
+            "投稿先がありません。`networks: [x, facebook]` のように書いてください".into(),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for n in networks {
+        if !seen.insert(n) {
+            problems.push(Problem::new(
+                file,
+                line,
+                "duplicate-network",
+                format!("network {} is listed twice", quote(n)),
+                format!("投稿先 {} が2回書かれています", quote(n)),
+            ));
+        }
+    }
+    problems
+}
+
+/// An id is used in URLs and file names of the dashboard: short, no spaces or controls.
+fn is_usable_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 200 && !id.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 /// The problem for front-matter refused before parsing (see `yaml_limits`).
@@ -613,346 +581,22 @@ impl PublishAt {
     }
 }
 
-/// A post checked against the repository configuration: the account it belongs to, when
-/// it is due, and the exact text and images each network receives.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResolvedPost {
-    pub post: Post,
-    pub account: String,
-    pub publish_at: Option<DateTime<Utc>>,
-    pub images: Vec<Image>,
-    pub deliveries: Vec<PlannedDelivery>,
-    /// Things worth a look that do not stop the post (an image without alt text).
-    pub warnings: Vec<Problem>,
-}
-
-/// One network's share of a post.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedDelivery {
-    pub network: String,
-    pub kind: crate::content::config::NetworkKind,
-    pub text: String,
-    /// The text's length as the network counts it, and the network's limit.
-    pub length: usize,
-    pub limit: usize,
-    /// Why this network cannot take the post; nothing is sent when set.
-    pub problem: Option<Problem>,
-}
-
 impl Post {
     /// The line of a front-matter key, or 1 when the key is absent.
     pub fn line_of(&self, key: &str) -> usize {
         self.lines.get(key).copied().unwrap_or(1)
     }
 
-    fn problem(&self, key: &str, code: &str, en: String, ja: String) -> Problem {
+    pub(super) fn problem(&self, key: &str, code: &str, en: String, ja: String) -> Problem {
         Problem::new(&self.file, self.line_of(key), code, en, ja)
-    }
-
-    /// Checks the post against `oshirase.yaml` and its images against `files`. Problems
-    /// with the post as a whole (unknown account or network, an unusable time, a missing
-    /// image) are errors; a text or image that one network cannot take only marks that
-    /// network's delivery.
-    pub fn resolve(
-        self,
-        config: &RepoConfig,
-        files: &dyn ContentSource,
-    ) -> Result<ResolvedPost, Vec<Problem>> {
-        let mut problems = Vec::new();
-        let account = match config.account(self.account.as_deref()) {
-            Ok(a) => Some(a),
-            Err(en) => {
-                let names = brief::cap_message(
-                    &config
-                        .accounts
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                );
-                let ja = match &self.account {
-                    Some(name) => format!("アカウント {} は oshirase.yaml にありません（あるのは {names}）", quote(name)),
-                    None => format!("アカウントが複数あります。`account:` で {names} のどれかを指定してください"),
-                };
-                problems.push(self.problem("account", "unknown-account", en, ja));
-                None
-            }
-        };
-        let publish_at = match self.publish_at.resolve(config.timezone) {
-            Ok(t) => t,
-            Err((en, ja)) => {
-                problems.push(self.problem("publish_at", "publish-at", en, ja));
-                None
-            }
-        };
-        for key in self.text.keys() {
-            if !self.networks.contains(key) {
-                problems.push(self.problem(
-                    "text",
-                    "text-network",
-                    format!(
-                        "`text` has an entry for {} but it is not in this post's networks",
-                        quote(key)
-                    ),
-                    format!(
-                        "`text` に {} がありますが、networks にありません",
-                        quote(key)
-                    ),
-                ));
-            }
-        }
-        let (images, warnings) = self.check_images(files, &mut problems);
-        let mut deliveries = Vec::new();
-        if let Some(account) = account {
-            for name in &self.networks {
-                match account.networks.get(name) {
-                    None => {
-                        let names = brief::cap_message(
-                            &account
-                                .networks
-                                .keys()
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        );
-                        problems.push(self.problem(
-                            "networks",
-                            "unknown-network",
-                            format!(
-                                "account `{}` has no network {}; oshirase.yaml defines: {names}",
-                                account.name,
-                                quote(name)
-                            ),
-                            format!(
-                                "アカウント `{}` に投稿先 {} はありません。使えるのは {names} です",
-                                account.name,
-                                quote(name)
-                            ),
-                        ))
-                    }
-                    Some(net) => deliveries.push(self.plan_network(net, &images)),
-                }
-            }
-        }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let account = account.map(|a| a.name.clone()).unwrap_or_default();
-        Ok(ResolvedPost {
-            post: self,
-            account,
-            publish_at,
-            images,
-            deliveries,
-            warnings,
-        })
-    }
-
-    /// Looks each image up; missing, unsafe or unknown files are errors of the whole post.
-    fn check_images(
-        &self,
-        files: &dyn ContentSource,
-        problems: &mut Vec<Problem>,
-    ) -> (Vec<Image>, Vec<Problem>) {
-        let mut images = Vec::new();
-        let mut warnings = Vec::new();
-        for image in &self.images {
-            // The path as the post wrote it, shown briefly in every problem below.
-            let p = &quote(&image.path);
-            let raw = &image.path;
-            let path = match source::resolve_relative(&self.path, raw) {
-                Ok(path) => path,
-                Err(why) => {
-                    problems.push(self.problem(
-                        "images",
-                        "image-path",
-                        format!("image {why}"),
-                        format!("画像 {p} のパスが使えません。投稿ファイルからの相対パスで、リポジトリの中を指してください"),
-                    ));
-                    continue;
-                }
-            };
-            let info = match files.stat(&path) {
-                Ok(info) => info,
-                Err(NotContent::Missing) => {
-                    problems.push(self.problem(
-                        "images",
-                        "image-missing",
-                        format!("image {p} does not exist (looked for {}); add it to the pull request", quote(&path)),
-                        format!("画像 {p} が見つかりません（{}）。プルリクエストに画像を追加してください", quote(&path)),
-                    ));
-                    continue;
-                }
-                Err(NotContent::NotARegularFile) => {
-                    problems.push(self.problem(
-                        "images",
-                        "image-path",
-                        format!("image {p} is not a regular file (a folder, symlink or submodule)"),
-                        format!("画像 {p} は通常のファイルではありません（フォルダ・シンボリックリンクなど）"),
-                    ));
-                    continue;
-                }
-                Err(NotContent::Unreadable(e)) => {
-                    problems.push(self.problem(
-                        "images",
-                        "image-unreadable",
-                        format!("image {p} cannot be read: {e}"),
-                        format!("画像 {p} を読めません: {e}"),
-                    ));
-                    continue;
-                }
-            };
-            if info.head.is_empty() && info.size > 0 {
-                problems.push(self.problem(
-                    "images",
-                    "image-size",
-                    format!(
-                        "image {p} is {} bytes, far larger than any network takes",
-                        info.size
-                    ),
-                    format!(
-                        "画像 {p} は {} バイトあり、どのネットワークにも大きすぎます",
-                        info.size
-                    ),
-                ));
-                continue;
-            }
-            let Some(kind) = ImageType::sniff(&info.head) else {
-                problems.push(self.problem(
-                    "images",
-                    "image-type",
-                    format!(
-                        "image {p} is not a PNG, JPEG, GIF or WebP file (judged by its content)"
-                    ),
-                    format!("画像 {p} は PNG・JPEG・GIF・WebP のどれでもありません（中身で判定）"),
-                ));
-                continue;
-            };
-            if image.alt.as_deref().is_none_or(|a| a.trim().is_empty()) {
-                warnings.push(self.problem(
-                    "images",
-                    "image-alt",
-                    format!("image {p} has no `alt` text; describe it for people who cannot see it"),
-                    format!("画像 {p} に `alt`（代替テキスト）がありません。目の見えない方のために内容を書いてください"),
-                ));
-            }
-            images.push(Image {
-                path,
-                alt: image.alt.clone().filter(|a| !a.trim().is_empty()),
-                mime: kind.mime().to_string(),
-                size: info.size,
-                blob: info.blob,
-            });
-        }
-        (images, warnings)
-    }
-
-    fn plan_network(&self, net: &NetworkConfig, images: &[Image]) -> PlannedDelivery {
-        let (text, from_override) = match self.text.get(&net.name) {
-            Some(t) => (t.trim_end().to_string(), true),
-            None => (render::plain_text(&self.body), false),
-        };
-        let limit = count::limit(net);
-        let length = count::length(net.counted_kind(), &text);
-        let name = &net.name;
-        let problem = if text.trim().is_empty() {
-            Some(self.problem(
-                "text",
-                "empty-text",
-                format!("the text for `{name}` is empty"),
-                format!("`{name}` に送る本文が空です"),
-            ))
-        } else if length > limit {
-            let mut p = if from_override {
-                self.problem(
-                    "text",
-                    "too-long",
-                    format!("`text.{name}` is {length} long; `{name}` allows {limit}: shorten it"),
-                    format!("`text.{name}` は {length} で、`{name}` の上限 {limit} を超えています。短くしてください"),
-                )
-            } else {
-                self.problem(
-                    "networks",
-                    "too-long",
-                    format!("the body is {length} long for `{name}`, which allows {limit}: add a shorter `text.{name}`"),
-                    format!("本文は `{name}` では {length} で、上限 {limit} を超えています。短い `text.{name}` を追加してください"),
-                )
-            };
-            if !from_override {
-                p.line = self.body_line;
-            }
-            Some(p)
-        } else {
-            self.image_problem(net, images)
-        };
-        PlannedDelivery {
-            network: net.name.clone(),
-            kind: net.kind(),
-            text,
-            length,
-            limit,
-            problem,
-        }
-    }
-
-    /// Whether the network takes these images (count, size, type).
-    fn image_problem(&self, net: &NetworkConfig, images: &[Image]) -> Option<Problem> {
-        let limits = count::image_limits(net.counted_kind());
-        let name = &net.name;
-        if images.len() > limits.max_count {
-            return Some(self.problem(
-                "images",
-                "image-count",
-                format!(
-                    "`{name}` takes at most {} images; this post has {}",
-                    limits.max_count,
-                    images.len()
-                ),
-                format!(
-                    "`{name}` に添付できる画像は {} 枚までです（この投稿は {} 枚）",
-                    limits.max_count,
-                    images.len()
-                ),
-            ));
-        }
-        for image in images {
-            let accepted = limits.types.iter().any(|t| t.mime() == image.mime);
-            if !accepted {
-                return Some(self.problem(
-                    "images",
-                    "image-type",
-                    format!(
-                        "`{name}` does not take {} images ({})",
-                        image.mime, image.path
-                    ),
-                    format!(
-                        "`{name}` は {} の画像を受け付けません（{}）",
-                        image.mime, image.path
-                    ),
-                ));
-            }
-            if image.size > limits.max_bytes as u64 {
-                return Some(self.problem(
-                    "images",
-                    "image-size",
-                    format!(
-                        "{} is {} bytes; `{name}` takes images up to {} bytes",
-                        image.path, image.size, limits.max_bytes
-                    ),
-                    format!(
-                        "{} は {} バイトあり、`{name}` の上限 {} バイトを超えています",
-                        image.path, image.size, limits.max_bytes
-                    ),
-                ));
-            }
-        }
-        None
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::content::config::RepoConfig;
+    use crate::content::source::{ContentSource, NotContent};
 
     struct NoFiles;
     impl ContentSource for NoFiles {

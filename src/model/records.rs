@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::content::post::{Image, Problem};
+use crate::content::post::Image;
+use crate::content::problem::Problem;
 use crate::model::event::EventKind;
 use crate::model::facts::Facts;
 use crate::model::person::Person;

@@ -19,7 +19,8 @@ use chrono::Utc;
 
 use crate::content::config::{ConfigError, RepoConfig};
 use crate::content::info::RepoInfo;
-use crate::content::post::{self, Problem};
+use crate::content::post;
+use crate::content::problem::Problem;
 use crate::git::repo::{Change, ContentFile, Landing, Repo, RepoError};
 use crate::store::{meta, Snapshot, Store, StoreError, POST_BATCH};
 use config_approval::HeldConfig;

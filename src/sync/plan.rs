@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::content::post::{self, PlannedDelivery, Problem};
+use crate::content::post;
+use crate::content::problem::Problem;
+use crate::content::resolve::PlannedDelivery;
 use crate::git::repo::Landing;
 use crate::model::event::EventKind;
 use crate::model::facts::{Facts, Hold};

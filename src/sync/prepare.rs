@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use crate::content::config::RepoConfig;
-use crate::content::post::{self, Parsed, Problem};
+use crate::content::post::{self, Parsed};
+use crate::content::problem::Problem;
 use crate::content::source::ContentSource;
 use crate::git::repo::{Change, ContentFile, GitContent, Repo, RepoError};
 use crate::model::records::PostView;

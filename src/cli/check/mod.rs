@@ -20,7 +20,9 @@ pub use self::files::find_content_dir;
 use self::files::Found;
 use crate::content::config::{NetworkKind, RepoConfig, CONFIG_FILE};
 use crate::content::count::{self, Facet};
-use crate::content::post::{self, Image, Parsed, PlannedDelivery, Problem, MAX_POST_BYTES};
+use crate::content::post::{self, Image, Parsed, MAX_POST_BYTES};
+use crate::content::problem::Problem;
+use crate::content::resolve::PlannedDelivery;
 use crate::content::source::FsSource;
 
 /// A mistake in how `check` was called (exit code 2), as opposed to a problem in a post.

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{CheckReport, PostPreview};
 use crate::content::i18n::Lang;
-use crate::content::post::Problem;
+use crate::content::problem::Problem;
 
 /// A publish time in the repository's time zone (UTC when it has none).
 pub fn local_time(at: Option<DateTime<Utc>>, tz: Option<Tz>, lang: Lang) -> String {
