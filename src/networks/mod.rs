@@ -12,6 +12,7 @@ pub mod http;
 mod line;
 mod mastodon;
 pub mod media;
+mod oauth1;
 mod outbox;
 mod webhook;
 mod x;
