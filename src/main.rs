@@ -1,222 +1,23 @@
 //! The `oshirase` command line: argument parsing and exit codes; the work is in the library.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 
+use oshirase::cli::args::{
+    BackupArgs, CheckArgs, CheckFormat, Cli, Command, DemoArgs, Format, HashPasswordArgs, LangArg,
+    LogFormat, PreviewArgs, ResolveArgs, ServeArgs, StatusArgs,
+};
 use oshirase::cli::check::{output, CheckOptions, UsageError};
 use oshirase::cli::demo::{self, DemoOptions};
 use oshirase::cli::resolve::Resolution;
 use oshirase::cli::serve::{ServeSettings, Service};
-use oshirase::content::i18n::Lang;
 use oshirase::git::fetch;
 use oshirase::support::secrets::Secrets;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-
-#[derive(Parser)]
-#[command(
-    name = "oshirase",
-    version,
-    about = "Publish an organisation's social-media posts from git, exactly once"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Watch a content repository and publish its posts when they are due.
-    Serve(ServeArgs),
-    /// Validate posts before merging: errors with file and line, and what each network receives.
-    Check(CheckArgs),
-    /// Show exactly what each network will receive for one post.
-    Preview(PreviewArgs),
-    /// Show what a data directory holds and what needs a person.
-    Status(StatusArgs),
-    /// Settle an `unknown` delivery after checking the network by hand.
-    Resolve(ResolveArgs),
-    /// Copy the database to a new file, consistently, even while `serve` runs.
-    Backup(BackupArgs),
-    /// Run the whole story on a scratch repository, without credentials.
-    Demo(DemoArgs),
-    /// Print an OSHIRASE_DASHBOARD_USERS entry (name:pbkdf2-sha256:…) for a dashboard user;
-    /// the password is the first line of standard input.
-    HashPassword(HashPasswordArgs),
-}
-
-#[derive(clap::Args)]
-struct HashPasswordArgs {
-    /// The user name the browser will ask for.
-    name: String,
-    /// PBKDF2 iterations: more is slower for an attacker and for each first login.
-    #[arg(long, default_value_t = oshirase::web::auth::DEFAULT_ITERATIONS)]
-    iterations: u32,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
-    /// Lines for people.
-    Text,
-    /// One JSON object a line (timestamp, level, fields, target), for log collectors.
-    Json,
-}
-
-#[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("outcome").required(true).args(["published", "not_published"])))]
-struct ResolveArgs {
-    /// The post id (as on the dashboard, e.g. posts/2026-12-20-gomi).
-    post: String,
-    /// The network name from oshirase.yaml (e.g. x).
-    network: String,
-    /// It is on the network, at this address.
-    #[arg(long, value_name = "URL")]
-    published: Option<String>,
-    /// It is not on the network: send it again.
-    #[arg(long)]
-    not_published: bool,
-    #[arg(long, env = "OSHIRASE_DATA", default_value = "oshirase-data")]
-    data: PathBuf,
-    /// Who is settling it, for the audit log (default: $USER).
-    #[arg(long)]
-    by: Option<String>,
-}
-
-#[derive(clap::Args)]
-struct BackupArgs {
-    /// The new file to write (it must not exist yet).
-    #[arg(long, value_name = "FILE")]
-    to: PathBuf,
-    #[arg(long, env = "OSHIRASE_DATA", default_value = "oshirase-data")]
-    data: PathBuf,
-}
-
-#[derive(clap::Args)]
-struct ServeArgs {
-    /// The content repository: a local path, or a URL (https, ssh, file://, git://) that
-    /// oshirase mirrors into the data directory.
-    #[arg(long, env = "OSHIRASE_REPO")]
-    repo: String,
-    /// The publish branch: what is on it is approved.
-    #[arg(long, env = "OSHIRASE_BRANCH", default_value = "main")]
-    branch: String,
-    /// Directory of the posts and oshirase.yaml inside the repository.
-    #[arg(long, env = "OSHIRASE_CONTENT", default_value = "")]
-    content: String,
-    /// Where oshirase keeps its database and outboxes.
-    #[arg(long, env = "OSHIRASE_DATA", default_value = "oshirase-data")]
-    data: PathBuf,
-    /// Address of the dashboard and API.
-    #[arg(long, env = "OSHIRASE_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Replace every network with an outbox, to rehearse a real repository safely.
-    #[arg(long, env = "OSHIRASE_DRY_RUN")]
-    dry_run: bool,
-    /// How often to look at the branch when no file-system event says it moved.
-    #[arg(long, env = "OSHIRASE_POLL", default_value = "30s", value_parser = humantime::parse_duration)]
-    poll: Duration,
-    /// How often to fetch a remote repository when no webhook says it moved.
-    #[arg(long, env = "OSHIRASE_FETCH_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
-    fetch_interval: Duration,
-    /// The longest one fetch of a remote repository may take, connecting included; a remote
-    /// that does not answer in time shows as a failing fetch on /healthz.
-    #[arg(long, env = "OSHIRASE_FETCH_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
-    fetch_timeout: Duration,
-    /// A file of KEY=value lines with network credentials and other secrets (the
-    /// environment is read too and wins).
-    #[arg(long, env = "OSHIRASE_SECRETS")]
-    secrets: Option<PathBuf>,
-    /// The address networks reach this service at (e.g. https://oshirase.city.example.jp),
-    /// for networks that fetch images by URL (LINE); only published images are served.
-    #[arg(long, env = "OSHIRASE_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// How the log on standard error is written.
-    #[arg(long, env = "OSHIRASE_LOG_FORMAT", value_enum, default_value = "text")]
-    log_format: LogFormat,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Human,
-    Json,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CheckFormat {
-    Human,
-    Github,
-    Json,
-    Markdown,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LangArg {
-    Ja,
-    En,
-}
-
-impl LangArg {
-    fn resolve(arg: Option<LangArg>) -> Lang {
-        match arg {
-            Some(LangArg::Ja) => Lang::Ja,
-            Some(LangArg::En) => Lang::En,
-            None => Lang::from_env(),
-        }
-    }
-}
-
-#[derive(clap::Args)]
-struct CheckArgs {
-    /// The content directory (where oshirase.yaml is).
-    #[arg(long, default_value = ".")]
-    content: PathBuf,
-    #[arg(long, value_enum, default_value = "human")]
-    format: CheckFormat,
-    /// Language of the messages (default: from the locale).
-    #[arg(long, value_enum)]
-    lang: Option<LangArg>,
-    /// A git revision (e.g. origin/main): posts changed since it get the warnings for new posts.
-    #[arg(long)]
-    base: Option<String>,
-    /// Only report these files (every post is still read, to find duplicates).
-    files: Vec<PathBuf>,
-}
-
-#[derive(clap::Args)]
-struct PreviewArgs {
-    file: PathBuf,
-    /// The content directory (default: the nearest folder upwards with an oshirase.yaml).
-    #[arg(long)]
-    content: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "human")]
-    format: Format,
-    #[arg(long, value_enum)]
-    lang: Option<LangArg>,
-}
-
-#[derive(clap::Args)]
-struct StatusArgs {
-    #[arg(long, env = "OSHIRASE_DATA", default_value = "oshirase-data")]
-    data: PathBuf,
-    #[arg(long, value_enum, default_value = "human")]
-    format: Format,
-}
-
-#[derive(clap::Args)]
-struct DemoArgs {
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Keep the scratch repository here instead of a new temporary directory.
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// Time between the demo posts that fall due soon.
-    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
-    step: Duration,
-}
 
 fn main() -> ExitCode {
     // SAFETY: no thread but this one runs yet.
@@ -369,43 +170,8 @@ async fn stop_signal() {
 }
 
 fn serve(args: ServeArgs) -> Result<()> {
-    let secrets = match &args.secrets {
-        Some(path) => Secrets::load(path)?,
-        None => Secrets::from_env(),
-    };
-    let auth = oshirase::web::auth::for_listen(args.listen, &secrets)?;
     let json_logs = args.log_format == LogFormat::Json;
-    let public_url = match args.public_url.as_deref() {
-        None => None,
-        Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
-            Some(u.trim_end_matches('/').to_string())
-        }
-        Some(u) => bail!("--public-url {u}: give an http:// or https:// address"),
-    };
-    let remote = fetch::is_remote(&args.repo).then(|| args.repo.clone());
-    if let Some(url) = &remote {
-        // Before anything is opened or written: a password must not reach the mirror.
-        fetch::check_remote_url(url)?;
-    }
-    let repo = match &remote {
-        Some(_) => fetch::mirror_path(&args.data),
-        None => PathBuf::from(&args.repo),
-    };
-    let settings = ServeSettings {
-        repo,
-        remote,
-        fetch_interval: args.fetch_interval,
-        fetch_timeout: args.fetch_timeout,
-        secrets,
-        branch: args.branch,
-        content_dir: args.content,
-        data_dir: args.data,
-        listen: args.listen,
-        dry_run: args.dry_run,
-        poll_interval: args.poll,
-        public_url,
-        auth,
-    };
+    let settings = serve_settings(args)?;
     // With JSON logs every line on standard error is JSON.
     let say = |line: String| {
         if json_logs {
@@ -414,9 +180,6 @@ fn serve(args: ServeArgs) -> Result<()> {
             eprintln!("oshirase: {line}");
         }
     };
-    if settings.fetch_timeout.is_zero() {
-        bail!("--fetch-timeout must be longer than zero");
-    }
     // SAFETY: no thread but this one runs yet; the runtime starts below.
     unsafe { fetch::set_socket_limits(settings.fetch_timeout) };
     let runtime = runtime()?;
@@ -440,6 +203,49 @@ fn serve(args: ServeArgs) -> Result<()> {
     // A fetch blocked in a read ends at its socket limit; the process need not wait for it.
     runtime.shutdown_timeout(Duration::from_secs(2));
     served
+}
+
+/// The flags checked once into the service's settings, before anything is opened.
+fn serve_settings(args: ServeArgs) -> Result<ServeSettings> {
+    if args.fetch_timeout.is_zero() {
+        bail!("--fetch-timeout must be longer than zero");
+    }
+    let secrets = match &args.secrets {
+        Some(path) => Secrets::load(path)?,
+        None => Secrets::from_env(),
+    };
+    let auth = oshirase::web::auth::for_listen(args.listen, &secrets)?;
+    let public_url = match args.public_url.as_deref() {
+        None => None,
+        Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+            Some(u.trim_end_matches('/').to_string())
+        }
+        Some(u) => bail!("--public-url {u}: give an http:// or https:// address"),
+    };
+    let remote = fetch::is_remote(&args.repo).then(|| args.repo.clone());
+    if let Some(url) = &remote {
+        // Before anything is opened or written: a password must not reach the mirror.
+        fetch::check_remote_url(url)?;
+    }
+    let repo = match &remote {
+        Some(_) => fetch::mirror_path(&args.data),
+        None => PathBuf::from(&args.repo),
+    };
+    Ok(ServeSettings {
+        repo,
+        remote,
+        fetch_interval: args.fetch_interval,
+        fetch_timeout: args.fetch_timeout,
+        secrets,
+        branch: args.branch,
+        content_dir: args.content,
+        data_dir: args.data,
+        listen: args.listen,
+        dry_run: args.dry_run,
+        poll_interval: args.poll,
+        public_url,
+        auth,
+    })
 }
 
 fn status(args: StatusArgs) -> Result<()> {

@@ -3,6 +3,7 @@
 //!
 //! May use: everything; nothing uses it but `main.rs`.
 
+pub mod args;
 pub mod check;
 pub mod demo;
 pub mod resolve;
