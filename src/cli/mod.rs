@@ -9,4 +9,5 @@ pub mod demo;
 pub mod resolve;
 pub mod serve;
 pub mod status;
+mod sync_loop;
 pub mod tasks;
