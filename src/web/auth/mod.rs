@@ -39,24 +39,25 @@
 //! ok/error) and `/media/…` (images already sent to networks, which fetch them by URL and
 //! cannot log in) stay reachable without dashboard credentials.
 
+mod filter;
+mod passwords;
+
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use warp::http::{header, HeaderMap, StatusCode};
-use warp::path::FullPath;
-use warp::{Filter, Rejection, Reply};
 
+use self::filter::Presented;
+pub use self::filter::{authenticated, challenge, guard};
+pub use self::passwords::{hash_password, pbkdf2_sha256};
+use self::passwords::{parse_users, Stored, User};
 use crate::support::hash_pool::HashPool;
 use crate::support::secrets::Secrets;
-use crate::web::http_server::ClientAddr;
-use crate::web::login_guard::{client_ip, LoginGuard};
+use crate::web::login_guard::LoginGuard;
 
 pub const DASHBOARD_TOKEN: &str = "OSHIRASE_DASHBOARD_TOKEN";
 pub const DASHBOARD_USERS: &str = "OSHIRASE_DASHBOARD_USERS";
@@ -87,24 +88,6 @@ pub enum AuthError {
     // Never echo the entry: a password may have been pasted in clear.
     #[error("OSHIRASE_DASHBOARD_USERS, entry {index}: {message}")]
     BadUser { index: usize, message: String },
-}
-
-/// How a user's password is kept.
-#[derive(Clone)]
-enum Stored {
-    /// SHA-256 of the password.
-    Sha256([u8; 32]),
-    Pbkdf2 {
-        iterations: u32,
-        salt: Vec<u8>,
-        key: [u8; 32],
-    },
-}
-
-#[derive(Clone)]
-struct User {
-    name: String,
-    stored: Stored,
 }
 
 struct Inner {
@@ -390,270 +373,11 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// PBKDF2-HMAC-SHA256 (RFC 8018) with a 32-byte output, from the `pbkdf2` crate.
-pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    let mut key = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut key);
-    key
-}
-
-/// A `name:pbkdf2-sha256:…` entry for `OSHIRASE_DASHBOARD_USERS`, with a fresh salt.
-pub fn hash_password(name: &str, password: &str, iterations: u32) -> Result<String, AuthError> {
-    let bad = |message: &str| AuthError::BadUser {
-        index: 1,
-        message: message.to_string(),
-    };
-    check_name(name).map_err(bad)?;
-    if password.is_empty() {
-        return Err(bad("the password is empty"));
-    }
-    if iterations < MIN_ITERATIONS {
-        return Err(bad("use at least 1000 iterations"));
-    }
-    let mut salt = [0u8; 16];
-    rand::fill(&mut salt);
-    let key = pbkdf2_sha256(password.as_bytes(), &salt, iterations);
-    let b64 = base64::engine::general_purpose::STANDARD;
-    Ok(format!(
-        "{name}:pbkdf2-sha256:{iterations}:{}:{}",
-        b64.encode(salt),
-        b64.encode(key)
-    ))
-}
-
-fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        Err("the user name is empty")
-    } else if name
-        .chars()
-        .any(|c| c == ':' || c == ',' || c.is_whitespace() || c.is_control())
-    {
-        Err("a user name cannot hold `:`, `,`, spaces or control characters")
-    } else {
-        Ok(())
-    }
-}
-
-fn parse_users(text: &str) -> Result<Vec<User>, AuthError> {
-    let mut users: Vec<User> = Vec::new();
-    let entries = text
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|e| !e.is_empty());
-    for (i, entry) in entries.enumerate() {
-        let bad = |message: String| AuthError::BadUser {
-            index: i + 1,
-            message,
-        };
-        let Some((name, hash)) = entry.split_once(':') else {
-            return Err(bad("expected name:hash".into()));
-        };
-        check_name(name).map_err(|m| bad(m.into()))?;
-        if users.iter().any(|u| u.name == name) {
-            return Err(bad(format!("the user `{name}` is listed twice")));
-        }
-        let stored = parse_hash(hash).map_err(bad)?;
-        users.push(User {
-            name: name.to_string(),
-            stored,
-        });
-    }
-    Ok(users)
-}
-
-fn parse_hash(hash: &str) -> Result<Stored, String> {
-    if let Some(rest) = hash.strip_prefix("pbkdf2-sha256:") {
-        let parts: Vec<&str> = rest.split(':').collect();
-        let [iterations, salt, key] = parts[..] else {
-            return Err("expected pbkdf2-sha256:<iterations>:<salt>:<key>".into());
-        };
-        let iterations: u32 = iterations
-            .parse()
-            .map_err(|_| "the iteration count is not a number".to_string())?;
-        if iterations < MIN_ITERATIONS {
-            return Err(format!("use at least {MIN_ITERATIONS} iterations"));
-        }
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let salt = b64
-            .decode(salt)
-            .map_err(|_| "the salt is not base64".to_string())?;
-        if salt.len() < 8 {
-            return Err("the salt is shorter than 8 bytes".into());
-        }
-        let key: [u8; 32] = b64
-            .decode(key)
-            .ok()
-            .and_then(|k| k.try_into().ok())
-            .ok_or_else(|| "the key is not 32 bytes of base64".to_string())?;
-        return Ok(Stored::Pbkdf2 {
-            iterations,
-            salt,
-            key,
-        });
-    }
-    let digest: Option<[u8; 32]> = (hash.len() == 64)
-        .then(|| hex::decode(hash).ok())
-        .flatten()
-        .and_then(|d| d.try_into().ok());
-    digest.map(Stored::Sha256).ok_or_else(|| {
-        "the hash is neither pbkdf2-sha256:… (see `oshirase hash-password`) nor the 64 hex \
-         digits of a SHA-256; a password in clear is not accepted"
-            .into()
-    })
-}
-
-/// What a request presents.
-enum Presented {
-    Bearer(Vec<u8>),
-    Basic { user: Vec<u8>, password: Vec<u8> },
-}
-
-impl Presented {
-    fn parse(value: &[u8]) -> Option<Presented> {
-        let value = std::str::from_utf8(value).ok()?.trim();
-        let (scheme, rest) = value.split_once(' ')?;
-        let rest = rest.trim();
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return Some(Presented::Bearer(rest.as_bytes().to_vec()));
-        }
-        if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(rest)
-                .ok()?;
-            let colon = decoded.iter().position(|b| *b == b':')?;
-            return Some(Presented::Basic {
-                user: decoded[..colon].to_vec(),
-                password: decoded[colon + 1..].to_vec(),
-            });
-        }
-        None
-    }
-}
-
-/// Paths reachable without dashboard credentials (see the module comment for why): exactly
-/// the shapes of those routes, so that no other route (the assets answer any path) is
-/// reached through them.
-fn is_open(path: &str) -> bool {
-    let one_segment = |prefix: &str| {
-        path.strip_prefix(prefix)
-            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/') && rest != "..")
-    };
-    path == "/healthz" || one_segment("/hooks/") || one_segment("/media/")
-}
-
-#[derive(Debug)]
-struct Unauthorized;
-impl warp::reject::Reject for Unauthorized {}
-
-/// Refused for too many failures; answered 429.
-#[derive(Debug)]
-struct TooMany(Duration);
-impl warp::reject::Reject for TooMany {}
-
-/// The hash pool is full; answered 503.
-#[derive(Debug)]
-struct Busy;
-impl warp::reject::Reject for Busy {}
-
-async fn check(auth: &DashboardAuth, headers: &HeaderMap, peer: Option<ClientAddr>) -> Verdict {
-    let value = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    let client = client_ip(peer.map(|p| p.0), headers);
-    auth.verify(value, client).await
-}
-
-/// Lets a request through when the dashboard is open, its path is one of the open ones, or
-/// it carries valid credentials; rejects it otherwise (answered by [`challenge`]). Every
-/// route behind it is protected unless listed in `is_open`, so a new route is safe by
-/// default.
-pub fn guard(auth: Option<DashboardAuth>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::path::full()
-        .and(warp::header::headers_cloned())
-        .and(warp::ext::optional::<ClientAddr>())
-        .and_then(
-            move |path: FullPath, headers: HeaderMap, peer: Option<ClientAddr>| {
-                let auth = auth.clone();
-                async move {
-                    let auth = match auth {
-                        None => return Ok(()),
-                        Some(_) if is_open(path.as_str()) => return Ok(()),
-                        Some(auth) => auth,
-                    };
-                    match check(&auth, &headers, peer).await {
-                        Verdict::Allowed => Ok(()),
-                        Verdict::Refused => {
-                            tracing::debug!(path = path.as_str(), "dashboard: credentials refused");
-                            Err(warp::reject::custom(Unauthorized))
-                        }
-                        Verdict::TooMany(wait) => Err(warp::reject::custom(TooMany(wait))),
-                        Verdict::Busy => Err(warp::reject::custom(Busy)),
-                    }
-                }
-            },
-        )
-        .untuple_one()
-}
-
-/// Whether the request may see everything (open dashboard or valid credentials), for
-/// routes that answer everyone but tell more to those who logged in.
-pub fn authenticated(
-    auth: Option<DashboardAuth>,
-) -> impl Filter<Extract = (bool,), Error = Infallible> + Clone {
-    warp::header::headers_cloned()
-        .and(warp::ext::optional::<ClientAddr>())
-        .then(move |headers: HeaderMap, peer: Option<ClientAddr>| {
-            let auth = auth.clone();
-            async move {
-                match auth {
-                    None => true,
-                    // No header: no check to count.
-                    Some(_) if !headers.contains_key(header::AUTHORIZATION) => false,
-                    Some(auth) => check(&auth, &headers, peer).await == Verdict::Allowed,
-                }
-            }
-        })
-}
-
-/// Answers a request [`guard`] refused with 401 and the challenge; passes others on.
-pub async fn challenge(r: Rejection) -> Result<warp::reply::Response, Rejection> {
-    if let Some(TooMany(wait)) = r.find::<TooMany>() {
-        // Whole seconds, rounded up: a client waiting what it is told is let through.
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        return Ok(retry_later(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("too many failed sign-ins; try again in {secs} s"),
-            secs,
-        ));
-    }
-    if r.find::<Busy>().is_some() {
-        return Ok(retry_later(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the sign-in checks are busy; try again in a moment",
-            1,
-        ));
-    }
-    if r.find::<Unauthorized>().is_none() {
-        return Err(r);
-    }
-    let body = serde_json::json!({ "error": "authentication required" });
-    let mut response = warp::reply::with_status(warp::reply::json(&body), StatusCode::UNAUTHORIZED)
-        .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static(CHALLENGE),
-    );
-    Ok(response)
-}
-
-fn retry_later(status: StatusCode, message: &str, secs: u64) -> warp::reply::Response {
-    let body = serde_json::json!({ "error": message });
-    let mut response = warp::reply::with_status(warp::reply::json(&body), status).into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-    response
-}
-
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+
+    use super::filter::is_open;
     use super::*;
 
     fn basic(user: &str, password: &str) -> Vec<u8> {
