@@ -7,5 +7,6 @@
 pub mod blob;
 pub mod fetch;
 pub mod forge;
+pub mod provenance;
 pub mod repo;
 pub mod watch;
