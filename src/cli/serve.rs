@@ -119,7 +119,7 @@ impl Service {
             source,
         })?;
         let (sync_tx, sync_rx) = mpsc::channel(1);
-        let app = web::routes(AppState {
+        let state = AppState {
             store: store.clone(),
             health: health.clone(),
             shutdown: shutdown_rx.clone(),
@@ -135,16 +135,8 @@ impl Service {
                 settings.branch.clone(),
                 sync_tx.clone(),
             ),
-        });
-        let mut web_shutdown = shutdown_rx.clone();
-        let web_task = tokio::spawn(crate::web::http_server::serve(
-            listener,
-            warp::service(app),
-            crate::web::http_server::Limits::default(),
-            async move {
-                let _ = web_shutdown.wait_for(|stop| *stop).await;
-            },
-        ));
+        };
+        let web_task = spawn_web(listener, state, shutdown_rx.clone());
 
         let sync_task = tokio::spawn(sync_loop(SyncLoop {
             store: store.clone(),
@@ -202,6 +194,22 @@ impl Service {
 /// How long a first start waits for its first fetch before it serves without one. A wrong
 /// URL or refused credentials answer well within it and stop start-up with the reason.
 const FIRST_FETCH_WAIT: Duration = Duration::from_secs(5);
+
+/// Serves the dashboard, API and hooks on `listener` until shutdown.
+fn spawn_web(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(crate::web::http_server::serve(
+        listener,
+        warp::service(web::routes(state)),
+        crate::web::http_server::Limits::default(),
+        async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        },
+    ))
+}
 
 /// The alert targets with a subscription to the store, or `None` when none is configured.
 /// Where alerts start is set before the first sync, so that what it finds is announced too.

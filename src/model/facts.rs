@@ -198,16 +198,7 @@ impl Facts {
                 lag_ms,
                 config,
                 settled_after_restart,
-            } => {
-                let mut text = format!("{place} ({lag_ms} ms after its time)");
-                if *settled_after_restart {
-                    text = format!("settled after a restart: {text}");
-                }
-                if let Some(config) = config {
-                    text.push_str(&format!("; configuration {config}"));
-                }
-                text
-            }
+            } => published_text(place, *lag_ms, config.as_deref(), *settled_after_restart),
             Facts::Retrying { message, next_at } => {
                 format!("{message}; next attempt {}", next_at.to_rfc3339())
             }
@@ -244,13 +235,7 @@ impl Facts {
                 approver,
                 back_on_branch,
             } => {
-                let provenance = match (commit, proposer, approver) {
-                    (Some(c), Some(p), Some(a)) => {
-                        format!("commit {c}: proposed by {p}, approved by {a}")
-                    }
-                    (Some(c), Some(p), None) => format!("commit {c}: pushed by {p} (no merge)"),
-                    _ => "provenance unknown".into(),
-                };
+                let provenance = provenance_text(commit, proposer, approver);
                 match back_on_branch {
                     true => format!("{file} is back on the branch; {provenance}"),
                     false => format!("{file}: {provenance}"),
@@ -277,6 +262,29 @@ impl Facts {
                 "an operator confirmed it was not published; sending it again".into()
             }
         }
+    }
+}
+
+fn published_text(place: &str, lag_ms: i64, config: Option<&str>, after_restart: bool) -> String {
+    let mut text = format!("{place} ({lag_ms} ms after its time)");
+    if after_restart {
+        text = format!("settled after a restart: {text}");
+    }
+    if let Some(config) = config {
+        text.push_str(&format!("; configuration {config}"));
+    }
+    text
+}
+
+fn provenance_text(
+    commit: &Option<String>,
+    proposer: &Option<String>,
+    approver: &Option<String>,
+) -> String {
+    match (commit, proposer, approver) {
+        (Some(c), Some(p), Some(a)) => format!("commit {c}: proposed by {p}, approved by {a}"),
+        (Some(c), Some(p), None) => format!("commit {c}: pushed by {p} (no merge)"),
+        _ => "provenance unknown".into(),
     }
 }
 

@@ -93,7 +93,14 @@ impl SyncStats {
 /// The text a scrape gets.
 pub fn render(posts: &[Listing], health: &Health, paused_networks: usize) -> String {
     let mut out = Text::default();
+    deliveries(&mut out, posts);
+    syncs(&mut out, health);
+    service(&mut out, health, paused_networks);
+    out.0
+}
 
+/// Deliveries by state, network and account, and how late the published ones went out.
+fn deliveries(out: &mut Text, posts: &[Listing]) {
     // (network, account) → state → count; every state is written, zeros too, so that a
     // query such as `oshirase_deliveries{state="failed"} > 0` has a series to look at.
     let mut by_state: BTreeMap<(&str, &str), BTreeMap<&'static str, u64>> = BTreeMap::new();
@@ -129,7 +136,10 @@ pub fn render(posts: &[Listing], health: &Health, paused_networks: usize) -> Str
         "Time from a post's publish time to its publication, over every published delivery.",
         &lag,
     );
+}
 
+/// How long syncs take and how often they and the fetches fail.
+fn syncs(out: &mut Text, health: &Health) {
     let sync = &health.sync_stats;
     out.histogram(
         "oshirase_sync_duration_seconds",
@@ -158,6 +168,10 @@ pub fn render(posts: &[Listing], health: &Health, paused_networks: usize) -> Str
         "Fetches of the remote repository that failed since the service started.",
         health.fetch_failures,
     );
+}
+
+/// What needs an operator: paused networks, a held configuration, a sync that is old.
+fn service(out: &mut Text, health: &Health, paused_networks: usize) {
     out.header(
         "oshirase_paused_networks",
         "gauge",
@@ -186,7 +200,6 @@ pub fn render(posts: &[Listing], health: &Health, paused_networks: usize) -> Str
             at.timestamp_millis() as f64 / 1000.0,
         );
     }
-    out.0
 }
 
 fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
