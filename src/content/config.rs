@@ -81,7 +81,8 @@ pub struct Account {
     pub networks: BTreeMap<String, NetworkConfig>,
 }
 
-/// How a post on the branch counts as approved (see DESIGN.md, "Approval").
+/// How a post on the branch counts as approved (README, "Choosing the approval mode";
+/// judged in `src/sync/approval.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Approval {
     /// Whatever reaches the branch is approved; the forge's branch protection enforces review.

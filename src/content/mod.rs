@@ -3,7 +3,7 @@
 //! counted, and the Japanese and English of what staff read about their files.
 //!
 //! Pure: functions take text and return values. The one door to the outside is
-//! [`source::FileSource`], which the caller hands in (git objects or a checkout).
+//! [`source::ContentSource`], which the caller hands in (git objects or a checkout).
 //! May use: `support`.
 
 pub mod brief;

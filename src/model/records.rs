@@ -15,7 +15,8 @@ use crate::model::event::EventKind;
 use crate::model::facts::Facts;
 use crate::model::person::Person;
 
-/// Where a delivery stands (DESIGN.md, "Delivery states").
+/// Where a delivery stands; the moves between states are in `src/delivery/machine.rs`
+/// and `src/sync/plan.rs` (see ARCHITECTURE.md, "The delivery state machine").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {

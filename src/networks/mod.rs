@@ -4,6 +4,7 @@
 //! crash settles a delivery that was left `publishing`: did the earlier attempt go through?
 //! An adapter gets its credential only through [`AdapterContext::grant`], which checks the
 //! server's declaration of it (see [`credentials`]).
+//! May use: `support`, `content`, `model`, `git` (never the store or the web).
 
 mod bluesky;
 pub mod credentials;

@@ -2,7 +2,8 @@
 //!
 //! Every state change is one write transaction that writes the records, keeps the due-time
 //! index in step, and appends its audit events; listeners hear of the events only after the
-//! commit. The calls block, so async code runs them through `spawn_blocking`.
+//! commit. The calls block, so async code runs them through [`blocking`].
+//! May use: `support`, `content`, `model` (never a network or the web).
 
 mod backup;
 pub mod listing;

@@ -5,6 +5,7 @@
 //! moment, what changes: new post → scheduled (or held, or invalid); edited before it went
 //! out → rescheduled; removed before it went out → cancelled; edited after it went out →
 //! flagged, never sent again.
+//! May use: `support`, `content`, `model`, `git`, `store`.
 
 mod approval;
 pub mod config_approval;

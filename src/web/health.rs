@@ -30,7 +30,7 @@ pub struct Health {
     /// What the last sync found wrong outside any post: Markdown files that look meant to
     /// be posts but are not (empty, a forgotten `---`).
     pub sync_problems: Vec<crate::content::problem::Problem>,
-    /// A background task that died (src/tasks.rs): the service stops, and says why here
+    /// A background task that died (`src/cli/tasks.rs`): the service stops, and says why here
     /// until it has.
     pub task_failed: Option<String>,
 }

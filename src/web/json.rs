@@ -1,4 +1,4 @@
-//! Posts and audit events as the API shows them (README, "HTTP API"); `oshirase status
+//! Posts and audit events as the API shows them (README, "HTTP"); `oshirase status
 //! --format json` prints the same shapes.
 
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ struct DeliveryJson<'a> {
     remote_id: Option<&'a str>,
     remote_url: Option<&'a str>,
     last_error: Option<&'a str>,
-    /// `last_error` as facts, for the dashboard to word in its language (`src/facts.rs`).
+    /// `last_error` as facts, for the dashboard to word in its language (`src/model/facts.rs`).
     last_error_facts: Option<&'a crate::model::facts::Facts>,
     published_at: Option<DateTime<Utc>>,
     next_attempt_at: Option<DateTime<Utc>>,
@@ -31,7 +31,7 @@ struct DeliveryJson<'a> {
     images: &'a [Image],
 }
 
-/// A post as the API shows it (DESIGN.md, "HTTP").
+/// A post as the API shows it (README, "HTTP").
 pub fn post_json(v: &PostView) -> Value {
     let p = &v.post;
     let deliveries: Vec<DeliveryJson<'_>> = v

@@ -3,6 +3,8 @@
 //! Every request is untrusted: query values are validated and a bad one is a 400 naming
 //! the parameter; post content is only ever sent as JSON and rendered by the dashboard with
 //! `textContent`, and every response carries headers that forbid inline script and framing.
+//! May use: `support`, `content`, `model`, `git`, `store`, `sync`, and of `delivery` only
+//! `pausing` (the web reads which networks are paused; it never publishes).
 
 pub mod api;
 pub mod assets;

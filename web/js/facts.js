@@ -1,4 +1,4 @@
-// What an event, a delivery's error or a hold says, worded from its facts (src/facts.rs)
+// What an event, a delivery's error or a hold says, worded from its facts (src/model/facts.rs)
 // in the reader's language, with times in the repository's timezone. Owns no state;
 // imports i18n and api (for coercion).
 
@@ -50,7 +50,7 @@ export function factsText(facts, fallback) {
   return str(fallback);
 }
 
-// Why a post waits for approval (src/facts.rs, Hold).
+// Why a post waits for approval (src/model/facts.rs, Hold).
 function holdText(hold, fallback) {
   return hold && typeof hold === 'object' && HOLDS.includes(hold.why) ? t(`hold.${hold.why}`, hold) : str(fallback);
 }

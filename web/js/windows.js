@@ -5,7 +5,7 @@
 //
 // The dashboard never reads every post. Each view reads one page of its own list from
 // /api/posts, the counts come from /api/summary, and a live event reads again only the
-// posts it names (src/post_list.rs).
+// posts it names (src/web/post_list.rs).
 
 import { forget, forgetStartingWith, getJson, postsOf, str } from './api.js';
 import { changed } from './data.js';
@@ -14,7 +14,7 @@ import { t } from './i18n.js';
 import { route } from './route.js';
 
 export const PAGE = 100; // posts per page of a full view
-const MAX_PAGE = 1000; // the most /api/posts gives at once (src/post_list.rs)
+const MAX_PAGE = 1000; // the most /api/posts gives at once (src/web/post_list.rs)
 
 // Key → { spec, posts, total, next, loaded, error, seq }. The views read these objects as
 // they are (copying every list on each render would cost more than it protects); only
