@@ -126,23 +126,22 @@ impl RepoConfig {
     }
 
     /// The account a post names, or the only account when the post names none.
-    pub fn account(&self, name: Option<&str>) -> Result<&Account, String> {
+    pub fn account(&self, name: Option<&str>) -> Result<&Account, AccountError> {
         match name {
-            Some(name) => self.accounts.get(name).ok_or_else(|| {
-                format!(
-                    "unknown account {}; oshirase.yaml defines: {}",
-                    quote(name),
-                    join_keys(&self.accounts)
-                )
-            }),
+            Some(name) => self
+                .accounts
+                .get(name)
+                .ok_or_else(|| AccountError::Unknown {
+                    name: name.to_string(),
+                    defined: join_keys(&self.accounts),
+                }),
             None if self.accounts.len() == 1 => {
                 Ok(self.accounts.values().next().expect("one account"))
             }
-            None => Err(format!(
-                "the repository has {} accounts; name one with `account:` ({})",
-                self.accounts.len(),
-                join_keys(&self.accounts)
-            )),
+            None => Err(AccountError::NotNamed {
+                count: self.accounts.len(),
+                defined: join_keys(&self.accounts),
+            }),
         }
     }
 
@@ -155,6 +154,15 @@ impl RepoConfig {
         }
         self
     }
+}
+
+/// A post's `account:` that does not pick one account of oshirase.yaml.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("unknown account {}; oshirase.yaml defines: {defined}", quote(.name))]
+    Unknown { name: String, defined: String },
+    #[error("the repository has {count} accounts; name one with `account:` ({defined})")]
+    NotNamed { count: usize, defined: String },
 }
 
 /// Field paths in messages are cut after this many characters.
@@ -457,7 +465,11 @@ accounts:
     fn account_lookup() {
         let c = RepoConfig::parse("oshirase.yaml", EXAMPLE).unwrap();
         assert!(c.account(Some("adachi")).is_ok());
-        assert!(c.account(Some("nerima")).unwrap_err().contains("adachi"));
+        assert!(c
+            .account(Some("nerima"))
+            .unwrap_err()
+            .to_string()
+            .contains("adachi"));
     }
 
     #[test]

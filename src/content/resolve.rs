@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::content::brief::{self, quote};
-use crate::content::config::{Account, NetworkConfig, NetworkKind, RepoConfig};
+use crate::content::config::{Account, AccountError, NetworkConfig, NetworkKind, RepoConfig};
 use crate::content::count::{self, ImageType};
 use crate::content::post::{Image, ImageRef, Post};
 use crate::content::problem::Problem;
@@ -93,18 +93,18 @@ impl Post {
 
     /// The account the post names, or the only one.
     fn account_in<'c>(&self, config: &'c RepoConfig) -> Result<&'c Account, Problem> {
-        config.account(self.account.as_deref()).map_err(|en| {
+        config.account(self.account.as_deref()).map_err(|e| {
             let names = join_names(config.accounts.keys());
-            let ja = match &self.account {
-                Some(name) => format!(
+            let ja = match &e {
+                AccountError::Unknown { name, .. } => format!(
                     "アカウント {} は oshirase.yaml にありません（あるのは {names}）",
                     quote(name)
                 ),
-                None => format!(
+                AccountError::NotNamed { .. } => format!(
                     "アカウントが複数あります。`account:` で {names} のどれかを指定してください"
                 ),
             };
-            self.problem("account", "unknown-account", en, ja)
+            self.problem("account", "unknown-account", e.to_string(), ja)
         })
     }
 

@@ -33,27 +33,36 @@ pub trait ContentSource {
     fn stat(&self, path: &str) -> Result<FileInfo, NotContent>;
 }
 
+/// Why a path written in a post cannot be used; shown after "image ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the path is empty")]
+    Empty,
+    #[error("{} is absolute; write it relative to the post", quote(.0))]
+    Absolute(String),
+    #[error("{} uses `\\`; separate folders with `/`", quote(.0))]
+    Backslash(String),
+    #[error("{} points outside the repository", quote(.0))]
+    Outside(String),
+    #[error("{} is not a file", quote(.0))]
+    NotAFile(String),
+}
+
 /// Resolves `target` written in the post at `post_path` (both relative to the content
 /// directory) into a normalised path that stays inside it.
-pub fn resolve_relative(post_path: &str, target: &str) -> Result<String, String> {
+pub fn resolve_relative(post_path: &str, target: &str) -> Result<String, PathError> {
     if target.trim().is_empty() {
-        return Err("the path is empty".into());
+        return Err(PathError::Empty);
     }
     if target.starts_with('/')
         || target.starts_with('\\')
         || target.starts_with('~')
         || target.contains(":")
     {
-        return Err(format!(
-            "{} is absolute; write it relative to the post",
-            quote(target)
-        ));
+        return Err(PathError::Absolute(target.to_string()));
     }
     if target.contains('\\') {
-        return Err(format!(
-            "{} uses `\\`; separate folders with `/`",
-            quote(target)
-        ));
+        return Err(PathError::Backslash(target.to_string()));
     }
     let mut parts: Vec<&str> = post_path.split('/').collect();
     parts.pop(); // the post's own file name
@@ -62,14 +71,14 @@ pub fn resolve_relative(post_path: &str, target: &str) -> Result<String, String>
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    return Err(format!("{} points outside the repository", quote(target)));
+                    return Err(PathError::Outside(target.to_string()));
                 }
             }
             other => parts.push(other),
         }
     }
     if parts.is_empty() {
-        return Err(format!("{} is not a file", quote(target)));
+        return Err(PathError::NotAFile(target.to_string()));
     }
     Ok(parts.join("/"))
 }

@@ -72,6 +72,15 @@ pub enum AlertConfigError {
     },
 }
 
+/// Why one alert e-mail did not go out: logged, and the alert is not tried again.
+#[derive(Debug, thiserror::Error)]
+enum EmailError {
+    #[error("building the alert e-mail: {0}")]
+    Build(#[from] lettre::error::Error),
+    #[error("sending the alert e-mail: {0}")]
+    Send(#[from] lettre::transport::smtp::Error),
+}
+
 impl AlertTargets {
     /// The configured targets, `None` when no alert is configured, or an error naming the
     /// variable that is wrong (never its value: the SMTP URL may hold a password).
@@ -123,19 +132,14 @@ impl EmailTarget {
         })
     }
 
-    async fn send(&self, subject: &str, body: &str) -> Result<(), String> {
+    async fn send(&self, subject: &str, body: &str) -> Result<(), EmailError> {
         let mut builder = Message::builder().from(self.from.clone()).subject(subject);
         for to in self.to.iter() {
             builder = builder.to(to.clone());
         }
-        let message = builder
-            .body(body.to_string())
-            .map_err(|e| format!("building the alert e-mail: {e}"))?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("sending the alert e-mail: {e}"))
+        let message = builder.body(body.to_string())?;
+        self.transport.send(message).await?;
+        Ok(())
     }
 }
 

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::content::config::{Approval, RepoConfig, CONFIG_FILE};
-use crate::git::repo::{Landing, Repo};
+use crate::content::config::{Approval, ConfigError, RepoConfig, CONFIG_FILE};
+use crate::git::repo::{Landing, Repo, RepoError};
 use crate::model::facts::Hold;
 use crate::store::{meta, Store};
 use crate::sync::config_approval::{self, HeldConfig};
@@ -70,7 +70,7 @@ pub(crate) fn config_in_force(
     let landing = landing()?;
     match config_approval::judge(&current, &proposed, landing.as_ref()) {
         Ok(()) => Ok(take_proposed(landing)),
-        Err(reason) => {
+        Err(refusal) => {
             let held = HeldConfig {
                 commit: landing
                     .as_ref()
@@ -82,7 +82,7 @@ pub(crate) fn config_in_force(
                 merged_by: landing
                     .as_ref()
                     .and_then(|l| l.approver.as_ref().map(ToString::to_string)),
-                reason,
+                reason: refusal.to_string(),
                 changes: config_approval::diff(&current, &proposed)
                     .into_iter()
                     .map(|c| c.what)
@@ -110,7 +110,26 @@ pub(crate) fn short(commit: &str) -> &str {
 
 /// Approver lists as they were on the branch before each landing, parsed once each.
 #[derive(Default)]
-pub(crate) struct BaseConfigs(BTreeMap<String, Result<RepoConfig, String>>);
+pub(crate) struct BaseConfigs(BTreeMap<String, Result<RepoConfig, BaseConfigError>>);
+
+/// Why the configuration before a merge cannot be read; the post is held with it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BaseConfigError {
+    #[error("`{0}` is not a commit id")]
+    Commit(String),
+    #[error(transparent)]
+    Read(#[from] RepoError),
+    #[error("{CONFIG_FILE} did not exist before the merge")]
+    Missing,
+    #[error(transparent)]
+    Parse(#[from] ConfigError),
+}
+
+fn read_base_config(repo: &Repo, base: &str) -> Result<RepoConfig, BaseConfigError> {
+    let oid = git2::Oid::from_str(base).map_err(|_| BaseConfigError::Commit(base.to_string()))?;
+    let text = repo.config_text(oid)?.ok_or(BaseConfigError::Missing)?;
+    Ok(RepoConfig::parse(CONFIG_FILE, &text)?)
+}
 
 /// Why a post must wait for approval under its account's rule, or `None` when it may go.
 pub(crate) fn approval_hold(
@@ -144,19 +163,15 @@ pub(crate) fn approval_hold(
     let Some(base) = &landing.base else {
         return Some(Hold::NoBase);
     };
-    let base_config = bases.0.entry(base.clone()).or_insert_with(|| {
-        let oid = git2::Oid::from_str(base).map_err(|e| e.to_string())?;
-        let text = repo
-            .config_text(oid)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{CONFIG_FILE} did not exist before the merge"))?;
-        RepoConfig::parse(CONFIG_FILE, &text).map_err(|e| e.to_string())
-    });
+    let base_config = bases
+        .0
+        .entry(base.clone())
+        .or_insert_with(|| read_base_config(repo, base));
     let approvers = match base_config {
         Err(e) => {
             return Some(Hold::BaseUnreadable {
                 commit,
-                error: e.clone(),
+                error: e.to_string(),
             })
         }
         Ok(base_config) => match base_config.accounts.get(&account.name).map(|a| &a.approval) {

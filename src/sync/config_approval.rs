@@ -294,34 +294,58 @@ pub fn requirements(in_force: &RepoConfig, changes: &[ConfigChange]) -> Vec<Requ
     needed
 }
 
+/// Why a change to oshirase.yaml is not taken, written for the people who can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the commit that changed oshirase.yaml could not be found")]
+    NoLanding,
+    #[error(
+        "commit {commit} by {by} changed oshirase.yaml directly, not through a merge by an \
+         approver; the configuration in force stays until an approver merges the change"
+    )]
+    Direct { commit: String, by: String },
+    #[error(
+        "merge {commit} was made by {by}, who also wrote the change to oshirase.yaml; \
+         another approver must merge it"
+    )]
+    OwnMerge { commit: String, by: String },
+    #[error(
+        "merge {commit} was made by {by}, who may not approve this change to oshirase.yaml \
+         (approvers as in the configuration in force): {}",
+        .missing.join("; ")
+    )]
+    NotApprover {
+        commit: String,
+        by: String,
+        /// One "… needs one of …" per requirement the merger does not meet.
+        missing: Vec<String>,
+    },
+}
+
 /// Whether `proposed`, which reached the branch as `landing`, may replace `in_force`.
-/// `Err` carries the reason it may not, written for the people who can fix it.
 pub fn judge(
     in_force: &RepoConfig,
     proposed: &RepoConfig,
     landing: Option<&Landing>,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     let changes = diff(in_force, proposed);
     let needed = requirements(in_force, &changes);
     if needed.is_empty() {
         return Ok(());
     }
     let Some(landing) = landing else {
-        return Err("the commit that changed oshirase.yaml could not be found".into());
+        return Err(Refusal::NoLanding);
     };
-    let short = &landing.commit[..landing.commit.len().min(8)];
+    let commit = landing.commit[..landing.commit.len().min(8)].to_string();
     let Some(approver) = &landing.approver else {
-        return Err(format!(
-            "commit {short} by {} changed oshirase.yaml directly, not through a merge by an \
-             approver; the configuration in force stays until an approver merges the change",
-            landing.proposer
-        ));
+        return Err(Refusal::Direct {
+            commit,
+            by: landing.proposer.to_string(),
+        });
     };
+    let by = approver.to_string();
     if approver.email == landing.proposer.email {
-        return Err(format!(
-            "merge {short} was made by {approver}, who also wrote the change to \
-             oshirase.yaml; another approver must merge it"
-        ));
+        return Err(Refusal::OwnMerge { commit, by });
     }
     let missing: Vec<String> = needed
         .iter()
@@ -337,11 +361,11 @@ pub fn judge(
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "merge {short} was made by {approver}, who may not approve this change to \
-             oshirase.yaml (approvers as in the configuration in force): {}",
-            missing.join("; ")
-        ))
+        Err(Refusal::NotApprover {
+            commit,
+            by,
+            missing,
+        })
     }
 }
 
@@ -393,7 +417,8 @@ accounts:
             &new,
             Some(&landing("staff@city.example.jp", None)),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("directly"), "{e}");
         let changes = diff(&config(BASE), &new);
         assert!(
@@ -421,7 +446,8 @@ accounts:
                 Some("friend@city.example.jp"),
             )),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("chief@city.example.jp"), "{e}");
         // Merged by the approver in force: in force.
         judge(
@@ -457,6 +483,7 @@ accounts:
             ))
         )
         .unwrap_err()
+        .to_string()
         .contains("also wrote"));
     }
 

@@ -29,7 +29,7 @@ pub async fn list_posts(
 ) -> Result<warp::reply::Response, Infallible> {
     let query = match Query::parse(&query) {
         Ok(q) => q,
-        Err(message) => return Ok(error_reply(StatusCode::BAD_REQUEST, message)),
+        Err(e) => return Ok(error_reply(StatusCode::BAD_REQUEST, e.to_string())),
     };
     let found = blocking(&state, move |s| {
         let listings = s.listings()?;

@@ -85,8 +85,30 @@ pub struct Query {
     ids: Option<BTreeSet<String>>,
 }
 
+/// A `/api/posts` query this API does not take; each names the parameter first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("state: `{0}` is not a state; use one of {states}", states = State::ALL.map(State::as_str).join(", "))]
+    State(String),
+    #[error("view: `{0}` is not a view; use one of {views}", views = View::NAMES.map(|(n, _)| n).join(", "))]
+    View(String),
+    #[error("limit: `{0}` is not a number of posts from 1 to {MAX_LIMIT}")]
+    Limit(String),
+    #[error("cursor: not a cursor this API gave (use `next_cursor` of a page)")]
+    Cursor,
+    #[error("id: at most {MAX_IDS} posts in one request")]
+    TooManyIds,
+    #[error("{field}: `{value}` is not a date (2026-12-20) or an RFC 3339 time")]
+    Time { field: &'static str, value: String },
+    #[error(
+        "`{0}` is not a parameter; use state, network, account, department, q, from, to, \
+         view, limit, cursor or id"
+    )]
+    Unknown(String),
+}
+
 impl Query {
-    pub fn parse(query: &str) -> Result<Query, String> {
+    pub fn parse(query: &str) -> Result<Query, QueryError> {
         let mut q = Query::default();
         let mut ids = BTreeSet::new();
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -96,12 +118,8 @@ impl Query {
             let f = &mut q.filters;
             match key.as_ref() {
                 "state" => {
-                    f.state = Some(State::parse(&value).ok_or_else(|| {
-                        format!(
-                            "state: `{value}` is not a state; use one of {}",
-                            State::ALL.map(State::as_str).join(", ")
-                        )
-                    })?)
+                    f.state =
+                        Some(State::parse(&value).ok_or_else(|| QueryError::State(value.into()))?)
                 }
                 "network" => f.network = Some(value.into_owned()),
                 "account" => f.account = Some(value.into_owned()),
@@ -110,27 +128,17 @@ impl Query {
                 "from" => f.from = Some(parse_time("from", &value, false)?),
                 "to" => f.to = Some(parse_time("to", &value, true)?),
                 "view" => {
-                    q.view = View::parse(&value).ok_or_else(|| {
-                        format!(
-                            "view: `{value}` is not a view; use one of {}",
-                            View::NAMES.map(|(n, _)| n).join(", ")
-                        )
-                    })?
+                    q.view = View::parse(&value).ok_or_else(|| QueryError::View(value.into()))?
                 }
                 "limit" => q.limit = Some(parse_limit(&value)?),
                 "cursor" => q.after = Some(parse_cursor(&value)?),
                 "id" => {
                     ids.insert(value.into_owned());
                     if ids.len() > MAX_IDS {
-                        return Err(format!("id: at most {MAX_IDS} posts in one request"));
+                        return Err(QueryError::TooManyIds);
                     }
                 }
-                other => {
-                    return Err(format!(
-                        "`{other}` is not a parameter; use state, network, account, \
-                         department, q, from, to, view, limit, cursor or id"
-                    ))
-                }
+                other => return Err(QueryError::Unknown(other.to_string())),
             }
         }
         q.ids = (!ids.is_empty()).then_some(ids);
@@ -138,26 +146,28 @@ impl Query {
     }
 }
 
-fn parse_limit(value: &str) -> Result<usize, String> {
+fn parse_limit(value: &str) -> Result<usize, QueryError> {
     match value.parse::<usize>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "limit: `{value}` is not a number of posts from 1 to {MAX_LIMIT}"
-        )),
+        _ => Err(QueryError::Limit(value.to_string())),
     }
 }
 
-fn parse_cursor(value: &str) -> Result<String, String> {
+fn parse_cursor(value: &str) -> Result<String, QueryError> {
     let hex = value.get(..KEY_HEX).unwrap_or("");
     if hex.len() == KEY_HEX && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(value.to_string())
     } else {
-        Err("cursor: not a cursor this API gave (use `next_cursor` of a page)".to_string())
+        Err(QueryError::Cursor)
     }
 }
 
 /// `from`/`to` take RFC 3339 or a date (a whole day, in UTC).
-fn parse_time(field: &str, value: &str, end_of_day: bool) -> Result<DateTime<Utc>, String> {
+fn parse_time(
+    field: &'static str,
+    value: &str,
+    end_of_day: bool,
+) -> Result<DateTime<Utc>, QueryError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -171,9 +181,10 @@ fn parse_time(field: &str, value: &str, end_of_day: bool) -> Result<DateTime<Utc
             return Ok(t.and_utc());
         }
     }
-    Err(format!(
-        "{field}: `{value}` is not a date (2026-12-20) or an RFC 3339 time"
-    ))
+    Err(QueryError::Time {
+        field,
+        value: value.to_string(),
+    })
 }
 
 impl Filters {
@@ -462,13 +473,17 @@ mod tests {
             ("limit=ten", "limit:"),
             ("cursor=zz", "cursor:"),
         ] {
-            let e = Query::parse(bad).unwrap_err();
+            let e = Query::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with(field), "{bad}: {e}");
         }
-        assert!(Query::parse("colour=red").unwrap_err().contains("colour"));
+        assert!(Query::parse("colour=red")
+            .unwrap_err()
+            .to_string()
+            .contains("colour"));
         let many: Vec<String> = (0..=MAX_IDS).map(|i| format!("id={i}")).collect();
         assert!(Query::parse(&many.join("&"))
             .unwrap_err()
+            .to_string()
             .starts_with("id:"));
         assert_eq!(Query::parse("").unwrap(), Query::default());
     }

@@ -86,8 +86,11 @@ pub enum AuthError {
     #[error("OSHIRASE_DASHBOARD_TOKEN is shorter than 16 characters; use a long random one")]
     ShortToken,
     // Never echo the entry: a password may have been pasted in clear.
-    #[error("OSHIRASE_DASHBOARD_USERS, entry {index}: {message}")]
-    BadUser { index: usize, message: String },
+    #[error("OSHIRASE_DASHBOARD_USERS, entry {index}: {problem}")]
+    BadUser {
+        index: usize,
+        problem: passwords::EntryProblem,
+    },
 }
 
 struct Inner {
@@ -105,7 +108,7 @@ struct Inner {
     /// Failed sign-ins by address and name.
     guard: LoginGuard,
     /// Started at the first slow check.
-    pool: OnceLock<Result<HashPool, String>>,
+    pool: OnceLock<Result<HashPool, std::io::Error>>,
 }
 
 /// What a sign-in attempt gets.
@@ -222,7 +225,7 @@ impl DashboardAuth {
             let pool = match self.pool() {
                 Ok(pool) => pool,
                 Err(e) => {
-                    tracing::error!("{e}");
+                    tracing::error!("cannot start the sign-in check threads: {e}");
                     return Verdict::Busy;
                 }
             };
@@ -255,15 +258,8 @@ impl DashboardAuth {
         }
     }
 
-    fn pool(&self) -> Result<&HashPool, &str> {
-        self.0
-            .pool
-            .get_or_init(|| {
-                HashPool::for_this_machine()
-                    .map_err(|e| format!("cannot start the sign-in check threads: {e}"))
-            })
-            .as_ref()
-            .map_err(String::as_str)
+    fn pool(&self) -> Result<&HashPool, &std::io::Error> {
+        self.0.pool.get_or_init(HashPool::for_this_machine).as_ref()
     }
 
     /// Whether an `Authorization` header value lets the request in, computed here and now

@@ -33,16 +33,13 @@ pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] 
 
 /// A `name:pbkdf2-sha256:…` entry for `OSHIRASE_DASHBOARD_USERS`, with a fresh salt.
 pub fn hash_password(name: &str, password: &str, iterations: u32) -> Result<String, AuthError> {
-    let bad = |message: &str| AuthError::BadUser {
-        index: 1,
-        message: message.to_string(),
-    };
+    let bad = |problem| AuthError::BadUser { index: 1, problem };
     check_name(name).map_err(bad)?;
     if password.is_empty() {
-        return Err(bad("the password is empty"));
+        return Err(bad(EntryProblem::EmptyPassword));
     }
     if iterations < MIN_ITERATIONS {
-        return Err(bad("use at least 1000 iterations"));
+        return Err(bad(EntryProblem::FewIterations));
     }
     let mut salt = [0u8; 16];
     rand::fill(&mut salt);
@@ -55,14 +52,47 @@ pub fn hash_password(name: &str, password: &str, iterations: u32) -> Result<Stri
     ))
 }
 
-pub(super) fn check_name(name: &str) -> Result<(), &'static str> {
+/// What is wrong with one `name:hash` entry (or with `hash-password`'s input). Never holds
+/// the entry itself: a password may have been pasted in clear.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryProblem {
+    #[error("expected name:hash")]
+    NoHash,
+    #[error("the user name is empty")]
+    EmptyName,
+    #[error("a user name cannot hold `:`, `,`, spaces or control characters")]
+    BadName,
+    #[error("the user `{0}` is listed twice")]
+    Twice(String),
+    #[error("the password is empty")]
+    EmptyPassword,
+    #[error("expected pbkdf2-sha256:<iterations>:<salt>:<key>")]
+    Pbkdf2Shape,
+    #[error("the iteration count is not a number")]
+    IterationsNotNumber,
+    #[error("use at least {MIN_ITERATIONS} iterations")]
+    FewIterations,
+    #[error("the salt is not base64")]
+    SaltNotBase64,
+    #[error("the salt is shorter than 8 bytes")]
+    ShortSalt,
+    #[error("the key is not 32 bytes of base64")]
+    BadKey,
+    #[error(
+        "the hash is neither pbkdf2-sha256:… (see `oshirase hash-password`) nor the 64 hex \
+         digits of a SHA-256; a password in clear is not accepted"
+    )]
+    UnknownHash,
+}
+
+pub(super) fn check_name(name: &str) -> Result<(), EntryProblem> {
     if name.is_empty() {
-        Err("the user name is empty")
+        Err(EntryProblem::EmptyName)
     } else if name
         .chars()
         .any(|c| c == ':' || c == ',' || c.is_whitespace() || c.is_control())
     {
-        Err("a user name cannot hold `:`, `,`, spaces or control characters")
+        Err(EntryProblem::BadName)
     } else {
         Ok(())
     }
@@ -74,16 +104,16 @@ pub(super) fn parse_users(text: &str) -> Result<Vec<User>, AuthError> {
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|e| !e.is_empty());
     for (i, entry) in entries.enumerate() {
-        let bad = |message: String| AuthError::BadUser {
+        let bad = |problem| AuthError::BadUser {
             index: i + 1,
-            message,
+            problem,
         };
         let Some((name, hash)) = entry.split_once(':') else {
-            return Err(bad("expected name:hash".into()));
+            return Err(bad(EntryProblem::NoHash));
         };
-        check_name(name).map_err(|m| bad(m.into()))?;
+        check_name(name).map_err(bad)?;
         if users.iter().any(|u| u.name == name) {
-            return Err(bad(format!("the user `{name}` is listed twice")));
+            return Err(bad(EntryProblem::Twice(name.to_string())));
         }
         let stored = parse_hash(hash).map_err(bad)?;
         users.push(User {
@@ -94,30 +124,28 @@ pub(super) fn parse_users(text: &str) -> Result<Vec<User>, AuthError> {
     Ok(users)
 }
 
-pub(super) fn parse_hash(hash: &str) -> Result<Stored, String> {
+pub(super) fn parse_hash(hash: &str) -> Result<Stored, EntryProblem> {
     if let Some(rest) = hash.strip_prefix("pbkdf2-sha256:") {
         let parts: Vec<&str> = rest.split(':').collect();
         let [iterations, salt, key] = parts[..] else {
-            return Err("expected pbkdf2-sha256:<iterations>:<salt>:<key>".into());
+            return Err(EntryProblem::Pbkdf2Shape);
         };
         let iterations: u32 = iterations
             .parse()
-            .map_err(|_| "the iteration count is not a number".to_string())?;
+            .map_err(|_| EntryProblem::IterationsNotNumber)?;
         if iterations < MIN_ITERATIONS {
-            return Err(format!("use at least {MIN_ITERATIONS} iterations"));
+            return Err(EntryProblem::FewIterations);
         }
         let b64 = base64::engine::general_purpose::STANDARD;
-        let salt = b64
-            .decode(salt)
-            .map_err(|_| "the salt is not base64".to_string())?;
+        let salt = b64.decode(salt).map_err(|_| EntryProblem::SaltNotBase64)?;
         if salt.len() < 8 {
-            return Err("the salt is shorter than 8 bytes".into());
+            return Err(EntryProblem::ShortSalt);
         }
         let key: [u8; 32] = b64
             .decode(key)
             .ok()
             .and_then(|k| k.try_into().ok())
-            .ok_or_else(|| "the key is not 32 bytes of base64".to_string())?;
+            .ok_or(EntryProblem::BadKey)?;
         return Ok(Stored::Pbkdf2 {
             iterations,
             salt,
@@ -128,9 +156,5 @@ pub(super) fn parse_hash(hash: &str) -> Result<Stored, String> {
         .then(|| hex::decode(hash).ok())
         .flatten()
         .and_then(|d| d.try_into().ok());
-    digest.map(Stored::Sha256).ok_or_else(|| {
-        "the hash is neither pbkdf2-sha256:… (see `oshirase hash-password`) nor the 64 hex \
-         digits of a SHA-256; a password in clear is not accepted"
-            .into()
-    })
+    digest.map(Stored::Sha256).ok_or(EntryProblem::UnknownHash)
 }
