@@ -9,10 +9,12 @@
 pub mod brief;
 pub mod config;
 pub mod count;
+mod front_matter_problem;
 pub mod i18n;
 pub mod info;
 pub mod links;
 pub mod network_config;
+pub mod not_a_post;
 pub mod post;
 pub mod problem;
 pub mod render;

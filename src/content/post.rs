@@ -11,17 +11,18 @@ use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::content::brief::{self, quote};
+use crate::content::brief::quote;
+use crate::content::front_matter_problem::{limit_problem, yaml_problem};
 use crate::content::problem::Problem;
 use crate::content::render;
-use crate::content::yaml_limits::{self, LimitError};
+use crate::content::yaml_limits;
 
 /// Post files larger than this are refused before parsing: a notice is a few kilobytes.
 pub const MAX_POST_BYTES: usize = 1024 * 1024;
 
 /// The front-matter keys staff may write: for suggestions when one is misspelt, and to
 /// tell a file that starts with one but forgot its `---`.
-const KEYS: [&str; 9] = [
+pub(crate) const KEYS: [&str; 9] = [
     "title",
     "publish_at",
     "networks",
@@ -199,74 +200,6 @@ pub fn parse_at(file: &str, id_path: &str, bytes: &[u8]) -> Parsed {
     }
 }
 
-/// File names (before `.md`, any case) of documentation kept beside the posts.
-const DOCUMENTATION: &[&str] = &[
-    "readme",
-    "changelog",
-    "contributing",
-    "license",
-    "security",
-    "code_of_conduct",
-];
-
-/// Why a Markdown file that [`parse`] found not to be a post looks like one meant to be: it
-/// is empty, or its front-matter lacks the opening `---`, or does not start on line 1. A
-/// warning for its author, because such a post would never go out; `None` for
-/// documentation (a README, a page of prose), which is not warned about.
-pub fn not_a_post_warning(file: &str, bytes: &[u8]) -> Option<Problem> {
-    let name = file.rsplit('/').next().unwrap_or(file).to_ascii_lowercase();
-    let stem = name.strip_suffix(".md").unwrap_or(&name);
-    if DOCUMENTATION.iter().any(|d| stem.starts_with(d)) {
-        return None;
-    }
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let Some((index, first)) = text.lines().enumerate().find(|(_, l)| !l.trim().is_empty()) else {
-        return Some(Problem::new(
-            file,
-            1,
-            "not-a-post",
-            "the file is empty, so it is not a post and will never be published; write the \
-             post, or delete the file"
-                .into(),
-            "ファイルが空のため投稿として扱われず、公開されません。投稿を書くか、ファイルを削除してください"
-                .into(),
-        ));
-    };
-    let line = index + 1;
-    if first.trim() == "---" {
-        return Some(Problem::new(
-            file,
-            line,
-            "not-a-post",
-            format!(
-                "the front-matter starts on line {line}, but it must start on line 1, so this \
-                 is not a post and will never be published; remove what comes before `---`"
-            ),
-            format!(
-                "front-matter が {line} 行目から始まっています。1行目から始めないと投稿として扱われず、公開されません。`---` より前を削除してください"
-            ),
-        ));
-    }
-    let key = first.split(':').next().unwrap_or("").trim();
-    if first.contains(':') && KEYS.contains(&key) {
-        return Some(Problem::new(
-            file,
-            line,
-            "not-a-post",
-            format!(
-                "the file starts with `{key}:` like a post's front-matter, but has no `---` line \
-                 before it, so it is not a post and will never be published; add a line `---` \
-                 on line 1 and another after the front-matter"
-            ),
-            format!(
-                "ファイルが投稿の front-matter のように `{key}:` で始まっていますが、その前に `---` の行がないため投稿として扱われず、公開されません。1行目と front-matter の後に `---` の行を加えてください"
-            ),
-        ));
-    }
-    None
-}
-
 /// Whether the bytes open a front-matter block (after an optional byte-order mark).
 pub fn starts_with_front_matter(bytes: &[u8]) -> bool {
     let b = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
@@ -418,96 +351,6 @@ fn network_list_problems(file: &str, line: usize, networks: &[String]) -> Vec<Pr
 /// An id is used in URLs and file names of the dashboard: short, no spaces or controls.
 fn is_usable_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 200 && !id.chars().any(|c| c.is_control() || c.is_whitespace())
-}
-
-/// The problem for front-matter refused before parsing (see `yaml_limits`).
-fn limit_problem(file: &str, e: &LimitError) -> Problem {
-    // The front-matter's line 1 is the file's line 2, after the opening `---`.
-    let line = e.line().map_or(1, |l| l + 1);
-    let (en, ja) = match e {
-        LimitError::Syntax { message, .. } => return yaml_problem(file, line, message),
-        LimitError::TooLarge { size, max } => (
-            format!(
-                "the front-matter is {} bytes; it may be at most {} bytes",
-                brief::thousands(*size),
-                brief::thousands(*max)
-            ),
-            format!(
-                "front-matter が {} バイトあります。{} バイトまでにしてください",
-                brief::thousands(*size),
-                brief::thousands(*max)
-            ),
-        ),
-        LimitError::TooDeep { max, .. } => (
-            format!("the front-matter nests lists or maps deeper than {max} levels"),
-            format!("front-matter のリストやマップの入れ子が {max} 段を超えています"),
-        ),
-        LimitError::TooManyAliasNodes { max, .. } => (
-            format!(
-                "the front-matter's aliases (`*name`) would expand to more than {} values",
-                brief::thousands(*max as usize)
-            ),
-            format!(
-                "front-matter のエイリアス（`*name`）を展開すると {} 個を超えます",
-                brief::thousands(*max as usize)
-            ),
-        ),
-    };
-    // The same code as any YAML problem: tools that read `yaml` keep working.
-    Problem::new(file, line, "yaml", en, ja)
-}
-
-/// Turns a serde_yaml error into a problem; a misspelt key gets the key it resembles.
-fn yaml_problem(file: &str, line: usize, message: &str) -> Problem {
-    // serde_yaml ends its messages with "at line L column C", which the problem's line says.
-    let message = match message.rfind(" at line ") {
-        Some(i) => &message[..i],
-        None => message,
-    };
-    // serde_yaml's messages can hold a whole value ("invalid type: string \"…\"").
-    let message = &brief::cap_message(message);
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let key = rest.split('`').next().unwrap_or_default();
-        let nested = message.contains("expected `path`") || message.contains("`alt`");
-        let candidates: &[&str] = if nested { &["path", "alt"] } else { &KEYS };
-        let close = candidates
-            .iter()
-            .map(|k| {
-                (
-                    strsim::damerau_levenshtein(&key.to_lowercase().replace('-', "_"), k),
-                    *k,
-                )
-            })
-            .filter(|(d, _)| *d <= 3)
-            .min();
-        let (en_hint, ja_hint) = match close {
-            Some((_, k)) => (
-                format!("did you mean `{k}`?"),
-                format!("`{k}` の誤りではありませんか？"),
-            ),
-            None => (
-                format!("use one of {}", candidates.join(", ")),
-                format!("使えるキーは {} です", candidates.join(", ")),
-            ),
-        };
-        return Problem::new(
-            file,
-            line,
-            "unknown-key",
-            format!("unknown key {} in the front-matter; {en_hint}", quote(key)),
-            format!(
-                "front-matter に不明なキー {} があります。{ja_hint}",
-                quote(key)
-            ),
-        );
-    }
-    Problem::new(
-        file,
-        line,
-        "yaml",
-        format!("the front-matter is not valid YAML: {message}"),
-        format!("front-matter の YAML を読めません（{message}）。記号や字下げを確かめてください"),
-    )
 }
 
 /// Top-level key → line (1-based, within the whole file).
@@ -716,35 +559,6 @@ mod tests {
     fn files_without_front_matter_are_not_posts() {
         assert!(matches!(parse("README.md", b"# Hello\n"), Parsed::NotAPost));
         assert!(matches!(parse("x.md", b""), Parsed::NotAPost));
-    }
-
-    #[test]
-    fn a_forgotten_post_is_warned_about_and_documentation_is_not() {
-        let warned = |file: &str, text: &str| {
-            not_a_post_warning(file, text.as_bytes()).map(|p| (p.line, p.code.clone()))
-        };
-        let not_a_post = "not-a-post".to_string();
-        assert_eq!(warned("posts/a.md", ""), Some((1, not_a_post.clone())));
-        assert_eq!(warned("posts/a.md", " \n\n"), Some((1, not_a_post.clone())));
-        assert_eq!(
-            warned("posts/a.md", "title: 防災訓練\nnetworks: [x]\n---\n本文\n"),
-            Some((1, not_a_post.clone()))
-        );
-        assert_eq!(
-            warned("posts/a.md", "\n\n---\ntitle: 防災訓練\n---\n本文\n"),
-            Some((3, not_a_post))
-        );
-        // Documentation: by its name, or because it is prose.
-        assert_eq!(warned("posts/README.md", ""), None);
-        assert_eq!(warned("posts/Readme-ja.md", "title: x\n"), None);
-        assert_eq!(
-            warned(
-                "posts/how-to.md",
-                "# 投稿の書き方\n\ntitle: で題名を書きます\n"
-            ),
-            None
-        );
-        assert_eq!(warned("posts/notes.md", "メモ: 来週の予定\n"), None);
     }
 
     #[test]

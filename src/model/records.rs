@@ -16,7 +16,7 @@ use crate::model::facts::Facts;
 use crate::model::person::Person;
 
 /// Where a delivery stands; the moves between states are in `src/delivery/machine.rs`
-/// and `src/sync/plan.rs` (see ARCHITECTURE.md, "The delivery state machine").
+/// and `src/sync/plan/delivery.rs` (see ARCHITECTURE.md, "The delivery state machine").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {

@@ -20,6 +20,7 @@ use chrono::Utc;
 
 use crate::content::config::{ConfigError, RepoConfig};
 use crate::content::info::RepoInfo;
+use crate::content::not_a_post;
 use crate::content::post;
 use crate::content::problem::Problem;
 use crate::git::repo::{Change, ContentFile, Landing, Repo, RepoError};
@@ -257,7 +258,7 @@ fn sort_changes<'c>(
             continue;
         }
         if let Some(bytes) = &file.bytes {
-            not_posts.note(post::not_a_post_warning(&file.path, bytes));
+            not_posts.note(not_a_post::warning(&file.path, bytes));
         }
         // Renamed into something that is no longer a post, the old post is gone; a post
         // whose front-matter was removed stops being one.

@@ -96,7 +96,7 @@ pub(crate) fn prepare(
 }
 
 /// The Markdown files among the posts that are not posts but look meant to be (see
-/// [`post::not_a_post_warning`]), by path. Kept in the store between syncs, because an
+/// [`not_a_post::warning`](crate::content::not_a_post::warning)), by path. Kept in the store between syncs, because an
 /// incremental sync reads only the files that changed; a full one starts afresh.
 pub(crate) struct NotPosts(BTreeMap<String, Problem>);
 

@@ -20,6 +20,7 @@ pub use self::files::find_content_dir;
 use self::files::Found;
 use crate::content::config::{NetworkKind, RepoConfig, CONFIG_FILE};
 use crate::content::count::{self, Facet};
+use crate::content::not_a_post;
 use crate::content::post::{self, Image, Parsed, MAX_POST_BYTES};
 use crate::content::problem::Problem;
 use crate::content::resolve::PlannedDelivery;
@@ -255,7 +256,7 @@ impl Tally {
         };
         match parsed {
             Parsed::NotAPost => {
-                if let Some(w) = post::not_a_post_warning(&f.shown, &f.bytes) {
+                if let Some(w) = not_a_post::warning(&f.shown, &f.bytes) {
                     self.warnings.push((f.path.clone(), w));
                 }
                 None

@@ -31,16 +31,15 @@ use super::{
 use crate::content::config::NetworkSettings;
 use crate::model::records::DeliveryRecord;
 
+mod answers;
+use answers::{is_duplicate, problem_message, rate_limit_wait};
+
 const DEFAULT_BASE: &str = "https://api.x.com";
 
 /// X attaches at most four images to a post.
 const MAX_IMAGES: usize = 4;
 /// X refuses alt text longer than this many characters.
 const MAX_ALT_CHARS: usize = 1000;
-
-/// Part of what X answers (403) to a second post with the same text as a recent one:
-/// "You are not allowed to create a Tweet with duplicate content."
-const DUPLICATE: &str = "duplicate content";
 
 /// How far before the delivery's due time a settling lookup starts: an earlier attempt
 /// (a retry's predecessor) or a clock a little off must still fall inside the window.
@@ -163,22 +162,6 @@ struct TimelinePost {
 #[derive(Deserialize, Default)]
 struct TimelineMeta {
     next_token: Option<String>,
-}
-
-/// X's error bodies: RFC 7807 problem details (`title`, `detail`), sometimes with an
-/// `errors` list whose `message` or `detail` says what exactly was wrong.
-#[derive(Deserialize, Default)]
-struct Problem {
-    title: Option<String>,
-    detail: Option<String>,
-    #[serde(default)]
-    errors: Vec<ProblemItem>,
-}
-
-#[derive(Deserialize)]
-struct ProblemItem {
-    message: Option<String>,
-    detail: Option<String>,
 }
 
 /// What a look at the account's recent posts found.
@@ -402,51 +385,6 @@ fn normalize(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn is_duplicate(said: &str) -> bool {
-    said.contains(DUPLICATE)
-}
-
-/// X's own words from an error body: the specific `errors[].message`s when there are any,
-/// else `detail`, else `title`, else the body itself (cut short).
-fn problem_message(body: &str) -> String {
-    let problem: Problem = serde_json::from_str(body).unwrap_or_default();
-    let items: Vec<String> = problem
-        .errors
-        .iter()
-        .filter_map(|e| e.message.clone().or_else(|| e.detail.clone()))
-        .collect();
-    let said = if !items.is_empty() {
-        items.join("; ")
-    } else if let Some(d) = problem.detail.or(problem.title) {
-        d
-    } else {
-        body.trim().to_string()
-    };
-    said.chars().take(300).collect()
-}
-
-/// How long a 429 asks us to wait. X sends a 15-minute window (`x-rate-limit-*`) and, for
-/// posting, 24-hour caps per user and per app (`x-user-limit-24hour-*`,
-/// `x-app-limit-24hour-*`); whichever is used up decides, the latest reset winning.
-fn rate_limit_wait(headers: &HeaderMap, now: DateTime<Utc>) -> Option<std::time::Duration> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    let mut latest: Option<i64> = None;
-    for prefix in ["x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour"] {
-        let spent = text(&format!("{prefix}-remaining")) == Some("0");
-        let reset = text(&format!("{prefix}-reset")).and_then(|r| r.parse::<i64>().ok());
-        if let (true, Some(reset)) = (spent, reset) {
-            latest = Some(latest.map_or(reset, |l| l.max(reset)));
-        }
-    }
-    let at = DateTime::from_timestamp(latest?, 0)?;
-    Some((at - now).to_std().unwrap_or(std::time::Duration::ZERO))
-}
-
 /// The post id of a published delivery: `remote_id`, or the last part of a status URL
 /// recorded by `oshirase resolve --published`.
 fn post_id(d: &DeliveryRecord) -> Option<String> {
@@ -548,36 +486,6 @@ mod tests {
         assert_eq!(normalize(ours), normalize(theirs));
         assert_ne!(normalize(ours), normalize("年末年始のごみ収集 & 日程"));
         assert_eq!(normalize("  https://example.jp/  "), "");
-    }
-
-    #[test]
-    fn reads_x_error_bodies() {
-        let dup = r#"{"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403}"#;
-        assert_eq!(
-            problem_message(dup),
-            "You are not allowed to create a Tweet with duplicate content."
-        );
-        let invalid = r#"{"errors":[{"message":"Your Tweet text is too long."}],"title":"Invalid Request","detail":"One or more parameters to your request was invalid.","type":"https://api.twitter.com/2/problems/invalid-request"}"#;
-        assert_eq!(problem_message(invalid), "Your Tweet text is too long.");
-        assert_eq!(
-            problem_message("<html>bad gateway</html>"),
-            "<html>bad gateway</html>"
-        );
-    }
-
-    #[test]
-    fn a_spent_daily_cap_outweighs_the_window() {
-        let now = Utc::now();
-        let mut h = HeaderMap::new();
-        let soon = (now.timestamp() + 60).to_string();
-        let later = (now.timestamp() + 3600).to_string();
-        h.insert("x-rate-limit-remaining", "5".parse().unwrap());
-        h.insert("x-rate-limit-reset", soon.parse().unwrap());
-        h.insert("x-user-limit-24hour-remaining", "0".parse().unwrap());
-        h.insert("x-user-limit-24hour-reset", later.parse().unwrap());
-        let wait = rate_limit_wait(&h, now).unwrap();
-        assert!(wait.as_secs() >= 3599 && wait.as_secs() <= 3600, "{wait:?}");
-        assert_eq!(rate_limit_wait(&HeaderMap::new(), now), None);
     }
 
     fn delivery() -> DeliveryRecord {

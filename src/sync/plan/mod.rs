@@ -16,6 +16,9 @@ use crate::model::records::{
     Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, State, TextCount,
 };
 
+mod delivery;
+use delivery::{plan_delivery, plan_retract};
+
 /// One post file as this sync sees it.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -339,136 +342,6 @@ impl Plan<'_> {
             self.deliveries.push(d);
         }
     }
-}
-
-/// An approved `retract: true`: what went out is queued for deletion, what did not is
-/// cancelled. A retract still waiting for approval changes nothing but says why.
-pub(crate) fn plan_retract(
-    existing: &BTreeMap<&str, &DeliveryRecord>,
-    hold: Option<&Hold>,
-    content_changed: bool,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> (Vec<DeliveryRecord>, Vec<NewEvent>) {
-    let mut changed = Vec::new();
-    let mut events = Vec::new();
-    let event = |d: &DeliveryRecord, kind: EventKind, facts: Facts| NewEvent {
-        post_id: d.post_id.clone(),
-        kind,
-        network: Some(d.network.clone()),
-        detail: facts.stored(),
-        actor: actor.clone(),
-        facts: Some(facts),
-    };
-    if let Some(hold) = hold {
-        if content_changed {
-            if let Some(d) = existing.values().next() {
-                let facts = Facts::RetractHeld { hold: hold.clone() };
-                let mut e = event(d, EventKind::RetractHeld, facts);
-                e.network = None;
-                events.push(e);
-            }
-        }
-        return (changed, events);
-    }
-    for d in existing.values() {
-        match d.state {
-            State::Published if !d.retract_pending => {
-                let mut d = (*d).clone();
-                d.retract_pending = true;
-                d.retract_since = Some(now);
-                d.due_at = now;
-                d.next_attempt_at = Some(now);
-                events.push(event(
-                    &d,
-                    EventKind::RetractRequested,
-                    Facts::RetractRequested,
-                ));
-                changed.push(d);
-            }
-            s if (s.is_unsent() || s == State::Retrying)
-                && s != State::Cancelled
-                && s != State::Missed =>
-            {
-                let mut d = (*d).clone();
-                d.state = State::Cancelled;
-                d.set_error_facts(Facts::RetractedBeforeSent);
-                events.push(event(&d, EventKind::Cancelled, Facts::RetractedBeforeSent));
-                changed.push(d);
-            }
-            _ => {}
-        }
-    }
-    (changed, events)
-}
-
-/// Decides one delivery: `Some((record to write, event))`, or `None` when it stays as it is.
-pub(crate) fn plan_delivery(
-    old: Option<&DeliveryRecord>,
-    desired: DeliveryRecord,
-    content_changed: bool,
-    actor: &Actor,
-) -> Option<(Option<DeliveryRecord>, NewEvent)> {
-    let (post_id, network) = (desired.post_id.clone(), desired.network.clone());
-    let event = |kind: EventKind, (detail, facts): (String, Option<Facts>)| NewEvent {
-        post_id: post_id.clone(),
-        kind,
-        network: Some(network.clone()),
-        detail,
-        actor: actor.clone(),
-        facts,
-    };
-    let describe = |d: &DeliveryRecord| match d.state {
-        State::Scheduled => {
-            let facts = Facts::Due { at: d.due_at };
-            (facts.stored(), Some(facts))
-        }
-        _ => (
-            d.last_error.clone().unwrap_or_default(),
-            d.last_error_facts.clone(),
-        ),
-    };
-    let Some(old) = old else {
-        let e = event(desired.state.event_kind(), describe(&desired));
-        return Some((Some(desired), e));
-    };
-    if !old.state.is_unsent() {
-        // Sent or in flight: never sent again. An edit is recorded for a person to see.
-        let edited = content_changed && (old.text != desired.text || old.images != desired.images);
-        return edited.then(|| {
-            (
-                None,
-                event(EventKind::EditedAfterPublish, {
-                    let facts = Facts::EditedAfterPublish {
-                        state: old.state.to_string(),
-                    };
-                    (facts.stored(), Some(facts))
-                }),
-            )
-        });
-    }
-    if !content_changed && matches!(old.state, State::Missed | State::Cancelled) {
-        // Only a new version can revive a missed or cancelled delivery.
-        return None;
-    }
-    let mut next = desired;
-    next.attempts = old.attempts;
-    next.remote_id.clone_from(&old.remote_id);
-    next.remote_url.clone_from(&old.remote_url);
-    let same = old.state == next.state
-        && old.text == next.text
-        && old.images == next.images
-        && old.due_at == next.due_at
-        && old.last_error == next.last_error;
-    if same {
-        return None;
-    }
-    let kind = match next.state {
-        State::Scheduled if old.state == State::Scheduled => EventKind::Rescheduled,
-        s => s.event_kind(),
-    };
-    let e = event(kind, describe(&next));
-    Some((Some(next), e))
 }
 
 /// A post whose file left the branch: what was not sent is cancelled.
