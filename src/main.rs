@@ -81,6 +81,10 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Backup(args) => backup(args).map(|()| 0),
         Command::Demo(args) => run_demo(args).map(|()| 0),
         Command::HashPassword(args) => hash_password(args).map(|()| 0),
+        Command::Users(args) => {
+            oshirase::cli::users::run(args, &mut std::io::stdout())?;
+            Ok(0)
+        }
     }
 }
 
@@ -214,7 +218,8 @@ fn serve_settings(args: ServeArgs) -> Result<ServeSettings> {
         Some(path) => Secrets::load(path)?,
         None => Secrets::from_env(),
     };
-    let auth = oshirase::web::auth::for_listen(args.listen, &secrets)?;
+    let people = oshirase::web::auth::people::PeopleFile::open(&args.data)?;
+    let auth = oshirase::web::auth::for_listen(args.listen, &secrets, Some(people))?;
     let public_url = match args.public_url.as_deref() {
         None => None,
         Some(u) if u.starts_with("https://") || u.starts_with("http://") => {

@@ -8,7 +8,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use common::*;
@@ -321,30 +321,4 @@ fn serve_on_all_addresses_needs_credentials_and_starts_with_them() {
     assert_eq!(ok.status, 200);
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// Reads `serving http://ADDR/` from the child's standard error and returns the port.
-fn serving_port(child: &mut std::process::Child) -> u16 {
-    use std::io::BufRead;
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(rest) = line.split("serving http://").nth(1) {
-                let port = rest
-                    .trim_end_matches('/')
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok());
-                let _ = tx.send(port);
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    rx.recv_timeout(deadline - Instant::now())
-        .expect("serve says where it listens")
-        .expect("a port")
 }

@@ -40,6 +40,52 @@ pub enum Command {
     /// Print an OSHIRASE_DASHBOARD_USERS entry (name:pbkdf2-sha256:…) for a dashboard user;
     /// the password is the first line of standard input.
     HashPassword(HashPasswordArgs),
+    /// Manage the people who sign in to the dashboard (kept in people.json in the data
+    /// directory; passwords read from the terminal or standard input, never an argument).
+    Users(UsersArgs),
+}
+
+#[derive(clap::Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+    #[arg(
+        long,
+        env = "OSHIRASE_DATA",
+        default_value = "oshirase-data",
+        global = true
+    )]
+    pub data: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Add a person; their password is asked for (or read from standard input).
+    Add {
+        /// Their e-mail address, which is also the git identity of what they propose.
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long, value_enum, default_value = "staff")]
+        role: crate::web::auth::people::Role,
+        /// PBKDF2 iterations: more is slower for an attacker and for each sign-in.
+        #[arg(long, default_value_t = crate::web::auth::DEFAULT_ITERATIONS)]
+        iterations: u32,
+    },
+    /// List everyone, with their department, role and whether they are disabled.
+    List,
+    /// Stop a person signing in; their sessions end at their next request.
+    Disable { email: String },
+    /// Let a disabled person sign in again.
+    Enable { email: String },
+    /// Set a new password (asked for, or read from standard input).
+    Passwd {
+        email: String,
+        #[arg(long, default_value_t = crate::web::auth::DEFAULT_ITERATIONS)]
+        iterations: u32,
+    },
 }
 
 #[derive(clap::Args)]

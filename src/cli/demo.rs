@@ -315,6 +315,7 @@ async fn start(options: &DemoOptions) -> Result<(Service, DemoRepo), DemoError> 
     let auth = crate::web::auth::for_listen(
         options.listen,
         &crate::support::secrets::Secrets::from_env(),
+        None,
     )
     .map_err(ServeError::from)?;
     let dir = match &options.dir {

@@ -11,3 +11,4 @@ pub mod serve;
 pub mod status;
 mod sync_loop;
 pub mod tasks;
+pub mod users;

@@ -19,6 +19,7 @@ pub mod media;
 pub mod metrics;
 pub mod post_list;
 pub mod reply;
+pub mod session;
 pub mod sse;
 pub mod state;
 
@@ -86,7 +87,9 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .map(crate::web::assets::delivery_states);
     let assets = warp::get().and(warp::path::tail()).map(asset);
     let hooks = crate::web::hooks::routes(state.hooks.clone());
+    let session = crate::web::session::routes(state.auth.clone());
     let app = hooks
+        .or(session)
         .or(posts)
         .or(post)
         .or(summary)

@@ -218,3 +218,29 @@ pub async fn reaches(
     })
     .await
 }
+
+/// Reads `serving http://ADDR/` from the child's standard error and returns the port.
+pub fn serving_port(child: &mut std::process::Child) -> u16 {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(rest) = line.split("serving http://").nth(1) {
+                let port = rest
+                    .trim_end_matches('/')
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok());
+                let _ = tx.send(port);
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    rx.recv_timeout(deadline - Instant::now())
+        .expect("serve says where it listens")
+        .expect("a port")
+}

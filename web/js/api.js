@@ -24,6 +24,11 @@ async function fetchText(url) {
 // GET a JSON document; `changed` says whether it differs from the last answer for `url`.
 export async function getJson(url, { allowStatus = [] } = {}) {
   const { response, text } = await fetchText(url);
+  // A session that ended (expired, signed out elsewhere, the person disabled): sign in
+  // again and come back here. Basic credentials get a challenge instead, left to the browser.
+  if (response.status === 401 && !response.headers.has('WWW-Authenticate')) {
+    location.replace(`signin.html?next=${encodeURIComponent(location.hash)}`);
+  }
   if (!response.ok && !allowStatus.includes(response.status)) {
     const err = new Error(`HTTP ${response.status}`);
     err.status = response.status;

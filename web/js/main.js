@@ -1,6 +1,6 @@
 // Start-up and the router: which view each address (#/…) shows. A new view is one more
 // module in views/ and one more entry in VIEWS. Imports dom, i18n, route, render, live
-// and the views; nothing imports it.
+// session and the views; nothing imports it.
 //
 // A view is an object: `name` (its address #/{name}, or #/{name}/{id} with `takesId`),
 // `title(route)`, `body(route)`, and optionally `eyebrow()`, `head(route)` (controls kept
@@ -13,6 +13,7 @@ import { initialLang, setLang } from './i18n.js';
 import { route, setRoute } from './route.js';
 import { render } from './render.js';
 import { refresh, renderStatus, startLive } from './live.js';
+import { loadSession, renderSession } from './session.js';
 import { overview } from './views/overview.js';
 import { attention } from './views/attention.js';
 import { upcoming } from './views/upcoming.js';
@@ -73,11 +74,13 @@ function start() {
     setLang(event.target.value, true);
     render(true);
     renderStatus();
+    renderSession();
   });
   window.addEventListener('hashchange', onRoute);
   onRoute(); // and reads what it shows
   starting = false;
   startLive();
+  loadSession();
 }
 
 start();

@@ -5,10 +5,11 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use base64::Engine;
-use warp::http::{header, HeaderMap, StatusCode};
+use warp::http::{header, HeaderMap, Method, StatusCode};
 use warp::path::FullPath;
 use warp::{Filter, Rejection, Reply};
 
+use super::sessions::CSRF_HEADER;
 use super::{DashboardAuth, Verdict, CHALLENGE};
 use crate::web::http_server::ClientAddr;
 use crate::web::login_guard::client_ip;
@@ -49,12 +50,41 @@ pub(super) fn is_open(path: &str) -> bool {
         path.strip_prefix(prefix)
             .is_some_and(|rest| !rest.is_empty() && !rest.contains('/') && rest != "..")
     };
-    path == "/healthz" || one_segment("/hooks/") || one_segment("/media/")
+    path == "/healthz"
+        || one_segment("/hooks/")
+        || one_segment("/media/")
+        || SIGN_IN_FILES.contains(&path)
 }
 
+/// What the sign-in page needs before anyone is signed in: static files only, and the
+/// route that signs in (which checks what it is sent itself).
+const SIGN_IN_FILES: [&str; 7] = [
+    "/signin.html",
+    "/style.css",
+    "/js/signin.js",
+    "/js/i18n.js",
+    "/js/i18n/ja.js",
+    "/js/i18n/en.js",
+    "/api/session",
+];
+
+/// Where browsers go to sign in.
+pub const SIGN_IN_PAGE: &str = "/signin.html";
+
 #[derive(Debug)]
-struct Unauthorized;
+struct Unauthorized {
+    /// A browser's page load, sent to the sign-in page instead of a challenge.
+    to_sign_in: bool,
+    /// Whether to ask for basic credentials: not when people sign in on the sign-in page
+    /// and the request carried none, as the browser's own dialog would pop up over it.
+    challenge: bool,
+}
 impl warp::reject::Reject for Unauthorized {}
+
+/// A changing request of a session without its CSRF token; answered 403.
+#[derive(Debug)]
+struct CsrfRefused;
+impl warp::reject::Reject for CsrfRefused {}
 
 /// Refused for too many failures; answered 429.
 #[derive(Debug)]
@@ -77,31 +107,60 @@ async fn check(auth: &DashboardAuth, headers: &HeaderMap, peer: Option<ClientAdd
 /// route behind it is protected unless listed in `is_open`, so a new route is safe by
 /// default.
 pub fn guard(auth: Option<DashboardAuth>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
-    warp::path::full()
+    warp::method()
+        .and(warp::path::full())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<ClientAddr>())
         .and_then(
-            move |path: FullPath, headers: HeaderMap, peer: Option<ClientAddr>| {
+            move |method: Method, path: FullPath, headers: HeaderMap, peer: Option<ClientAddr>| {
                 let auth = auth.clone();
                 async move {
-                    let auth = match auth {
-                        None => return Ok(()),
-                        Some(_) if is_open(path.as_str()) => return Ok(()),
-                        Some(auth) => auth,
-                    };
-                    match check(&auth, &headers, peer).await {
-                        Verdict::Allowed => Ok(()),
-                        Verdict::Refused => {
-                            tracing::debug!(path = path.as_str(), "dashboard: credentials refused");
-                            Err(warp::reject::custom(Unauthorized))
-                        }
-                        Verdict::TooMany(wait) => Err(warp::reject::custom(TooMany(wait))),
-                        Verdict::Busy => Err(warp::reject::custom(Busy)),
+                    match auth {
+                        None => Ok(()),
+                        Some(a) if a.is_open_now() || is_open(path.as_str()) => Ok(()),
+                        Some(auth) => admit(&auth, &method, path.as_str(), &headers, peer).await,
                     }
                 }
             },
         )
         .untuple_one()
+}
+
+/// A session cookie (with its CSRF token on a changing request), else an `Authorization`
+/// header. Scripts that send basic credentials are not asked for a CSRF token: every
+/// changing route takes a JSON body, which a form on another site cannot send.
+async fn admit(
+    auth: &DashboardAuth,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    peer: Option<ClientAddr>,
+) -> Result<(), Rejection> {
+    if let Some(signed) = auth.signed_in(headers) {
+        let safe = matches!(*method, Method::GET | Method::HEAD);
+        if safe
+            || signed
+                .session
+                .csrf_matches(headers.get(CSRF_HEADER).map(|v| v.as_bytes()))
+        {
+            return Ok(());
+        }
+        return Err(warp::reject::custom(CsrfRefused));
+    }
+    match check(auth, headers, peer).await {
+        Verdict::Allowed => Ok(()),
+        Verdict::Refused => {
+            tracing::debug!(path, "dashboard: credentials refused");
+            let people = auth.has_people();
+            let page = *method == Method::GET && (path == "/" || path == "/index.html");
+            Err(warp::reject::custom(Unauthorized {
+                to_sign_in: people && page,
+                challenge: !people || headers.contains_key(header::AUTHORIZATION),
+            }))
+        }
+        Verdict::TooMany(wait) => Err(warp::reject::custom(TooMany(wait))),
+        Verdict::Busy => Err(warp::reject::custom(Busy)),
+    }
 }
 
 /// Whether the request may see everything (open dashboard or valid credentials), for
@@ -116,6 +175,7 @@ pub fn authenticated(
             async move {
                 match auth {
                     None => true,
+                    Some(auth) if auth.is_open_now() || auth.signed_in(&headers).is_some() => true,
                     // No header: no check to count.
                     Some(_) if !headers.contains_key(header::AUTHORIZATION) => false,
                     Some(auth) => check(&auth, &headers, peer).await == Verdict::Allowed,
@@ -142,16 +202,35 @@ pub async fn challenge(r: Rejection) -> Result<warp::reply::Response, Rejection>
             1,
         ));
     }
-    if r.find::<Unauthorized>().is_none() {
+    if r.find::<CsrfRefused>().is_some() {
+        let body = serde_json::json!({
+            "error": "X-CSRF-Token: missing, or not this session's; reload the page"
+        });
+        return Ok(
+            warp::reply::with_status(warp::reply::json(&body), StatusCode::FORBIDDEN)
+                .into_response(),
+        );
+    }
+    let Some(refused) = r.find::<Unauthorized>() else {
         return Err(r);
+    };
+    if refused.to_sign_in {
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        response.headers_mut().insert(
+            header::LOCATION,
+            header::HeaderValue::from_static(SIGN_IN_PAGE),
+        );
+        return Ok(response);
     }
     let body = serde_json::json!({ "error": "authentication required" });
     let mut response = warp::reply::with_status(warp::reply::json(&body), StatusCode::UNAUTHORIZED)
         .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static(CHALLENGE),
-    );
+    if refused.challenge {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static(CHALLENGE),
+        );
+    }
     Ok(response)
 }
 

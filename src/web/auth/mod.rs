@@ -41,6 +41,9 @@
 
 mod filter;
 mod passwords;
+pub mod people;
+pub mod sessions;
+mod sign_in;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -53,8 +56,11 @@ use subtle::ConstantTimeEq;
 
 use self::filter::Presented;
 pub use self::filter::{authenticated, challenge, guard};
-pub use self::passwords::{hash_password, pbkdf2_sha256};
+pub use self::passwords::{hash_password, hash_secret, pbkdf2_sha256};
 use self::passwords::{parse_users, Stored, User};
+use self::people::PeopleFile;
+use self::sessions::Sessions;
+pub use self::sign_in::SignedIn;
 use crate::support::hash_pool::HashPool;
 use crate::support::secrets::Secrets;
 use crate::web::login_guard::LoginGuard;
@@ -80,7 +86,8 @@ pub enum AuthError {
         "--listen {0}: a dashboard on a non-loopback address needs authentication; set \
          OSHIRASE_DASHBOARD_TOKEN (a shared token of at least 16 characters) or \
          OSHIRASE_DASHBOARD_USERS (name:hash entries from `oshirase hash-password`) in the \
-         --secrets file or the environment, or listen on 127.0.0.1"
+         --secrets file or the environment, add people who sign in with `oshirase users \
+         add`, or listen on 127.0.0.1"
     )]
     Required(SocketAddr),
     #[error("OSHIRASE_DASHBOARD_TOKEN is shorter than 16 characters; use a long random one")]
@@ -109,6 +116,12 @@ struct Inner {
     guard: LoginGuard,
     /// Started at the first slow check.
     pool: OnceLock<Result<HashPool, std::io::Error>>,
+    /// The people of `people.json` who sign in on the sign-in page, when `serve` has a data
+    /// directory.
+    people: Option<PeopleFile>,
+    sessions: Sessions,
+    /// With nothing configured yet, the dashboard is open (a loopback address only).
+    open_while_unset: bool,
 }
 
 /// What a sign-in attempt gets.
@@ -143,12 +156,16 @@ impl std::fmt::Debug for DashboardAuth {
 pub fn for_listen(
     listen: SocketAddr,
     secrets: &Secrets,
+    people: Option<PeopleFile>,
 ) -> Result<Option<DashboardAuth>, AuthError> {
-    let auth = DashboardAuth::new(
+    let loopback = listen.ip().is_loopback();
+    let auth = DashboardAuth::build(
         secrets.get(DASHBOARD_TOKEN).as_deref(),
         secrets.get(DASHBOARD_USERS).as_deref(),
+        people,
+        loopback,
     )?;
-    if auth.is_none() && !listen.ip().is_loopback() {
+    if !loopback && auth.as_ref().is_none_or(DashboardAuth::is_unset) {
         return Err(AuthError::Required(listen));
     }
     Ok(auth)
@@ -160,6 +177,17 @@ impl DashboardAuth {
         token: Option<&str>,
         users: Option<&str>,
     ) -> Result<Option<DashboardAuth>, AuthError> {
+        DashboardAuth::build(token, users, None, false)
+    }
+
+    /// Credentials from the two values and the people file, `None` when there is none of
+    /// the three.
+    fn build(
+        token: Option<&str>,
+        users: Option<&str>,
+        people: Option<PeopleFile>,
+        open_while_unset: bool,
+    ) -> Result<Option<DashboardAuth>, AuthError> {
         let token = match token.map(str::trim).filter(|t| !t.is_empty()) {
             Some(t) if t.chars().count() < MIN_TOKEN_LEN => return Err(AuthError::ShortToken),
             Some(t) => Some(sha256(t.as_bytes())),
@@ -169,7 +197,7 @@ impl DashboardAuth {
             Some(text) => parse_users(text)?,
             None => Vec::new(),
         };
-        if token.is_none() && users.is_empty() {
+        if token.is_none() && users.is_empty() && people.is_none() {
             return Ok(None);
         }
         let mut cache_key = [0u8; 32];
@@ -184,6 +212,7 @@ impl DashboardAuth {
             })
             .max()
             .unwrap_or(0);
+        let open_while_unset = open_while_unset && token.is_none() && users.is_empty();
         Ok(Some(DashboardAuth(Arc::new(Inner {
             token,
             users,
@@ -193,7 +222,36 @@ impl DashboardAuth {
             cache_key,
             guard: LoginGuard::default(),
             pool: OnceLock::new(),
+            people,
+            sessions: Sessions::default(),
+            open_while_unset,
         }))))
+    }
+
+    /// Whether nothing at all is configured: no token, no basic users, nobody in the people
+    /// file.
+    fn is_unset(&self) -> bool {
+        self.0.token.is_none()
+            && self.0.users.is_empty()
+            && self
+                .0
+                .people
+                .as_ref()
+                .is_none_or(|p| p.current().is_empty())
+    }
+
+    /// Whether every request may pass right now: nothing configured, on a loopback address
+    /// (as before people existed; the first `oshirase users add` closes it).
+    pub fn is_open_now(&self) -> bool {
+        self.0.open_while_unset && self.is_unset()
+    }
+
+    /// Whether the sign-in page is how browsers get in (someone is in the people file).
+    pub fn has_people(&self) -> bool {
+        self.0
+            .people
+            .as_ref()
+            .is_some_and(|p| !p.current().is_empty())
     }
 
     /// Decides on an `Authorization` header value from `client`: cheap checks inline, the
@@ -553,17 +611,17 @@ mod tests {
         let none = Secrets::default();
         let open: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let public: SocketAddr = "0.0.0.0:8080".parse().unwrap();
-        assert!(for_listen(open, &none).unwrap().is_none());
-        assert!(for_listen("[::1]:8080".parse().unwrap(), &none)
+        assert!(for_listen(open, &none, None).unwrap().is_none());
+        assert!(for_listen("[::1]:8080".parse().unwrap(), &none, None)
             .unwrap()
             .is_none());
-        let e = for_listen(public, &none).unwrap_err().to_string();
+        let e = for_listen(public, &none, None).unwrap_err().to_string();
         assert!(
             e.contains(DASHBOARD_TOKEN) && e.contains(DASHBOARD_USERS),
             "{e}"
         );
         let with = Secrets::parse("t", "OSHIRASE_DASHBOARD_TOKEN=0123456789abcdefXYZ").unwrap();
-        assert!(for_listen(public, &with).unwrap().is_some());
-        assert!(for_listen(open, &with).unwrap().is_some());
+        assert!(for_listen(public, &with, None).unwrap().is_some());
+        assert!(for_listen(open, &with, None).unwrap().is_some());
     }
 }

@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use super::{AuthError, MIN_ITERATIONS};
 
@@ -16,6 +17,20 @@ pub(super) enum Stored {
         salt: Vec<u8>,
         key: [u8; 32],
     },
+}
+
+impl Stored {
+    /// Whether `password` is the one kept, compared in constant time.
+    pub(super) fn matches(&self, password: &[u8]) -> bool {
+        match self {
+            Stored::Pbkdf2 {
+                iterations,
+                salt,
+                key,
+            } => bool::from(key.ct_eq(&pbkdf2_sha256(password, salt, *iterations))),
+            Stored::Sha256(hash) => bool::from(hash.ct_eq(&super::sha256(password))),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -35,18 +50,26 @@ pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] 
 pub fn hash_password(name: &str, password: &str, iterations: u32) -> Result<String, AuthError> {
     let bad = |problem| AuthError::BadUser { index: 1, problem };
     check_name(name).map_err(bad)?;
+    Ok(format!(
+        "{name}:{}",
+        hash_secret(password, iterations).map_err(bad)?
+    ))
+}
+
+/// `pbkdf2-sha256:<iterations>:<salt>:<key>` for a password, with a fresh salt.
+pub fn hash_secret(password: &str, iterations: u32) -> Result<String, EntryProblem> {
     if password.is_empty() {
-        return Err(bad(EntryProblem::EmptyPassword));
+        return Err(EntryProblem::EmptyPassword);
     }
     if iterations < MIN_ITERATIONS {
-        return Err(bad(EntryProblem::FewIterations));
+        return Err(EntryProblem::FewIterations);
     }
     let mut salt = [0u8; 16];
     rand::fill(&mut salt);
     let key = pbkdf2_sha256(password.as_bytes(), &salt, iterations);
     let b64 = base64::engine::general_purpose::STANDARD;
     Ok(format!(
-        "{name}:pbkdf2-sha256:{iterations}:{}:{}",
+        "pbkdf2-sha256:{iterations}:{}:{}",
         b64.encode(salt),
         b64.encode(key)
     ))
