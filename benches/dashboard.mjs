@@ -47,10 +47,20 @@ async function firstView(name, hash, selector) {
   await page.goto(`${base}${hash}`, { waitUntil: 'domcontentloaded' });
   await page.waitForFunction(shown(selector), { timeout: 60000, polling: 'mutation' });
   const ms = await page.evaluate(() => performance.now());
+  // Where the time went: the page and its modules in, the data in (both as the latest
+  // resource of its kind to finish), and the rest is rendering.
+  const split = await page.evaluate(() => {
+    const done = (test) => Math.max(0, ...performance.getEntriesByType('resource')
+      .filter((e) => test(new URL(e.name).pathname)).map((e) => e.responseEnd));
+    const api = performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname.startsWith('/api/'))
+      .map((e) => `${new URL(e.name).pathname}${new URL(e.name).search.slice(0, 40)} ${e.startTime.toFixed(0)}+${e.duration.toFixed(0)}`);
+    return { modules: done((p) => p.startsWith('/js/')), data: done((p) => p.startsWith('/api/')), api };
+  });
+  if (process.env.OSHIRASE_BENCH_DETAIL) console.log(split.api.join('\n'));
   // Headers of the event stream still arrive; the view itself is done.
   const bytes = m.bytes;
   const h = await heap(m);
-  console.log(`${name.padEnd(28)} first view ${ms.toFixed(0).padStart(6)} ms   read ${kb(bytes).padStart(10)} in ${m.requests} requests   JS heap ${mb(h)}`);
+  console.log(`${name.padEnd(28)} first view ${ms.toFixed(0).padStart(6)} ms   read ${kb(bytes).padStart(10)} in ${m.requests} requests   JS heap ${mb(h)}   (modules in by ${split.modules.toFixed(0)} ms, data by ${split.data.toFixed(0)} ms)`);
   return { page, m };
 }
 

@@ -333,15 +333,77 @@ fn make_unknown(service: &oshirase::cli::serve::Service, post: &str, network: &s
         .expect("delivery exists");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs chromium and npm packages: tests/browser/setup.sh; run by .ci/run"]
-async fn the_dashboard_in_headless_chromium() {
+/// The browser and the npm packages, from the environment `.ci/run` sets.
+fn browser_tools() -> (String, String) {
     let deps = std::env::var("OSHIRASE_BROWSER_DEPS")
         .expect("OSHIRASE_BROWSER_DEPS: the directory tests/browser/setup.sh prints");
     let chromium = std::env::var("OSHIRASE_CHROMIUM").unwrap_or_else(|_| "chromium".into());
     let chromium = find_program(&chromium).unwrap_or_else(|| {
         panic!("no browser `{chromium}`: install Debian's chromium or set OSHIRASE_CHROMIUM")
     });
+    (deps, chromium.to_string_lossy().into_owned())
+}
+
+/// Runs `node tests/browser/<script> <base>`, handing each line it prints to `on_line`,
+/// and returns how it ended and its `SUMMARY {json}`.
+async fn drive(
+    script: &str,
+    base: &str,
+    deps: &str,
+    chromium: &str,
+    mut on_line: impl FnMut(&str),
+) -> (std::process::ExitStatus, Option<Value>) {
+    let artifacts = artifacts_dir();
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let mut child = Command::new("node")
+        .arg(format!("tests/browser/{script}"))
+        .arg(base)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("OSHIRASE_BROWSER_DEPS", deps)
+        .env("OSHIRASE_CHROMIUM", chromium)
+        .env("OSHIRASE_BROWSER_ARTIFACTS", &artifacts)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs (is /usr/bin/node installed?)");
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut summary = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the browser test {script} took longer than 4 minutes");
+            }
+        };
+        println!("{script}: {line}");
+        if let Some(json) = line.strip_prefix("SUMMARY ") {
+            summary = Some(serde_json::from_str::<Value>(json).expect("summary is JSON"));
+        } else {
+            on_line(&line);
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    (status, summary)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and npm packages: tests/browser/setup.sh; run by .ci/run"]
+async fn the_dashboard_in_headless_chromium() {
+    let (deps, chromium) = browser_tools();
     let receiver = start_receiver();
     let repo = repository(receiver);
     let data = tempfile::tempdir().unwrap();
@@ -379,40 +441,8 @@ async fn the_dashboard_in_headless_chromium() {
         .unwrap();
 
     let artifacts = artifacts_dir();
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let mut child = Command::new("node")
-        .arg("tests/browser/e2e.mjs")
-        .arg(format!("http://{}/", service.addr))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("OSHIRASE_BROWSER_DEPS", &deps)
-        .env("OSHIRASE_CHROMIUM", &chromium)
-        .env("OSHIRASE_BROWSER_ARTIFACTS", &artifacts)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node runs (is /usr/bin/node installed?)");
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-
-    let mut summary = None;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    loop {
-        let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the browser test took longer than 4 minutes");
-            }
-        };
-        println!("e2e: {line}");
+    let base = format!("http://{}/", service.addr);
+    let (status, summary) = drive("e2e.mjs", &base, &deps, &chromium, |line| {
         if line == "READY" {
             // The dashboard is open: a post lands that falls due a few seconds later.
             repo.propose_and_merge(
@@ -430,14 +460,9 @@ async fn the_dashboard_in_headless_chromium() {
                     ),
                 )],
             );
-        } else if let Some(json) = line.strip_prefix("SUMMARY ") {
-            summary = Some(serde_json::from_str::<Value>(json).expect("summary is JSON"));
         }
-    }
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    })
+    .await;
     service.shutdown().await;
     assert!(
         status.success(),
@@ -515,4 +540,84 @@ async fn the_dashboard_in_headless_chromium() {
         "{}",
         screenshot.display()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and npm packages: tests/browser/setup.sh; run by .ci/run"]
+async fn signing_in_in_headless_chromium() {
+    use oshirase::web::auth::people::{NewPerson, People, PeopleFile, Role};
+    let (deps, chromium) = browser_tools();
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    repo.propose_and_merge(
+        "staff/a",
+        &[(
+            "posts/a.md",
+            &post("A", None, "portal", "サインイン後に見える投稿"),
+        )],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut people = People::default();
+    people
+        .add(
+            NewPerson {
+                email: "hanako@city.example.jp",
+                name: "足立 花子",
+                department: Some("環境部"),
+                role: Role::Staff,
+                password: "ごみ収集 2026 winter",
+                iterations: 1000,
+            },
+            Utc::now(),
+        )
+        .unwrap();
+    people.save(data.path()).unwrap();
+    let mut settings = settings(&repo.path, data.path());
+    settings.auth = oshirase::web::auth::for_listen(
+        settings.listen,
+        &oshirase::support::secrets::Secrets::default(),
+        Some(PeopleFile::open(data.path()).unwrap()),
+    )
+    .unwrap();
+    let service = oshirase::cli::serve::Service::start(settings)
+        .await
+        .expect("service starts");
+    let base = format!("http://{}/", service.addr);
+    let (status, summary) = drive("signin.mjs", &base, &deps, &chromium, |_| {}).await;
+    service.shutdown().await;
+    assert!(status.success(), "node tests/browser/signin.mjs: {status}");
+    let s = summary.expect("the script printed its summary");
+    assert_eq!(s["failures"], serde_json::json!([]), "{s}");
+    assert_eq!(s["landed"], "/signin.html", "{s}");
+    assert_eq!(s["heading_ja"], "サインイン", "{s}");
+    assert_eq!(s["heading_en"], "Sign in", "{s}");
+    assert_eq!(s["wrong"], "メールアドレスかパスワードが違います。", "{s}");
+    assert_eq!(s["who"], "足立 花子（環境部）", "{s}");
+    assert_eq!(
+        s["hash"], "#/upcoming",
+        "back where the browser wanted to go: {s}"
+    );
+    assert_eq!(
+        s["cookie"],
+        serde_json::json!({ "httpOnly": true, "sameSite": "Strict" }),
+        "{s}"
+    );
+    assert_eq!(s["script_sees_cookie"], false, "{s}");
+    assert_eq!(s["pwned"], Value::Null, "{s}");
+    assert_eq!(s["after_sign_out"], "/signin.html", "{s}");
+    assert_eq!(s["after_reopen"], "/signin.html", "{s}");
+    for view in [
+        "signin:ja",
+        "signin:en",
+        "signin-error:ja",
+        "dashboard-signed-in:ja",
+    ] {
+        assert!(
+            s["axe"]["checked"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from(view)),
+            "axe ran on {view}: {s}"
+        );
+    }
+    assert_eq!(s["axe"]["violations"], 0, "{}", s["axe"]["details"]);
 }

@@ -173,6 +173,14 @@ pub async fn serve(store: std::sync::Arc<Store>, repo: &std::path::Path) -> std:
         last_sync_at: Some(Utc::now()),
         ..Health::default()
     };
+    // `serve` builds the listings in the background once it listens
+    // (`cli::serve::warm_listings`), long before anyone opens the dashboard; here the
+    // browser starts at once, so they are built before it does.
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || s.listings().map(|_| ()))
+        .await
+        .expect("listings task")
+        .expect("listings");
     let routes = web::routes(AppState {
         store,
         health: std::sync::Arc::new(std::sync::RwLock::new(health)),

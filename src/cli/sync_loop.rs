@@ -313,6 +313,9 @@ async fn sync_round(s: &mut SyncLoop, r: &mut Rounds, tip: Option<String>) {
                 took_ms = report.took.as_millis() as u64, "synced"
             );
             r.tried = Some(report.commit.clone());
+            if report.events > 0 {
+                super::serve::warm_listings(&s.store);
+            }
             match plan_for(
                 &report.config,
                 &report.config_commit,

@@ -56,10 +56,14 @@ function viewLoad(ids) {
 
 // Everything the route shows, read again: on start, navigation, reconnection, and when
 // the server says this dashboard missed events.
+// The info first (its timezone decides the windows' days); then the counts and the lists
+// side by side, so a slow count does not hold the view back.
 async function fullRefresh() {
   await loadInfo();
-  const countsOk = await loadCounts();
-  const lists = await Promise.allSettled([...currentWindows().map(loadWindow), viewLoad(null)]);
+  const [countsOk, lists] = await Promise.all([
+    loadCounts(),
+    Promise.allSettled([...currentWindows().map(loadWindow), viewLoad(null)]),
+  ]);
   updated(!countsOk || lists.some((r) => r.status === 'rejected'));
 }
 

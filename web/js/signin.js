@@ -1,15 +1,17 @@
 // The sign-in page: sends the e-mail address and password to POST /api/session, which
-// answers with the session cookie, then opens the dashboard (at the view asked for in
-// ?next=, a "#/…" route only, so the page cannot be made to send anyone elsewhere).
+// answers with the session cookie, then opens the dashboard (at the view asked for, a
+// "#/…" route only, so the page cannot be made to send anyone elsewhere).
 // Imports only i18n.js, which is reachable before signing in.
 
 import { t, initialLang, setLang } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 
-// Only a dashboard route of this origin; anything else opens the overview.
+// Only a dashboard route of this origin; anything else opens the overview. The route comes
+// from ?next= (a session that ended under a view) or the fragment the browser kept when the
+// server sent a signed-out page load here.
 function nextPage() {
-  const next = new URLSearchParams(location.search).get('next') || '';
+  const next = new URLSearchParams(location.search).get('next') || location.hash || '';
   return /^#\/[A-Za-z0-9_\-/%.~=&?]*$/.test(next) ? `./${next}` : './';
 }
 
