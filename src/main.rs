@@ -11,7 +11,7 @@ use oshirase::cli::args::{
     BackupArgs, CheckArgs, CheckFormat, Cli, Command, DemoArgs, Format, HashPasswordArgs, LangArg,
     LogFormat, PreviewArgs, ResolveArgs, ServeArgs, StatusArgs,
 };
-use oshirase::cli::check::{output, CheckOptions, UsageError};
+use oshirase::check::{output, CheckOptions, UsageError};
 use oshirase::cli::demo::{self, DemoOptions};
 use oshirase::cli::resolve::Resolution;
 use oshirase::cli::serve::{ServeSettings, Service};
@@ -103,7 +103,7 @@ fn hash_password(args: HashPasswordArgs) -> Result<()> {
 
 fn check(args: CheckArgs) -> Result<u8> {
     let lang = LangArg::resolve(args.lang);
-    let report = oshirase::cli::check::check(&CheckOptions {
+    let report = oshirase::check::check(&CheckOptions {
         content: args.content,
         files: args.files,
         base: args.base,
@@ -126,7 +126,7 @@ fn preview(args: PreviewArgs) -> Result<u8> {
     let lang = LangArg::resolve(args.lang);
     let content = match args.content {
         Some(c) => c,
-        None => oshirase::cli::check::find_content_dir(&args.file).ok_or_else(|| {
+        None => oshirase::check::find_content_dir(&args.file).ok_or_else(|| {
             UsageError::NoContentDir(PathBuf::from(format!(
                 "{} (no {} in its folder or above; pass --content)",
                 args.file.display(),
@@ -134,7 +134,7 @@ fn preview(args: PreviewArgs) -> Result<u8> {
             )))
         })?,
     };
-    let report = oshirase::cli::check::check(&CheckOptions {
+    let report = oshirase::check::check(&CheckOptions {
         content,
         files: vec![args.file],
         base: None,

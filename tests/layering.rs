@@ -13,6 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["support", "content", "model"]),
     ("sync", &["support", "content", "model", "git", "store"]),
     ("networks", &["support", "content", "model", "git"]),
+    ("check", &["support", "content", "model", "git"]),
     (
         "delivery",
         &["support", "content", "model", "git", "store", "networks"],
@@ -20,7 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "web",
         &[
-            "support", "content", "model", "git", "store", "sync", "delivery",
+            "support", "content", "model", "git", "store", "sync", "delivery", "check",
         ],
     ),
 ];

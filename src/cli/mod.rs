@@ -4,7 +4,6 @@
 //! May use: everything; nothing uses it but `main.rs`.
 
 pub mod args;
-pub mod check;
 pub mod demo;
 pub mod resolve;
 pub mod serve;

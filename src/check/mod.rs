@@ -4,7 +4,10 @@
 //! It reads the checked-out files of a pull request (not git objects: the pull request is
 //! not merged yet), parses every post, resolves it against `oshirase.yaml` exactly as
 //! `serve` does, and reports problems with file and line plus what each network would
-//! receive. [`output`] turns the report into human, GitHub, JSON or Markdown text.
+//! receive. [`output`] turns the report into human, GitHub, JSON or Markdown text. The
+//! desk's live preview (`POST /api/preview`) runs the same check on the file it would
+//! write, which is why this is a folder of its own below `web` and not part of `cli`.
+//! May use: `support`, `content`, `model`, `git`.
 
 pub mod output;
 
