@@ -7,11 +7,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
+use oshirase::check::{output, CheckOptions, UsageError};
 use oshirase::cli::args::{
     BackupArgs, CheckArgs, CheckFormat, Cli, Command, DemoArgs, Format, HashPasswordArgs, LangArg,
     LogFormat, PreviewArgs, ResolveArgs, ServeArgs, StatusArgs,
 };
-use oshirase::check::{output, CheckOptions, UsageError};
 use oshirase::cli::demo::{self, DemoOptions};
 use oshirase::cli::resolve::Resolution;
 use oshirase::cli::serve::{ServeSettings, Service};

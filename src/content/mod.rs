@@ -9,6 +9,7 @@
 pub mod brief;
 pub mod config;
 pub mod count;
+pub mod draft;
 mod front_matter_problem;
 pub mod i18n;
 pub mod info;

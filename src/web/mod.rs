@@ -9,6 +9,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod desk;
 pub mod health;
 pub mod hook_deliveries;
 pub mod hooks;
@@ -88,8 +89,10 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let assets = warp::get().and(warp::path::tail()).map(asset);
     let hooks = crate::web::hooks::routes(state.hooks.clone());
     let session = crate::web::session::routes(state.auth.clone());
+    let desk = crate::web::desk::routes(state.clone());
     let app = hooks
         .or(session)
+        .or(desk)
         .or(posts)
         .or(post)
         .or(summary)

@@ -1,0 +1,404 @@
+//! A post as the desk's form holds it (the front-matter's keys plus `body` and `images`),
+//! and the file a person would write for it by hand: `posts/<date>-<slug>.md` with its
+//! images under `posts/images/`. Pure: the desk previews this file with the same check a
+//! pull request gets, and proposes exactly this file.
+//!
+//! Everything here comes from a form and is untrusted. Nothing a draft says can name a
+//! path: the file name is made from the title or `id` with only `a-z`, `0-9` and `-`, and
+//! an image name must be a plain file name with an image extension.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// Where the desk writes posts, from the content directory.
+pub const POSTS_DIR: &str = "posts";
+/// Where it writes their images, from the content directory.
+pub const IMAGES_DIR: &str = "posts/images";
+/// Largest image a draft may carry, decoded (every network's limit is lower or equal).
+pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+/// At most this many images (no network takes more than four).
+const MAX_IMAGES: usize = 4;
+/// Longest title, in characters.
+const MAX_TITLE_CHARS: usize = 200;
+/// Longest body, in bytes (a post file is at most 1 MiB).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest slug in a file name.
+const MAX_SLUG: usize = 60;
+const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "gif", "webp"];
+
+/// The desk's JSON draft.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Draft {
+    pub title: String,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub networks: Vec<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+    /// A time as the front-matter takes it; absent: as soon as approved.
+    #[serde(default)]
+    pub publish_at: Option<String>,
+    /// Per-network texts, by network name.
+    #[serde(default)]
+    pub text: BTreeMap<String, String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub images: Vec<DraftImage>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftImage {
+    pub name: String,
+    #[serde(default)]
+    pub alt: String,
+    /// The file's bytes in base64.
+    pub data: String,
+}
+
+/// The files a draft becomes, paths from the content directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftFile {
+    pub path: String,
+    pub text: String,
+    pub images: Vec<(String, Vec<u8>)>,
+}
+
+/// A field of the draft that cannot become a file; named as the JSON names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {why}")]
+pub struct DraftError {
+    pub field: String,
+    pub why: String,
+}
+
+fn bad(field: impl Into<String>, why: impl Into<String>) -> DraftError {
+    DraftError {
+        field: field.into(),
+        why: why.into(),
+    }
+}
+
+impl Draft {
+    /// The post file and its images, as a person would write them on `today`.
+    pub fn to_file(&self, today: NaiveDate) -> Result<DraftFile, DraftError> {
+        self.check_fields()?;
+        let slug = self.slug()?;
+        let path = format!("{POSTS_DIR}/{}-{slug}.md", today.format("%Y-%m-%d"));
+        let mut images = Vec::new();
+        let mut refs = Vec::new();
+        for (i, image) in self.images.iter().enumerate() {
+            let (name, bytes) = image.decoded(i)?;
+            if images.iter().any(|(n, _): &(String, Vec<u8>)| *n == name) {
+                return Err(bad(format!("images[{i}].name"), "used twice"));
+            }
+            refs.push((
+                format!("images/{}", file_name(&name)),
+                image.alt.trim().to_string(),
+            ));
+            images.push((name, bytes));
+        }
+        let text = format!(
+            "---\n{}---\n{}",
+            self.front_matter(&refs),
+            body_text(&self.body)
+        );
+        Ok(DraftFile { path, text, images })
+    }
+
+    fn check_fields(&self) -> Result<(), DraftError> {
+        let title = self.title.trim();
+        if title.is_empty() {
+            return Err(bad("title", "empty"));
+        }
+        if title.chars().count() > MAX_TITLE_CHARS {
+            return Err(bad(
+                "title",
+                format!("longer than {MAX_TITLE_CHARS} characters"),
+            ));
+        }
+        for (field, value) in [
+            ("title", Some(title)),
+            ("account", self.account.as_deref()),
+            ("department", self.department.as_deref()),
+            ("publish_at", self.publish_at.as_deref()),
+            ("id", self.id.as_deref()),
+        ] {
+            if value.is_some_and(|v| v.chars().any(char::is_control)) {
+                return Err(bad(field, "holds a line break or a control character"));
+            }
+        }
+        if self.body.len() > MAX_BODY_BYTES {
+            return Err(bad(
+                "body",
+                format!("longer than {} KB", MAX_BODY_BYTES / 1024),
+            ));
+        }
+        if self.body.contains('\0') || self.text.values().any(|t| t.contains('\0')) {
+            return Err(bad("body", "holds a NUL character"));
+        }
+        if self.images.len() > MAX_IMAGES {
+            return Err(bad("images", format!("at most {MAX_IMAGES}")));
+        }
+        Ok(())
+    }
+
+    /// The file name's part after the date: from `id` when given (its last segment), else
+    /// from the title's Latin letters and digits, else a short digest of the title.
+    fn slug(&self) -> Result<String, DraftError> {
+        if let Some(id) = self.id.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
+            let segment_ok = |seg: &str| {
+                !seg.is_empty()
+                    && seg.len() <= MAX_SLUG
+                    && !seg.starts_with('-')
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            };
+            // Segments of a-z, 0-9 and - only: no `..`, no leading `/`, nothing empty.
+            if id.len() > 200 || !id.split('/').all(segment_ok) {
+                return Err(bad(
+                    "id",
+                    "use a-z, 0-9 and - (and / between parts), such as posts/gomi-nenmatsu",
+                ));
+            }
+            return Ok(id.rsplit('/').next().unwrap_or(id).to_string());
+        }
+        let mut slug = String::new();
+        for c in self.title.trim().chars() {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c.to_ascii_lowercase());
+            } else if !slug.ends_with('-') && !slug.is_empty() {
+                slug.push('-');
+            }
+            if slug.len() >= MAX_SLUG {
+                break;
+            }
+        }
+        let slug = slug.trim_matches('-').to_string();
+        if slug.len() >= 3 {
+            return Ok(slug);
+        }
+        let digest = Sha256::digest(self.title.trim().as_bytes());
+        Ok(format!("post-{}", hex::encode(&digest[..4])))
+    }
+
+    /// The front-matter's YAML, keys in the order staff write them.
+    fn front_matter(&self, images: &[(String, String)]) -> String {
+        use serde_yaml::{Mapping, Value};
+        let s = |v: &str| Value::String(v.trim().to_string());
+        let mut m = Mapping::new();
+        m.insert(s("title"), s(&self.title));
+        if let Some(at) = self.publish_at.as_deref().filter(|a| !a.trim().is_empty()) {
+            m.insert(s("publish_at"), s(at));
+        }
+        if let Some(a) = self.account.as_deref().filter(|a| !a.trim().is_empty()) {
+            m.insert(s("account"), s(a));
+        }
+        let networks: Vec<Value> = self.networks.iter().map(|n| s(n)).collect();
+        m.insert(s("networks"), Value::Sequence(networks));
+        if let Some(d) = self.department.as_deref().filter(|d| !d.trim().is_empty()) {
+            m.insert(s("department"), s(d));
+        }
+        let texts: Mapping = self
+            .text
+            .iter()
+            .filter(|(_, t)| !t.trim().is_empty())
+            .map(|(n, t)| (s(n), Value::String(body_text(t))))
+            .collect();
+        if !texts.is_empty() {
+            m.insert(s("text"), Value::Mapping(texts));
+        }
+        if !images.is_empty() {
+            let list = images
+                .iter()
+                .map(|(path, alt)| {
+                    let mut i = Mapping::new();
+                    i.insert(s("path"), s(path));
+                    if !alt.is_empty() {
+                        i.insert(s("alt"), s(alt));
+                    }
+                    Value::Mapping(i)
+                })
+                .collect();
+            m.insert(s("images"), Value::Sequence(list));
+        }
+        if let Some(id) = self.id.as_deref().filter(|i| !i.trim().is_empty()) {
+            m.insert(s("id"), s(id));
+        }
+        serde_yaml::to_string(&Value::Mapping(m)).unwrap_or_default()
+    }
+}
+
+impl DraftImage {
+    /// The image's path from the content directory and its bytes.
+    fn decoded(&self, i: usize) -> Result<(String, Vec<u8>), DraftError> {
+        let name = self.name.trim();
+        let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        let plain = !name.is_empty()
+            && name.len() <= 100
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+        if !plain
+            || !ext
+                .as_deref()
+                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e))
+        {
+            return Err(bad(
+                format!("images[{i}].name"),
+                "use a plain file name of a-z, 0-9, ., - and _ ending in .png, .jpg, .gif or .webp",
+            ));
+        }
+        // Base64 of the limit is 4/3 of it: refuse a huge value before decoding it.
+        if self.data.len() > MAX_IMAGE_BYTES / 3 * 4 + 8 {
+            return Err(bad(format!("images[{i}].data"), too_large()));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.data.trim())
+            .map_err(|_| bad(format!("images[{i}].data"), "not base64"))?;
+        if bytes.len() > MAX_IMAGE_BYTES {
+            return Err(bad(format!("images[{i}].data"), too_large()));
+        }
+        Ok((format!("{IMAGES_DIR}/{name}"), bytes))
+    }
+}
+
+fn too_large() -> String {
+    format!("larger than {} MB", MAX_IMAGE_BYTES / 1024 / 1024)
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Line ends as a file has them: `\n`, and one at the end.
+fn body_text(text: &str) -> String {
+    let mut t = text.replace("\r\n", "\n").replace('\r', "\n");
+    if !t.is_empty() && !t.ends_with('\n') {
+        t.push('\n');
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::post::{parse, Parsed};
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()
+    }
+
+    fn draft() -> Draft {
+        Draft {
+            title: "年末年始のごみ収集 Gomi 2026".into(),
+            networks: vec!["x".into(), "facebook".into()],
+            department: Some("環境部 清掃課".into()),
+            publish_at: Some("2026-12-20 19:00".into()),
+            text: BTreeMap::from([("x".into(), "短い版 #足立区".into())]),
+            body:
+                "12月29日から1月3日まで休みます。\r\n詳しくは https://www.city.example.jp/gomi/ へ"
+                    .into(),
+            images: vec![DraftImage {
+                name: "calendar.png".into(),
+                alt: "収集日のカレンダー".into(),
+                data: base64::engine::general_purpose::STANDARD.encode(b"\x89PNG...."),
+            }],
+            ..Draft::default()
+        }
+    }
+
+    #[test]
+    fn a_draft_becomes_the_file_a_person_would_write() {
+        let f = draft().to_file(today()).unwrap();
+        assert_eq!(f.path, "posts/2026-12-03-gomi-2026.md");
+        assert_eq!(f.images[0].0, "posts/images/calendar.png");
+        let Parsed::Post(post) = parse(&f.path, f.text.as_bytes()) else {
+            panic!("not a post: {}", f.text);
+        };
+        assert_eq!(post.title, "年末年始のごみ収集 Gomi 2026");
+        assert_eq!(post.networks, vec!["x".to_string(), "facebook".to_string()]);
+        assert_eq!(post.department.as_deref(), Some("環境部 清掃課"));
+        assert_eq!(
+            post.body,
+            "12月29日から1月3日まで休みます。\n詳しくは https://www.city.example.jp/gomi/ へ\n"
+        );
+        assert_eq!(
+            post.text.get("x").map(String::as_str),
+            Some("短い版 #足立区\n")
+        );
+        assert_eq!(post.images[0].path, "images/calendar.png");
+        assert_eq!(post.images[0].alt.as_deref(), Some("収集日のカレンダー"));
+    }
+
+    #[test]
+    fn yaml_in_a_field_stays_text() {
+        let mut d = draft();
+        d.title = "a: b\n---\nretract: true".replace('\n', " ");
+        d.department = Some("[x, y] # not a list".into());
+        let f = d.to_file(today()).unwrap();
+        let Parsed::Post(post) = parse(&f.path, f.text.as_bytes()) else {
+            panic!("not a post: {}", f.text);
+        };
+        assert_eq!(post.title, "a: b --- retract: true");
+        assert_eq!(post.department.as_deref(), Some("[x, y] # not a list"));
+        assert!(!post.retract);
+    }
+
+    #[test]
+    fn nothing_in_a_draft_can_name_a_path() {
+        for (change, field) in [
+            (
+                Box::new(|d: &mut Draft| d.id = Some("../../etc/passwd".into()))
+                    as Box<dyn Fn(&mut Draft)>,
+                "id",
+            ),
+            (Box::new(|d: &mut Draft| d.id = Some("a/b/".into())), "id"),
+            (
+                Box::new(|d: &mut Draft| d.images[0].name = "../x.png".into()),
+                "images[0].name",
+            ),
+            (
+                Box::new(|d: &mut Draft| d.images[0].name = "x.png\0.sh".into()),
+                "images[0].name",
+            ),
+            (
+                Box::new(|d: &mut Draft| d.images[0].name = ".htaccess".into()),
+                "images[0].name",
+            ),
+            (
+                Box::new(|d: &mut Draft| d.images[0].name = "x.svg".into()),
+                "images[0].name",
+            ),
+            (
+                Box::new(|d: &mut Draft| d.images[0].data = "!!".into()),
+                "images[0].data",
+            ),
+            (Box::new(|d: &mut Draft| d.title = "a\nb".into()), "title"),
+            (Box::new(|d: &mut Draft| d.title = " ".into()), "title"),
+            (Box::new(|d: &mut Draft| d.body = "\0".into()), "body"),
+        ] {
+            let mut d = draft();
+            change(&mut d);
+            let e = d.to_file(today()).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+        }
+        // A Japanese-only title gets a digest, never the title's characters.
+        let mut d = draft();
+        d.title = "../年末年始".into();
+        let f = d.to_file(today()).unwrap();
+        assert!(f.path.starts_with("posts/2026-12-03-post-"), "{}", f.path);
+        assert!(!f.path[6..].contains('/') && !f.path.contains(".."));
+    }
+}

@@ -1,0 +1,163 @@
+//! The desk's server side. `POST /api/preview` takes a draft (the front-matter's keys plus
+//! `body` and `images`), makes the file a person would write for it (`content::draft`),
+//! and runs the pull-request check (`check`) on that file against the `oshirase.yaml` in
+//! force, so the desk and the pull request can never disagree. It answers `{"file",
+//! "errors", "warnings", "networks": [{"network","text","length","limit"}]}`, paths from
+//! the content directory; it writes nothing but a temporary directory it removes.
+
+use std::convert::Infallible;
+
+use chrono::Utc;
+use serde_json::json;
+use warp::http::{header, HeaderMap, StatusCode};
+use warp::Filter;
+
+use crate::check::{output, CheckOptions};
+use crate::content::config::{RepoConfig, CONFIG_FILE};
+use crate::content::draft::{Draft, DraftError, DraftFile};
+use crate::content::i18n::Lang;
+use crate::store::meta;
+use crate::web::reply::{blocking, error_reply, json_reply};
+use crate::web::state::AppState;
+
+/// Largest draft accepted: four images at the largest size, in base64, and the text.
+const MAX_DRAFT_BYTES: u64 = 28 * 1024 * 1024;
+
+/// `POST /api/preview`.
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "preview")
+        .and(warp::post())
+        .and(warp::any().map(move || state.clone()))
+        .and(warp::header::headers_cloned())
+        .and(warp::body::content_length_limit(MAX_DRAFT_BYTES))
+        .and(warp::body::bytes())
+        .and_then(preview)
+}
+
+async fn preview(
+    state: AppState,
+    headers: HeaderMap,
+    body: warp::hyper::body::Bytes,
+) -> Result<warp::reply::Response, Infallible> {
+    let draft: Draft = match serde_json::from_slice(&body) {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(error_reply(
+                StatusCode::BAD_REQUEST,
+                format!("the draft: {e}"),
+            ))
+        }
+    };
+    let config_text = match blocking(&state, |s| s.meta(meta::CONFIG_IN_FORCE_TEXT)).await {
+        Ok(Some(text)) if !text.is_empty() => text,
+        Ok(_) => {
+            return Ok(error_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no oshirase.yaml is in force yet: the first sync has not finished",
+            ))
+        }
+        Err(response) => return Ok(response),
+    };
+    let lang = lang_of(&headers);
+    let answer = tokio::task::spawn_blocking(move || checked(&draft, &config_text, lang)).await;
+    Ok(match answer {
+        Ok(Ok(value)) => json_reply(StatusCode::OK, &value),
+        Ok(Err(PreviewError::Draft(e))) => json_reply(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": e.to_string(), "field": e.field }),
+        ),
+        Ok(Err(PreviewError::Check(e))) => {
+            tracing::error!("preview: {e}");
+            error_reply(StatusCode::INTERNAL_SERVER_ERROR, "the preview failed")
+        }
+        Err(e) => {
+            tracing::error!("preview: {e}");
+            error_reply(StatusCode::INTERNAL_SERVER_ERROR, "the preview failed")
+        }
+    })
+}
+
+/// Why a preview has no answer: the draft cannot become a file (400, the field named), or
+/// the check could not run (500, logged).
+#[derive(Debug, thiserror::Error)]
+enum PreviewError {
+    #[error(transparent)]
+    Draft(#[from] DraftError),
+    #[error("{0}")]
+    Check(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The draft's file checked as a pull request would be.
+fn checked(
+    draft: &Draft,
+    config_text: &str,
+    lang: Lang,
+) -> Result<serde_json::Value, PreviewError> {
+    // The date in the file name is the repository's day.
+    let tz = RepoConfig::parse(CONFIG_FILE, config_text)
+        .ok()
+        .and_then(|c| c.timezone);
+    let now = Utc::now();
+    let today = tz.map_or(now.date_naive(), |tz| now.with_timezone(&tz).date_naive());
+    let file = draft.to_file(today)?;
+    let report = run_check(&file, config_text, now).map_err(PreviewError::Check)?;
+    let full = output::json(&report, lang);
+    let networks: Vec<_> = report
+        .posts
+        .iter()
+        .flat_map(|p| &p.networks)
+        .map(|n| json!({ "network": n.network, "type": n.kind, "text": n.text, "length": n.length, "limit": n.limit, "ok": n.ok }))
+        .collect();
+    Ok(json!({
+        "file": file.path,
+        "errors": full["errors"],
+        "warnings": full["warnings"],
+        "networks": networks,
+    }))
+}
+
+/// Writes the configuration, the file and its images into a fresh directory and checks it.
+fn run_check(
+    file: &DraftFile,
+    config_text: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<crate::check::CheckReport, Box<dyn std::error::Error + Send + Sync>> {
+    let dir = tempfile::Builder::new()
+        .prefix("oshirase-preview-")
+        .tempdir()?;
+    std::fs::write(dir.path().join(CONFIG_FILE), config_text)?;
+    let post = dir.path().join(&file.path);
+    for (path, bytes) in &file.images {
+        let target = dir.path().join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(target, bytes)?;
+    }
+    if let Some(parent) = post.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&post, &file.text)?;
+    Ok(crate::check::check(&CheckOptions {
+        content: dir.path().to_path_buf(),
+        files: vec![post],
+        base: None,
+        now,
+    })?)
+}
+
+/// Japanese when the browser puts it first, else English.
+fn lang_of(headers: &HeaderMap) -> Lang {
+    let first = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .unwrap_or("");
+    if first.trim().to_ascii_lowercase().starts_with("ja") {
+        Lang::Ja
+    } else {
+        Lang::En
+    }
+}
