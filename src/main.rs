@@ -220,6 +220,11 @@ fn serve_settings(args: ServeArgs) -> Result<ServeSettings> {
     };
     let people = oshirase::web::auth::people::PeopleFile::open(&args.data)?;
     let auth = oshirase::web::auth::for_listen(args.listen, &secrets, Some(people))?;
+    if let (Some(header), Some(from), Some(auth)) =
+        (&args.proxy_user_header, args.trusted_proxy, &auth)
+    {
+        auth.trust_proxy(oshirase::web::auth::ProxyTrust::new(header, from)?);
+    }
     let public_url = match args.public_url.as_deref() {
         None => None,
         Some(u) if u.starts_with("https://") || u.starts_with("http://") => {

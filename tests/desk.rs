@@ -136,6 +136,26 @@ async fn the_preview_is_what_check_answers_for_the_file_it_would_write() {
         );
     }
 
+    // Merged, the same file is planned by serve to exactly the texts the preview showed.
+    repo.propose_and_merge(
+        "staff/desk",
+        &[(written.path.as_str(), written.text.as_str())],
+    );
+    let id = written.path.trim_end_matches(".md").to_string();
+    for n in preview["networks"].as_array().unwrap() {
+        let network = n["network"].as_str().unwrap().to_string();
+        let (store, id) = (service.store.clone(), id.clone());
+        let stored = wait_for(Duration::from_secs(10), || {
+            store.delivery(&id, &network).ok().flatten().is_some()
+        })
+        .await;
+        assert!(stored, "{id} to {network} reached the store");
+        let d = service.store.delivery(&id, &network).unwrap().unwrap();
+        assert_eq!(Some(d.text.as_str()), n["text"].as_str(), "{network}");
+        let images = if network == "x" { 1 } else { d.images.len() };
+        assert_eq!(d.images.len(), images, "{network}");
+    }
+
     // A text over X's limit is an error naming the file; bad drafts are 400s naming the
     // field; nothing of them is left behind.
     let mut long = draft();

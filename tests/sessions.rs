@@ -133,11 +133,16 @@ fn cookie_of(answer: &Answer) -> String {
 }
 
 fn serve(repo: &Path, data: &Path) -> (std::process::Child, SocketAddr) {
+    serve_with(repo, data, &[])
+}
+
+fn serve_with(repo: &Path, data: &Path, extra: &[&str]) -> (std::process::Child, SocketAddr) {
     let mut child = oshirase()
         .args(["serve", "--listen", "127.0.0.1:0", "--repo"])
         .arg(repo)
         .arg("--data")
         .arg(data)
+        .args(extra)
         .env("OSHIRASE_DASHBOARD_TOKEN", TOKEN)
         .env_remove("OSHIRASE_DASHBOARD_USERS")
         .stderr(Stdio::piped())
@@ -394,4 +399,99 @@ fn people_sign_in_with_a_session_and_csrf_and_are_out_when_disabled() {
     assert_eq!(sign_in(addr, HANAKO, PASSWORD).status, 401);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn a_trusted_proxy_names_the_person_and_only_from_its_own_address() {
+    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
+    repo.propose_and_merge(
+        "staff/a",
+        &[(
+            "posts/a.md",
+            &post("A", None, "portal", "シングルサインオン"),
+        )],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let add = users(
+        data.path(),
+        &["add", HANAKO, "--name", "足立 花子", "--iterations", "1000"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(add.0, "{}", add.2);
+    let sso = [
+        "--proxy-user-header",
+        "X-Forwarded-Email",
+        "--trusted-proxy",
+        "127.0.0.1",
+    ];
+    let (mut child, addr) = serve_with(&repo.path, data.path(), &sso);
+    let named = [("x-forwarded-email", HANAKO)];
+    let posts = call(addr, "GET", "/api/posts", &named, None);
+    assert_eq!(posts.status, 200, "{}", posts.body);
+    assert!(posts.body.contains("シングルサインオン"));
+    let stranger = [("x-forwarded-email", "someone@elsewhere.example")];
+    assert_eq!(call(addr, "GET", "/api/posts", &stranger, None).status, 401);
+    // A changing request still needs the person's CSRF token, from GET /api/session.
+    let who = call(addr, "GET", "/api/session", &named, None);
+    assert_eq!(who.json()["person"]["email"], HANAKO);
+    let csrf = who.json()["csrf"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(addr, "POST", "/api/posts", &named, Some("{}")).status,
+        403
+    );
+    let with_csrf = [
+        ("x-forwarded-email", HANAKO),
+        ("x-csrf-token", csrf.as_str()),
+    ];
+    assert_ne!(
+        call(addr, "POST", "/api/posts", &with_csrf, Some("{}")).status,
+        403
+    );
+    // Disabled: the proxy's word no longer lets them in.
+    assert!(users(data.path(), &["disable", HANAKO], "").0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while call(addr, "GET", "/api/posts", &named, None).status == 200 {
+        assert!(Instant::now() < deadline, "a disabled person is out");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // The same header from an address that is not the proxy is ignored.
+    assert!(users(data.path(), &["enable", HANAKO], "").0);
+    let elsewhere = [
+        "--proxy-user-header",
+        "X-Forwarded-Email",
+        "--trusted-proxy",
+        "192.0.2.1",
+    ];
+    let (mut child, addr) = serve_with(&repo.path, data.path(), &elsewhere);
+    assert_eq!(call(addr, "GET", "/api/posts", &named, None).status, 401);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A header name that is not one stops start-up, naming the flag; one flag alone too.
+    let bad = oshirase()
+        .args(["serve", "--listen", "127.0.0.1:0", "--repo"])
+        .arg(&repo.path)
+        .arg("--data")
+        .arg(data.path())
+        .args([
+            "--proxy-user-header",
+            "X Email",
+            "--trusted-proxy",
+            "127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--proxy-user-header"));
+    let alone = oshirase()
+        .args(["serve", "--repo"])
+        .arg(&repo.path)
+        .args(["--proxy-user-header", "X-Forwarded-Email"])
+        .output()
+        .unwrap();
+    assert!(!alone.status.success());
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("--trusted-proxy"));
 }

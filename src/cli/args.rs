@@ -176,6 +176,14 @@ pub struct ServeArgs {
     /// How the log on standard error is written.
     #[arg(long, env = "OSHIRASE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Single sign-on: the request header in which a reverse proxy names the signed-in
+    /// person by e-mail (e.g. X-Forwarded-Email), mapped to people.json. Trusted only on
+    /// connections from --trusted-proxy.
+    #[arg(long, env = "OSHIRASE_PROXY_USER_HEADER", requires = "trusted_proxy")]
+    pub proxy_user_header: Option<String>,
+    /// The address the proxy connects from; the header from anywhere else is ignored.
+    #[arg(long, env = "OSHIRASE_TRUSTED_PROXY", requires = "proxy_user_header")]
+    pub trusted_proxy: Option<std::net::IpAddr>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

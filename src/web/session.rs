@@ -46,11 +46,13 @@ pub fn routes(
         .and(warp::get())
         .and(with_auth.clone())
         .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<ClientAddr>())
         .map(who);
     let sign_out = base
         .and(warp::delete())
         .and(with_auth)
         .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<ClientAddr>())
         .map(sign_out);
     sign_in.or(who).unify().or(sign_out).unify()
 }
@@ -93,7 +95,7 @@ async fn sign_in(
                 let mut r = json_reply(StatusCode::OK, &described(&signed));
                 cookie(
                     &mut r,
-                    set_cookie(Some(&signed.token), through_tls(&headers)),
+                    set_cookie(signed.token.as_deref(), through_tls(&headers)),
                 );
                 r
             }
@@ -120,15 +122,25 @@ async fn sign_in(
     )
 }
 
-fn who(auth: Option<DashboardAuth>, headers: HeaderMap) -> warp::reply::Response {
-    match auth.and_then(|a| a.signed_in(&headers)) {
+fn who(
+    auth: Option<DashboardAuth>,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+) -> warp::reply::Response {
+    match auth.and_then(|a| a.signed_in(&headers, peer.map(|p| p.0.ip()))) {
         Some(signed) => json_reply(StatusCode::OK, &described(&signed)),
         None => error_reply(StatusCode::UNAUTHORIZED, "not signed in"),
     }
 }
 
-fn sign_out(auth: Option<DashboardAuth>, headers: HeaderMap) -> warp::reply::Response {
-    let Some((auth, signed)) = auth.and_then(|a| a.signed_in(&headers).map(|s| (a, s))) else {
+fn sign_out(
+    auth: Option<DashboardAuth>,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+) -> warp::reply::Response {
+    let peer = peer.map(|p| p.0.ip());
+    let Some((auth, signed)) = auth.and_then(|a| a.signed_in(&headers, peer).map(|s| (a, s)))
+    else {
         return error_reply(StatusCode::UNAUTHORIZED, "not signed in");
     };
     let csrf = headers.get(CSRF_HEADER).map(|v| v.as_bytes());

@@ -136,7 +136,7 @@ async fn admit(
     headers: &HeaderMap,
     peer: Option<ClientAddr>,
 ) -> Result<(), Rejection> {
-    if let Some(signed) = auth.signed_in(headers) {
+    if let Some(signed) = auth.signed_in(headers, peer.map(|p| p.0.ip())) {
         let safe = matches!(*method, Method::GET | Method::HEAD);
         if safe
             || signed
@@ -175,7 +175,12 @@ pub fn authenticated(
             async move {
                 match auth {
                     None => true,
-                    Some(auth) if auth.is_open_now() || auth.signed_in(&headers).is_some() => true,
+                    Some(auth)
+                        if auth.is_open_now()
+                            || auth.signed_in(&headers, peer.map(|p| p.0.ip())).is_some() =>
+                    {
+                        true
+                    }
                     // No header: no check to count.
                     Some(_) if !headers.contains_key(header::AUTHORIZATION) => false,
                     Some(auth) => check(&auth, &headers, peer).await == Verdict::Allowed,

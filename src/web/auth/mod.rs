@@ -60,7 +60,7 @@ pub use self::passwords::{hash_password, hash_secret, pbkdf2_sha256};
 use self::passwords::{parse_users, Stored, User};
 use self::people::PeopleFile;
 use self::sessions::Sessions;
-pub use self::sign_in::SignedIn;
+pub use self::sign_in::{ProxyTrust, SignedIn};
 use crate::support::hash_pool::HashPool;
 use crate::support::secrets::Secrets;
 use crate::web::login_guard::LoginGuard;
@@ -93,6 +93,8 @@ pub enum AuthError {
     #[error("OSHIRASE_DASHBOARD_TOKEN is shorter than 16 characters; use a long random one")]
     ShortToken,
     // Never echo the entry: a password may have been pasted in clear.
+    #[error("--proxy-user-header: `{0}` is not a header name")]
+    ProxyHeader(String),
     #[error("OSHIRASE_DASHBOARD_USERS, entry {index}: {problem}")]
     BadUser {
         index: usize,
@@ -120,6 +122,8 @@ struct Inner {
     /// directory.
     people: Option<PeopleFile>,
     sessions: Sessions,
+    /// A reverse proxy's user header, when single sign-on is configured.
+    proxy: OnceLock<ProxyTrust>,
     /// With nothing configured yet, the dashboard is open (a loopback address only).
     open_while_unset: bool,
 }
@@ -224,6 +228,7 @@ impl DashboardAuth {
             pool: OnceLock::new(),
             people,
             sessions: Sessions::default(),
+            proxy: OnceLock::new(),
             open_while_unset,
         }))))
     }

@@ -5,19 +5,37 @@
 
 use std::net::IpAddr;
 
-use warp::http::HeaderMap;
+use base64::Engine;
+use warp::http::{HeaderMap, HeaderName};
 
 use super::people::PersonRecord;
 use super::sessions::{cookie_token, Session};
-use super::{pbkdf2_sha256, DashboardAuth, Verdict};
+use super::{pbkdf2_sha256, AuthError, DashboardAuth, Verdict};
 
 /// The person behind a request's session cookie.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
     pub person: PersonRecord,
     pub session: Session,
-    /// The cookie's value, to end this session.
-    pub token: String,
+    /// The cookie's value, to end this session; `None` for a person the proxy named.
+    pub token: Option<String>,
+}
+
+/// Single sign-on: the header in which a reverse proxy names the signed-in person, and the
+/// one address it is believed from.
+#[derive(Debug, Clone)]
+pub struct ProxyTrust {
+    header: HeaderName,
+    from: IpAddr,
+}
+
+impl ProxyTrust {
+    /// The header's name is checked here, so a typo stops start-up.
+    pub fn new(header: &str, from: IpAddr) -> Result<ProxyTrust, AuthError> {
+        let header = HeaderName::from_bytes(header.trim().as_bytes())
+            .map_err(|_| AuthError::ProxyHeader(header.to_string()))?;
+        Ok(ProxyTrust { header, from })
+    }
 }
 
 impl DashboardAuth {
@@ -69,30 +87,60 @@ impl DashboardAuth {
         Ok(SignedIn {
             person,
             session,
-            token,
+            token: Some(token),
         })
     }
 
-    /// The live session of the request's cookie and its person, still listed and enabled;
-    /// a session whose person is gone or disabled ends here.
-    pub fn signed_in(&self, headers: &HeaderMap) -> Option<SignedIn> {
+    /// Who the request is: the live session of its cookie, or the person a trusted proxy
+    /// names (from the proxy's own address only, never from a forwarded one); listed and
+    /// enabled in people.json either way. A session whose person is gone or disabled ends
+    /// here.
+    pub fn signed_in(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<SignedIn> {
         let people = self.0.people.as_ref()?;
-        let token = cookie_token(headers)?;
-        let session = self.0.sessions.get(&token)?;
-        let Some(person) = people.active(&session.email) else {
-            self.0.sessions.end(&token);
+        if let Some(token) = cookie_token(headers) {
+            if let Some(session) = self.0.sessions.get(&token) {
+                let Some(person) = people.active(&session.email) else {
+                    self.0.sessions.end(&token);
+                    return None;
+                };
+                return Some(SignedIn {
+                    person,
+                    session,
+                    token: Some(token),
+                });
+            }
+        }
+        let trust = self.0.proxy.get()?;
+        if peer != Some(trust.from) {
             return None;
-        };
+        }
+        let email = headers.get(&trust.header)?.to_str().ok()?.trim();
+        let person = people.active(email)?;
+        let csrf = self.proxy_csrf(&person.email);
         Some(SignedIn {
+            session: Session::from_proxy(&person.email, csrf),
             person,
-            session,
-            token,
+            token: None,
         })
     }
 
-    /// Ends one session (sign-out).
+    /// Trusts a reverse proxy's user header from now on (set once, at start-up).
+    pub fn trust_proxy(&self, trust: ProxyTrust) {
+        let _ = self.0.proxy.set(trust);
+    }
+
+    /// A proxy-named person's CSRF token: a MAC of their address under this process's key,
+    /// the same on every request, unknown to any other site.
+    fn proxy_csrf(&self, email: &str) -> String {
+        let tag = self.tag(b"csrf", email.to_lowercase().as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+    }
+
+    /// Ends one session (sign-out); a proxy-named person has none to end.
     pub fn sign_out(&self, signed: &SignedIn) {
-        self.0.sessions.end(&signed.token);
+        if let Some(token) = &signed.token {
+            self.0.sessions.end(token);
+        }
         tracing::info!(email = %signed.person.email, "dashboard: signed out");
     }
 }
