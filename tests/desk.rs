@@ -202,6 +202,22 @@ async fn the_preview_is_what_check_answers_for_the_file_it_would_write() {
         answer["error"].as_str().unwrap().contains("author"),
         "{answer}"
     );
+    let plain = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        agent
+            .post(&format!("http://{addr}/api/preview"))
+            .header("content-type", "text/plain")
+            .send(draft().to_string().as_bytes())
+            .expect("request")
+            .status()
+            .as_u16()
+    })
+    .await
+    .unwrap();
+    assert_eq!(plain, 415, "only application/json is taken");
     let leftovers = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .filter_map(Result::ok)

@@ -302,6 +302,18 @@ fn people_sign_in_with_a_session_and_csrf_and_are_out_when_disabled() {
     );
     assert_eq!(malformed.status, 400, "{}", malformed.body);
 
+    // A body a form on another site could send (text/plain that parses as JSON) is refused.
+    let body = serde_json::json!({ "email": HANAKO, "password": PASSWORD }).to_string();
+    let form = call(
+        addr,
+        "POST",
+        "/api/session",
+        &[("content-type", "text/plain")],
+        Some(&body),
+    );
+    assert_eq!(form.status, 415, "{}", form.body);
+    assert!(form.header("set-cookie").is_none());
+
     // Signed in: an HttpOnly, SameSite=Strict cookie and a CSRF token.
     let signed = sign_in(addr, "Hanako@city.example.jp", PASSWORD);
     assert_eq!(signed.status, 200, "{}", signed.body);

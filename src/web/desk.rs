@@ -17,7 +17,7 @@ use crate::content::config::{RepoConfig, CONFIG_FILE};
 use crate::content::draft::{Draft, DraftError, DraftFile};
 use crate::content::i18n::Lang;
 use crate::store::meta;
-use crate::web::reply::{blocking, error_reply, json_reply};
+use crate::web::reply::{blocking, error_reply, is_json, json_reply, not_json};
 use crate::web::state::AppState;
 
 /// Largest draft accepted: four images at the largest size, in base64, and the text.
@@ -41,6 +41,9 @@ async fn preview(
     headers: HeaderMap,
     body: warp::hyper::body::Bytes,
 ) -> Result<warp::reply::Response, Infallible> {
+    if !is_json(&headers) {
+        return Ok(not_json());
+    }
     let draft: Draft = match serde_json::from_slice(&body) {
         Ok(d) => d,
         Err(e) => {

@@ -58,3 +58,22 @@ pub async fn blocking<T: Send + 'static>(
         }
     }
 }
+
+/// Whether a request says its body is JSON. Every route that takes a body demands it: a
+/// form on another site can send `text/plain` that happens to parse as JSON, but not
+/// `application/json` without the browser asking this server first, which it never allows.
+pub fn is_json(headers: &warp::http::HeaderMap) -> bool {
+    headers
+        .get(warp::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The answer to a body that is not `application/json`.
+pub fn not_json() -> warp::reply::Response {
+    error_reply(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Content-Type: send the body as application/json",
+    )
+}

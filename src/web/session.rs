@@ -14,7 +14,7 @@ use crate::web::auth::sessions::{set_cookie, through_tls, CSRF_HEADER};
 use crate::web::auth::{DashboardAuth, SignedIn, Verdict};
 use crate::web::http_server::ClientAddr;
 use crate::web::login_guard::client_ip;
-use crate::web::reply::{error_reply, json_reply};
+use crate::web::reply::{error_reply, is_json, json_reply, not_json};
 
 /// Largest sign-in body accepted: an address and a password fit many times over.
 const MAX_BODY: u64 = 4 * 1024;
@@ -69,6 +69,9 @@ async fn sign_in(
             "nobody signs in here: add people with `oshirase users add`",
         ));
     };
+    if !is_json(&headers) {
+        return Ok(not_json());
+    }
     let credentials: Credentials = match serde_json::from_slice(&body) {
         Ok(c) => c,
         Err(e) => {
