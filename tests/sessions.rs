@@ -243,15 +243,13 @@ fn users_are_managed_on_the_command_line_with_clear_errors() {
     );
 }
 
-#[test]
-fn people_sign_in_with_a_session_and_csrf_and_are_out_when_disabled() {
+/// A repository with one published post saying `body`, and a data directory whose
+/// people.json holds HANAKO of 環境部.
+fn repository_with_hanako(body: &str) -> (GitRepo, tempfile::TempDir) {
     let repo = GitRepo::new(&config(BRANCH, "2h", ""));
     repo.propose_and_merge(
         "staff/a",
-        &[(
-            "posts/a.md",
-            &post("A", None, "portal", "サインインの向こう"),
-        )],
+        &[("posts/a.md", &post("A", None, "portal", body))],
     );
     let data = tempfile::tempdir().unwrap();
     let add = users(
@@ -269,6 +267,12 @@ fn people_sign_in_with_a_session_and_csrf_and_are_out_when_disabled() {
         &format!("{PASSWORD}\n"),
     );
     assert!(add.0, "{}", add.2);
+    (repo, data)
+}
+
+#[test]
+fn people_sign_in_with_a_session_and_csrf_and_are_out_when_disabled() {
+    let (repo, data) = repository_with_hanako("サインインの向こう");
     let (mut child, addr) = serve(&repo.path, data.path());
 
     // Signed out: a page load goes to the sign-in page, the API answers 401 without a
@@ -415,21 +419,7 @@ fn people_sign_in_with_a_session_and_csrf_and_are_out_when_disabled() {
 
 #[test]
 fn a_trusted_proxy_names_the_person_and_only_from_its_own_address() {
-    let repo = GitRepo::new(&config(BRANCH, "2h", ""));
-    repo.propose_and_merge(
-        "staff/a",
-        &[(
-            "posts/a.md",
-            &post("A", None, "portal", "シングルサインオン"),
-        )],
-    );
-    let data = tempfile::tempdir().unwrap();
-    let add = users(
-        data.path(),
-        &["add", HANAKO, "--name", "足立 花子", "--iterations", "1000"],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(add.0, "{}", add.2);
+    let (repo, data) = repository_with_hanako("シングルサインオン");
     let sso = [
         "--proxy-user-header",
         "X-Forwarded-Email",
