@@ -158,6 +158,7 @@ fn settings(repo: &Path, data: &Path, remote: Option<String>, receiver_port: u16
         poll_interval: Duration::from_secs(3600),
         public_url: None,
         auth: None,
+        forge_api: None,
     }
 }
 

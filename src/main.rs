@@ -241,6 +241,12 @@ fn serve_settings(args: ServeArgs) -> Result<ServeSettings> {
         Some(_) => fetch::mirror_path(&args.data),
         None => PathBuf::from(&args.repo),
     };
+    let forge_api = oshirase::git::pull_request::ForgeApi::configure(
+        remote.as_deref(),
+        args.forge_api.as_deref(),
+        args.forge_project.as_deref(),
+        secrets.get(oshirase::git::pull_request::FORGE_TOKEN),
+    )?;
     Ok(ServeSettings {
         repo,
         remote,
@@ -255,6 +261,7 @@ fn serve_settings(args: ServeArgs) -> Result<ServeSettings> {
         poll_interval: args.poll,
         public_url,
         auth,
+        forge_api,
     })
 }
 

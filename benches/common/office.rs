@@ -190,6 +190,7 @@ pub async fn serve(store: std::sync::Arc<Store>, repo: &std::path::Path) -> std:
         repo: repo.to_path_buf(),
         forge: None,
         auth: None,
+        desk: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

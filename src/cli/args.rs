@@ -184,6 +184,16 @@ pub struct ServeArgs {
     /// The address the proxy connects from; the header from anywhere else is ignored.
     #[arg(long, env = "OSHIRASE_TRUSTED_PROXY", requires = "proxy_user_header")]
     pub trusted_proxy: Option<std::net::IpAddr>,
+    /// The forge API the desk opens pull requests with (with OSHIRASE_FORGE_TOKEN), for a
+    /// self-hosted forge: e.g. https://git.city.example/api/v4 (GitLab), …/api/v1 (Gitea,
+    /// Forgejo), …/api/v3 (GitHub Enterprise). github.com, gitlab.com and codeberg.org
+    /// need none.
+    #[arg(long, env = "OSHIRASE_FORGE_API")]
+    pub forge_api: Option<String>,
+    /// The repository on that forge (owner/name; GitLab: the full project path), when the
+    /// remote URL does not say it.
+    #[arg(long, env = "OSHIRASE_FORGE_PROJECT")]
+    pub forge_project: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -340,6 +340,7 @@ async fn start(options: &DemoOptions) -> Result<(Service, DemoRepo), DemoError> 
         poll_interval: Duration::from_secs(30),
         public_url: None,
         auth,
+        forge_api: None,
     })
     .await?;
     Ok((service, demo))

@@ -26,6 +26,7 @@ use crate::sync::SyncError;
 use crate::web;
 use crate::web::health::Health;
 use crate::web::hooks::{HookSettings, WEBHOOK_SECRET};
+use crate::web::proposals::DeskRepo;
 use crate::web::state::AppState;
 
 /// Everything `serve` needs, validated.
@@ -52,6 +53,8 @@ pub struct ServeSettings {
     pub public_url: Option<String>,
     /// Who may use the dashboard, API and metrics (`None`: open, loopback only); see `auth`.
     pub auth: Option<crate::web::auth::DashboardAuth>,
+    /// The forge API that opens the desk's pull requests (`OSHIRASE_FORGE_TOKEN`).
+    pub forge_api: Option<crate::git::pull_request::ForgeApi>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,17 +122,29 @@ impl Service {
             source,
         })?;
         let (sync_tx, sync_rx) = mpsc::channel(1);
+        let forge = settings
+            .remote
+            .as_deref()
+            .and_then(crate::git::forge::Forge::from_remote);
+        let desk = Arc::new(DeskRepo {
+            repo: settings.repo.clone(),
+            mirror: start.mirror.clone(),
+            publish_branch: settings.branch.clone(),
+            content_dir: settings.content_dir.clone(),
+            forge: forge.clone(),
+            forge_api: settings.forge_api.clone(),
+            http: crate::networks::http::client().clone(),
+            writing: tokio::sync::Mutex::new(()),
+        });
         let state = AppState {
             store: store.clone(),
             health: health.clone(),
             shutdown: shutdown_rx.clone(),
             paused: scheduler.paused(),
             repo: settings.repo.clone(),
-            forge: settings
-                .remote
-                .as_deref()
-                .and_then(crate::git::forge::Forge::from_remote),
+            forge,
             auth: settings.auth.clone(),
+            desk: Some(desk),
             hooks: HookSettings::new(
                 settings.secrets.get(WEBHOOK_SECRET),
                 settings.branch.clone(),

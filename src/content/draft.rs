@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::content::post::{Post, PublishAt};
 use sha2::{Digest, Sha256};
 
 /// Where the desk writes posts, from the content directory.
@@ -31,7 +33,7 @@ const MAX_SLUG: usize = 60;
 const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "gif", "webp"];
 
 /// The desk's JSON draft.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Draft {
     pub title: String,
@@ -55,7 +57,7 @@ pub struct Draft {
     pub images: Vec<DraftImage>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DraftImage {
     pub name: String,
@@ -93,7 +95,16 @@ impl Draft {
     pub fn to_file(&self, today: NaiveDate) -> Result<DraftFile, DraftError> {
         self.check_fields()?;
         let slug = self.slug()?;
-        let path = format!("{POSTS_DIR}/{}-{slug}.md", today.format("%Y-%m-%d"));
+        self.to_file_at(format!(
+            "{POSTS_DIR}/{}-{slug}.md",
+            today.format("%Y-%m-%d")
+        ))
+    }
+
+    /// The file at a path already chosen: a proposal reopened keeps its file (and so its
+    /// post id) whatever its title becomes.
+    pub fn to_file_at(&self, path: String) -> Result<DraftFile, DraftError> {
+        self.check_fields()?;
         let mut images = Vec::new();
         let mut refs = Vec::new();
         for (i, image) in self.images.iter().enumerate() {
@@ -113,6 +124,48 @@ impl Draft {
             body_text(&self.body)
         );
         Ok(DraftFile { path, text, images })
+    }
+
+    /// The draft a post file opens as in the desk, with its images (`name`, `alt`, bytes)
+    /// already read. A file that retracts a post is edited in the repository, not here.
+    pub fn from_post(
+        post: &Post,
+        images: Vec<(String, String, Vec<u8>)>,
+    ) -> Result<Draft, DraftError> {
+        if post.retract {
+            return Err(bad(
+                "retract",
+                "this file retracts a post; change it in the repository",
+            ));
+        }
+        let publish_at = match &post.publish_at {
+            PublishAt::Asap => None,
+            PublishAt::Exact(t) => Some(t.to_rfc3339()),
+            // As the desk's form writes it, seconds only when there are some.
+            PublishAt::Local(t) if t.and_utc().timestamp() % 60 == 0 => {
+                Some(t.format("%Y-%m-%d %H:%M").to_string())
+            }
+            PublishAt::Local(t) => Some(t.format("%Y-%m-%d %H:%M:%S").to_string()),
+        };
+        let default_id = crate::content::post::default_id(&post.path);
+        Ok(Draft {
+            title: post.title.clone(),
+            account: post.account.clone(),
+            networks: post.networks.clone(),
+            department: post.department.clone(),
+            publish_at,
+            text: post.text.clone(),
+            id: (post.id != default_id).then(|| post.id.clone()),
+            body: post.body.clone(),
+            images: images
+                .into_iter()
+                .map(|(name, alt, bytes)| DraftImage {
+                    name,
+                    alt,
+                    data: base64::engine::general_purpose::STANDARD.encode(bytes),
+                })
+                .collect(),
+        })
     }
 
     fn check_fields(&self) -> Result<(), DraftError> {
@@ -340,6 +393,57 @@ mod tests {
         );
         assert_eq!(post.images[0].path, "images/calendar.png");
         assert_eq!(post.images[0].alt.as_deref(), Some("収集日のカレンダー"));
+    }
+
+    #[test]
+    fn a_hand_written_post_opens_as_a_draft_that_writes_the_same_post() {
+        let by_hand = "---\ntitle: \"防災訓練: 12/6\"\npublish_at: 2026-12-05T18:30:00+09:00\n\
+            networks: [x, facebook]\naccount: city\ndepartment: 危機管理課\nid: bousai/kunren\n\
+            text:\n  x: |\n    短い版 #防災\nimages:\n  - path: ../img/map.png\n    alt: 会場の地図\n---\n\
+            訓練は午前9時からです。\n\n- 持ち物: 水\n";
+        let Parsed::Post(post) = parse("posts/kunren.md", by_hand.as_bytes()) else {
+            panic!("not a post");
+        };
+        let draft = Draft::from_post(
+            &post,
+            vec![("map.png".into(), "会場の地図".into(), b"PNG".to_vec())],
+        )
+        .unwrap();
+        assert_eq!(
+            draft.publish_at.as_deref(),
+            Some("2026-12-05T18:30:00+09:00")
+        );
+        assert_eq!(draft.id.as_deref(), Some("bousai/kunren"));
+        let again = draft.to_file_at("posts/kunren.md".into()).unwrap();
+        let Parsed::Post(back) = parse("posts/kunren.md", again.text.as_bytes()) else {
+            panic!("not a post: {}", again.text);
+        };
+        let same = |p: &Post| {
+            (
+                p.title.clone(),
+                p.publish_at.clone(),
+                p.networks.clone(),
+                p.account.clone(),
+                p.department.clone(),
+                p.id.clone(),
+                p.text.clone(),
+                p.body.clone(),
+            )
+        };
+        assert_eq!(same(&back), same(&post));
+        // The image keeps its bytes and alt; it now lives where the desk keeps images.
+        assert_eq!(
+            again.images,
+            vec![("posts/images/map.png".to_string(), b"PNG".to_vec())]
+        );
+        assert_eq!(back.images[0].alt.as_deref(), Some("会場の地図"));
+
+        let mut retract = (*post).clone();
+        retract.retract = true;
+        assert_eq!(
+            Draft::from_post(&retract, vec![]).unwrap_err().field,
+            "retract"
+        );
     }
 
     #[test]

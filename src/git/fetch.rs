@@ -148,7 +148,7 @@ impl Mirror {
     }
 
     /// Opens or creates the bare mirror with `origin` pointing at the URL.
-    fn open(&self) -> Result<Repository, FetchError> {
+    pub(super) fn open(&self) -> Result<Repository, FetchError> {
         let err = |e: git2::Error| FetchError::Mirror {
             path: self.path.clone(),
             message: e.message().to_string(),
@@ -216,7 +216,7 @@ impl Mirror {
         }
     }
 
-    fn credentials(
+    pub(super) fn credentials(
         &self,
         username: Option<&str>,
         allowed: CredentialType,

@@ -134,6 +134,34 @@ impl Forge {
     }
 }
 
+/// A branch name in a link's path keeps its `/` (`proposals/…`).
+const BRANCH: &AsciiSet = &SEGMENT.remove(b'/');
+
+impl Forge {
+    /// The forge's page for opening a pull request from `branch` into `base`, for when
+    /// oshirase has no forge token to open it itself.
+    pub fn compare_url(&self, base: &str, branch: &str) -> String {
+        let enc = |s: &str| utf8_percent_encode(s, BRANCH).to_string();
+        match self.kind {
+            ForgeKind::GitHub => format!(
+                "{}/compare/{}...{}?expand=1",
+                self.web,
+                enc(base),
+                enc(branch)
+            ),
+            ForgeKind::GitLab => format!(
+                "{}/-/merge_requests/new?merge_request%5Bsource_branch%5D={}&merge_request%5Btarget_branch%5D={}",
+                self.web,
+                utf8_percent_encode(branch, SEGMENT),
+                utf8_percent_encode(base, SEGMENT)
+            ),
+            ForgeKind::Codeberg => {
+                format!("{}/compare/{}...{}", self.web, enc(base), enc(branch))
+            }
+        }
+    }
+}
+
 fn is_full_sha(sha: &str) -> bool {
     (sha.len() == 40 || sha.len() == 64) && sha.bytes().all(|b| b.is_ascii_hexdigit())
 }

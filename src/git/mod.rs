@@ -7,6 +7,9 @@
 pub mod blob;
 pub mod fetch;
 pub mod forge;
+pub mod propose;
 pub mod provenance;
+pub mod pull_request;
+pub mod push;
 pub mod repo;
 pub mod watch;

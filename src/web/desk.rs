@@ -53,18 +53,15 @@ async fn preview(
             ))
         }
     };
-    let config_text = match blocking(&state, |s| s.meta(meta::CONFIG_IN_FORCE_TEXT)).await {
-        Ok(Some(text)) if !text.is_empty() => text,
-        Ok(_) => {
-            return Ok(error_reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no oshirase.yaml is in force yet: the first sync has not finished",
-            ))
-        }
+    let config_text = match config_in_force(&state).await {
+        Ok(text) => text,
         Err(response) => return Ok(response),
     };
     let lang = lang_of(&headers);
-    let answer = tokio::task::spawn_blocking(move || checked(&draft, &config_text, lang)).await;
+    let answer = tokio::task::spawn_blocking(move || {
+        checked(&draft, None, &config_text).map(|p| p.answer(lang))
+    })
+    .await;
     Ok(match answer {
         Ok(Ok(value)) => json_reply(StatusCode::OK, &value),
         Ok(Err(PreviewError::Draft(e))) => json_reply(
@@ -85,40 +82,71 @@ async fn preview(
 /// Why a preview has no answer: the draft cannot become a file (400, the field named), or
 /// the check could not run (500, logged).
 #[derive(Debug, thiserror::Error)]
-enum PreviewError {
+pub enum PreviewError {
     #[error(transparent)]
     Draft(#[from] DraftError),
     #[error("{0}")]
     Check(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// The draft's file checked as a pull request would be.
-fn checked(
+/// The `oshirase.yaml` in force, or the answer for when there is none yet.
+pub async fn config_in_force(state: &AppState) -> Result<String, warp::reply::Response> {
+    match blocking(state, |s| s.meta(meta::CONFIG_IN_FORCE_TEXT)).await? {
+        Some(text) if !text.is_empty() => Ok(text),
+        _ => Err(error_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no oshirase.yaml is in force yet: the first sync has not finished",
+        )),
+    }
+}
+
+/// A draft's file and what the pull-request check says of it.
+pub struct Preview {
+    pub file: DraftFile,
+    pub report: crate::check::CheckReport,
+}
+
+impl Preview {
+    /// The preview's JSON: `{"file","errors","warnings","networks"}`.
+    pub fn answer(&self, lang: Lang) -> serde_json::Value {
+        let full = output::json(&self.report, lang);
+        let networks: Vec<_> = self
+            .report
+            .posts
+            .iter()
+            .flat_map(|p| &p.networks)
+            .map(|n| json!({ "network": n.network, "type": n.kind, "text": n.text, "length": n.length, "limit": n.limit, "ok": n.ok }))
+            .collect();
+        json!({
+            "file": self.file.path,
+            "errors": full["errors"],
+            "warnings": full["warnings"],
+            "networks": networks,
+        })
+    }
+}
+
+/// The draft's file (at `path`, or a new name from today and its title) checked as a pull
+/// request would be.
+pub fn checked(
     draft: &Draft,
+    path: Option<&str>,
     config_text: &str,
-    lang: Lang,
-) -> Result<serde_json::Value, PreviewError> {
-    // The date in the file name is the repository's day.
-    let tz = RepoConfig::parse(CONFIG_FILE, config_text)
-        .ok()
-        .and_then(|c| c.timezone);
+) -> Result<Preview, PreviewError> {
     let now = Utc::now();
-    let today = tz.map_or(now.date_naive(), |tz| now.with_timezone(&tz).date_naive());
-    let file = draft.to_file(today)?;
+    let file = match path {
+        Some(path) => draft.to_file_at(path.to_string())?,
+        None => {
+            // The date in the file name is the repository's day.
+            let tz = RepoConfig::parse(CONFIG_FILE, config_text)
+                .ok()
+                .and_then(|c| c.timezone);
+            let today = tz.map_or(now.date_naive(), |tz| now.with_timezone(&tz).date_naive());
+            draft.to_file(today)?
+        }
+    };
     let report = run_check(&file, config_text, now).map_err(PreviewError::Check)?;
-    let full = output::json(&report, lang);
-    let networks: Vec<_> = report
-        .posts
-        .iter()
-        .flat_map(|p| &p.networks)
-        .map(|n| json!({ "network": n.network, "type": n.kind, "text": n.text, "length": n.length, "limit": n.limit, "ok": n.ok }))
-        .collect();
-    Ok(json!({
-        "file": file.path,
-        "errors": full["errors"],
-        "warnings": full["warnings"],
-        "networks": networks,
-    }))
+    Ok(Preview { file, report })
 }
 
 /// Writes the configuration, the file and its images into a fresh directory and checks it.
@@ -152,7 +180,7 @@ fn run_check(
 }
 
 /// Japanese when the browser puts it first, else English.
-fn lang_of(headers: &HeaderMap) -> Lang {
+pub fn lang_of(headers: &HeaderMap) -> Lang {
     let first = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())

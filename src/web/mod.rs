@@ -19,6 +19,7 @@ pub mod login_guard;
 pub mod media;
 pub mod metrics;
 pub mod post_list;
+pub mod proposals;
 pub mod reply;
 pub mod session;
 pub mod sse;
@@ -90,9 +91,11 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let hooks = crate::web::hooks::routes(state.hooks.clone());
     let session = crate::web::session::routes(state.auth.clone());
     let desk = crate::web::desk::routes(state.clone());
+    let proposals = crate::web::proposals::routes(state.clone());
     let app = hooks
         .or(session)
         .or(desk)
+        .or(proposals)
         .or(posts)
         .or(post)
         .or(summary)

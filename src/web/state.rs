@@ -24,4 +24,6 @@ pub struct AppState {
     pub forge: Option<Forge>,
     /// Dashboard credentials; `None` is an open dashboard (loopback only).
     pub auth: Option<crate::web::auth::DashboardAuth>,
+    /// Where the desk writes proposals.
+    pub desk: Option<Arc<crate::web::proposals::DeskRepo>>,
 }

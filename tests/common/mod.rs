@@ -146,6 +146,7 @@ pub fn settings(repo: &Path, data: &Path) -> ServeSettings {
         poll_interval: Duration::from_secs(30),
         public_url: None,
         auth: None,
+        forge_api: None,
     }
 }
 

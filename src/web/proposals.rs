@@ -1,0 +1,712 @@
+//! The desk's proposals: `POST /api/proposals` turns a draft into a commit on a new branch
+//! `proposals/<date>-<slug>` (pushed to the remote, and a pull request opened where a forge
+//! API is configured); `GET /api/proposals` lists the open ones; `GET` and `PUT
+//! /api/proposals/<id>` reopen one's draft and add a commit to its branch.
+//!
+//! The author of every commit is the signed-in person, from the session: a draft has no
+//! author field, and one sent anyway is refused as an unknown field. The file is checked
+//! exactly as the preview and the pull-request check do, and a draft with errors writes
+//! nothing.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use git2::Oid;
+use serde_json::{json, Value};
+use warp::http::{header, HeaderMap, StatusCode};
+use warp::Filter;
+
+use crate::content::draft::{Draft, DraftFile};
+use crate::content::i18n::Lang;
+use crate::content::post::{parse_at, Parsed};
+use crate::content::source::resolve_relative;
+use crate::git::fetch::Mirror;
+use crate::git::forge::Forge;
+use crate::git::propose::{self, Author, OpenProposal, ProposalCommit, ProposeError};
+use crate::git::pull_request::ForgeApi;
+use crate::git::push::PushError;
+use crate::web::auth::SignedIn;
+use crate::web::desk::{checked, config_in_force, lang_of, Preview, PreviewError};
+use crate::web::http_server::ClientAddr;
+use crate::web::reply::{blocking, error_reply, is_json, json_reply, not_json};
+use crate::web::state::AppState;
+
+/// Largest draft accepted (as for the preview).
+const MAX_DRAFT_BYTES: u64 = 28 * 1024 * 1024;
+
+/// Where proposals are written.
+pub struct DeskRepo {
+    /// The local repository, or the mirror of the remote.
+    pub repo: PathBuf,
+    /// The remote's mirror, which proposal branches are pushed from.
+    pub mirror: Option<Arc<Mirror>>,
+    pub publish_branch: String,
+    pub content_dir: String,
+    /// The forge the remote is on, for compare links when no API is configured.
+    pub forge: Option<Forge>,
+    pub forge_api: Option<ForgeApi>,
+    /// The process's one HTTP client (with its time limits), for the forge API.
+    pub http: reqwest::Client,
+    /// One proposal written at a time: two at once could both see a branch name free.
+    pub writing: tokio::sync::Mutex<()>,
+}
+
+/// The meta key of a proposal's pull-request link.
+fn url_key(branch: &str) -> String {
+    format!("proposal_url:{branch}")
+}
+
+type Reply = Result<warp::reply::Response, Infallible>;
+
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let with_state = warp::any().map(move || state.clone());
+    let person = warp::header::headers_cloned().and(warp::ext::optional::<ClientAddr>());
+    let list = warp::path!("api" / "proposals")
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(person)
+        .and_then(list);
+    let create = warp::path!("api" / "proposals")
+        .and(warp::post())
+        .and(with_state.clone())
+        .and(person)
+        .and(warp::body::content_length_limit(MAX_DRAFT_BYTES))
+        .and(warp::body::bytes())
+        .and_then(create);
+    let open = warp::path!("api" / "proposals" / String)
+        .and(warp::get())
+        .and(with_state.clone())
+        .and(person)
+        .and_then(open);
+    let update = warp::path!("api" / "proposals" / String)
+        .and(warp::put())
+        .and(with_state)
+        .and(person)
+        .and(warp::body::content_length_limit(MAX_DRAFT_BYTES))
+        .and(warp::body::bytes())
+        .and_then(update);
+    list.or(create).unify().or(open).unify().or(update).unify()
+}
+
+/// What every proposal request needs: the desk's repository and the signed-in person.
+// The refusal is the reply itself, made at most once per request: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
+fn who(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<ClientAddr>,
+) -> Result<(Arc<DeskRepo>, SignedIn), warp::reply::Response> {
+    let Some(desk) = state.desk.clone() else {
+        return Err(error_reply(
+            StatusCode::NOT_FOUND,
+            "this server does not take proposals",
+        ));
+    };
+    let signed = state
+        .auth
+        .as_ref()
+        .and_then(|a| a.signed_in(headers, peer.map(|p| p.0.ip())));
+    match signed {
+        Some(s) => Ok((desk, s)),
+        None => Err(error_reply(
+            StatusCode::FORBIDDEN,
+            "proposals are made by a person: sign in on the dashboard",
+        )),
+    }
+}
+
+fn field_error(
+    status: StatusCode,
+    field: &str,
+    message: impl Into<String>,
+) -> warp::reply::Response {
+    json_reply(status, &json!({ "error": message.into(), "field": field }))
+}
+
+async fn list(state: AppState, headers: HeaderMap, peer: Option<ClientAddr>) -> Reply {
+    let (desk, signed) = match who(&state, &headers, peer) {
+        Ok(w) => w,
+        Err(r) => return Ok(r),
+    };
+    let found = {
+        let desk = desk.clone();
+        tokio::task::spawn_blocking(move || {
+            let repo = propose::open(&desk.repo)?;
+            propose::open_proposals(&repo, &desk.publish_branch, &desk.content_dir)
+        })
+        .await
+    };
+    let proposals = match found {
+        Ok(Ok(p)) => p,
+        other => {
+            return Ok(internal(
+                "listing proposals",
+                other.err().map(|e| e.to_string()),
+            ))
+        }
+    };
+    let keys: Vec<String> = proposals.iter().map(|p| url_key(&p.branch)).collect();
+    let urls = match blocking(&state, move |s| {
+        keys.iter()
+            .map(|k| s.meta(k))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    {
+        Ok(u) => u,
+        Err(r) => return Ok(r),
+    };
+    let items: Vec<Value> = proposals
+        .iter()
+        .zip(urls)
+        .map(|(p, url)| described(&desk, p, url, &signed.person.email))
+        .collect();
+    Ok(json_reply(StatusCode::OK, &json!({ "proposals": items })))
+}
+
+fn described(desk: &DeskRepo, p: &OpenProposal, url: Option<String>, me: &str) -> Value {
+    json!({
+        "id": id_of(&p.branch),
+        "branch": p.branch,
+        "commit": p.commit,
+        "author": { "name": p.author.name, "email": p.author.email },
+        "title": p.title,
+        "posts": p.posts,
+        "url": url.or_else(|| compare_url(desk, &p.branch)),
+        "updated": p.updated,
+        "mine": p.author.email.eq_ignore_ascii_case(me),
+    })
+}
+
+/// A proposal's id: its branch without `proposals/`.
+fn id_of(branch: &str) -> &str {
+    branch
+        .strip_prefix(propose::PROPOSALS_PREFIX)
+        .unwrap_or(branch)
+}
+
+fn compare_url(desk: &DeskRepo, branch: &str) -> Option<String> {
+    desk.forge
+        .as_ref()
+        .map(|f| f.compare_url(&desk.publish_branch, branch))
+}
+
+/// The branch of an id from a URL, refused unless it is one plain name.
+fn branch_of(id: &str) -> Option<String> {
+    let plain = !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    plain.then(|| format!("{}{id}", propose::PROPOSALS_PREFIX))
+}
+
+fn internal(what: &str, why: Option<String>) -> warp::reply::Response {
+    tracing::error!("{what}: {}", why.unwrap_or_default());
+    error_reply(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("{what} failed; the server log says why"),
+    )
+}
+
+#[allow(clippy::result_large_err)] // as for `who`
+fn parse_draft(headers: &HeaderMap, body: &[u8]) -> Result<Draft, warp::reply::Response> {
+    if !is_json(headers) {
+        return Err(not_json());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| error_reply(StatusCode::BAD_REQUEST, format!("the draft: {e}")))
+}
+
+/// The draft checked; a draft with errors is answered with them (422) and writes nothing.
+async fn checked_draft(
+    state: &AppState,
+    headers: &HeaderMap,
+    draft: Draft,
+    path: Option<String>,
+) -> Result<(Draft, Preview), warp::reply::Response> {
+    let config_text = config_in_force(state).await?;
+    let lang = lang_of(headers);
+    let answer = tokio::task::spawn_blocking(move || {
+        checked(&draft, path.as_deref(), &config_text).map(|p| (draft, p))
+    })
+    .await;
+    match answer {
+        Ok(Ok((draft, preview))) if preview.report.errors.is_empty() => Ok((draft, preview)),
+        Ok(Ok((_, preview))) => {
+            let mut answer = preview.answer(lang);
+            answer["error"] = json!(match lang {
+                Lang::Ja => "投稿に問題があります。直してから提案してください",
+                Lang::En => "the post has problems; fix them before proposing",
+            });
+            Err(json_reply(StatusCode::UNPROCESSABLE_ENTITY, &answer))
+        }
+        Ok(Err(PreviewError::Draft(e))) => Err(field_error(
+            StatusCode::BAD_REQUEST,
+            &e.field,
+            e.to_string(),
+        )),
+        Ok(Err(e)) => Err(internal("checking the draft", Some(e.to_string()))),
+        Err(e) => Err(internal("checking the draft", Some(e.to_string()))),
+    }
+}
+
+/// Refuses a post id another post already has (a clash `check` cannot see, as it reads
+/// the draft alone).
+async fn id_is_free(state: &AppState, preview: &Preview) -> Result<(), warp::reply::Response> {
+    let Some(post) = preview.report.posts.first() else {
+        return Ok(());
+    };
+    let id = post.id.clone();
+    let taken = blocking(state, move |s| s.post(&id)).await?;
+    match taken {
+        Some(other) => Err(field_error(
+            StatusCode::CONFLICT,
+            "id",
+            format!(
+                "the id {} is already used by {}; change the title or the id",
+                post.id, other.post.file
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+async fn create(
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+    body: warp::hyper::body::Bytes,
+) -> Reply {
+    let (desk, signed) = match who(&state, &headers, peer) {
+        Ok(w) => w,
+        Err(r) => return Ok(r),
+    };
+    let draft = match parse_draft(&headers, &body) {
+        Ok(d) => d,
+        Err(r) => return Ok(r),
+    };
+    let (draft, preview) = match checked_draft(&state, &headers, draft, None).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    if let Err(r) = id_is_free(&state, &preview).await {
+        return Ok(r);
+    }
+    let branch = branch_for(&preview.file);
+    let _one_at_a_time = desk.writing.lock().await;
+    let commit = match write(&desk, &branch, &preview.file, &signed, &draft, None).await {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let lang = lang_of(&headers);
+    let (url, pr_error) = match &desk.forge_api {
+        Some(api) => {
+            let description = description(&draft, &preview, lang);
+            let opened = api
+                .open(
+                    &desk.http,
+                    &branch,
+                    &desk.publish_branch,
+                    draft.title.trim(),
+                    &description,
+                )
+                .await;
+            match opened {
+                Ok(pr) => (Some(pr.url), None),
+                Err(e) => {
+                    tracing::warn!("opening the pull request for {branch}: {e}");
+                    (compare_url(&desk, &branch), Some(e.to_string()))
+                }
+            }
+        }
+        None => (compare_url(&desk, &branch), None),
+    };
+    if let (Some(url), None) = (&url, &pr_error) {
+        let (key, value) = (url_key(&branch), url.clone());
+        if let Err(r) = blocking(&state, move |s| s.set_meta(&[(&key, &value)])).await {
+            return Ok(r);
+        }
+    }
+    tracing::info!(
+        "{} proposed {} on {branch}",
+        signed.person.email,
+        preview.file.path
+    );
+    let mut answer = json!({
+        "branch": branch,
+        "commit": commit.to_string(),
+        "file": preview.file.path,
+        "url": url,
+    });
+    if let Some(e) = pr_error {
+        answer["pull_request_error"] = json!(e);
+    }
+    Ok(json_reply(StatusCode::CREATED, &answer))
+}
+
+/// `proposals/<the file's name without .md>`: the date and slug.
+fn branch_for(file: &DraftFile) -> String {
+    let name = file.path.rsplit('/').next().unwrap_or(&file.path);
+    format!(
+        "{}{}",
+        propose::PROPOSALS_PREFIX,
+        name.strip_suffix(".md").unwrap_or(name)
+    )
+}
+
+/// Writes the commit (and pushes it, for a remote) off the async runtime.
+async fn write(
+    desk: &Arc<DeskRepo>,
+    branch: &str,
+    file: &DraftFile,
+    signed: &SignedIn,
+    draft: &Draft,
+    on_top_of: Option<Oid>,
+) -> Result<Oid, warp::reply::Response> {
+    let mut files = vec![(file.path.clone(), file.text.clone().into_bytes())];
+    files.extend(file.images.iter().cloned());
+    let author = Author {
+        name: signed.person.name.clone(),
+        email: signed.person.email.clone(),
+    };
+    let message = match on_top_of {
+        None => format!(
+            "Propose: {}\n\nWritten on the oshirase desk.",
+            draft.title.trim()
+        ),
+        Some(_) => format!("Update proposal: {}", draft.title.trim()),
+    };
+    let (desk, branch) = (desk.clone(), branch.to_string());
+    let done = tokio::task::spawn_blocking(move || {
+        write_blocking(&desk, &branch, &files, &author, &message, on_top_of)
+    })
+    .await;
+    match done {
+        Ok(Ok(commit)) => Ok(commit),
+        Ok(Err(e)) => Err(write_refusal(e)),
+        Err(e) => Err(internal("writing the proposal", Some(e.to_string()))),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error(transparent)]
+    Propose(#[from] ProposeError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error(transparent)]
+    Fetch(#[from] crate::git::fetch::FetchError),
+}
+
+fn write_blocking(
+    desk: &DeskRepo,
+    branch: &str,
+    files: &[(String, Vec<u8>)],
+    author: &Author,
+    message: &str,
+    on_top_of: Option<Oid>,
+) -> Result<Oid, WriteError> {
+    // A remote: the mirror is brought up to date first, so a branch made elsewhere since
+    // the last fetch is seen as taken.
+    if let Some(mirror) = &desk.mirror {
+        mirror.fetch()?;
+    }
+    let repo = propose::open(&desk.repo)?;
+    let before = propose::tip(&repo, branch).ok();
+    let commit = propose::write(
+        &repo,
+        &ProposalCommit {
+            branch,
+            publish_branch: &desk.publish_branch,
+            content_dir: &desk.content_dir,
+            files,
+            author,
+            message,
+            on_top_of,
+        },
+    )?;
+    if let Some(mirror) = &desk.mirror {
+        if let Err(e) = mirror.push_proposal(branch, commit) {
+            // The mirror shows the remote: put the branch back as it was there.
+            let name = format!("refs/heads/{branch}");
+            match before {
+                Some(old) => {
+                    let _ = repo.reference(&name, old, true, "oshirase: push refused");
+                }
+                None => {
+                    if let Ok(mut r) = repo.find_reference(&name) {
+                        let _ = r.delete();
+                    }
+                }
+            }
+            return Err(e.into());
+        }
+    }
+    Ok(commit)
+}
+
+fn write_refusal(e: WriteError) -> warp::reply::Response {
+    match &e {
+        WriteError::Propose(ProposeError::BranchExists(_))
+        | WriteError::Propose(ProposeError::FileExists { .. }) => {
+            field_error(StatusCode::CONFLICT, "title", e.to_string())
+        }
+        WriteError::Propose(ProposeError::Moved { .. }) => {
+            field_error(StatusCode::CONFLICT, "commit", e.to_string())
+        }
+        WriteError::Propose(ProposeError::NoBranch(_)) => {
+            error_reply(StatusCode::NOT_FOUND, e.to_string())
+        }
+        WriteError::Propose(ProposeError::OutsidePosts(_)) => {
+            field_error(StatusCode::BAD_REQUEST, "images", e.to_string())
+        }
+        WriteError::Push(PushError::Refused { .. }) => {
+            field_error(StatusCode::CONFLICT, "title", e.to_string())
+        }
+        WriteError::Push(_) | WriteError::Fetch(_) => {
+            tracing::error!("proposal: {e}");
+            error_reply(StatusCode::BAD_GATEWAY, e.to_string())
+        }
+        WriteError::Propose(_) => internal("writing the proposal", Some(e.to_string())),
+    }
+}
+
+/// The pull request's description: the file, and what each network will receive.
+fn description(draft: &Draft, preview: &Preview, lang: Lang) -> String {
+    let (heading, by) = match lang {
+        Lang::Ja => ("各ネットワークに送られる本文", "oshirase のデスクで作成"),
+        Lang::En => (
+            "What each network will receive",
+            "Written on the oshirase desk",
+        ),
+    };
+    let mut out = format!("`{}` — {by}\n\n## {heading}\n", preview.file.path);
+    for post in &preview.report.posts {
+        for n in &post.networks {
+            out.push_str(&format!(
+                "\n### {} ({} / {})\n\n",
+                n.network, n.length, n.limit
+            ));
+            for line in n.text.lines() {
+                out.push_str("    ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        if !post.images.is_empty() {
+            out.push_str(&format!("\n{} image(s)\n", post.images.len()));
+        }
+    }
+    if draft
+        .publish_at
+        .as_deref()
+        .is_none_or(|a| a.trim().is_empty())
+    {
+        out.push_str(match lang {
+            Lang::Ja => "\n承認され次第送信します。\n",
+            Lang::En => "\nGoes out as soon as it is approved.\n",
+        });
+    }
+    out
+}
+
+/// The open proposal of a branch, or the answer for why there is none.
+async fn proposal(desk: &Arc<DeskRepo>, id: &str) -> Result<OpenProposal, warp::reply::Response> {
+    let Some(branch) = branch_of(id) else {
+        return Err(field_error(
+            StatusCode::BAD_REQUEST,
+            "id",
+            "not a proposal's id",
+        ));
+    };
+    let found = {
+        let desk = desk.clone();
+        tokio::task::spawn_blocking(move || {
+            let repo = propose::open(&desk.repo)?;
+            let all = propose::open_proposals(&repo, &desk.publish_branch, &desk.content_dir)?;
+            Ok::<_, ProposeError>(all.into_iter().find(|p| p.branch == branch))
+        })
+        .await
+    };
+    match found {
+        Ok(Ok(Some(p))) => Ok(p),
+        Ok(Ok(None)) => Err(error_reply(
+            StatusCode::NOT_FOUND,
+            "no open proposal has this id (it may have been merged)",
+        )),
+        Ok(Err(e)) => Err(internal("reading the proposal", Some(e.to_string()))),
+        Err(e) => Err(internal("reading the proposal", Some(e.to_string()))),
+    }
+}
+
+async fn open(id: String, state: AppState, headers: HeaderMap, peer: Option<ClientAddr>) -> Reply {
+    let (desk, signed) = match who(&state, &headers, peer) {
+        Ok(w) => w,
+        Err(r) => return Ok(r),
+    };
+    let p = match proposal(&desk, &id).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let Some(file) = p.posts.first().cloned() else {
+        return Ok(error_reply(
+            StatusCode::NOT_FOUND,
+            "this proposal holds no post",
+        ));
+    };
+    let read = {
+        let (desk, commit, file) = (desk.clone(), p.commit.clone(), file.clone());
+        tokio::task::spawn_blocking(move || draft_at(&desk, &commit, &file)).await
+    };
+    match read {
+        Ok(Ok(draft)) => Ok(json_reply(
+            StatusCode::OK,
+            &json!({
+                "id": id_of(&p.branch),
+                "branch": p.branch,
+                "commit": p.commit,
+                "file": file,
+                "mine": p.author.email.eq_ignore_ascii_case(&signed.person.email),
+                "draft": draft,
+            }),
+        )),
+        Ok(Err(DraftAtError::Draft(e))) => Ok(field_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &e.field,
+            e.to_string(),
+        )),
+        Ok(Err(e)) => Ok(field_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "file",
+            e.to_string(),
+        )),
+        Err(e) => Ok(internal("reading the proposal", Some(e.to_string()))),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DraftAtError {
+    #[error(transparent)]
+    Git(#[from] ProposeError),
+    #[error("{0} is not on the branch")]
+    Missing(String),
+    #[error("{0} does not parse as a post; fix it in the repository")]
+    Broken(String),
+    #[error(transparent)]
+    Draft(#[from] crate::content::draft::DraftError),
+}
+
+/// A post file on a branch as the desk's draft, images read from the same commit.
+fn draft_at(desk: &DeskRepo, commit: &str, file: &str) -> Result<Draft, DraftAtError> {
+    let repo = propose::open(&desk.repo)?;
+    let oid = Oid::from_str(commit).map_err(ProposeError::from)?;
+    let bytes = propose::read_file(&repo, oid, &desk.content_dir, file)?
+        .ok_or_else(|| DraftAtError::Missing(file.to_string()))?;
+    let shown = propose::repo_path(&desk.content_dir, file);
+    let Parsed::Post(post) = parse_at(&shown, file, &bytes) else {
+        return Err(DraftAtError::Broken(shown));
+    };
+    let mut images = Vec::new();
+    for image in &post.images {
+        let path = resolve_relative(file, &image.path)
+            .map_err(|_| DraftAtError::Missing(image.path.clone()))?;
+        let bytes = propose::read_file(&repo, oid, &desk.content_dir, &path)?
+            .ok_or_else(|| DraftAtError::Missing(path.clone()))?;
+        let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+        images.push((name, image.alt.clone().unwrap_or_default(), bytes));
+    }
+    Ok(Draft::from_post(&post, images)?)
+}
+
+async fn update(
+    id: String,
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+    body: warp::hyper::body::Bytes,
+) -> Reply {
+    let (desk, signed) = match who(&state, &headers, peer) {
+        Ok(w) => w,
+        Err(r) => return Ok(r),
+    };
+    let draft = match parse_draft(&headers, &body) {
+        Ok(d) => d,
+        Err(r) => return Ok(r),
+    };
+    let _one_at_a_time = desk.writing.lock().await;
+    let p = match proposal(&desk, &id).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    if !p.author.email.eq_ignore_ascii_case(&signed.person.email) {
+        return Ok(field_error(
+            StatusCode::FORBIDDEN,
+            "branch",
+            format!(
+                "{} is {}'s proposal; only they can change it",
+                p.branch, p.author.name
+            ),
+        ));
+    }
+    // `If-Match: <commit>`: the tip the browser's draft was opened from.
+    let expected = match headers.get(header::IF_MATCH).map(|v| v.to_str()) {
+        None => p.commit.clone(),
+        Some(Ok(v)) => v.trim().trim_matches('"').to_string(),
+        Some(Err(_)) => {
+            return Ok(field_error(
+                StatusCode::BAD_REQUEST,
+                "If-Match",
+                "not a commit",
+            ))
+        }
+    };
+    let Ok(expected) = Oid::from_str(&expected) else {
+        return Ok(field_error(
+            StatusCode::BAD_REQUEST,
+            "If-Match",
+            "not a commit",
+        ));
+    };
+    let Some(file) = p.posts.first().cloned() else {
+        return Ok(error_reply(
+            StatusCode::NOT_FOUND,
+            "this proposal holds no post",
+        ));
+    };
+    let (draft, preview) = match checked_draft(&state, &headers, draft, Some(file)).await {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let commit = match write(
+        &desk,
+        &p.branch,
+        &preview.file,
+        &signed,
+        &draft,
+        Some(expected),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return Ok(r),
+    };
+    let key = url_key(&p.branch);
+    let url = match blocking(&state, move |s| s.meta(&key)).await {
+        Ok(u) => u.or_else(|| compare_url(&desk, &p.branch)),
+        Err(r) => return Ok(r),
+    };
+    tracing::info!("{} updated {}", signed.person.email, p.branch);
+    Ok(json_reply(
+        StatusCode::OK,
+        &json!({
+            "branch": p.branch,
+            "commit": commit.to_string(),
+            "file": preview.file.path,
+            "url": url,
+        }),
+    ))
+}

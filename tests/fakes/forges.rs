@@ -1,0 +1,206 @@
+//! Fake GitHub, GitLab and Gitea APIs for opening a pull (merge) request, in-process on
+//! 127.0.0.1. Each checks what the real API checks: its own authentication header (401
+//! otherwise), the JSON body's shape (422 or 400 on a missing or mistyped field), that the
+//! project exists (404), that the head branch exists in the git repository it fronts and
+//! the base branch too (422), and that no open request already has the same head (422 on
+//! GitHub, 409 on GitLab and Gitea). It answers 201 with the fields the documented API
+//! answers (`html_url` and `number`; GitLab `web_url` and `iid`).
+//!
+//! Include it with `#[path = "fakes/forges.rs"] mod fake_forges;`.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use warp::http::{HeaderMap, Method, Response, StatusCode};
+use warp::hyper::body::Bytes;
+use warp::Filter;
+
+pub const TOKEN: &str = "forge-fake-token-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    GitHub,
+    GitLab,
+    Gitea,
+}
+
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub title: String,
+    pub head: String,
+    pub base: String,
+    pub description: String,
+}
+
+struct State {
+    kind: Kind,
+    project: String,
+    repo: PathBuf,
+    opened: Vec<Opened>,
+    requests: usize,
+}
+
+pub struct Fake {
+    /// The API root to give `--forge-api`.
+    pub api: String,
+    state: Arc<Mutex<State>>,
+}
+
+/// A fake forge of `kind` whose project `project` (owner/name) is the git repository `repo`.
+pub async fn start(kind: Kind, project: &str, repo: PathBuf) -> Fake {
+    let state = Arc::new(Mutex::new(State {
+        kind,
+        project: project.to_string(),
+        repo,
+        opened: Vec::new(),
+        requests: 0,
+    }));
+    let shared = state.clone();
+    let routes = warp::method()
+        .and(warp::path::full())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::bytes())
+        .map(
+            move |method: Method, path: warp::path::FullPath, headers: HeaderMap, body: Bytes| {
+                handle(&shared, &method, path.as_str(), &headers, &body)
+            },
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the fake forge");
+    let addr = listener.local_addr().expect("fake address");
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
+    let root = match kind {
+        Kind::GitHub => "/api/v3",
+        Kind::GitLab => "/api/v4",
+        Kind::Gitea => "/api/v1",
+    };
+    Fake {
+        api: format!("http://{addr}{root}"),
+        state,
+    }
+}
+
+impl Fake {
+    pub fn opened(&self) -> Vec<Opened> {
+        self.state.lock().unwrap().opened.clone()
+    }
+
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+}
+
+fn answer(status: u16, body: Value) -> Response<String> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap())
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .unwrap()
+}
+
+fn branch_exists(repo: &PathBuf, branch: &str) -> bool {
+    Command::new("git")
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("refs/heads/{branch}"))
+        .current_dir(repo)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn handle(
+    state: &Arc<Mutex<State>>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response<String> {
+    let mut s = state.lock().unwrap();
+    s.requests += 1;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let (expected_path, authorised) = match s.kind {
+        Kind::GitHub => (
+            format!("/api/v3/repos/{}/pulls", s.project),
+            header("authorization") == format!("Bearer {TOKEN}")
+                && header("accept") == "application/vnd.github+json",
+        ),
+        Kind::GitLab => (
+            format!(
+                "/api/v4/projects/{}/merge_requests",
+                s.project.replace('/', "%2F")
+            ),
+            header("private-token") == TOKEN,
+        ),
+        Kind::Gitea => (
+            format!("/api/v1/repos/{}/pulls", s.project),
+            header("authorization") == format!("token {TOKEN}"),
+        ),
+    };
+    if !authorised {
+        return answer(401, json!({ "message": "Bad credentials" }));
+    }
+    if method != Method::POST || path != expected_path {
+        return answer(404, json!({ "message": "Not Found" }));
+    }
+    if !header("content-type").starts_with("application/json") {
+        return answer(415, json!({ "message": "Unsupported Media Type" }));
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return answer(400, json!({ "message": "Problems parsing JSON" }));
+    };
+    let (head, base, desc) = match s.kind {
+        Kind::GitLab => ("source_branch", "target_branch", "description"),
+        _ => ("head", "base", "body"),
+    };
+    let text = |k: &str| v[k].as_str().map(str::to_string);
+    let (Some(title), Some(head), Some(base)) = (text("title"), text(head), text(base)) else {
+        return answer(
+            422,
+            json!({ "message": "Validation Failed", "errors": ["title, head and base are required"] }),
+        );
+    };
+    if title.trim().is_empty() {
+        return answer(422, json!({ "message": "Validation Failed: title" }));
+    }
+    if !branch_exists(&s.repo, &head) || !branch_exists(&s.repo, &base) {
+        return answer(
+            422,
+            json!({ "message": "Validation Failed: head or base does not exist" }),
+        );
+    }
+    if s.opened.iter().any(|o| o.head == head) {
+        let status = if s.kind == Kind::GitHub { 422 } else { 409 };
+        return answer(
+            status,
+            json!({ "message": format!("A pull request already exists for {head}") }),
+        );
+    }
+    s.opened.push(Opened {
+        title,
+        head,
+        base,
+        description: text(desc).unwrap_or_default(),
+    });
+    let number = s.opened.len() as u64;
+    let web = format!("https://forge.example/{}", s.project);
+    match s.kind {
+        Kind::GitLab => answer(
+            201,
+            json!({ "iid": number, "id": 1000 + number, "web_url": format!("{web}/-/merge_requests/{number}") }),
+        ),
+        _ => answer(
+            201,
+            json!({ "number": number, "id": 1000 + number, "html_url": format!("{web}/pulls/{number}") }),
+        ),
+    }
+}
