@@ -621,3 +621,95 @@ async fn signing_in_in_headless_chromium() {
     }
     assert_eq!(s["axe"]["violations"], 0, "{}", s["axe"]["details"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and npm packages: tests/browser/setup.sh; run by .ci/run"]
+async fn composing_and_proposing_in_headless_chromium() {
+    use oshirase::web::auth::people::{NewPerson, People, PeopleFile, Role};
+    let (deps, chromium) = browser_tools();
+    let repo = GitRepo::new(&config(
+        BRANCH,
+        "2h",
+        "      x: { type: x, credentials: X_CITY }\n",
+    ));
+    let main_before = repo.git(CHIEF, &["rev-parse", "main"]);
+    let data = tempfile::tempdir().unwrap();
+    let mut people = People::default();
+    people
+        .add(
+            NewPerson {
+                email: "hanako@city.example.jp",
+                name: "足立 花子",
+                department: Some("環境部 清掃課"),
+                role: Role::Staff,
+                password: "ごみ収集 2026 winter",
+                iterations: 1000,
+            },
+            Utc::now(),
+        )
+        .unwrap();
+    people.save(data.path()).unwrap();
+    let mut settings = settings(&repo.path, data.path());
+    settings.auth = oshirase::web::auth::for_listen(
+        settings.listen,
+        &oshirase::support::secrets::Secrets::default(),
+        Some(PeopleFile::open(data.path()).unwrap()),
+    )
+    .unwrap();
+    let service = oshirase::cli::serve::Service::start(settings)
+        .await
+        .expect("service starts");
+    let base = format!("http://{}/", service.addr);
+    let (status, summary) = drive("compose.mjs", &base, &deps, &chromium, |_| {}).await;
+    service.shutdown().await;
+    assert!(status.success(), "node tests/browser/compose.mjs: {status}");
+    let s = summary.expect("the script printed its summary");
+    assert_eq!(s["failures"], serde_json::json!([]), "{s}");
+    assert_eq!(s["heading"], "新しい投稿", "{s}");
+    assert_eq!(s["heading_en"], "New post", "{s}");
+    assert_eq!(
+        s["department"], "環境部 清掃課",
+        "the person's department by default: {s}"
+    );
+    assert_eq!(s["pwned"], Value::Null, "{s}");
+    assert!(
+        s["xss_preview"].as_str().unwrap_or("").contains("<script>"),
+        "markup is shown as text: {s}"
+    );
+    assert_ne!(s["count_before"], s["count_after"], "{s}");
+    // "12月29日から1月3日まで、ごみ収集はお休みです。": 24 characters, each weighing 2 but
+    // the digits.
+    assert!(
+        s["count_after"].as_str().unwrap_or("").ends_with("/ 280"),
+        "{s}"
+    );
+    assert_eq!(
+        s["after_reload"], "年末年始のごみ収集",
+        "the draft survives a reload: {s}"
+    );
+    assert_eq!(s["images_after_reload"], 1, "{s}");
+    assert_eq!(s["title_after"], "", "a proposed draft is cleared: {s}");
+    let branch = s["listed"].as_str().unwrap_or("").to_string();
+    assert!(branch.starts_with("proposals/"), "{s}");
+    assert!(s["status"].as_str().unwrap_or("").contains(&branch), "{s}");
+    assert_eq!(
+        repo.git(CHIEF, &["log", "-1", "--format=%an <%ae>", &branch]),
+        "足立 花子 <hanako@city.example.jp>"
+    );
+    let files = repo.git(CHIEF, &["diff", "--name-only", "main", &branch]);
+    assert!(
+        files.contains("posts/images/") && files.contains(".md"),
+        "{files}"
+    );
+    assert_eq!(repo.git(CHIEF, &["rev-parse", "main"]), main_before);
+    for view in ["compose:ja", "compose:en"] {
+        assert!(
+            s["axe"]["checked"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from(view)),
+            "axe ran on {view}: {s}"
+        );
+    }
+    assert_eq!(s["axe"]["violations"], 0, "{}", s["axe"]["details"]);
+}

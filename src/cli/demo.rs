@@ -20,6 +20,7 @@ use crate::cli::serve::{ServeError, ServeSettings, Service};
 use crate::model::event::EventKind;
 use crate::model::records::Event;
 use crate::store::Store;
+use crate::web::auth::people::{NewPerson, People, PeopleFile, Role};
 
 #[derive(RustEmbed)]
 #[folder = "content-example/"]
@@ -62,6 +63,8 @@ pub enum DemoError {
     Serve(#[from] ServeError),
     #[error("the demo stopped: {0}")]
     Died(String),
+    #[error("the demo's people: {0}")]
+    People(#[from] crate::web::auth::people::PeopleError),
 }
 
 /// The scratch repository, as the demo built it.
@@ -69,6 +72,65 @@ pub struct DemoRepo {
     pub dir: PathBuf,
     pub repo: PathBuf,
     pub data: PathBuf,
+}
+
+/// The demo's two people, who sign in on the desk: (e-mail, name, department, role).
+pub const DEMO_PEOPLE: [(&str, &str, &str, Role); 2] = [
+    (
+        "yamada@demo.city.example.jp",
+        "山田 花子",
+        "環境部 清掃課",
+        Role::Staff,
+    ),
+    (
+        "sato@demo.city.example.jp",
+        "佐藤 一郎",
+        "広報課",
+        Role::Approver,
+    ),
+];
+
+/// A demo person's address, role and this run's password.
+pub struct DemoPerson {
+    pub email: &'static str,
+    pub role: Role,
+    pub password: String,
+}
+
+/// Gives each demo person a new random password in the data directory's people.json and
+/// returns them, to be printed: the demo's passwords are never the same twice.
+fn demo_people(data: &Path) -> Result<Vec<DemoPerson>, DemoError> {
+    use rand::distr::{Alphanumeric, SampleString};
+    let mut people = People::load(data)?;
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    for (email, name, department, role) in DEMO_PEOPLE {
+        let password = Alphanumeric.sample_string(&mut rand::rng(), 16);
+        // The lowest cost accepted: these passwords are printed for anyone at the terminal.
+        let iterations = 1_000;
+        if people.find(email).is_some() {
+            people.set_password(email, &password, iterations, now)?;
+        } else {
+            people.add(
+                NewPerson {
+                    email,
+                    name,
+                    department: Some(department),
+                    role,
+                    password: &password,
+                    iterations,
+                },
+                now,
+            )?;
+        }
+        out.push(DemoPerson {
+            email,
+            role,
+            password,
+        });
+    }
+    people.save(data)?;
+    Ok(out)
 }
 
 /// Builds the scratch repository: main with the configuration, a staff branch with the
@@ -282,8 +344,16 @@ pub async fn run(
     mut print: impl FnMut(String) + Send + 'static,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), DemoError> {
-    let (service, demo) = start(&options).await?;
+    let (service, demo, passwords) = start(&options).await?;
     print_banner(&options, &service, &demo, &mut print);
+    for p in &passwords {
+        print(format!(
+            "  sign in ({}): {}  password: {}",
+            p.role.as_str(),
+            p.email,
+            p.password
+        ));
+    }
     let events = service.store.subscribe();
     print_posts(&service.store, &mut print).await;
     let printer = tokio::spawn(print_events(service.store.clone(), events, print));
@@ -310,14 +380,7 @@ pub async fn run(
 }
 
 /// Writes the demo repository and starts `serve --dry-run` on it.
-async fn start(options: &DemoOptions) -> Result<(Service, DemoRepo), DemoError> {
-    // A demo on a shared address takes the same dashboard credentials as `serve`.
-    let auth = crate::web::auth::for_listen(
-        options.listen,
-        &crate::support::secrets::Secrets::from_env(),
-        None,
-    )
-    .map_err(ServeError::from)?;
+async fn start(options: &DemoOptions) -> Result<(Service, DemoRepo, Vec<DemoPerson>), DemoError> {
     let dir = match &options.dir {
         Some(d) => d.clone(),
         None => tempfile::Builder::new()
@@ -326,6 +389,15 @@ async fn start(options: &DemoOptions) -> Result<(Service, DemoRepo), DemoError> 
             .keep(),
     };
     let demo = prepare(&dir, options.step)?;
+    let passwords = demo_people(&demo.data)?;
+    // A demo on a shared address takes the same dashboard credentials as `serve`.
+    let people = PeopleFile::open(&demo.data)?;
+    let auth = crate::web::auth::for_listen(
+        options.listen,
+        &crate::support::secrets::Secrets::from_env(),
+        Some(people),
+    )
+    .map_err(ServeError::from)?;
     let service = Service::start(ServeSettings {
         repo: demo.repo.clone(),
         remote: None,
@@ -343,7 +415,7 @@ async fn start(options: &DemoOptions) -> Result<(Service, DemoRepo), DemoError> 
         forge_api: None,
     })
     .await?;
-    Ok((service, demo))
+    Ok((service, demo, passwords))
 }
 
 fn print_banner(

@@ -20,9 +20,10 @@ import { upcoming } from './views/upcoming.js';
 import { published } from './views/published.js';
 import { posts } from './views/posts.js';
 import { post } from './views/post.js';
+import { compose } from './views/compose.js';
 
 // Any address no view claims shows the overview.
-const VIEWS = [overview, attention, upcoming, published, posts, post];
+const VIEWS = [overview, attention, upcoming, published, posts, post, compose];
 
 // While starting, the view title does not take focus from where the browser put it.
 let starting = false;

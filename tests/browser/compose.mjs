@@ -1,0 +1,135 @@
+// The desk's compose view in headless Chromium, run by tests/browser.rs:
+//   node tests/browser/compose.mjs http://127.0.0.1:PORT/
+// against a `serve` whose people.json holds HANAKO and whose account has an `x` network.
+// Signs in as staff, tries markup in every field (it must stay text), writes a Japanese
+// post, watches X's count change while typing, attaches an image with its description,
+// checks the draft survives a reload, runs axe-core on the view in both languages, and
+// proposes it. Prints "SUMMARY {json}" last.
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launch } from './chromium.mjs';
+
+const base = process.argv[2];
+const deps = process.env.OSHIRASE_BROWSER_DEPS;
+if (!base || !deps) {
+  console.error('usage: OSHIRASE_BROWSER_DEPS=DIR node compose.mjs URL');
+  process.exit(2);
+}
+const here = path.dirname(fileURLToPath(import.meta.url));
+const IMAGE = path.resolve(here, '../../content-example/posts/images/gomi-nenmatsu-calendar.png');
+const require = createRequire(path.join(deps, 'package.json'));
+const puppeteer = require('puppeteer-core');
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const HANAKO = { email: 'hanako@city.example.jp', password: 'ごみ収集 2026 winter' };
+const XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">';
+
+const summary = { failures: [], axe: { checked: [], violations: 0, details: [] } };
+const check = (ok, message) => {
+  if (!ok) {
+    summary.failures.push(message);
+    console.error(`FAIL: ${message}`);
+  }
+  return ok;
+};
+
+const browser = await launch(puppeteer);
+try {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 1000 });
+  page.on('pageerror', (err) => check(false, `page error: ${err.message}`));
+  await page.evaluateOnNewDocument(() => {
+    Object.defineProperty(navigator, 'languages', { get: () => ['ja-JP', 'ja'] });
+  });
+  const text = (selector) => page.$eval(selector, (n) => n.textContent.trim()).catch(() => null);
+  const xCount = () => text('.count[data-network="x"]');
+  async function axe(name) {
+    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
+    const found = await page.evaluate(async (tags) => {
+      const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+    }, WCAG);
+    summary.axe.checked.push(name);
+    summary.axe.violations += found.length;
+    for (const v of found) summary.axe.details.push({ view: name, ...v });
+  }
+  async function clearAndType(selector, value) {
+    await page.$eval(selector, (n) => { n.value = ''; n.dispatchEvent(new Event('input')); });
+    await page.type(selector, value);
+  }
+
+  await page.goto(`${base}signin.html`, { waitUntil: 'networkidle0' });
+  await page.type('#signin-email', HANAKO.email);
+  await page.type('#signin-password', HANAKO.password);
+  await page.click('#signin-submit');
+  await page.waitForFunction(() => location.pathname === '/' && !document.getElementById('session').hidden, { timeout: 10000 });
+  // The dashboard keeps its live stream open, so the network never idles: wait for the form.
+  await page.evaluate(() => { location.hash = '#/compose'; });
+  await page.waitForSelector('#compose-network-x', { timeout: 10000 });
+  summary.heading = await text('h1');
+  summary.department = await page.$eval('#compose-department', (n) => n.value);
+
+  // Markup in every field stays text, in the form and in the server's preview.
+  await page.type('#compose-title', XSS);
+  await clearAndType('#compose-department', XSS);
+  await page.click('#compose-network-x');
+  await page.type('#compose-body', XSS);
+  await page.$eval('#compose-per-network details', (d) => { d.open = true; });
+  await page.type('#compose-text-x', XSS);
+  await page.waitForFunction(() => document.querySelector('.preview-text') !== null, { timeout: 10000 });
+  summary.xss_preview = await text('.preview-text');
+  summary.pwned = await page.evaluate(() => window.__pwned ?? null);
+  await page.click('.compose .actions button:not(.primary)');
+  await page.waitForFunction(() => document.getElementById('compose-title').value === '');
+
+  // A Japanese post: X's count follows the typing.
+  await page.type('#compose-title', '年末年始のごみ収集');
+  await page.click('#compose-network-x');
+  await page.type('#compose-body', '12月29日から1月3日まで、ごみ収集はお休みです。');
+  await page.waitForFunction(() => document.querySelector('.count[data-network="x"]') !== null, { timeout: 10000 });
+  summary.count_before = await xCount();
+  await page.type('#compose-body', ' 詳しくは www.city.example.jp/gomi へ #ごみ');
+  await page.waitForFunction((before) => {
+    const n = document.querySelector('.count[data-network="x"]');
+    return n && n.textContent.trim() !== before;
+  }, { timeout: 10000 }, summary.count_before);
+  summary.count_after = await xCount();
+
+  // An image, with its description.
+  const picker = await page.$('#compose-images');
+  await picker.uploadFile(IMAGE);
+  await page.waitForSelector('#compose-alt-0', { timeout: 10000 });
+  await page.type('#compose-alt-0', '年末年始の収集日カレンダー');
+  await page.waitForFunction(() => document.getElementById('compose-preview-body').textContent.includes('1'), { timeout: 10000 });
+  await axe('compose:ja');
+
+  // The draft survives a reload, and the view passes axe in English too.
+  await new Promise((r) => setTimeout(r, 600));
+  await page.reload({ waitUntil: 'domcontentloaded' });
+  await page.waitForSelector('#compose-title', { timeout: 10000 });
+  summary.after_reload = await page.$eval('#compose-title', (n) => n.value);
+  summary.images_after_reload = await page.$$eval('#compose-image-list li', (l) => l.length);
+  await page.select('#lang-select', 'en');
+  await page.waitForSelector('#compose-title');
+  summary.heading_en = await text('h1');
+  await page.waitForFunction(() => document.querySelector('.count[data-network="x"]') !== null, { timeout: 10000 });
+  await axe('compose:en');
+  await page.select('#lang-select', 'ja');
+  await page.waitForSelector('#compose-title');
+
+  // Proposed: the status names the branch, and it is listed as one's own.
+  await page.click('.compose .actions button.primary');
+  await page.waitForSelector('#compose-status.ok', { timeout: 15000 });
+  summary.status = await text('#compose-status');
+  await page.waitForFunction(() => document.querySelector('#compose-proposals code') !== null, { timeout: 10000 });
+  summary.listed = await text('#compose-proposals code');
+  summary.title_after = await page.$eval('#compose-title', (n) => n.value);
+  summary.pwned = summary.pwned ?? (await page.evaluate(() => window.__pwned ?? null));
+} catch (err) {
+  check(false, `compose.mjs stopped: ${err.stack || err}`);
+} finally {
+  await browser.close();
+}
+console.log(`SUMMARY ${JSON.stringify(summary)}`);
