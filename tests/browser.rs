@@ -11,6 +11,8 @@
 //! `target/browser-artifacts/` (or `OSHIRASE_BROWSER_ARTIFACTS`).
 
 mod common;
+#[path = "fakes/forges.rs"]
+mod fake_forges;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -656,6 +658,16 @@ async fn composing_and_proposing_in_headless_chromium() {
         Some(PeopleFile::open(data.path()).unwrap()),
     )
     .unwrap();
+    // A forge in front of the repository, so the proposal gets its pull request.
+    let forge =
+        fake_forges::start(fake_forges::Kind::GitHub, "city/posts", repo.path.clone()).await;
+    settings.forge_api = oshirase::git::pull_request::ForgeApi::configure(
+        None,
+        Some(&forge.api),
+        Some("city/posts"),
+        Some(fake_forges::TOKEN.to_string()),
+    )
+    .unwrap();
     let service = oshirase::cli::serve::Service::start(settings)
         .await
         .expect("service starts");
@@ -702,6 +714,14 @@ async fn composing_and_proposing_in_headless_chromium() {
         "{files}"
     );
     assert_eq!(repo.git(CHIEF, &["rev-parse", "main"]), main_before);
+    let opened = forge.opened();
+    assert_eq!(opened.len(), 1, "one pull request");
+    assert_eq!(opened[0].head, branch);
+    assert_eq!(opened[0].title, "年末年始のごみ収集");
+    assert_eq!(
+        s["pull_request"], "https://forge.example/city/posts/pulls/1",
+        "the page links to it: {s}"
+    );
     for view in ["compose:ja", "compose:en"] {
         assert!(
             s["axe"]["checked"]

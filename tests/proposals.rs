@@ -432,6 +432,15 @@ async fn bad_proposals_are_refused_with_the_field_named_and_write_nothing() {
             .any(|n| n["network"] == "x" && n["ok"] == false),
         "{b}"
     );
+    // The problem names the draft's field it belongs to, for the desk to show it there.
+    assert!(
+        b["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == "body"),
+        "{b}"
+    );
     // An id another post already has.
     let (s, b) = hanako.send("POST", "/api/proposals", &with("id", json!("posts/a")), &[]);
     assert_eq!(field(s, &b), (409, Some("id".into())), "{b}");

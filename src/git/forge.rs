@@ -173,6 +173,28 @@ mod tests {
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
     #[test]
+    fn a_proposal_without_a_forge_token_links_to_the_forges_own_compare_page() {
+        let branch = "proposals/2026-12-04-gomi";
+        let at = |remote: &str| {
+            Forge::from_remote(remote)
+                .unwrap()
+                .compare_url("main", branch)
+        };
+        assert_eq!(
+            at("git@github.com:city/posts.git"),
+            "https://github.com/city/posts/compare/main...proposals/2026-12-04-gomi?expand=1"
+        );
+        assert_eq!(
+            at("https://gitlab.com/city/koho/posts.git"),
+            "https://gitlab.com/city/koho/posts/-/merge_requests/new?merge_request%5Bsource_branch%5D=proposals%2F2026-12-04-gomi&merge_request%5Btarget_branch%5D=main"
+        );
+        assert_eq!(
+            at("https://codeberg.org/city/posts"),
+            "https://codeberg.org/city/posts/compare/main...proposals/2026-12-04-gomi"
+        );
+    }
+
+    #[test]
     fn known_forges_in_every_remote_form() {
         for remote in [
             "https://github.com/city/posts.git",

@@ -119,11 +119,63 @@ impl Preview {
             .collect();
         json!({
             "file": self.file.path,
-            "errors": full["errors"],
-            "warnings": full["warnings"],
+            "errors": self.with_fields(&full["errors"]),
+            "warnings": self.with_fields(&full["warnings"]),
             "networks": networks,
         })
     }
+
+    /// The problems, each with the draft's `field` its line belongs to (when it belongs
+    /// to one), so the desk can show it next to that field.
+    fn with_fields(&self, problems: &serde_json::Value) -> serde_json::Value {
+        let mut problems = problems.clone();
+        if let Some(list) = problems.as_array_mut() {
+            for p in list {
+                let line = p["line"].as_u64().unwrap_or(0) as usize;
+                if let Some(field) = field_at(&self.file.text, line) {
+                    p["field"] = json!(field);
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// The draft field a line of the file it made belongs to: the front-matter key the line
+/// is under (`text.<network>` for a network's own text), or `body` below the
+/// front-matter. The file is the draft's own, laid out by `content::draft`, so its keys
+/// are always at the start of a line and a network's text two spaces in.
+fn field_at(text: &str, line: usize) -> Option<String> {
+    if line <= 1 {
+        return None; // the file as a whole, or its opening `---`
+    }
+    let mut current: Option<String> = None;
+    for (i, l) in text.lines().enumerate().skip(1) {
+        let n = i + 1;
+        if l == "---" {
+            return if line > n {
+                Some("body".into())
+            } else {
+                current
+            };
+        }
+        if !l.starts_with([' ', '-']) {
+            current = l.split_once(':').map(|(k, _)| k.trim().to_string());
+        } else if current
+            .as_deref()
+            .is_some_and(|c| c == "text" || c.starts_with("text."))
+            && l.starts_with("  ")
+            && !l.starts_with("   ")
+        {
+            if let Some((k, _)) = l.trim().split_once(':') {
+                current = Some(format!("text.{}", k.trim()));
+            }
+        }
+        if n == line {
+            return current;
+        }
+    }
+    None
 }
 
 /// The draft's file (at `path`, or a new name from today and its title) checked as a pull
@@ -190,5 +242,26 @@ pub fn lang_of(headers: &HeaderMap) -> Lang {
         Lang::Ja
     } else {
         Lang::En
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_at;
+
+    #[test]
+    fn a_line_of_the_file_names_the_field_it_came_from() {
+        let file = "---\ntitle: A\npublish_at: 2026-12-28 19:00\nnetworks:\n- x\ntext:\n  x: |\n    short\n    two\n  portal: long\nimages:\n- path: images/a.png\n  alt: b\n---\nbody one\nbody two\n";
+        let at = |n| field_at(file, n);
+        assert_eq!(at(1), None);
+        assert_eq!(at(2).as_deref(), Some("title"));
+        assert_eq!(at(3).as_deref(), Some("publish_at"));
+        assert_eq!(at(5).as_deref(), Some("networks"));
+        assert_eq!(at(6).as_deref(), Some("text"));
+        assert_eq!(at(8).as_deref(), Some("text.x"));
+        assert_eq!(at(10).as_deref(), Some("text.portal"));
+        assert_eq!(at(13).as_deref(), Some("images"));
+        assert_eq!(at(15).as_deref(), Some("body"));
+        assert_eq!(at(16).as_deref(), Some("body"));
     }
 }

@@ -91,14 +91,14 @@ pub fn routes(
     list.or(create).unify().or(open).unify().or(update).unify()
 }
 
-/// What every proposal request needs: the desk's repository and the signed-in person.
+/// The desk's repository and whoever is signed in (none for a script's token).
 // The refusal is the reply itself, made at most once per request: boxing it buys nothing.
 #[allow(clippy::result_large_err)]
-fn who(
+fn reader(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<ClientAddr>,
-) -> Result<(Arc<DeskRepo>, SignedIn), warp::reply::Response> {
+) -> Result<(Arc<DeskRepo>, Option<SignedIn>), warp::reply::Response> {
     let Some(desk) = state.desk.clone() else {
         return Err(error_reply(
             StatusCode::NOT_FOUND,
@@ -109,9 +109,20 @@ fn who(
         .auth
         .as_ref()
         .and_then(|a| a.signed_in(headers, peer.map(|p| p.0.ip())));
-    match signed {
-        Some(s) => Ok((desk, s)),
-        None => Err(error_reply(
+    Ok((desk, signed))
+}
+
+/// What writing a proposal needs: the desk's repository and a signed-in person, whose
+/// name and address the commit carries.
+#[allow(clippy::result_large_err)] // as for `reader`
+fn who(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<ClientAddr>,
+) -> Result<(Arc<DeskRepo>, SignedIn), warp::reply::Response> {
+    match reader(state, headers, peer)? {
+        (desk, Some(s)) => Ok((desk, s)),
+        (_, None) => Err(error_reply(
             StatusCode::FORBIDDEN,
             "proposals are made by a person: sign in on the dashboard",
         )),
@@ -127,7 +138,7 @@ fn field_error(
 }
 
 async fn list(state: AppState, headers: HeaderMap, peer: Option<ClientAddr>) -> Reply {
-    let (desk, signed) = match who(&state, &headers, peer) {
+    let (desk, signed) = match reader(&state, &headers, peer) {
         Ok(w) => w,
         Err(r) => return Ok(r),
     };
@@ -162,12 +173,19 @@ async fn list(state: AppState, headers: HeaderMap, peer: Option<ClientAddr>) -> 
     let items: Vec<Value> = proposals
         .iter()
         .zip(urls)
-        .map(|(p, url)| described(&desk, p, url, &signed.person.email))
+        .map(|(p, url)| {
+            described(
+                &desk,
+                p,
+                url,
+                signed.as_ref().map(|s| s.person.email.as_str()),
+            )
+        })
         .collect();
     Ok(json_reply(StatusCode::OK, &json!({ "proposals": items })))
 }
 
-fn described(desk: &DeskRepo, p: &OpenProposal, url: Option<String>, me: &str) -> Value {
+fn described(desk: &DeskRepo, p: &OpenProposal, url: Option<String>, me: Option<&str>) -> Value {
     json!({
         "id": id_of(&p.branch),
         "branch": p.branch,
@@ -177,8 +195,12 @@ fn described(desk: &DeskRepo, p: &OpenProposal, url: Option<String>, me: &str) -
         "posts": p.posts,
         "url": url.or_else(|| compare_url(desk, &p.branch)),
         "updated": p.updated,
-        "mine": p.author.email.eq_ignore_ascii_case(me),
+        "mine": is_mine(p, me),
     })
+}
+
+fn is_mine(p: &OpenProposal, me: Option<&str>) -> bool {
+    me.is_some_and(|me| p.author.email.eq_ignore_ascii_case(me))
 }
 
 /// A proposal's id: its branch without `proposals/`.
@@ -544,7 +566,7 @@ async fn proposal(desk: &Arc<DeskRepo>, id: &str) -> Result<OpenProposal, warp::
 }
 
 async fn open(id: String, state: AppState, headers: HeaderMap, peer: Option<ClientAddr>) -> Reply {
-    let (desk, signed) = match who(&state, &headers, peer) {
+    let (desk, signed) = match reader(&state, &headers, peer) {
         Ok(w) => w,
         Err(r) => return Ok(r),
     };
@@ -570,7 +592,7 @@ async fn open(id: String, state: AppState, headers: HeaderMap, peer: Option<Clie
                 "branch": p.branch,
                 "commit": p.commit,
                 "file": file,
-                "mine": p.author.email.eq_ignore_ascii_case(&signed.person.email),
+                "mine": is_mine(&p, signed.as_ref().map(|s| s.person.email.as_str())),
                 "draft": draft,
             }),
         )),

@@ -78,11 +78,14 @@ try {
   await page.type('#compose-body', XSS);
   await page.$eval('#compose-per-network details', (d) => { d.open = true; });
   await page.type('#compose-text-x', XSS);
+  await (await page.$('#compose-images')).uploadFile(IMAGE);
+  await page.waitForSelector('#compose-alt-0', { timeout: 10000 });
+  await page.type('#compose-alt-0', XSS);
   await page.waitForFunction(() => document.querySelector('.preview-text') !== null, { timeout: 10000 });
   summary.xss_preview = await text('.preview-text');
   summary.pwned = await page.evaluate(() => window.__pwned ?? null);
   await page.click('.compose .actions button:not(.primary)');
-  await page.waitForFunction(() => document.getElementById('compose-title').value === '');
+  await page.waitForFunction(() => document.getElementById('compose-title').value === '' && !document.getElementById('compose-alt-0'));
 
   // A Japanese post: X's count follows the typing.
   await page.type('#compose-title', '年末年始のごみ収集');
@@ -126,6 +129,7 @@ try {
   await page.waitForFunction(() => document.querySelector('#compose-proposals code') !== null, { timeout: 10000 });
   summary.listed = await text('#compose-proposals code');
   summary.title_after = await page.$eval('#compose-title', (n) => n.value);
+  summary.pull_request = await page.$eval('#compose-status a', (a) => a.href).catch(() => null);
   summary.pwned = summary.pwned ?? (await page.evaluate(() => window.__pwned ?? null));
 } catch (err) {
   check(false, `compose.mjs stopped: ${err.stack || err}`);

@@ -132,13 +132,22 @@ function problemList(items, className) {
   return el('ul', { className }, shown.map((p) => el('li', { text: str(p.message) })));
 }
 
+// The draft's images as each network will carry them.
+function thumbnails() {
+  if (draft.images.length === 0) return null;
+  return el('div', { className: 'preview-images' }, draft.images.map((i) => el('img', {
+    attrs: { src: `data:${i.type || 'image/png'};base64,${i.data}`, alt: i.alt || '', width: 64 },
+  })));
+}
+
 function networkCard(n) {
   const over = n.ok === false;
   return el('section', { className: `preview-card${over ? ' over' : ''}`, attrs: { 'aria-label': t('compose.preview.for', { network: str(n.network) }) } },
     el('h3', {}, el('span', { text: str(n.network) }), ' ',
       el('span', { className: 'count', attrs: { 'data-network': str(n.network) }, text: t('compose.preview.count', { length: str(n.length), limit: str(n.limit) }) })),
     over ? el('p', { className: 'error', text: t('compose.preview.over') }) : null,
-    el('pre', { className: 'preview-text', text: str(n.text) }));
+    el('pre', { className: 'preview-text', text: str(n.text) }),
+    thumbnails());
 }
 
 function showPreview({ answer, fieldError, failed, hint }) {
@@ -154,6 +163,9 @@ function showPreview({ answer, fieldError, failed, hint }) {
     box.replaceChildren(el('p', { className: 'error', text: str(fieldError.error) }));
   } else {
     const networks = list(answer.networks).filter((n) => n && typeof n === 'object');
+    for (const p of [...list(answer.errors), ...list(answer.warnings)]) {
+      if (p && typeof p === 'object' && p.field) markField(str(p.field), str(p.message));
+    }
     box.replaceChildren(
       el('p', { className: 'muted' }, t('compose.preview.file'), ' ', el('code', { text: str(answer.file) })),
       problemList(answer.errors, 'errors'),
@@ -166,9 +178,10 @@ function showPreview({ answer, fieldError, failed, hint }) {
 
 // A problem the server tied to a field is shown under that field.
 function markField(field, message) {
-  const key = field.replace(/\[\d+\].*$/, '').replace(/^text\..*$/, 'text');
+  // images[0].alt -> images; text.x -> text-x (the slot under that network's text).
+  const key = field.replace(/\[\d+\].*$/, '').replace(/^text\./, 'text-');
   const slot = form && form.querySelector(`[data-field-error="${CSS.escape(key)}"]`);
-  if (slot) slot.textContent = message;
+  if (slot) slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
 }
 
 function clearFieldErrors() {
