@@ -547,7 +547,6 @@ async fn the_dashboard_in_headless_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs chromium and npm packages: tests/browser/setup.sh; run by .ci/run"]
 async fn signing_in_in_headless_chromium() {
-    use oshirase::web::auth::people::{NewPerson, People, PeopleFile, Role};
     let (deps, chromium) = browser_tools();
     let repo = GitRepo::new(&config(BRANCH, "2h", ""));
     repo.propose_and_merge(
@@ -558,28 +557,7 @@ async fn signing_in_in_headless_chromium() {
         )],
     );
     let data = tempfile::tempdir().unwrap();
-    let mut people = People::default();
-    people
-        .add(
-            NewPerson {
-                email: "hanako@city.example.jp",
-                name: "足立 花子",
-                department: Some("環境部"),
-                role: Role::Staff,
-                password: "ごみ収集 2026 winter",
-                iterations: 1000,
-            },
-            Utc::now(),
-        )
-        .unwrap();
-    people.save(data.path()).unwrap();
-    let mut settings = settings(&repo.path, data.path());
-    settings.auth = oshirase::web::auth::for_listen(
-        settings.listen,
-        &oshirase::support::secrets::Secrets::default(),
-        Some(PeopleFile::open(data.path()).unwrap()),
-    )
-    .unwrap();
+    let settings = signing_in_as_hanako(&repo.path, data.path(), "環境部");
     let service = oshirase::cli::serve::Service::start(settings)
         .await
         .expect("service starts");
@@ -627,7 +605,6 @@ async fn signing_in_in_headless_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs chromium and npm packages: tests/browser/setup.sh; run by .ci/run"]
 async fn composing_and_proposing_in_headless_chromium() {
-    use oshirase::web::auth::people::{NewPerson, People, PeopleFile, Role};
     let (deps, chromium) = browser_tools();
     let repo = GitRepo::new(&config(
         BRANCH,
@@ -636,28 +613,7 @@ async fn composing_and_proposing_in_headless_chromium() {
     ));
     let main_before = repo.git(CHIEF, &["rev-parse", "main"]);
     let data = tempfile::tempdir().unwrap();
-    let mut people = People::default();
-    people
-        .add(
-            NewPerson {
-                email: "hanako@city.example.jp",
-                name: "足立 花子",
-                department: Some("環境部 清掃課"),
-                role: Role::Staff,
-                password: "ごみ収集 2026 winter",
-                iterations: 1000,
-            },
-            Utc::now(),
-        )
-        .unwrap();
-    people.save(data.path()).unwrap();
-    let mut settings = settings(&repo.path, data.path());
-    settings.auth = oshirase::web::auth::for_listen(
-        settings.listen,
-        &oshirase::support::secrets::Secrets::default(),
-        Some(PeopleFile::open(data.path()).unwrap()),
-    )
-    .unwrap();
+    let mut settings = signing_in_as_hanako(&repo.path, data.path(), "環境部 清掃課");
     // A forge in front of the repository, so the proposal gets its pull request.
     let forge =
         fake_forges::start(fake_forges::Kind::GitHub, "city/posts", repo.path.clone()).await;
@@ -732,4 +688,37 @@ async fn composing_and_proposing_in_headless_chromium() {
         );
     }
     assert_eq!(s["axe"]["violations"], 0, "{}", s["axe"]["details"]);
+}
+
+/// Serve settings whose people.json holds 足立 花子 (staff, `department`), who signs in
+/// with the password the scripts type.
+fn signing_in_as_hanako(
+    repo: &std::path::Path,
+    data: &std::path::Path,
+    department: &str,
+) -> oshirase::cli::serve::ServeSettings {
+    use oshirase::web::auth::people::{NewPerson, People, PeopleFile, Role};
+    let mut people = People::default();
+    people
+        .add(
+            NewPerson {
+                email: "hanako@city.example.jp",
+                name: "足立 花子",
+                department: Some(department),
+                role: Role::Staff,
+                password: "ごみ収集 2026 winter",
+                iterations: 1000,
+            },
+            Utc::now(),
+        )
+        .unwrap();
+    people.save(data).unwrap();
+    let mut settings = settings(repo, data);
+    settings.auth = oshirase::web::auth::for_listen(
+        settings.listen,
+        &oshirase::support::secrets::Secrets::default(),
+        Some(PeopleFile::open(data).unwrap()),
+    )
+    .unwrap();
+    settings
 }

@@ -189,16 +189,7 @@ impl Mirror {
             .find_remote("origin")
             .map_err(|e| fail(e.message().to_string()))?;
         let attempts = AtomicU32::new(0);
-        let mut callbacks = RemoteCallbacks::new();
-        callbacks.credentials(|_url, username, allowed| {
-            // libgit2 asks again after a refusal; a second ask means the secret is wrong.
-            if attempts.fetch_add(1, Ordering::SeqCst) > 0 {
-                return Err(git2::Error::from_str(
-                    "the remote refused the configured credentials",
-                ));
-            }
-            self.credentials(username, allowed)
-        });
+        let mut callbacks = self.answering_credentials(&attempts);
         // Returning false cancels the fetch.
         callbacks.transfer_progress(|_| Instant::now() < deadline);
         callbacks.sideband_progress(|_| Instant::now() < deadline);
@@ -216,7 +207,26 @@ impl Mirror {
         }
     }
 
-    pub(super) fn credentials(
+    /// Callbacks that answer the remote's question for credentials with the configured
+    /// secret, once: libgit2 asks again after a refusal, and a second ask means the
+    /// secret is wrong. `attempts` counts the asks of one fetch or push.
+    pub(super) fn answering_credentials<'a>(
+        &'a self,
+        attempts: &'a AtomicU32,
+    ) -> RemoteCallbacks<'a> {
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(move |_url, username, allowed| {
+            if attempts.fetch_add(1, Ordering::SeqCst) > 0 {
+                return Err(git2::Error::from_str(
+                    "the remote refused the configured credentials",
+                ));
+            }
+            self.credentials(username, allowed)
+        });
+        callbacks
+    }
+
+    fn credentials(
         &self,
         username: Option<&str>,
         allowed: CredentialType,

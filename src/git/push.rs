@@ -2,9 +2,9 @@
 //! credentials (the same ones fetching uses). Only `proposals/…` branches are ever pushed:
 //! the publish branch moves when a supervisor merges, never from here.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 
-use git2::{Oid, PushOptions, RemoteCallbacks};
+use git2::{Oid, PushOptions};
 
 use crate::git::fetch::{FetchError, Mirror};
 use crate::git::propose::PROPOSALS_PREFIX;
@@ -60,15 +60,7 @@ impl Mirror {
             .map_err(|e| fail(e.message().to_string()))?;
         let attempts = AtomicU32::new(0);
         let refused = std::sync::Mutex::new(None::<String>);
-        let mut callbacks = RemoteCallbacks::new();
-        callbacks.credentials(|_url, username, allowed| {
-            if attempts.fetch_add(1, Ordering::SeqCst) > 0 {
-                return Err(git2::Error::from_str(
-                    "the remote refused the configured credentials",
-                ));
-            }
-            self.credentials(username, allowed)
-        });
+        let mut callbacks = self.answering_credentials(&attempts);
         callbacks.push_update_reference(|_name, status| {
             if let Some(why) = status {
                 if let Ok(mut r) = refused.lock() {

@@ -138,10 +138,17 @@ fn field_error(
 }
 
 async fn list(state: AppState, headers: HeaderMap, peer: Option<ClientAddr>) -> Reply {
-    let (desk, signed) = match reader(&state, &headers, peer) {
-        Ok(w) => w,
-        Err(r) => return Ok(r),
-    };
+    Ok(listing(state, headers, peer)
+        .await
+        .unwrap_or_else(|refused| refused))
+}
+
+async fn listing(
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+) -> Result<warp::reply::Response, warp::reply::Response> {
+    let (desk, signed) = reader(&state, &headers, peer)?;
     let found = {
         let desk = desk.clone();
         tokio::task::spawn_blocking(move || {
@@ -152,24 +159,16 @@ async fn list(state: AppState, headers: HeaderMap, peer: Option<ClientAddr>) -> 
     };
     let proposals = match found {
         Ok(Ok(p)) => p,
-        other => {
-            return Ok(internal(
-                "listing proposals",
-                other.err().map(|e| e.to_string()),
-            ))
-        }
+        Ok(Err(e)) => return Err(internal("listing proposals", Some(e.to_string()))),
+        Err(e) => return Err(internal("listing proposals", Some(e.to_string()))),
     };
     let keys: Vec<String> = proposals.iter().map(|p| url_key(&p.branch)).collect();
-    let urls = match blocking(&state, move |s| {
+    let urls = blocking(&state, move |s| {
         keys.iter()
             .map(|k| s.meta(k))
             .collect::<Result<Vec<_>, _>>()
     })
-    .await
-    {
-        Ok(u) => u,
-        Err(r) => return Ok(r),
-    };
+    .await?;
     let items: Vec<Value> = proposals
         .iter()
         .zip(urls)
@@ -303,27 +302,24 @@ async fn create(
     peer: Option<ClientAddr>,
     body: warp::hyper::body::Bytes,
 ) -> Reply {
-    let (desk, signed) = match who(&state, &headers, peer) {
-        Ok(w) => w,
-        Err(r) => return Ok(r),
-    };
-    let draft = match parse_draft(&headers, &body) {
-        Ok(d) => d,
-        Err(r) => return Ok(r),
-    };
-    let (draft, preview) = match checked_draft(&state, &headers, draft, None).await {
-        Ok(p) => p,
-        Err(r) => return Ok(r),
-    };
-    if let Err(r) = id_is_free(&state, &preview).await {
-        return Ok(r);
-    }
+    Ok(proposing(state, headers, peer, body)
+        .await
+        .unwrap_or_else(|refused| refused))
+}
+
+async fn proposing(
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+    body: warp::hyper::body::Bytes,
+) -> Result<warp::reply::Response, warp::reply::Response> {
+    let (desk, signed) = who(&state, &headers, peer)?;
+    let draft = parse_draft(&headers, &body)?;
+    let (draft, preview) = checked_draft(&state, &headers, draft, None).await?;
+    id_is_free(&state, &preview).await?;
     let branch = branch_for(&preview.file);
     let _one_at_a_time = desk.writing.lock().await;
-    let commit = match write(&desk, &branch, &preview.file, &signed, &draft, None).await {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    let commit = write(&desk, &branch, &preview.file, &signed, &draft, None).await?;
     let lang = lang_of(&headers);
     let (url, pr_error) = match &desk.forge_api {
         Some(api) => {
@@ -349,9 +345,7 @@ async fn create(
     };
     if let (Some(url), None) = (&url, &pr_error) {
         let (key, value) = (url_key(&branch), url.clone());
-        if let Err(r) = blocking(&state, move |s| s.set_meta(&[(&key, &value)])).await {
-            return Ok(r);
-        }
+        blocking(&state, move |s| s.set_meta(&[(&key, &value)])).await?;
     }
     tracing::info!(
         "{} proposed {} on {branch}",
@@ -566,16 +560,21 @@ async fn proposal(desk: &Arc<DeskRepo>, id: &str) -> Result<OpenProposal, warp::
 }
 
 async fn open(id: String, state: AppState, headers: HeaderMap, peer: Option<ClientAddr>) -> Reply {
-    let (desk, signed) = match reader(&state, &headers, peer) {
-        Ok(w) => w,
-        Err(r) => return Ok(r),
-    };
-    let p = match proposal(&desk, &id).await {
-        Ok(p) => p,
-        Err(r) => return Ok(r),
-    };
+    Ok(opening(id, state, headers, peer)
+        .await
+        .unwrap_or_else(|refused| refused))
+}
+
+async fn opening(
+    id: String,
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+) -> Result<warp::reply::Response, warp::reply::Response> {
+    let (desk, signed) = reader(&state, &headers, peer)?;
+    let p = proposal(&desk, &id).await?;
     let Some(file) = p.posts.first().cloned() else {
-        return Ok(error_reply(
+        return Err(error_reply(
             StatusCode::NOT_FOUND,
             "this proposal holds no post",
         ));
@@ -651,21 +650,24 @@ async fn update(
     peer: Option<ClientAddr>,
     body: warp::hyper::body::Bytes,
 ) -> Reply {
-    let (desk, signed) = match who(&state, &headers, peer) {
-        Ok(w) => w,
-        Err(r) => return Ok(r),
-    };
-    let draft = match parse_draft(&headers, &body) {
-        Ok(d) => d,
-        Err(r) => return Ok(r),
-    };
+    Ok(updating(id, state, headers, peer, body)
+        .await
+        .unwrap_or_else(|refused| refused))
+}
+
+async fn updating(
+    id: String,
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+    body: warp::hyper::body::Bytes,
+) -> Result<warp::reply::Response, warp::reply::Response> {
+    let (desk, signed) = who(&state, &headers, peer)?;
+    let draft = parse_draft(&headers, &body)?;
     let _one_at_a_time = desk.writing.lock().await;
-    let p = match proposal(&desk, &id).await {
-        Ok(p) => p,
-        Err(r) => return Ok(r),
-    };
+    let p = proposal(&desk, &id).await?;
     if !p.author.email.eq_ignore_ascii_case(&signed.person.email) {
-        return Ok(field_error(
+        return Err(field_error(
             StatusCode::FORBIDDEN,
             "branch",
             format!(
@@ -679,7 +681,7 @@ async fn update(
         None => p.commit.clone(),
         Some(Ok(v)) => v.trim().trim_matches('"').to_string(),
         Some(Err(_)) => {
-            return Ok(field_error(
+            return Err(field_error(
                 StatusCode::BAD_REQUEST,
                 "If-Match",
                 "not a commit",
@@ -687,23 +689,20 @@ async fn update(
         }
     };
     let Ok(expected) = Oid::from_str(&expected) else {
-        return Ok(field_error(
+        return Err(field_error(
             StatusCode::BAD_REQUEST,
             "If-Match",
             "not a commit",
         ));
     };
     let Some(file) = p.posts.first().cloned() else {
-        return Ok(error_reply(
+        return Err(error_reply(
             StatusCode::NOT_FOUND,
             "this proposal holds no post",
         ));
     };
-    let (draft, preview) = match checked_draft(&state, &headers, draft, Some(file)).await {
-        Ok(p) => p,
-        Err(r) => return Ok(r),
-    };
-    let commit = match write(
+    let (draft, preview) = checked_draft(&state, &headers, draft, Some(file)).await?;
+    let commit = write(
         &desk,
         &p.branch,
         &preview.file,
@@ -711,16 +710,11 @@ async fn update(
         &draft,
         Some(expected),
     )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
-    };
+    .await?;
     let key = url_key(&p.branch);
-    let url = match blocking(&state, move |s| s.meta(&key)).await {
-        Ok(u) => u.or_else(|| compare_url(&desk, &p.branch)),
-        Err(r) => return Ok(r),
-    };
+    let url = blocking(&state, move |s| s.meta(&key))
+        .await?
+        .or_else(|| compare_url(&desk, &p.branch));
     tracing::info!("{} updated {}", signed.person.email, p.branch);
     Ok(json_reply(
         StatusCode::OK,
