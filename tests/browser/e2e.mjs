@@ -247,11 +247,19 @@ try {
     await page.click('#site-nav a[data-route="posts"]');
     await wait(() => document.querySelector('#search-form'));
     await page.click('#search-form button[type="reset"]');
-    await wait(() => location.hash === '#/posts' && document.querySelector('#results-title'));
+    // Results are read only once they answer the search just made (`data-params` is the
+    // search they were shown for), never while the previous search's are still on screen.
+    const answered = (h) => {
+      const title = document.querySelector('#results-title');
+      const query = location.hash.includes('?') ? location.hash.slice(location.hash.indexOf('?') + 1) : '';
+      return location.hash !== h && title !== null && title.dataset.params === new URLSearchParams(query).toString();
+    };
+    await wait(answered, '');
+    check(await page.evaluate(() => location.hash === '#/posts'), 'reset clears the search');
     await fill();
     const before = await page.evaluate(() => location.hash);
     await page.keyboard.press('Enter');
-    await wait((h) => location.hash !== h && document.querySelector('#results-title'), before);
+    await wait(answered, before);
     return page.evaluate(() => [...document.querySelectorAll('#view-body tbody tr')].map((r) => r.getAttribute('data-post-id')).sort());
   }
   summary.search.q = await search(async () => {
@@ -273,7 +281,7 @@ try {
     await page.$eval('#f-to', (input, v) => { input.value = v; }, jstDay(6));
     await page.focus('#f-q');
   });
-  check(JSON.stringify(summary.search.dates) === '["posts/kosodate"]', `search by date range: ${summary.search.dates}`);
+  check(JSON.stringify(summary.search.dates) === '["posts/kosodate"]', `search by date range: ${summary.search.dates} at ${await page.evaluate(() => location.hash)}`);
   const dateQuery = await page.evaluate(() => location.hash);
   check(dateQuery.includes(`from=${jstDay(4)}`) && dateQuery.includes(`to=${jstDay(6)}`), `the date range is in the address: ${dateQuery}`);
   summary.search.state = await search(async () => {

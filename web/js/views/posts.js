@@ -131,7 +131,9 @@ function searchBody(r) {
   if (w && w.error && !w.loaded) return [messageBox(t('load.failed', { error: w.error }), 'error-text')];
   if (!w || !w.loaded) return [messageBox(t('loading'))];
   return [
-    heading(2, { attrs: { id: 'results-title', tabindex: '-1' } }, t('posts.results', { n: w.total })),
+    // `data-params`: the search these results answer, so a reader (or a test) can tell them
+    // from those of the search before.
+    heading(2, { attrs: { id: 'results-title', tabindex: '-1', 'data-params': r.params.toString() } }, t('posts.results', { n: w.total })),
     w.posts.length > 0 ? postsTable(w.posts, t('posts.caption')) : messageBox(t('posts.none')),
     moreButton(w),
   ];
