@@ -9,14 +9,14 @@ mod common;
 #[path = "fakes/forges.rs"]
 mod fake_forges;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
+use common::desk::*;
 use common::*;
-use oshirase::web::auth::people::{NewPerson, People, PeopleFile, Role};
+use oshirase::web::auth::people::Role;
 use serde_json::{json, Value};
 
 const CALENDAR_PNG: &[u8] =
@@ -24,149 +24,15 @@ const CALENDAR_PNG: &[u8] =
 const X_NETWORK: &str = "      x: { type: x, credentials: X_CITY }\n";
 const HANAKO: &str = "hanako@city.example.jp";
 const JIRO: &str = "jiro@city.example.jp";
-const PASSWORD: &str = "ごみ収集 2026 winter";
 
-/// Hanako (staff, 清掃課) and Jiro (staff, 防災課) in the data directory's people.json.
-fn people(data: &Path) -> PeopleFile {
-    let mut people = People::load(data).unwrap();
-    for (email, name, dept) in [
-        (HANAKO, "山田 花子", "環境部 清掃課"),
-        (JIRO, "鈴木 次郎", "防災課"),
-    ] {
-        people
-            .add(
-                NewPerson {
-                    email,
-                    name,
-                    department: Some(dept),
-                    role: Role::Staff,
-                    password: PASSWORD,
-                    iterations: 1000,
-                },
-                chrono::Utc::now(),
-            )
-            .unwrap();
-    }
-    people.save(data).unwrap();
-    PeopleFile::open(data).unwrap()
-}
+/// Hanako (staff, 清掃課) and Jiro (staff, 防災課).
+const PEOPLE: &[Person] = &[
+    (HANAKO, "山田 花子", "環境部 清掃課", Role::Staff),
+    (JIRO, "鈴木 次郎", "防災課", Role::Staff),
+];
 
-async fn start(mut settings: oshirase::cli::serve::ServeSettings) -> oshirase::cli::serve::Service {
-    let people = people(&settings.data_dir);
-    settings.auth = oshirase::web::auth::for_listen(
-        settings.listen,
-        &oshirase::support::secrets::Secrets::default(),
-        Some(people),
-    )
-    .unwrap();
-    let service = oshirase::cli::serve::Service::start(settings)
-        .await
-        .unwrap();
-    assert!(
-        wait_for(Duration::from_secs(15), || service
-            .store
-            .meta(oshirase::store::meta::CONFIG_IN_FORCE_TEXT)
-            .ok()
-            .flatten()
-            .is_some())
-        .await,
-        "the first sync finished"
-    );
-    service
-}
-
-/// A signed-in browser: its cookie and CSRF token.
-struct Browser {
-    addr: SocketAddr,
-    cookie: String,
-    csrf: String,
-}
-
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&Value>,
-) -> (u16, Value, Vec<(String, String)>) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let url = format!("http://{addr}{path}");
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let response = match method {
-        "GET" => {
-            let mut r = agent.get(&url);
-            for (k, v) in headers {
-                r = r.header(*k, *v);
-            }
-            r.call()
-        }
-        _ => {
-            let mut r = if method == "PUT" {
-                agent.put(&url)
-            } else {
-                agent.post(&url)
-            };
-            for (k, v) in headers {
-                r = r.header(*k, *v);
-            }
-            r.send(body.as_bytes())
-        }
-    }
-    .expect("request");
-    let status = response.status().as_u16();
-    let hs = response
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let text = response.into_body().read_to_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-        hs,
-    )
-}
-
-impl Browser {
-    fn sign_in(addr: SocketAddr, email: &str) -> Browser {
-        let (status, body, headers) = request(
-            addr,
-            "POST",
-            "/api/session",
-            &[("content-type", "application/json")],
-            Some(&json!({ "email": email, "password": PASSWORD })),
-        );
-        assert_eq!(status, 200, "{body}");
-        let cookie = headers
-            .iter()
-            .find(|(k, _)| k == "set-cookie")
-            .map(|(_, v)| v.split(';').next().unwrap().to_string())
-            .unwrap();
-        Browser {
-            addr,
-            cookie,
-            csrf: body["csrf"].as_str().unwrap().to_string(),
-        }
-    }
-
-    fn get(&self, path: &str) -> (u16, Value) {
-        let (s, b, _) = request(self.addr, "GET", path, &[("cookie", &self.cookie)], None);
-        (s, b)
-    }
-
-    fn send(&self, method: &str, path: &str, body: &Value, extra: &[(&str, &str)]) -> (u16, Value) {
-        let mut headers = vec![
-            ("cookie", self.cookie.as_str()),
-            ("x-csrf-token", self.csrf.as_str()),
-            ("content-type", "application/json"),
-        ];
-        headers.extend_from_slice(extra);
-        let (s, b, _) = request(self.addr, method, path, &headers, Some(body));
-        (s, b)
-    }
+async fn start(settings: oshirase::cli::serve::ServeSettings) -> oshirase::cli::serve::Service {
+    start_with_people(settings, PEOPLE).await
 }
 
 fn draft() -> Value {
@@ -183,36 +49,6 @@ fn draft() -> Value {
             "data": base64::engine::general_purpose::STANDARD.encode(CALENDAR_PNG),
         }],
     })
-}
-
-/// `git` in `dir`, its output trimmed.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn branches(dir: &Path) -> Vec<String> {
-    git(
-        dir,
-        &["for-each-ref", "--format=%(refname:short)", "refs/heads"],
-    )
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,6 +50,8 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawAccount {
     approval: Option<RawApproval>,
+    /// Who may propose posts for the account; absent, anyone may.
+    proposers: Option<Vec<String>>,
     #[serde(default)]
     networks: BTreeMap<String, RawNetwork>,
 }
@@ -78,7 +80,70 @@ pub struct RepoConfig {
 pub struct Account {
     pub name: String,
     pub approval: Approval,
+    /// `proposers:` — who may propose posts for the account (`None`: anyone).
+    pub proposers: Option<Vec<Proposer>>,
     pub networks: BTreeMap<String, NetworkConfig>,
+}
+
+/// One entry of `proposers:`: an e-mail address, or a pattern in which `*` stands for any
+/// run of characters (`*@city.example.jp`). Compared without case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposer(String);
+
+impl Proposer {
+    pub fn matches(&self, email: &str) -> bool {
+        wildcard(self.0.as_bytes(), email.trim().to_lowercase().as_bytes())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Account {
+    /// Whether `email` may propose posts for this account.
+    pub fn may_propose(&self, email: &str) -> bool {
+        self.proposers
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|p| p.matches(email)))
+    }
+}
+
+/// `*` matches any run of bytes (none included); everything else itself.
+fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| wildcard(rest, &text[i..])),
+        Some((c, rest)) => text
+            .split_first()
+            .is_some_and(|(t, tail)| t == c && wildcard(rest, tail)),
+    }
+}
+
+fn validate_proposers(account: &str, raw: Vec<String>) -> Result<Vec<Proposer>, FieldError> {
+    let field = format!("accounts.{account}.proposers");
+    if raw.is_empty() {
+        return Err((
+            field,
+            "an empty list lets nobody propose; remove the key to let anyone".into(),
+        ));
+    }
+    raw.into_iter()
+        .map(|p| {
+            let p = p.trim().to_lowercase();
+            let stars = p.matches('*').count();
+            if !p.contains('@') || p.chars().any(char::is_whitespace) || stars > 2 {
+                return Err((
+                    field.clone(),
+                    format!(
+                        "{} is not an e-mail address or a pattern like *@city.example.jp",
+                        quote(&p)
+                    ),
+                ));
+            }
+            Ok(Proposer(p))
+        })
+        .collect()
 }
 
 /// How a post on the branch counts as approved (README, "Choosing the approval mode";
@@ -253,6 +318,10 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
             None => Approval::Branch,
             Some(a) => validate_approval(&name, a)?,
         };
+        let proposers = account
+            .proposers
+            .map(|list| validate_proposers(&name, list))
+            .transpose()?;
         if account.networks.is_empty() {
             return Err((
                 format!("accounts.{name}.networks"),
@@ -273,6 +342,7 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
             Account {
                 name,
                 approval,
+                proposers,
                 networks,
             },
         );
@@ -480,5 +550,44 @@ accounts:
         let a = c.account(None).unwrap();
         assert!(a.networks.values().all(|n| n.kind() == NetworkKind::Outbox));
         assert!(a.networks.values().all(|n| n.credentials.is_none()));
+    }
+}
+
+#[cfg(test)]
+mod proposer_tests {
+    use super::*;
+
+    fn with_proposers(list: &str) -> Result<RepoConfig, ConfigError> {
+        RepoConfig::parse(
+            CONFIG_FILE,
+            &format!(
+                "accounts:\n  city:\n    proposers: {list}\n    networks:\n      p: {{ type: outbox }}\n"
+            ),
+        )
+    }
+
+    #[test]
+    fn proposers_are_addresses_or_star_patterns_compared_without_case() {
+        let c = with_proposers("[\"*@City.example.jp\", kojin@example.com]").unwrap();
+        let city = &c.accounts["city"];
+        assert!(city.may_propose("hanako@city.example.jp"));
+        assert!(city.may_propose("Jiro@CITY.example.jp"));
+        assert!(city.may_propose("kojin@example.com"));
+        assert!(!city.may_propose("hanako@city.example.jp.evil.example"));
+        assert!(!city.may_propose("someone@example.com"));
+        let open = RepoConfig::parse(
+            CONFIG_FILE,
+            "accounts:\n  city:\n    networks:\n      p: { type: outbox }\n",
+        )
+        .unwrap();
+        assert!(open.accounts["city"].may_propose("anyone@example.org"));
+    }
+
+    #[test]
+    fn a_bad_proposers_entry_names_the_field() {
+        for bad in ["[]", "[everyone]", "[\"a b@x.jp\"]"] {
+            let e = with_proposers(bad).unwrap_err().to_string();
+            assert!(e.contains("accounts.city.proposers"), "{bad}: {e}");
+        }
     }
 }

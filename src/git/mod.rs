@@ -4,6 +4,7 @@
 //!
 //! May use: `support`, `content`, `model`.
 
+pub mod approve;
 pub mod blob;
 pub mod fetch;
 pub mod forge;

@@ -154,13 +154,17 @@ pub fn write(repo: &Repository, p: &ProposalCommit<'_>) -> Result<Oid, ProposeEr
     Ok(commit)
 }
 
-/// An open proposal: a `proposals/…` branch not yet merged into the publish branch.
+/// An open proposal: a branch that adds or changes posts and is not yet merged into the
+/// publish branch, whether the desk wrote it (`proposals/…`) or someone pushed it with git.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenProposal {
     pub branch: String,
     pub commit: String,
     /// The author of its first commit: the person who proposed it.
     pub author: Author,
+    /// Everyone who wrote a commit of it (lower-cased addresses): none of them may
+    /// approve it, as sync's four-eyes rule would hold such a merge.
+    pub authors: Vec<String>,
     /// The title of its first post, for lists.
     pub title: String,
     /// Post files it adds or changes, from the content directory.
@@ -184,7 +188,7 @@ pub fn open_proposals(
         let Some(name) = branch.name().ok().flatten().map(str::to_string) else {
             continue;
         };
-        if !name.starts_with(PROPOSALS_PREFIX) {
+        if name == publish_branch {
             continue;
         }
         let Some(tip) = branch.get().target() else {
@@ -217,10 +221,19 @@ fn proposal_at(
     if let Some(p) = publish {
         walk.hide(p)?;
     }
-    let Some(first) = walk.next().transpose()? else {
+    let mut authors = Vec::new();
+    let mut first = None;
+    for oid in walk {
+        let commit = repo.find_commit(oid?)?;
+        let email = commit.author().email().unwrap_or("").to_lowercase();
+        if !authors.contains(&email) {
+            authors.push(email);
+        }
+        first.get_or_insert(commit);
+    }
+    let Some(first) = first else {
         return Ok(None);
     };
-    let first = repo.find_commit(first)?;
     let tip_commit = repo.find_commit(tip)?;
     let base_tree = match base {
         Some(b) => Some(repo.find_commit(b)?.tree()?),
@@ -242,6 +255,9 @@ fn proposal_at(
             }
         }
     }
+    if posts.is_empty() {
+        return Ok(None); // a branch of other work, not a proposal
+    }
     let title = posts
         .first()
         .and_then(|p| read_file(repo, tip, content_dir, p).ok().flatten())
@@ -258,6 +274,7 @@ fn proposal_at(
             name: who.name().unwrap_or("").to_string(),
             email: who.email().unwrap_or("").to_string(),
         },
+        authors,
         title,
         posts,
         updated: chrono::DateTime::from_timestamp(tip_commit.time().seconds(), 0)

@@ -170,6 +170,55 @@ impl ForgeApi {
     }
 }
 
+impl ForgeApi {
+    /// Comments on pull request `number` (GitLab: merge request `iid`).
+    pub async fn comment(
+        &self,
+        client: &reqwest::Client,
+        number: u64,
+        text: &str,
+    ) -> Result<(), ForgeApiError> {
+        let body = json!({ "body": text });
+        let request = match self.kind {
+            ApiKind::GitHub => client
+                .post(format!(
+                    "{}/repos/{}/issues/{number}/comments",
+                    self.base, self.project
+                ))
+                .bearer_auth(&self.token)
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28"),
+            ApiKind::GitLab => client
+                .post(format!(
+                    "{}/projects/{}/merge_requests/{number}/notes",
+                    self.base,
+                    utf8_percent_encode(&self.project, PROJECT_SEGMENT)
+                ))
+                .header("PRIVATE-TOKEN", &self.token),
+            ApiKind::Gitea => client
+                .post(format!(
+                    "{}/repos/{}/issues/{number}/comments",
+                    self.base, self.project
+                ))
+                .header("Authorization", format!("token {}", self.token)),
+        };
+        let response = request
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| ForgeApiError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        Err(ForgeApiError::Refused {
+            status,
+            message: refusal(&body),
+        })
+    }
+}
+
 fn kind_of_api(api: &str) -> ApiKind {
     if api.ends_with("/api/v4") {
         ApiKind::GitLab

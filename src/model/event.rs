@@ -64,6 +64,16 @@ pub enum EventKind {
     /// The delete failed for good: a person must delete the post on the network.
     RetractFailed,
 
+    // A person's decision on the desk (`post_id` names the post a proposal holds).
+    /// An approver merged a proposal on the desk.
+    ProposalApproved,
+    /// An approver sent a proposal back to its proposer, with a reason.
+    ProposalReturned,
+    /// The proposer withdrew their proposal.
+    ProposalWithdrawn,
+    /// A dashboard account was added or changed (`post_id` is empty: no post).
+    PersonChanged,
+
     /// A kind this version does not know (written by a later one): read, never written.
     #[serde(other)]
     Other,
@@ -99,6 +109,10 @@ impl EventKind {
             RetractRetrying => "retract-retrying",
             Retracted => "retracted",
             RetractFailed => "retract-failed",
+            ProposalApproved => "proposal-approved",
+            ProposalReturned => "proposal-returned",
+            ProposalWithdrawn => "proposal-withdrawn",
+            PersonChanged => "person-changed",
             Other => "other",
         }
     }

@@ -127,6 +127,12 @@ pub enum Hold {
     },
     /// Merged by the person who proposed it.
     OwnMerge { commit: String, by: String },
+    /// Proposed by someone `accounts.<name>.proposers` does not list.
+    NotProposer {
+        commit: String,
+        by: String,
+        account: String,
+    },
     /// A reason this version does not know (recorded by a newer one).
     #[serde(other)]
     Unknown,
@@ -169,6 +175,14 @@ impl Hold {
             Hold::OwnMerge { commit, by } => format!(
                 "merge {commit} was made by {by}, who also proposed the change; another \
                  approver must merge it"
+            ),
+            Hold::NotProposer {
+                commit,
+                by,
+                account,
+            } => format!(
+                "commit {commit} was proposed by {by}, who is not among the proposers of \
+                 account `{account}` (`proposers:` in oshirase.yaml)"
             ),
             Hold::Unknown => "held for approval".into(),
         }

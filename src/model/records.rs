@@ -302,6 +302,8 @@ pub enum Actor {
     Git(String),
     /// An operator at the command line.
     Operator(String),
+    /// A person signed in to the dashboard (their e-mail address, from the session).
+    Desk(String),
 }
 
 /// One entry of the append-only audit log.

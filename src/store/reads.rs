@@ -150,6 +150,21 @@ impl Store {
         Ok(table.get(key)?.map(|v| v.value().to_string()))
     }
 
+    /// Every meta entry whose key starts with `prefix`, in key order.
+    pub fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(META)?;
+        let mut out = Vec::new();
+        for entry in table.range(prefix..)? {
+            let (k, v) = entry?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_string(), v.value().to_string()));
+        }
+        Ok(out)
+    }
+
     /// The earliest time the scheduler has something to do.
     pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let txn = self.db.begin_read()?;

@@ -151,6 +151,27 @@ impl Store {
         Ok(())
     }
 
+    /// Records what a person did outside any post's plan (a proposal approved or sent
+    /// back, a person's account changed): the audit events and the meta entries that go
+    /// with them, in one transaction.
+    pub fn record(
+        &self,
+        events: Vec<NewEvent>,
+        meta: &[(&str, &str)],
+    ) -> Result<Vec<Event>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let events = append_events(&txn, events)?;
+        {
+            let mut table = txn.open_table(META)?;
+            for (k, v) in meta {
+                table.insert(*k, *v)?;
+            }
+        }
+        txn.commit()?;
+        self.announce(&events);
+        Ok(events)
+    }
+
     fn announce(&self, events: &[Event]) {
         for e in events {
             // No listener is fine: the events are in the database either way.

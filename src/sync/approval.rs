@@ -139,6 +139,9 @@ pub(crate) fn approval_hold(
     bases: &mut BaseConfigs,
 ) -> Option<Hold> {
     let account = config.account(c.account.as_deref()).ok()?;
+    if let Some(hold) = proposer_hold(account, c) {
+        return Some(hold);
+    }
     let Approval::Merge {
         approvers: in_force,
     } = &account.approval
@@ -195,4 +198,21 @@ pub(crate) fn approval_hold(
         return Some(Hold::OwnMerge { commit, by });
     }
     None
+}
+
+/// A post proposed by someone the account's `proposers:` (in the configuration in force)
+/// does not list waits, whoever merged it.
+fn proposer_hold(account: &crate::content::config::Account, c: &Candidate) -> Option<Hold> {
+    account.proposers.as_ref()?;
+    let Some(landing) = &c.landing else {
+        return Some(Hold::NoLanding);
+    };
+    if account.may_propose(&landing.proposer.email) {
+        return None;
+    }
+    Some(Hold::NotProposer {
+        commit: landing.commit[..landing.commit.len().min(8)].to_string(),
+        by: landing.proposer.to_string(),
+        account: account.name.clone(),
+    })
 }

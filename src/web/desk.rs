@@ -197,12 +197,13 @@ pub fn checked(
             draft.to_file(today)?
         }
     };
-    let report = run_check(&file, config_text, now).map_err(PreviewError::Check)?;
+    let report = check_file(&file, config_text, now).map_err(PreviewError::Check)?;
     Ok(Preview { file, report })
 }
 
-/// Writes the configuration, the file and its images into a fresh directory and checks it.
-fn run_check(
+/// Writes the configuration, the file and its images into a fresh directory and checks it
+/// (a draft's file, or a proposal's post as it is on its branch).
+pub fn check_file(
     file: &DraftFile,
     config_text: &str,
     now: chrono::DateTime<Utc>,

@@ -7,6 +7,7 @@
 //! `pausing` (the web reads which networks are paused; it never publishes).
 
 pub mod api;
+pub mod approvals;
 pub mod assets;
 pub mod auth;
 pub mod desk;
@@ -92,9 +93,11 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let session = crate::web::session::routes(state.auth.clone());
     let desk = crate::web::desk::routes(state.clone());
     let proposals = crate::web::proposals::routes(state.clone());
+    let approvals = crate::web::approvals::routes(state.clone());
     let app = hooks
         .or(session)
         .or(desk)
+        .or(approvals)
         .or(proposals)
         .or(posts)
         .or(post)

@@ -26,6 +26,7 @@ use crate::git::forge::Forge;
 use crate::git::propose::{self, Author, OpenProposal, ProposalCommit, ProposeError};
 use crate::git::pull_request::ForgeApi;
 use crate::git::push::PushError;
+use crate::web::approvals;
 use crate::web::auth::SignedIn;
 use crate::web::desk::{checked, config_in_force, lang_of, Preview, PreviewError};
 use crate::web::http_server::ClientAddr;
@@ -53,11 +54,14 @@ pub struct DeskRepo {
 }
 
 /// The meta key of a proposal's pull-request link.
-fn url_key(branch: &str) -> String {
+pub(crate) fn url_key(branch: &str) -> String {
     format!("proposal_url:{branch}")
 }
 
 type Reply = Result<warp::reply::Response, Infallible>;
+
+/// A handler's answer, or its refusal (also an answer).
+pub(crate) type ProposalReply = Result<warp::reply::Response, warp::reply::Response>;
 
 pub fn routes(
     state: AppState,
@@ -68,6 +72,7 @@ pub fn routes(
         .and(warp::get())
         .and(with_state.clone())
         .and(person)
+        .and(warp::query::<Vec<(String, String)>>())
         .and_then(list);
     let create = warp::path!("api" / "proposals")
         .and(warp::post())
@@ -94,7 +99,7 @@ pub fn routes(
 /// The desk's repository and whoever is signed in (none for a script's token).
 // The refusal is the reply itself, made at most once per request: boxing it buys nothing.
 #[allow(clippy::result_large_err)]
-fn reader(
+pub(crate) fn reader(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<ClientAddr>,
@@ -115,7 +120,7 @@ fn reader(
 /// What writing a proposal needs: the desk's repository and a signed-in person, whose
 /// name and address the commit carries.
 #[allow(clippy::result_large_err)] // as for `reader`
-fn who(
+pub(crate) fn who(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<ClientAddr>,
@@ -137,8 +142,13 @@ fn field_error(
     json_reply(status, &json!({ "error": message.into(), "field": field }))
 }
 
-async fn list(state: AppState, headers: HeaderMap, peer: Option<ClientAddr>) -> Reply {
-    Ok(listing(state, headers, peer)
+async fn list(
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+    query: Vec<(String, String)>,
+) -> Reply {
+    Ok(listing(state, headers, peer, query)
         .await
         .unwrap_or_else(|refused| refused))
 }
@@ -147,21 +157,25 @@ async fn listing(
     state: AppState,
     headers: HeaderMap,
     peer: Option<ClientAddr>,
-) -> Result<warp::reply::Response, warp::reply::Response> {
+    query: Vec<(String, String)>,
+) -> ProposalReply {
     let (desk, signed) = reader(&state, &headers, peer)?;
-    let found = {
-        let desk = desk.clone();
-        tokio::task::spawn_blocking(move || {
-            let repo = propose::open(&desk.repo)?;
-            propose::open_proposals(&repo, &desk.publish_branch, &desk.content_dir)
-        })
-        .await
-    };
-    let proposals = match found {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => return Err(internal("listing proposals", Some(e.to_string()))),
-        Err(e) => return Err(internal("listing proposals", Some(e.to_string()))),
-    };
+    let mut wanted_account = None;
+    let mut wanted_department = None;
+    for (key, value) in query {
+        match key.as_str() {
+            "account" => wanted_account = Some(value),
+            "department" => wanted_department = Some(value),
+            _ => {
+                return Err(field_error(
+                    StatusCode::BAD_REQUEST,
+                    &key,
+                    format!("`{key}` is not a parameter; use account or department"),
+                ))
+            }
+        }
+    }
+    let proposals = open_proposals(&state, &desk).await?;
     let keys: Vec<String> = proposals.iter().map(|p| url_key(&p.branch)).collect();
     let urls = blocking(&state, move |s| {
         keys.iter()
@@ -169,19 +183,90 @@ async fn listing(
             .collect::<Result<Vec<_>, _>>()
     })
     .await?;
-    let items: Vec<Value> = proposals
-        .iter()
-        .zip(urls)
-        .map(|(p, url)| {
-            described(
-                &desk,
-                p,
-                url,
-                signed.as_ref().map(|s| s.person.email.as_str()),
-            )
-        })
-        .collect();
-    Ok(json_reply(StatusCode::OK, &json!({ "proposals": items })))
+    let lang = lang_of(&headers);
+    let reviews = match config_in_force(&state).await {
+        Ok(config_text) => {
+            let (desk, list, me) = (
+                desk.clone(),
+                proposals.clone(),
+                signed.as_ref().map(|s| s.person.clone()),
+            );
+            let done = tokio::task::spawn_blocking(move || {
+                let rules = approvals::rules(&desk, config_text)?;
+                let now = chrono::Utc::now();
+                list.iter()
+                    .map(|p| {
+                        let posts = approvals::review_posts(&desk, p, &rules, lang, now)?;
+                        let refusal = me
+                            .as_ref()
+                            .map(|me| approvals::refusal(me, p, &posts, &rules, lang));
+                        Ok((posts, refusal))
+                    })
+                    .collect::<Result<Vec<_>, ProposeError>>()
+            })
+            .await;
+            match done {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(internal("reviewing proposals", Some(e.to_string()))),
+                Err(e) => return Err(internal("reviewing proposals", Some(e.to_string()))),
+            }
+        }
+        // Before the first sync: the list without reviews.
+        Err(_) => proposals.iter().map(|_| (Vec::new(), None)).collect(),
+    };
+    let me = signed.as_ref().map(|s| s.person.email.as_str());
+    let mut items: Vec<(bool, Value)> = Vec::new();
+    for ((p, url), (posts, refusal)) in proposals.iter().zip(urls).zip(reviews) {
+        let matches = |wanted: &Option<String>, of: fn(&approvals::PostReview) -> Option<&str>| {
+            wanted
+                .as_deref()
+                .is_none_or(|w| posts.iter().any(|post| of(post) == Some(w)))
+        };
+        if !matches(&wanted_account, |p| p.account.as_deref())
+            || !matches(&wanted_department, |p| p.department.as_deref())
+        {
+            continue;
+        }
+        let mut item = described(&desk, p, url, me);
+        let may_approve = refusal.as_ref().is_some_and(Option::is_none);
+        item["department"] = json!(posts.iter().find_map(|p| p.department.clone()));
+        item["accounts"] = json!(posts
+            .iter()
+            .filter_map(|p| p.account.clone())
+            .collect::<std::collections::BTreeSet<_>>());
+        item["due"] = json!(posts.iter().filter_map(|p| p.publish_at).min());
+        item["late"] = json!(posts.iter().any(|p| p.late));
+        item["review"] = json!(posts);
+        item["approve_on"] = json!(if desk.mirror.is_some() {
+            "forge"
+        } else {
+            "desk"
+        });
+        item["may_approve"] = json!(may_approve && desk.mirror.is_none());
+        item["why_not"] = json!(refusal.flatten());
+        items.push((may_approve, item));
+    }
+    // What the reader may approve first, then the longest waiting.
+    items.sort_by(|(a, x), (b, y)| {
+        b.cmp(a)
+            .then(x["updated"].as_str().cmp(&y["updated"].as_str()))
+    });
+    let returned = match me {
+        Some(me) => blocking(&state, approvals::returned)
+            .await?
+            .into_iter()
+            .filter(|r| r.proposer.eq_ignore_ascii_case(me))
+            .take(20)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(json_reply(
+        StatusCode::OK,
+        &json!({
+            "proposals": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+            "returned": returned,
+        }),
+    ))
 }
 
 fn described(desk: &DeskRepo, p: &OpenProposal, url: Option<String>, me: Option<&str>) -> Value {
@@ -202,11 +287,35 @@ fn is_mine(p: &OpenProposal, me: Option<&str>) -> bool {
     me.is_some_and(|me| p.author.email.eq_ignore_ascii_case(me))
 }
 
-/// A proposal's id: its branch without `proposals/`.
-fn id_of(branch: &str) -> &str {
-    branch
-        .strip_prefix(propose::PROPOSALS_PREFIX)
-        .unwrap_or(branch)
+/// A proposal's id, one URL segment: a desk branch without `proposals/`
+/// (`2026-12-20-gomi`); any other branch as `~` and its name with `~` for `/`
+/// (`~feature~gomi` for `feature/gomi`), which is unambiguous as git refuses `~` in a
+/// branch name.
+pub(crate) fn id_of(branch: &str) -> String {
+    match branch.strip_prefix(propose::PROPOSALS_PREFIX) {
+        Some(rest) if is_plain(rest) => rest.to_string(),
+        _ => format!("~{}", branch.replace('/', "~")),
+    }
+}
+
+fn is_plain(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 100
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The branch of an id from a URL, refused unless it is a branch name git allows.
+fn branch_of(id: &str) -> Option<String> {
+    if is_plain(id) {
+        return Some(format!("{}{id}", propose::PROPOSALS_PREFIX));
+    }
+    let name = id.strip_prefix('~')?.replace('~', "/");
+    let fine = name.len() <= 200
+        && !name.contains("..")
+        && git2::Reference::is_valid_name(&format!("refs/heads/{name}"));
+    fine.then_some(name)
 }
 
 fn compare_url(desk: &DeskRepo, branch: &str) -> Option<String> {
@@ -215,17 +324,7 @@ fn compare_url(desk: &DeskRepo, branch: &str) -> Option<String> {
         .map(|f| f.compare_url(&desk.publish_branch, branch))
 }
 
-/// The branch of an id from a URL, refused unless it is one plain name.
-fn branch_of(id: &str) -> Option<String> {
-    let plain = !id.is_empty()
-        && id.len() <= 100
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    plain.then(|| format!("{}{id}", propose::PROPOSALS_PREFIX))
-}
-
-fn internal(what: &str, why: Option<String>) -> warp::reply::Response {
+pub(crate) fn internal(what: &str, why: Option<String>) -> warp::reply::Response {
     tracing::error!("{what}: {}", why.unwrap_or_default());
     error_reply(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -530,8 +629,38 @@ fn description(draft: &Draft, preview: &Preview, lang: Lang) -> String {
     out
 }
 
-/// The open proposal of a branch, or the answer for why there is none.
-async fn proposal(desk: &Arc<DeskRepo>, id: &str) -> Result<OpenProposal, warp::reply::Response> {
+/// Every open proposal, without those sent back or withdrawn (a remote's branch stays on
+/// the forge, hidden while it is at the commit that was set aside).
+async fn open_proposals(
+    state: &AppState,
+    desk: &Arc<DeskRepo>,
+) -> Result<Vec<OpenProposal>, warp::reply::Response> {
+    let found = {
+        let desk = desk.clone();
+        tokio::task::spawn_blocking(move || {
+            let repo = propose::open(&desk.repo)?;
+            propose::open_proposals(&repo, &desk.publish_branch, &desk.content_dir)
+        })
+        .await
+    };
+    let all = match found {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return Err(internal("listing proposals", Some(e.to_string()))),
+        Err(e) => return Err(internal("listing proposals", Some(e.to_string()))),
+    };
+    let aside = blocking(state, crate::web::approvals::set_aside).await?;
+    Ok(all
+        .into_iter()
+        .filter(|p| !aside.iter().any(|(b, c)| *b == p.branch && *c == p.commit))
+        .collect())
+}
+
+/// The open proposal of an id, or the answer for why there is none.
+pub(crate) async fn find_proposal(
+    state: &AppState,
+    desk: &Arc<DeskRepo>,
+    id: &str,
+) -> Result<OpenProposal, warp::reply::Response> {
     let Some(branch) = branch_of(id) else {
         return Err(field_error(
             StatusCode::BAD_REQUEST,
@@ -539,24 +668,16 @@ async fn proposal(desk: &Arc<DeskRepo>, id: &str) -> Result<OpenProposal, warp::
             "not a proposal's id",
         ));
     };
-    let found = {
-        let desk = desk.clone();
-        tokio::task::spawn_blocking(move || {
-            let repo = propose::open(&desk.repo)?;
-            let all = propose::open_proposals(&repo, &desk.publish_branch, &desk.content_dir)?;
-            Ok::<_, ProposeError>(all.into_iter().find(|p| p.branch == branch))
+    open_proposals(state, desk)
+        .await?
+        .into_iter()
+        .find(|p| p.branch == branch)
+        .ok_or_else(|| {
+            error_reply(
+                StatusCode::NOT_FOUND,
+                "no open proposal has this id (it may have been merged, sent back or withdrawn)",
+            )
         })
-        .await
-    };
-    match found {
-        Ok(Ok(Some(p))) => Ok(p),
-        Ok(Ok(None)) => Err(error_reply(
-            StatusCode::NOT_FOUND,
-            "no open proposal has this id (it may have been merged)",
-        )),
-        Ok(Err(e)) => Err(internal("reading the proposal", Some(e.to_string()))),
-        Err(e) => Err(internal("reading the proposal", Some(e.to_string()))),
-    }
 }
 
 async fn open(id: String, state: AppState, headers: HeaderMap, peer: Option<ClientAddr>) -> Reply {
@@ -572,7 +693,7 @@ async fn opening(
     peer: Option<ClientAddr>,
 ) -> Result<warp::reply::Response, warp::reply::Response> {
     let (desk, signed) = reader(&state, &headers, peer)?;
-    let p = proposal(&desk, &id).await?;
+    let p = find_proposal(&state, &desk, &id).await?;
     let Some(file) = p.posts.first().cloned() else {
         return Err(error_reply(
             StatusCode::NOT_FOUND,
@@ -665,7 +786,7 @@ async fn updating(
     let (desk, signed) = who(&state, &headers, peer)?;
     let draft = parse_draft(&headers, &body)?;
     let _one_at_a_time = desk.writing.lock().await;
-    let p = proposal(&desk, &id).await?;
+    let p = find_proposal(&state, &desk, &id).await?;
     if !p.author.email.eq_ignore_ascii_case(&signed.person.email) {
         return Err(field_error(
             StatusCode::FORBIDDEN,

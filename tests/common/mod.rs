@@ -109,6 +109,7 @@ pub fn config(approval: &str, max_lateness: &str, extra_networks: &str) -> Strin
     )
 }
 
+pub mod desk;
 pub mod programs;
 pub mod serve_bin;
 pub mod webhooks;

@@ -5,7 +5,7 @@
 import { durationText, formatTime, lang, t } from './i18n.js';
 import { str } from './api.js';
 
-const HOLDS = ['no-landing', 'forge-squash', 'direct', 'no-base', 'base-unreadable', 'not-approver', 'own-merge'];
+const HOLDS = ['no-landing', 'forge-squash', 'direct', 'no-base', 'base-unreadable', 'not-approver', 'own-merge', 'not-proposer'];
 // Facts whose text has no placeholders.
 const PLAIN = ['network-removed', 'retracted-before-sent', 'retract-requested', 'not-configured', 'resent',
   'removed', 'retracted'];

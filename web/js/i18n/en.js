@@ -146,6 +146,7 @@ export const en = {
   'hold.base-unreadable': 'the approver list before merge {commit} cannot be read: {error}',
   'hold.not-approver': 'merge {commit} was made by {by}, who is not an approver of account `{account}` (as listed before the merge and in the configuration in force)',
   'hold.own-merge': 'merge {commit} was made by {by}, who also proposed the change; another approver must merge it',
+  'hold.not-proposer': 'commit {commit} was proposed by {by}, who is not among the proposers of account `{account}` (proposers: in oshirase.yaml)',
   'hold.unknown': 'held for approval',
   'facts.network-removed': 'the network was removed from the post before it was sent',
   'facts.retracted-before-sent': 'retracted before it was sent',

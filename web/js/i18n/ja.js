@@ -146,6 +146,7 @@ export const ja = {
   'hold.base-unreadable': 'マージ {commit} の前の承認者一覧を読めません: {error}',
   'hold.not-approver': 'マージ {commit} をした {by} は、アカウント `{account}` の承認者ではありません（マージ前の一覧と、現在有効な設定の両方で確認しています）',
   'hold.own-merge': 'マージ {commit} をした {by} は、この変更の提案者でもあります。別の承認者がマージしてください',
+  'hold.not-proposer': 'コミット {commit} の提案者 {by} は、アカウント「{account}」の提案者（oshirase.yaml の proposers:）に入っていません',
   'hold.unknown': '承認待ちです',
   'facts.network-removed': '送信前に、このネットワークが投稿から外されました',
   'facts.retracted-before-sent': '送信前に取り下げられました',

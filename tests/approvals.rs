@@ -1,0 +1,429 @@
+//! The supervisor's side of the desk against real git: proposals waiting with their
+//! previews, approval as a real merge commit by the approver that sync then publishes,
+//! and every refusal the issue names — staff, an approver not on the account's list, the
+//! proposer, no CSRF token, a session signed out, a branch moved after it was reviewed,
+//! a conflict, two approvals at once. Sending back and withdrawing keep the branch.
+//! `proposers:` holds a post proposed by someone it does not list.
+
+mod common;
+
+use std::time::Duration;
+
+use common::desk::*;
+use common::*;
+use oshirase::web::auth::people::Role;
+use serde_json::{json, Value};
+
+const HANAKO: &str = "hanako@city.example.jp";
+const JIRO: &str = "jiro@city.example.jp";
+const AOKI: &str = "aoki@city.example.jp";
+
+/// Hanako and Jiro (staff), the chief (an approver of `city`), Aoki (an approver by role
+/// whom the account does not list).
+const PEOPLE: &[Person] = &[
+    (HANAKO, "山田 花子", "環境部 清掃課", Role::Staff),
+    (JIRO, "鈴木 次郎", "防災課", Role::Staff),
+    (CHIEF.1, "佐藤 一郎", "広報課", Role::Approver),
+    (AOKI, "青木 三郎", "広報課", Role::Approver),
+];
+
+fn draft(title: &str) -> Value {
+    json!({
+        "title": title,
+        "networks": ["portal", "news"],
+        "department": "環境部 清掃課",
+        "text": { "news": "ニュース向けの本文です。" },
+        "body": "12月29日から1月3日まで、ごみ収集はお休みです。",
+    })
+}
+
+async fn desk_with_chief() -> (GitRepo, tempfile::TempDir, oshirase::cli::serve::Service) {
+    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    let service = start_with_people(settings(&repo.path, data.path()), PEOPLE).await;
+    (repo, data, service)
+}
+
+fn propose(who: &Browser, title: &str) -> Value {
+    let (status, made) = who.send("POST", "/api/proposals", &draft(title), &[]);
+    assert_eq!(status, 201, "{made}");
+    made
+}
+
+fn waiting(who: &Browser, query: &str) -> Vec<Value> {
+    let (status, list) = who.get(&format!("/api/proposals{query}"));
+    assert_eq!(status, 200, "{list}");
+    list["proposals"].as_array().unwrap().clone()
+}
+
+fn approve(who: &Browser, id: &str, commit: &str) -> (u16, Value) {
+    who.send(
+        "POST",
+        &format!("/api/proposals/{id}/approve"),
+        &json!({ "commit": commit }),
+        &[],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_merges_a_proposal_on_the_desk_and_sync_publishes_it() {
+    let (repo, data, service) = desk_with_chief().await;
+    let addr = service.addr;
+    let (hanako, jiro, chief, aoki) = blocking(move || {
+        (
+            Browser::sign_in(addr, HANAKO),
+            Browser::sign_in(addr, JIRO),
+            Browser::sign_in(addr, CHIEF.1),
+            Browser::sign_in(addr, AOKI),
+        )
+    })
+    .await;
+    let made = propose(&hanako, "年末年始のごみ収集");
+    let commit = made["commit"].as_str().unwrap().to_string();
+    let main_before = repo.git(CHIEF, &["rev-parse", "main"]);
+
+    // Waiting, with what each network will receive, for whoever looks.
+    let list = waiting(&chief, "");
+    assert_eq!(list.len(), 1, "{list:?}");
+    let p = &list[0];
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["author"]["email"], HANAKO);
+    assert_eq!(p["department"], "環境部 清掃課");
+    assert_eq!(p["accounts"], json!(["city"]));
+    assert_eq!(p["approve_on"], "desk");
+    assert_eq!(
+        (p["may_approve"].clone(), p["why_not"].clone()),
+        (json!(true), Value::Null)
+    );
+    let networks = &p["review"][0]["preview"]["networks"];
+    let text_of = |n: &str| {
+        networks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["network"] == n)
+            .map(|x| x["text"].as_str().unwrap().to_string())
+    };
+    assert_eq!(text_of("news").as_deref(), Some("ニュース向けの本文です。"));
+    assert!(text_of("portal").unwrap().contains("ごみ収集はお休みです"));
+    assert_eq!(p["review"][0]["preview"]["errors"], json!([]));
+    // Aoki approves by role, but the account does not list him; staff never approve.
+    let aoki_sees = &waiting(&aoki, "")[0];
+    assert_eq!(aoki_sees["may_approve"], false);
+    assert!(
+        aoki_sees["why_not"]
+            .as_str()
+            .unwrap()
+            .contains("not an approver of account `city`"),
+        "{aoki_sees}"
+    );
+    assert_eq!(waiting(&hanako, "")[0]["may_approve"], false);
+    // Filters by account and department.
+    assert_eq!(
+        waiting(&chief, "?department=%E9%98%B2%E7%81%BD%E8%AA%B2").len(),
+        0
+    );
+    assert_eq!(waiting(&chief, "?account=city").len(), 1);
+    let (status, _) = chief.get("/api/proposals?colour=red");
+    assert_eq!(status, 400);
+
+    // Every refusal leaves the publish branch where it was.
+    let (status, why) = approve(&jiro, &id, &commit);
+    assert_eq!(status, 403, "{why}");
+    assert!(why["error"].as_str().unwrap().contains("staff"), "{why}");
+    let (status, why) = approve(&aoki, &id, &commit);
+    assert_eq!(status, 403, "{why}");
+    assert!(
+        why["error"].as_str().unwrap().contains("not an approver"),
+        "{why}"
+    );
+    let no_csrf = request(
+        addr,
+        "POST",
+        &format!("/api/proposals/{id}/approve"),
+        &[
+            ("cookie", &chief.cookie),
+            ("content-type", "application/json"),
+        ],
+        Some(&json!({ "commit": commit })),
+    );
+    assert_eq!(no_csrf.0, 403, "without the CSRF token: {}", no_csrf.1);
+    let (status, why) = approve(&chief, &id, "not-a-commit");
+    assert_eq!(
+        (status, why["field"].as_str()),
+        (400, Some("commit")),
+        "{why}"
+    );
+    let (status, _) = chief.send(
+        "POST",
+        &format!("/api/proposals/{id}/approve"),
+        &json!({ "commit": commit, "approver": HANAKO }),
+        &[],
+    );
+    assert_eq!(
+        status, 400,
+        "an approver named in the body is refused, not believed"
+    );
+    assert_eq!(repo.git(CHIEF, &["rev-parse", "main"]), main_before);
+
+    // Hanako adds a commit after the chief looked: what he saw is not what would merge.
+    let branch = made["branch"].as_str().unwrap().to_string();
+    repo.git(STAFF, &["checkout", "-q", &branch]);
+    repo.write("posts/extra.md", &post("もう一件", None, "portal", "追加"));
+    repo.commit_all(("山田 花子", HANAKO), "one more");
+    repo.git(STAFF, &["checkout", "-q", "main"]);
+    let (status, why) = approve(&chief, &id, &commit);
+    assert_eq!(status, 409, "{why}");
+    assert!(
+        why["error"]
+            .as_str()
+            .unwrap()
+            .contains("changed after you saw it"),
+        "{why}"
+    );
+    assert_eq!(
+        repo.git(CHIEF, &["rev-parse", "main"]),
+        main_before,
+        "nothing merged"
+    );
+
+    // Looked at again, approved: two at once, and exactly one lands.
+    let seen = waiting(&chief, "")[0]["commit"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(seen, commit);
+    let (a, b) = {
+        let (c1, c2) = (chief.clone(), chief.clone());
+        let (id1, id2, s1, s2) = (id.clone(), id.clone(), seen.clone(), seen.clone());
+        let one = tokio::task::spawn_blocking(move || approve(&c1, &id1, &s1));
+        let two = tokio::task::spawn_blocking(move || approve(&c2, &id2, &s2));
+        (one.await.unwrap(), two.await.unwrap())
+    };
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 404], "{a:?} {b:?}");
+    let approved = if a.0 == 200 { &a.1 } else { &b.1 };
+    let merge = approved["merge"].as_str().unwrap();
+    assert_eq!(repo.git(CHIEF, &["rev-parse", "main"]), merge);
+    assert_eq!(
+        repo.git(CHIEF, &["log", "-1", "--format=%an <%ae>|%cn|%P", "main"]),
+        format!("佐藤 一郎 <{}>|oshirase|{main_before} {seen}", CHIEF.1)
+    );
+    assert!(
+        waiting(&chief, "").is_empty(),
+        "merged proposals leave the list"
+    );
+
+    // Sync judges the merge as a forge's: approved by the chief, proposed by Hanako.
+    let post_id = made["file"].as_str().unwrap()[6..]
+        .trim_end_matches(".md")
+        .to_string();
+    let post_id = format!("posts/{post_id}");
+    assert!(
+        wait_for(Duration::from_secs(20), || delivery_state(
+            &service, &post_id, "portal"
+        )
+        .as_deref()
+            == Some("published"))
+        .await,
+        "published: {:?}",
+        delivery_state(&service, &post_id, "portal")
+    );
+    assert_eq!(
+        outbox(data.path(), "city", "portal").len(),
+        2,
+        "both posts of the branch"
+    );
+    assert_eq!(outbox(data.path(), "city", "news").len(), 1);
+    let events = service.store.events_for(&post_id).unwrap();
+    let approved = events
+        .iter()
+        .find(|e| e.kind == "proposal-approved")
+        .expect("the approval is in the audit log");
+    assert_eq!(
+        approved.actor,
+        oshirase::model::records::Actor::Desk(CHIEF.1.to_string())
+    );
+
+    // The chief signs out: the same cookie approves nothing any more.
+    let (status, _) = chief.send("DELETE", "/api/session", &json!({}), &[]);
+    assert_eq!(status, 200);
+    let (status, _) = approve(&chief, &id, &seen);
+    assert!(
+        status == 401 || status == 403,
+        "a signed-out session: {status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proposer_never_approves_and_a_conflict_is_named() {
+    let (repo, _data, service) = desk_with_chief().await;
+    let addr = service.addr;
+    let chief = blocking(move || Browser::sign_in(addr, CHIEF.1)).await;
+    // The chief's own proposal: another approver must approve it.
+    let own = propose(&chief, "広報課のお知らせ");
+    let list = waiting(&chief, "");
+    let mine = list.iter().find(|p| p["branch"] == own["branch"]).unwrap();
+    assert_eq!(mine["may_approve"], false);
+    let (status, why) = approve(
+        &chief,
+        mine["id"].as_str().unwrap(),
+        own["commit"].as_str().unwrap(),
+    );
+    assert_eq!(status, 403, "{why}");
+    assert!(
+        why["error"].as_str().unwrap().contains("four eyes"),
+        "{why}"
+    );
+
+    // A branch pushed with git (not from the desk) waits too, and no longer merges once
+    // main changed the same file.
+    repo.propose_and_merge(
+        "first",
+        &[("posts/madoguchi.md", &post("窓口", None, "portal", "一"))],
+    );
+    repo.git(
+        STAFF,
+        &["checkout", "-q", "-b", "feature/madoguchi", "main~1"],
+    );
+    repo.write("posts/madoguchi.md", &post("窓口", None, "portal", "二"));
+    repo.commit_all(STAFF, "the other version");
+    repo.git(STAFF, &["checkout", "-q", "main"]);
+    let list = waiting(&chief, "");
+    let pushed = list
+        .iter()
+        .find(|p| p["branch"] == "feature/madoguchi")
+        .expect("a branch pushed with git is a proposal too");
+    assert_eq!(pushed["id"], "~feature~madoguchi");
+    assert_eq!(pushed["author"]["email"], STAFF.1);
+    let main_before = repo.git(CHIEF, &["rev-parse", "main"]);
+    let (status, why) = approve(
+        &chief,
+        "~feature~madoguchi",
+        pushed["commit"].as_str().unwrap(),
+    );
+    assert_eq!(status, 409, "{why}");
+    assert!(
+        why["error"]
+            .as_str()
+            .unwrap()
+            .contains("no longer merges cleanly")
+            && why["error"]
+                .as_str()
+                .unwrap()
+                .contains("posts/madoguchi.md"),
+        "{why}"
+    );
+    assert_eq!(repo.git(CHIEF, &["rev-parse", "main"]), main_before);
+    let (status, _) = chief.get("/api/proposals/~..~main");
+    assert_eq!(status, 400, "not a branch name");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_back_and_withdrawing_keep_the_branch_and_tell_the_proposer() {
+    let (repo, _data, service) = desk_with_chief().await;
+    let addr = service.addr;
+    let (hanako, jiro, chief) = blocking(move || {
+        (
+            Browser::sign_in(addr, HANAKO),
+            Browser::sign_in(addr, JIRO),
+            Browser::sign_in(addr, CHIEF.1),
+        )
+    })
+    .await;
+    let first = propose(&hanako, "年末年始のごみ収集");
+    let id = first["branch"].as_str().unwrap()["proposals/".len()..].to_string();
+    let path = format!("/api/proposals/{id}/return");
+    let (status, why) = chief.send("POST", &path, &json!({ "reason": "  " }), &[]);
+    assert_eq!(
+        (status, why["field"].as_str()),
+        (400, Some("reason")),
+        "{why}"
+    );
+    let (status, _) = jiro.send("POST", &path, &json!({ "reason": "だめ" }), &[]);
+    assert_eq!(status, 403, "staff do not send back");
+    let reason = "日付を12月28日に直してください";
+    let (status, back) = chief.send("POST", &path, &json!({ "reason": reason }), &[]);
+    assert_eq!(status, 200, "{back}");
+    let kept = back["kept"].as_str().unwrap();
+    assert!(
+        kept.starts_with("refs/oshirase/set-aside/proposals/"),
+        "{kept}"
+    );
+    assert_eq!(
+        repo.git(CHIEF, &["rev-parse", kept]),
+        first["commit"].as_str().unwrap(),
+        "nothing is lost"
+    );
+    assert!(!branches(&repo.path).contains(&first["branch"].as_str().unwrap().to_string()));
+    assert!(waiting(&chief, "").is_empty());
+    let (_, list) = hanako.get("/api/proposals");
+    assert_eq!(list["returned"][0]["reason"], reason);
+    assert_eq!(list["returned"][0]["by"], CHIEF.1);
+    assert_eq!(list["returned"][0]["kind"], "returned");
+    let (_, list) = jiro.get("/api/proposals");
+    assert_eq!(list["returned"], json!([]), "only its proposer is told");
+    let events = service.store.events().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "proposal-returned" && e.detail.contains(reason)),
+        "the reason is in the audit log"
+    );
+
+    // Withdrawn by its proposer only.
+    let second = propose(&hanako, "粗大ごみの受付");
+    let id = second["branch"].as_str().unwrap()["proposals/".len()..].to_string();
+    let path = format!("/api/proposals/{id}/withdraw");
+    let (status, _) = jiro.send("POST", &path, &json!({}), &[]);
+    assert_eq!(status, 403);
+    let (status, done) = hanako.send("POST", &path, &json!({}), &[]);
+    assert_eq!(status, 200, "{done}");
+    assert!(waiting(&hanako, "").is_empty());
+    let (status, _) = hanako.send("POST", &path, &json!({}), &[]);
+    assert_eq!(status, 404, "gone from the list");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_from_someone_proposers_does_not_list_is_held() {
+    let config = config(MERGE, "2h", "").replace(
+        "    networks:\n",
+        "    proposers: [\"*@city.example.jp\"]\n    networks:\n",
+    );
+    let repo = GitRepo::new(&config);
+    let outsider = ("Outside Writer", "writer@agency.example.com");
+    repo.git(outsider, &["checkout", "-q", "-b", "outside"]);
+    repo.write(
+        "posts/outside.md",
+        &post("外部", None, "portal", "外部からの投稿"),
+    );
+    repo.commit_all(outsider, "from outside");
+    repo.merge_as_chief("outside");
+    repo.propose_and_merge(
+        "inside",
+        &[(
+            "posts/inside.md",
+            &post("内部", None, "portal", "職員の投稿"),
+        )],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let service = start(&repo.path, data.path()).await;
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            delivery_state(&service, "posts/outside", "portal").as_deref() == Some("held")
+                && delivery_state(&service, "posts/inside", "portal").as_deref()
+                    == Some("published")
+        })
+        .await,
+        "outside {:?}, inside {:?}",
+        delivery_state(&service, "posts/outside", "portal"),
+        delivery_state(&service, "posts/inside", "portal")
+    );
+    let (_, post) = get_json(service.addr, "/api/posts/posts%2Foutside");
+    assert!(
+        post.to_string()
+            .contains("not among the proposers of account `city`"),
+        "{post}"
+    );
+}
