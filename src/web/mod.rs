@@ -25,6 +25,7 @@ pub mod reply;
 pub mod session;
 pub mod sse;
 pub mod state;
+pub mod users;
 
 use std::convert::Infallible;
 
@@ -94,10 +95,12 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let desk = crate::web::desk::routes(state.clone());
     let proposals = crate::web::proposals::routes(state.clone());
     let approvals = crate::web::approvals::routes(state.clone());
+    let users = crate::web::users::routes(state.clone());
     let app = hooks
         .or(session)
         .or(desk)
         .or(approvals)
+        .or(users)
         .or(proposals)
         .or(posts)
         .or(post)

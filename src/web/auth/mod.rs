@@ -74,7 +74,7 @@ pub const MIN_TOKEN_LEN: usize = 16;
 /// What `hash-password` uses: OWASP's 2023 figure for PBKDF2-HMAC-SHA256.
 pub const DEFAULT_ITERATIONS: u32 = 600_000;
 /// Below this a stored hash is refused: it would be no real work for an attacker.
-const MIN_ITERATIONS: u32 = 1_000;
+pub const MIN_ITERATIONS: u32 = 1_000;
 /// Remembered successful sign-ins; beyond this the oldest is forgotten.
 const REMEMBERED: usize = 1024;
 /// How long a successful sign-in is remembered.

@@ -248,6 +248,60 @@ impl People {
     }
 }
 
+/// A change to one person's record; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PersonChange {
+    pub name: Option<String>,
+    /// `Some(None)` clears the department.
+    pub department: Option<Option<String>>,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+impl People {
+    /// Applies a change; returns the fields that changed as `(field, before, after)`.
+    pub fn change(
+        &mut self,
+        email: &str,
+        change: &PersonChange,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(&'static str, String, String)>, PeopleError> {
+        let name = change
+            .name
+            .as_deref()
+            .map(|n| check_text("name", n))
+            .transpose()?;
+        let department = match &change.department {
+            Some(Some(d)) if !d.trim().is_empty() => Some(Some(check_text("department", d)?)),
+            Some(_) => Some(None),
+            None => None,
+        };
+        let p = self.find_mut(email)?;
+        let mut changed = Vec::new();
+        if let Some(name) = name.filter(|n| *n != p.name) {
+            changed.push(("name", p.name.clone(), name.clone()));
+            p.name = name;
+        }
+        if let Some(department) = department.filter(|d| *d != p.department) {
+            let shown = |d: &Option<String>| d.clone().unwrap_or_default();
+            changed.push(("department", shown(&p.department), shown(&department)));
+            p.department = department;
+        }
+        if let Some(role) = change.role.filter(|r| *r != p.role) {
+            changed.push(("role", p.role.to_string(), role.to_string()));
+            p.role = role;
+        }
+        if let Some(disabled) = change.disabled.filter(|d| *d != p.disabled) {
+            changed.push(("disabled", p.disabled.to_string(), disabled.to_string()));
+            p.disabled = disabled;
+        }
+        if !changed.is_empty() {
+            p.changed_at = now;
+        }
+        Ok(changed)
+    }
+}
+
 /// What `users add` is given.
 pub struct NewPerson<'a> {
     pub email: &'a str,
@@ -377,6 +431,27 @@ impl PeopleFile {
             })
             .max()
             .unwrap_or(0)
+    }
+
+    /// Changes the people and writes the file, read afresh first so that a change made
+    /// with `oshirase users` meanwhile is kept. Call it off the async runtime.
+    pub fn update<T>(
+        &self,
+        f: impl FnOnce(&mut People) -> Result<T, PeopleError>,
+    ) -> Result<T, PeopleError> {
+        let Ok(mut s) = self.0.lock() else {
+            return Err(PeopleError::Io {
+                path: PathBuf::from(PEOPLE_FILE),
+                source: std::io::Error::other("the people list's lock was poisoned"),
+            });
+        };
+        let mut people = People::load(&s.dir)?;
+        let answer = f(&mut people)?;
+        people.save(&s.dir)?;
+        s.modified = modified(&s.dir);
+        s.checked = Instant::now();
+        s.people = Arc::new(people);
+        Ok(answer)
     }
 
     /// Whether this person may still use a session: listed and not disabled.

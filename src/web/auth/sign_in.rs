@@ -124,6 +124,16 @@ impl DashboardAuth {
         })
     }
 
+    /// The people file, for the admin page.
+    pub fn people(&self) -> Option<&super::people::PeopleFile> {
+        self.0.people.as_ref()
+    }
+
+    /// Ends every session of a person at once (disabled, or their password reset).
+    pub fn end_sessions_of(&self, email: &str) {
+        self.0.sessions.end_all_of(email);
+    }
+
     /// Trusts a reverse proxy's user header from now on (set once, at start-up).
     pub fn trust_proxy(&self, trust: ProxyTrust) {
         let _ = self.0.proxy.set(trust);
