@@ -690,6 +690,112 @@ async fn composing_and_proposing_in_headless_chromium() {
     assert_eq!(s["axe"]["violations"], 0, "{}", s["axe"]["details"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and npm packages: tests/browser/setup.sh; run by .ci/run"]
+async fn proposing_approving_and_publishing_in_headless_chromium() {
+    let (deps, chromium) = browser_tools();
+    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    let main_before = repo.git(CHIEF, &["rev-parse", "main"]);
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = signing_in_as_hanako(&repo.path, data.path(), "環境部 清掃課");
+    // The chief: an admin, and the account's approver.
+    let people = oshirase::web::auth::people::PeopleFile::open(data.path()).unwrap();
+    people
+        .update(|all| {
+            all.add(
+                oshirase::web::auth::people::NewPerson {
+                    email: CHIEF.1,
+                    name: "佐藤 一郎",
+                    department: Some("広報課"),
+                    role: oshirase::web::auth::people::Role::Admin,
+                    password: "ごみ収集 2026 winter",
+                    iterations: 1000,
+                },
+                Utc::now(),
+            )
+        })
+        .unwrap();
+    settings.auth = oshirase::web::auth::for_listen(
+        settings.listen,
+        &oshirase::support::secrets::Secrets::default(),
+        Some(people),
+    )
+    .unwrap();
+    let service = oshirase::cli::serve::Service::start(settings)
+        .await
+        .expect("service starts");
+    let base = format!("http://{}/", service.addr);
+    let (status, summary) = drive("approvals.mjs", &base, &deps, &chromium, |_| {}).await;
+    let main_after = repo.git(CHIEF, &["log", "-1", "--format=%an <%ae>|%P", "main"]);
+    service.shutdown().await;
+    assert!(
+        status.success(),
+        "node tests/browser/approvals.mjs: {status}"
+    );
+    let s = summary.expect("the script printed its summary");
+    assert_eq!(s["failures"], serde_json::json!([]), "{s}");
+    assert_eq!(s["heading"], "承認待ち", "{s}");
+    assert_eq!(s["heading_en"], "Waiting for approval", "{s}");
+    assert_eq!(
+        s["waiting"],
+        serde_json::json!(["年末年始のごみ収集"]),
+        "{s}"
+    );
+    let networks: Vec<&str> = s["previews"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["network"].as_str())
+        .collect();
+    assert!(
+        networks.contains(&"portal") && networks.contains(&"news"),
+        "{s}"
+    );
+    assert!(
+        s["previews"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ごみ収集はお休みです"),
+        "{s}"
+    );
+    assert!(
+        s["proposer"].as_str().unwrap_or("").contains("足立 花子"),
+        "{s}"
+    );
+    assert_eq!(
+        s["hanako_may_approve"], 0,
+        "staff get no approve button: {s}"
+    );
+    assert_eq!(s["hanako_may_withdraw"], 1, "{s}");
+    assert_eq!(s["nav_people_hidden_for_staff"], true, "{s}");
+    assert!(
+        s["people"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(CHIEF.1)),
+        "{s}"
+    );
+    assert_eq!(s["published_seen_by_hanako"], true, "{s}");
+    assert_eq!(s["published_seen_by_chief"], true, "{s}");
+    assert_eq!(s["waiting_after"], 0, "{s}");
+    let (author, parents) = main_after.split_once('|').unwrap();
+    assert_eq!(author, format!("佐藤 一郎 <{}>", CHIEF.1));
+    assert!(
+        parents.starts_with(&main_before),
+        "a merge onto main: {parents}"
+    );
+    for view in ["approvals:ja", "approvals:en", "people:ja", "people:en"] {
+        assert!(
+            s["axe"]["checked"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from(view)),
+            "axe ran on {view}: {s}"
+        );
+    }
+    assert_eq!(s["axe"]["violations"], 0, "{}", s["axe"]["details"]);
+}
+
 /// Serve settings whose people.json holds 足立 花子 (staff, `department`), who signs in
 /// with the password the scripts type.
 fn signing_in_as_hanako(

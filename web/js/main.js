@@ -21,9 +21,11 @@ import { published } from './views/published.js';
 import { posts } from './views/posts.js';
 import { post } from './views/post.js';
 import { compose } from './views/compose.js';
+import { approvals } from './views/approvals.js';
+import { people } from './views/people.js';
 
 // Any address no view claims shows the overview.
-const VIEWS = [overview, attention, upcoming, published, posts, post, compose];
+const VIEWS = [overview, attention, upcoming, published, posts, post, compose, approvals, people];
 
 // While starting, the view title does not take focus from where the browser put it.
 let starting = false;

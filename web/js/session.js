@@ -35,6 +35,8 @@ export function renderSession() {
     ? t('session.as', { name, department })
     : t('session.as_no_department', { name });
   $('session').hidden = false;
+  // The people page is for admins; the server refuses everyone else either way.
+  $('nav-people').hidden = person.role !== 'admin';
 }
 
 async function signOut() {

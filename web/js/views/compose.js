@@ -8,13 +8,14 @@
 // The form lives in the view's head, which the router rebuilds only on navigation or a
 // change of language, so live refreshes never touch what someone is typing. Every value
 // shown comes from the server or the person and goes through el()/textContent.
-// Imports dom, i18n, api, data and session.
+// Imports dom, i18n, api, data, session and desk.
 
 import { el } from '../dom.js';
 import { t, zone } from '../i18n.js';
 import { list, str } from '../api.js';
 import { currentInfo } from '../data.js';
-import { csrfToken, signedIn } from '../session.js';
+import { signedIn } from '../session.js';
+import { send } from '../desk.js';
 
 const STORE_KEY = 'oshirase.compose.draft';
 const PREVIEW_DELAY_MS = 400;
@@ -84,22 +85,6 @@ function accounts() {
 function accountOf() {
   const all = accounts();
   return all.find((a) => a.name === draft.account) || all[0] || null;
-}
-
-async function send(method, url, body, extra = {}) {
-  const response = await fetch(url, {
-    method,
-    headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrfToken(), ...extra },
-    body: JSON.stringify(body),
-    cache: 'no-store',
-  });
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  return { status: response.status, data: data && typeof data === 'object' ? data : {} };
 }
 
 // ---------------------------------------------------------------- the preview

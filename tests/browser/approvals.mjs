@@ -1,0 +1,147 @@
+// The whole desk story in headless Chromium, run by tests/browser.rs:
+//   node tests/browser/approvals.mjs http://127.0.0.1:PORT/
+// against a `serve` whose people.json holds HANAKO (staff) and the CHIEF (admin, and the
+// account's approver). Two browsers with their own sessions: Hanako proposes a post on the
+// desk; the chief signs in, finds it waiting with both networks' previews, approves it;
+// both watch it go to published live. axe-core checks the approvals and people views in
+// both languages. Prints "SUMMARY {json}" last.
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { launch } from './chromium.mjs';
+
+const base = process.argv[2];
+const deps = process.env.OSHIRASE_BROWSER_DEPS;
+if (!base || !deps) {
+  console.error('usage: OSHIRASE_BROWSER_DEPS=DIR node approvals.mjs URL');
+  process.exit(2);
+}
+const require = createRequire(path.join(deps, 'package.json'));
+const puppeteer = require('puppeteer-core');
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const PASSWORD = 'ごみ収集 2026 winter';
+const HANAKO = 'hanako@city.example.jp';
+const CHIEF = 'koho-chief@city.example.jp';
+const TITLE = '年末年始のごみ収集';
+
+const summary = { failures: [], axe: { checked: [], violations: 0, details: [] } };
+const check = (ok, message) => {
+  if (!ok) {
+    summary.failures.push(message);
+    console.error(`FAIL: ${message}`);
+  }
+  return ok;
+};
+
+async function axe(page, name) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
+  const found = await page.evaluate(async (tags) => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  }, WCAG);
+  summary.axe.checked.push(name);
+  summary.axe.violations += found.length;
+  for (const v of found) summary.axe.details.push({ view: name, ...v });
+}
+
+// A page of its own browser context (its own cookies), signed in.
+async function signedIn(browser, email) {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  await page.setViewport({ width: 1280, height: 1000 });
+  page.on('pageerror', (err) => check(false, `${email}: page error: ${err.message}`));
+  await page.evaluateOnNewDocument(() => {
+    Object.defineProperty(navigator, 'languages', { get: () => ['ja-JP', 'ja'] });
+  });
+  await page.goto(`${base}signin.html`, { waitUntil: 'networkidle0' });
+  await page.type('#signin-email', email);
+  await page.type('#signin-password', PASSWORD);
+  await page.click('#signin-submit');
+  // The dashboard keeps its live stream open, so the network never idles.
+  await page.waitForFunction(() => location.pathname === '/' && !document.getElementById('session').hidden, { timeout: 10000 });
+  return page;
+}
+
+const stateOf = (page, id) => page.evaluate((postId) => {
+  const row = document.querySelector(`#view-body tr[data-post-id="${CSS.escape(postId)}"]`);
+  return row ? row.getAttribute('data-state') : null;
+}, id);
+
+const browser = await launch(puppeteer);
+try {
+  // Hanako proposes on the desk: two networks, one with a text of its own.
+  const hanako = await signedIn(browser, HANAKO);
+  await hanako.evaluate(() => { location.hash = '#/compose'; });
+  await hanako.waitForSelector('#compose-network-news', { timeout: 10000 });
+  await hanako.type('#compose-title', TITLE);
+  for (const n of ['portal', 'news']) {
+    if (!(await hanako.$eval(`#compose-network-${n}`, (c) => c.checked))) await hanako.click(`#compose-network-${n}`);
+  }
+  await hanako.type('#compose-body', '12月29日から1月3日まで、ごみ収集はお休みです。');
+  await hanako.waitForFunction(() => document.querySelectorAll('.compose-preview .preview-card').length >= 2, { timeout: 10000 });
+  await hanako.click('.compose .actions button.primary');
+  await hanako.waitForSelector('#compose-status.ok', { timeout: 15000 });
+  summary.proposed = (await hanako.$eval('#compose-status', (n) => n.textContent)).trim();
+  await hanako.evaluate(() => { location.hash = '#/approvals'; });
+  await hanako.waitForSelector('#approvals-count', { timeout: 10000 });
+  summary.hanako_may_approve = await hanako.$$eval('button[data-action="approve"]', (b) => b.length);
+  summary.hanako_may_withdraw = await hanako.$$eval('button[data-action="withdraw"]', (b) => b.length);
+
+  // The chief finds it waiting, with what each network will receive.
+  const chief = await signedIn(browser, CHIEF);
+  await chief.evaluate(() => { location.hash = '#/approvals'; });
+  await chief.waitForSelector('article.proposal', { timeout: 10000 });
+  summary.heading = (await chief.$eval('h1', (n) => n.textContent)).trim();
+  summary.waiting = await chief.$$eval('article.proposal h2', (h) => h.map((n) => n.textContent.trim()));
+  summary.previews = await chief.$$eval('article.proposal .preview', (s) => s.map((n) => ({
+    network: n.getAttribute('data-network'), text: n.querySelector('pre').textContent,
+  })));
+  summary.proposer = await chief.$eval('article.proposal .proposal-meta', (n) => n.textContent);
+  await axe(chief, 'approvals:ja');
+  await chief.select('#lang-select', 'en');
+  await chief.waitForFunction(() => document.querySelector('h1').textContent.trim() === 'Waiting for approval', { timeout: 10000 });
+  await chief.waitForSelector('article.proposal', { timeout: 10000 });
+  await axe(chief, 'approvals:en');
+  summary.heading_en = (await chief.$eval('h1', (n) => n.textContent)).trim();
+
+  // The people page, for the chief as an admin, in both languages.
+  await chief.evaluate(() => { location.hash = '#/people'; });
+  await chief.waitForSelector('table.people tbody tr', { timeout: 10000 });
+  summary.people = await chief.$$eval('table.people tbody tr', (r) => r.map((n) => n.getAttribute('data-email')).sort());
+  await axe(chief, 'people:en');
+  await chief.select('#lang-select', 'ja');
+  await chief.waitForSelector('table.people tbody tr', { timeout: 10000 });
+  await axe(chief, 'people:ja');
+  summary.nav_people_hidden_for_staff = await hanako.$eval('#nav-people', (n) => n.hidden);
+
+  // Both watch the search list, which follows live events; the chief approves.
+  await chief.evaluate(() => { location.hash = '#/approvals'; });
+  await chief.waitForSelector('button[data-action="approve"]', { timeout: 10000 });
+  const id = await chief.$eval('article.proposal', (a) => a.getAttribute('data-proposal'));
+  const postId = `posts/${id}`;
+  summary.post_id = postId;
+  await hanako.evaluate(() => { location.hash = '#/posts'; });
+  await hanako.waitForSelector('#results-title', { timeout: 10000 });
+  summary.before_approval = await stateOf(hanako, postId);
+  await chief.click('button[data-action="approve"]');
+  await chief.waitForSelector('article.proposal .proposal-status.ok', { timeout: 15000 });
+  summary.approved = (await chief.$eval('article.proposal .proposal-status', (n) => n.textContent)).trim();
+  await chief.evaluate(() => { location.hash = '#/posts'; });
+  await chief.waitForSelector('#results-title', { timeout: 10000 });
+  for (const [who, page] of [['hanako', hanako], ['chief', chief]]) {
+    const ok = await page.waitForFunction((pid) => {
+      const row = document.querySelector(`#view-body tr[data-post-id="${CSS.escape(pid)}"]`);
+      return row && row.getAttribute('data-state') === 'published';
+    }, { timeout: 20000, polling: 500 }, postId).then(() => true, () => false);
+    summary[`published_seen_by_${who}`] = ok;
+  }
+  await chief.evaluate(() => { location.hash = '#/approvals'; });
+  await chief.waitForSelector('#approvals-count', { timeout: 10000 });
+  summary.waiting_after = await chief.$$eval('article.proposal', (a) => a.length);
+} catch (err) {
+  check(false, `approvals.mjs stopped: ${err.stack || err}`);
+} finally {
+  await browser.close();
+}
+console.log(`SUMMARY ${JSON.stringify(summary)}`);
