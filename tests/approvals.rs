@@ -427,3 +427,99 @@ async fn a_post_from_someone_proposers_does_not_list_is_held() {
         "{post}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvers_and_the_proposer_hear_of_each_step_by_email() {
+    let (smtp_port, mails) = common::smtp::fake_smtp().await;
+    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    let mut s = settings(&repo.path, data.path());
+    s.secrets = oshirase::support::secrets::Secrets::parse(
+        "test",
+        &format!(
+            "OSHIRASE_ALERT_SMTP_URL=smtp://127.0.0.1:{smtp_port}\n\
+             OSHIRASE_ALERT_EMAIL_TO=koho@city.example.jp\n"
+        ),
+    )
+    .unwrap();
+    let service = start_with_people(s, PEOPLE).await;
+    let addr = service.addr;
+    let (hanako, chief) = blocking(move || {
+        (
+            Browser::sign_in(addr, HANAKO),
+            Browser::sign_in(addr, CHIEF.1),
+        )
+    })
+    .await;
+    let to = |who: &str| format!("<{who}>");
+    let mail_to = |who: String, words: &'static str| {
+        let mails = mails.clone();
+        move || {
+            mails.lock().unwrap().iter().any(|(rcpt, data)| {
+                rcpt.contains(&who) && common::smtp::decoded_body(data).contains(words)
+            })
+        }
+    };
+
+    let made = propose(&hanako, "年末年始のごみ収集");
+    assert!(
+        wait_for(
+            Duration::from_secs(10),
+            mail_to(to(CHIEF.1), "承認待ちの提案があります")
+        )
+        .await,
+        "the account's approver hears it waits: {:?}",
+        mails.lock().unwrap()
+    );
+    let id = made["branch"].as_str().unwrap()["proposals/".len()..].to_string();
+    let (status, _) = approve(&chief, &id, made["commit"].as_str().unwrap());
+    assert_eq!(status, 200);
+    assert!(
+        wait_for(
+            Duration::from_secs(10),
+            mail_to(to(HANAKO), "提案が承認されました")
+        )
+        .await,
+        "the proposer hears it was approved"
+    );
+    assert!(
+        wait_for(Duration::from_secs(20), mail_to(to(HANAKO), "送信しました")).await,
+        "and that it was published"
+    );
+    // The office's own list hears of the desk's steps, not of every publication.
+    let office: Vec<String> = mails
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(rcpt, _)| rcpt.contains(&to("koho@city.example.jp")))
+        .map(|(_, d)| common::smtp::decoded_body(d))
+        .collect();
+    assert!(
+        office
+            .iter()
+            .any(|t| t.contains("承認待ちの提案があります")),
+        "{office:?}"
+    );
+    assert!(
+        !office.iter().any(|t| t.contains("送信しました")),
+        "{office:?}"
+    );
+
+    let second = propose(&hanako, "粗大ごみの受付");
+    let id = second["branch"].as_str().unwrap()["proposals/".len()..].to_string();
+    let (status, _) = chief.send(
+        "POST",
+        &format!("/api/proposals/{id}/return"),
+        &json!({ "reason": "写真を添えてください" }),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(
+        wait_for(
+            Duration::from_secs(10),
+            mail_to(to(HANAKO), "写真を添えてください")
+        )
+        .await,
+        "the proposer hears why it came back"
+    );
+}

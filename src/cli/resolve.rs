@@ -87,6 +87,7 @@ pub fn resolve(
             detail: facts.stored(),
             actor: actor.clone(),
             facts: Some(facts),
+            notify: Vec::new(),
         }])
     })?;
     match (result, found_state) {

@@ -141,10 +141,40 @@ impl EmailTarget {
         self.transport.send(message).await?;
         Ok(())
     }
+
+    /// Sends to the people an event names (an address that does not parse is skipped: it
+    /// came from the repository's `approvers:` or a commit's author).
+    async fn send_to(
+        &self,
+        people: &[String],
+        subject: &str,
+        body: &str,
+    ) -> Result<(), EmailError> {
+        let mut builder = Message::builder().from(self.from.clone()).subject(subject);
+        let mut any = false;
+        for person in people {
+            match person.parse::<Mailbox>() {
+                Ok(to) => {
+                    builder = builder.to(to);
+                    any = true;
+                }
+                Err(_) => tracing::warn!("alerts: {person:?} is not an e-mail address"),
+            }
+        }
+        if !any {
+            return Ok(());
+        }
+        let message = builder.body(body.to_string())?;
+        self.transport.send(message).await?;
+        Ok(())
+    }
 }
 
-/// Event kinds that need a person.
-pub const ALERT_KINDS: [EventKind; 7] = [
+/// Event kinds that need a person. The office's channel (the webhook and
+/// `OSHIRASE_ALERT_EMAIL_TO`) hears of all of them; the desk's kinds (a proposal waiting,
+/// approved, sent back) also go by e-mail to the people the event names, and a post's
+/// proposer is told by e-mail when it is published.
+pub const ALERT_KINDS: [EventKind; 10] = [
     EventKind::Failed,
     EventKind::Unknown,
     EventKind::Missed,
@@ -152,6 +182,9 @@ pub const ALERT_KINDS: [EventKind; 7] = [
     EventKind::Credentials,
     EventKind::RetractFailed,
     EventKind::RetractHeld,
+    EventKind::ProposalWaiting,
+    EventKind::ProposalApproved,
+    EventKind::ProposalReturned,
 ];
 
 /// The text of an alert, in Japanese and English (the office reads the first line).
@@ -164,6 +197,10 @@ pub fn message(e: &Event, title: &str) -> String {
         EventKind::Credentials => "認証情報が拒否されました",
         EventKind::RetractFailed => "削除に失敗しました",
         EventKind::RetractHeld => "削除が承認待ちです",
+        EventKind::ProposalWaiting => "承認待ちの提案があります",
+        EventKind::ProposalApproved => "提案が承認されました",
+        EventKind::ProposalReturned => "提案が差し戻されました",
+        EventKind::Published => "送信しました",
         _ => "要対応",
     };
     let network = e
@@ -249,7 +286,7 @@ async fn send_pending(
         };
         let mut last = 0;
         for e in page {
-            if ALERT_KINDS.contains(&e.kind) {
+            if ALERT_KINDS.contains(&e.kind) || e.kind == EventKind::Published {
                 if last != 0 {
                     mark_sent(store, last).await;
                 }
@@ -275,15 +312,32 @@ async fn mark_sent(store: &Arc<Store>, seq: u64) {
     }
 }
 
-/// Sends one event's alert to every target; a failure is logged.
+/// Sends one event's alert to every target; a failure is logged. A publication is told to
+/// the post's proposer only: the office's channel would drown in them.
 async fn send(store: &Arc<Store>, targets: &AlertTargets, e: &Event) {
-    let title = crate::store::title_of(store, &e.post_id).await;
+    let post = {
+        let (store, id) = (store.clone(), e.post_id.clone());
+        tokio::task::spawn_blocking(move || store.post(&id).ok().flatten())
+            .await
+            .ok()
+            .flatten()
+    };
+    let title = post
+        .as_ref()
+        .map_or_else(|| e.post_id.clone(), |v| v.post.title.clone());
     let text = message(e, &title);
-    if let Some(url) = &targets.webhook {
+    let mut people = e.notify.clone();
+    if e.kind == EventKind::Published {
+        if let Some(proposer) = post.as_ref().and_then(|v| v.post.proposer.as_ref()) {
+            people.push(proposer.email.clone());
+        }
+    }
+    let office = ALERT_KINDS.contains(&e.kind);
+    if let (Some(url), true) = (&targets.webhook, office) {
         let body = json!({
             "text": text,
             "content": text,
-            "oshirase": { "kind": e.kind, "post_id": e.post_id, "network": e.network, "detail": e.detail, "at": e.at },
+            "oshirase": { "kind": e.kind, "post_id": e.post_id, "network": e.network, "detail": e.detail, "at": e.at, "to": people },
         });
         match http::client().post(url).json(&body).send().await {
             Ok(r) if r.status().is_success() => {}
@@ -295,8 +349,15 @@ async fn send(store: &Arc<Store>, targets: &AlertTargets, e: &Event) {
         // The subject is the message's first line; the body has the detail.
         let subject = text.lines().next().unwrap_or("[oshirase]");
         let body = format!("{text}\n\n{} {}\n", e.at.to_rfc3339(), e.kind);
-        if let Err(err) = email.send(subject, &body).await {
-            tracing::warn!("{err}");
+        if office {
+            if let Err(err) = email.send(subject, &body).await {
+                tracing::warn!("{err}");
+            }
+        }
+        if !people.is_empty() {
+            if let Err(err) = email.send_to(&people, subject, &body).await {
+                tracing::warn!("{err}");
+            }
         }
     }
 }

@@ -65,6 +65,8 @@ pub enum EventKind {
     RetractFailed,
 
     // A person's decision on the desk (`post_id` names the post a proposal holds).
+    /// A proposal was made on the desk and waits for an approver.
+    ProposalWaiting,
     /// An approver merged a proposal on the desk.
     ProposalApproved,
     /// An approver sent a proposal back to its proposer, with a reason.
@@ -109,6 +111,7 @@ impl EventKind {
             RetractRetrying => "retract-retrying",
             Retracted => "retracted",
             RetractFailed => "retract-failed",
+            ProposalWaiting => "proposal-waiting",
             ProposalApproved => "proposal-approved",
             ProposalReturned => "proposal-returned",
             ProposalWithdrawn => "proposal-withdrawn",

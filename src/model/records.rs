@@ -320,6 +320,10 @@ pub struct Event {
     /// detail is only text, and for events recorded before facts were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<Facts>,
+    /// The people the event is for (e-mail addresses): a proposal's approvers when it
+    /// waits, its proposer when it is approved or sent back. Alerts go to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 /// An event before the store numbers it.
@@ -331,6 +335,8 @@ pub struct NewEvent {
     pub detail: String,
     pub actor: Actor,
     pub facts: Option<Facts>,
+    /// See [`Event::notify`].
+    pub notify: Vec<String>,
 }
 
 impl NewEvent {
@@ -347,6 +353,7 @@ impl NewEvent {
             detail,
             actor: Actor::Service,
             facts: None,
+            notify: Vec::new(),
         }
     }
 

@@ -346,6 +346,7 @@ fn append_events(txn: &WriteTransaction, events: Vec<NewEvent>) -> Result<Vec<Ev
             detail: e.detail,
             actor: e.actor,
             facts: e.facts,
+            notify: e.notify,
         };
         table.insert(seq, serde_json::to_vec(&event)?.as_slice())?;
         index.insert(event.post_id.as_str(), seq)?;

@@ -454,6 +454,7 @@ async fn approving(
         .iter()
         .map(|post| NewEvent {
             actor: actor.clone(),
+            notify: vec![p.author.email.clone()],
             ..NewEvent::service(
                 &post.id,
                 EventKind::ProposalApproved,
@@ -593,6 +594,12 @@ async fn setting_aside(
         .iter()
         .map(|post| NewEvent {
             actor: actor.clone(),
+            // The proposer hears that it came back; a withdrawal is their own act.
+            notify: if withdrawing {
+                Vec::new()
+            } else {
+                vec![p.author.email.clone()]
+            },
             ..NewEvent::service(
                 &post.id,
                 kind,

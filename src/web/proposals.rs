@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use warp::http::{header, HeaderMap, StatusCode};
 use warp::Filter;
 
+use crate::content::config::{Approval, RepoConfig, CONFIG_FILE};
 use crate::content::draft::{Draft, DraftFile};
 use crate::content::i18n::Lang;
 use crate::content::post::{parse_at, Parsed};
@@ -26,6 +27,8 @@ use crate::git::forge::Forge;
 use crate::git::propose::{self, Author, OpenProposal, ProposalCommit, ProposeError};
 use crate::git::pull_request::ForgeApi;
 use crate::git::push::PushError;
+use crate::model::event::EventKind;
+use crate::model::records::{Actor, NewEvent};
 use crate::web::approvals;
 use crate::web::auth::SignedIn;
 use crate::web::desk::{checked, config_in_force, lang_of, Preview, PreviewError};
@@ -446,6 +449,7 @@ async fn proposing(
         let (key, value) = (url_key(&branch), url.clone());
         blocking(&state, move |s| s.set_meta(&[(&key, &value)])).await?;
     }
+    waiting(&state, &signed, &draft, &preview, &branch).await?;
     tracing::info!(
         "{} proposed {} on {branch}",
         signed.person.email,
@@ -461,6 +465,49 @@ async fn proposing(
         answer["pull_request_error"] = json!(e);
     }
     Ok(json_reply(StatusCode::CREATED, &answer))
+}
+
+/// Records that the proposal waits, for the account's approvers (whom the alerts tell).
+async fn waiting(
+    state: &AppState,
+    signed: &SignedIn,
+    draft: &Draft,
+    preview: &Preview,
+    branch: &str,
+) -> Result<(), warp::reply::Response> {
+    let Some(post) = preview.report.posts.first() else {
+        return Ok(());
+    };
+    let config_text = config_in_force(state).await?;
+    let approvers = RepoConfig::parse(CONFIG_FILE, &config_text)
+        .ok()
+        .and_then(|c| {
+            c.account(draft.account.as_deref())
+                .ok()
+                .map(|a| match &a.approval {
+                    Approval::Merge { approvers } => approvers.clone(),
+                    Approval::Branch => Vec::new(),
+                })
+        })
+        .unwrap_or_default();
+    let event = NewEvent {
+        actor: Actor::Desk(signed.person.email.clone()),
+        notify: approvers
+            .into_iter()
+            .filter(|a| !a.eq_ignore_ascii_case(&signed.person.email))
+            .collect(),
+        ..NewEvent::service(
+            &post.id,
+            EventKind::ProposalWaiting,
+            None,
+            format!(
+                "{} proposed {} on {branch} on the desk",
+                signed.person.email, post.file
+            ),
+        )
+    };
+    blocking(state, move |s| s.record(vec![event], &[])).await?;
+    Ok(())
 }
 
 /// `proposals/<the file's name without .md>`: the date and slug.

@@ -112,6 +112,7 @@ pub fn config(approval: &str, max_lateness: &str, extra_networks: &str) -> Strin
 pub mod desk;
 pub mod programs;
 pub mod serve_bin;
+pub mod smtp;
 pub mod webhooks;
 
 pub const MERGE: &str = "{ mode: merge, approvers: [koho-chief@city.example.jp] }";

@@ -27,6 +27,7 @@ pub(super) fn plan_retract(
         detail: facts.stored(),
         actor: actor.clone(),
         facts: Some(facts),
+        notify: Vec::new(),
     };
     if let Some(hold) = hold {
         if content_changed {
@@ -85,6 +86,7 @@ pub(super) fn plan_delivery(
         detail,
         actor: actor.clone(),
         facts,
+        notify: Vec::new(),
     };
     let describe = |d: &DeliveryRecord| match d.state {
         State::Scheduled => {

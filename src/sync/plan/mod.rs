@@ -184,6 +184,7 @@ fn file_events(
         detail,
         actor: actor.clone(),
         facts: None,
+        notify: Vec::new(),
     };
     let landing = |kind, back_on_branch| {
         let facts = landing_facts(&c.file, c.landing.as_ref(), back_on_branch);
@@ -278,6 +279,7 @@ impl Plan<'_> {
             detail: facts.as_ref().map(Facts::stored).unwrap_or_default(),
             actor: self.actor.clone(),
             facts,
+            notify: Vec::new(),
         }
     }
 
