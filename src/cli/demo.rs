@@ -83,10 +83,12 @@ pub const DEMO_PEOPLE: [(&str, &str, &str, Role); 2] = [
         Role::Staff,
     ),
     (
-        "sato@demo.city.example.jp",
+        // Listed in content-example's `approvers`, so the desk's approve button works for
+        // them; an admin, so the people page can be tried too.
+        "koho-deputy@city.example.jp",
         "佐藤 一郎",
         "広報課",
-        Role::Approver,
+        Role::Admin,
     ),
 ];
 
