@@ -7,6 +7,9 @@
 
 mod common;
 
+#[path = "fakes/forges.rs"]
+mod fake_forges;
+
 use std::time::Duration;
 
 use common::desk::*;
@@ -522,4 +525,83 @@ async fn approvers_and_the_proposer_hear_of_each_step_by_email() {
         .await,
         "the proposer hears why it came back"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_forge_approval_stays_there_and_a_reason_is_posted_on_the_pull_request() {
+    use fake_forges::Kind;
+    for kind in [Kind::GitHub, Kind::GitLab] {
+        let repo = GitRepo::new(&config(MERGE, "2h", ""));
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("posts.git");
+        repo.git(
+            CHIEF,
+            &["clone", "-q", "--bare", ".", bare.to_str().unwrap()],
+        );
+        let url = format!("file://{}", bare.display());
+        let fake = fake_forges::start(kind, "city/koho-posts", bare.clone()).await;
+        let data = tempfile::tempdir().unwrap();
+        let mut s = settings(&oshirase::git::fetch::mirror_path(data.path()), data.path());
+        s.remote = Some(url.clone());
+        s.forge_api = oshirase::git::pull_request::ForgeApi::configure(
+            Some(&url),
+            Some(&fake.api),
+            Some("city/koho-posts"),
+            Some(fake_forges::TOKEN.to_string()),
+        )
+        .unwrap();
+        let service = start_with_people(s, PEOPLE).await;
+        let addr = service.addr;
+        let (hanako, chief) = blocking(move || {
+            (
+                Browser::sign_in(addr, HANAKO),
+                Browser::sign_in(addr, CHIEF.1),
+            )
+        })
+        .await;
+        let made = propose(&hanako, "年末年始のごみ収集");
+        let p = &waiting(&chief, "")[0];
+        assert_eq!(p["approve_on"], "forge", "{kind:?}");
+        assert_eq!(p["may_approve"], false, "{kind:?}: the forge approves");
+        assert!(
+            p["url"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://forge.example/"),
+            "{p}"
+        );
+        let id = p["id"].as_str().unwrap().to_string();
+        let (status, why) = approve(&chief, &id, made["commit"].as_str().unwrap());
+        assert_eq!(status, 409, "{kind:?}: {why}");
+        assert!(why["error"].as_str().unwrap().contains("forge"), "{why}");
+
+        let (status, back) = chief.send(
+            "POST",
+            &format!("/api/proposals/{id}/return"),
+            &json!({ "reason": "写真を添えてください" }),
+            &[],
+        );
+        assert_eq!(status, 200, "{kind:?}: {back}");
+        assert_eq!(back["commented"], true, "{kind:?}: {back}");
+        let comments = fake.comments();
+        assert_eq!(comments.len(), 1, "{kind:?}");
+        assert_eq!(comments[0].0, 1);
+        assert!(
+            comments[0].1.contains("写真を添えてください"),
+            "{comments:?}"
+        );
+        assert!(
+            waiting(&chief, "").is_empty(),
+            "{kind:?}: hidden once sent back"
+        );
+        // The forge's branch is untouched; the mirror keeps a copy.
+        let bare_branches = std::process::Command::new("git")
+            .args(["for-each-ref", "--format=%(refname)"])
+            .current_dir(&bare)
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&bare_branches.stdout)
+            .contains(made["branch"].as_str().unwrap()));
+        service.shutdown().await;
+    }
 }

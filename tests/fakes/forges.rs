@@ -41,6 +41,8 @@ struct State {
     project: String,
     repo: PathBuf,
     opened: Vec<Opened>,
+    /// Comments on pull requests: (number, text).
+    comments: Vec<(u64, String)>,
     requests: usize,
 }
 
@@ -57,6 +59,7 @@ pub async fn start(kind: Kind, project: &str, repo: PathBuf) -> Fake {
         project: project.to_string(),
         repo,
         opened: Vec::new(),
+        comments: Vec::new(),
         requests: 0,
     }));
     let shared = state.clone();
@@ -88,6 +91,10 @@ pub async fn start(kind: Kind, project: &str, repo: PathBuf) -> Fake {
 impl Fake {
     pub fn opened(&self) -> Vec<Opened> {
         self.state.lock().unwrap().opened.clone()
+    }
+
+    pub fn comments(&self) -> Vec<(u64, String)> {
+        self.state.lock().unwrap().comments.clone()
     }
 
     pub fn requests(&self) -> usize {
@@ -149,6 +156,11 @@ fn handle(
     if !authorised {
         return answer(401, json!({ "message": "Bad credentials" }));
     }
+    if method == Method::POST {
+        if let Some(number) = comment_on(&s, path) {
+            return comment(&mut s, number, headers, body);
+        }
+    }
     if method != Method::POST || path != expected_path {
         return answer(404, json!({ "message": "Not Found" }));
     }
@@ -203,4 +215,49 @@ fn handle(
             json!({ "number": number, "id": 1000 + number, "html_url": format!("{web}/pulls/{number}") }),
         ),
     }
+}
+
+/// The pull request a comment path names: GitHub's and Gitea's
+/// `/repos/{p}/issues/{n}/comments`, GitLab's `/projects/{id}/merge_requests/{iid}/notes`.
+fn comment_on(s: &State, path: &str) -> Option<u64> {
+    let (prefix, suffix) = match s.kind {
+        Kind::GitHub => (format!("/api/v3/repos/{}/issues/", s.project), "/comments"),
+        Kind::Gitea => (format!("/api/v1/repos/{}/issues/", s.project), "/comments"),
+        Kind::GitLab => (
+            format!(
+                "/api/v4/projects/{}/merge_requests/",
+                s.project.replace('/', "%2F")
+            ),
+            "/notes",
+        ),
+    };
+    path.strip_prefix(&prefix)?
+        .strip_suffix(suffix)?
+        .parse()
+        .ok()
+}
+
+fn comment(s: &mut State, number: u64, headers: &HeaderMap, body: &[u8]) -> Response<String> {
+    let json_body = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_body {
+        return answer(415, json!({ "message": "Unsupported Media Type" }));
+    }
+    if number == 0 || number as usize > s.opened.len() {
+        return answer(404, json!({ "message": "Not Found" }));
+    }
+    let text = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["body"].as_str().map(str::to_string))
+        .filter(|t| !t.trim().is_empty());
+    let Some(text) = text else {
+        return answer(
+            422,
+            json!({ "message": "Validation Failed: body is required" }),
+        );
+    };
+    s.comments.push((number, text));
+    answer(201, json!({ "id": 5000 + s.comments.len() }))
 }
