@@ -570,6 +570,16 @@ async fn on_a_forge_approval_stays_there_and_a_reason_is_posted_on_the_pull_requ
                 .starts_with("https://forge.example/"),
             "{p}"
         );
+        assert_eq!(p["review_state"]["state"], "pending", "{kind:?}: {p}");
+        fake.review(1, "koho-deputy", "COMMENTED");
+        fake.review(1, "koho-chief", "APPROVED");
+        let p = &waiting(&chief, "")[0];
+        assert_eq!(p["review_state"]["state"], "approved", "{kind:?}: {p}");
+        assert_eq!(
+            p["review_state"]["approved_by"],
+            json!(["koho-chief"]),
+            "{kind:?}"
+        );
         let id = p["id"].as_str().unwrap().to_string();
         let (status, why) = approve(&chief, &id, made["commit"].as_str().unwrap());
         assert_eq!(status, 409, "{kind:?}: {why}");

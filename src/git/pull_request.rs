@@ -219,6 +219,116 @@ impl ForgeApi {
     }
 }
 
+/// Where a pull request's review stands on the forge.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReviewState {
+    /// `approved`, `changes_requested` or `pending`.
+    pub state: &'static str,
+    /// Who approved (forge user names).
+    pub approved_by: Vec<String>,
+    /// Who asked for changes, where the forge has that.
+    pub changes_requested_by: Vec<String>,
+}
+
+impl ForgeApi {
+    /// The review state of pull request `number`: GitHub's and Gitea's reviews (each
+    /// reviewer's latest counts), GitLab's approvals.
+    pub async fn review_state(
+        &self,
+        client: &reqwest::Client,
+        number: u64,
+    ) -> Result<ReviewState, ForgeApiError> {
+        let request = match self.kind {
+            ApiKind::GitHub => client
+                .get(format!(
+                    "{}/repos/{}/pulls/{number}/reviews",
+                    self.base, self.project
+                ))
+                .bearer_auth(&self.token)
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28"),
+            ApiKind::GitLab => client
+                .get(format!(
+                    "{}/projects/{}/merge_requests/{number}/approvals",
+                    self.base,
+                    utf8_percent_encode(&self.project, PROJECT_SEGMENT)
+                ))
+                .header("PRIVATE-TOKEN", &self.token),
+            ApiKind::Gitea => client
+                .get(format!(
+                    "{}/repos/{}/pulls/{number}/reviews",
+                    self.base, self.project
+                ))
+                .header("Authorization", format!("token {}", self.token)),
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| ForgeApiError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            return Err(ForgeApiError::Refused {
+                status,
+                message: refusal(&body),
+            });
+        }
+        Ok(match self.kind {
+            ApiKind::GitLab => gitlab_review(&body),
+            ApiKind::GitHub | ApiKind::Gitea => reviews(&body),
+        })
+    }
+}
+
+/// GitHub's and Gitea's reviews, oldest first: each reviewer's latest approving or
+/// change-requesting review is where they stand (a comment changes nothing).
+fn reviews(body: &Value) -> ReviewState {
+    let mut latest: Vec<(String, bool)> = Vec::new();
+    for r in body.as_array().into_iter().flatten() {
+        let who = r["user"]["login"].as_str().unwrap_or("").to_string();
+        let approves = match r["state"].as_str().unwrap_or("") {
+            "APPROVED" => true,
+            "CHANGES_REQUESTED" | "REQUEST_CHANGES" => false,
+            "DISMISSED" => {
+                latest.retain(|(w, _)| *w != who);
+                continue;
+            }
+            _ => continue,
+        };
+        latest.retain(|(w, _)| *w != who);
+        latest.push((who, approves));
+    }
+    let (yes, no): (Vec<_>, Vec<_>) = latest.into_iter().partition(|(_, a)| *a);
+    let names = |v: Vec<(String, bool)>| v.into_iter().map(|(w, _)| w).collect::<Vec<_>>();
+    let state = if !no.is_empty() {
+        "changes_requested"
+    } else if !yes.is_empty() {
+        "approved"
+    } else {
+        "pending"
+    };
+    ReviewState {
+        state,
+        approved_by: names(yes),
+        changes_requested_by: names(no),
+    }
+}
+
+fn gitlab_review(body: &Value) -> ReviewState {
+    let approved_by: Vec<String> = body["approved_by"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["user"]["username"].as_str().map(str::to_string))
+        .collect();
+    let approved = body["approved"].as_bool().unwrap_or(false) && !approved_by.is_empty();
+    ReviewState {
+        state: if approved { "approved" } else { "pending" },
+        approved_by,
+        changes_requested_by: Vec::new(),
+    }
+}
+
 fn kind_of_api(api: &str) -> ApiKind {
     if api.ends_with("/api/v4") {
         ApiKind::GitLab
@@ -242,6 +352,34 @@ fn refusal(body: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_reviewers_latest_review_is_where_they_stand() {
+        let body = json!([
+            { "user": { "login": "chief" }, "state": "CHANGES_REQUESTED" },
+            { "user": { "login": "deputy" }, "state": "COMMENTED" },
+            { "user": { "login": "chief" }, "state": "APPROVED" },
+        ]);
+        let r = reviews(&body);
+        assert_eq!(
+            (r.state, r.approved_by.clone()),
+            ("approved", vec!["chief".to_string()])
+        );
+        let body = json!([
+            { "user": { "login": "chief" }, "state": "APPROVED" },
+            { "user": { "login": "deputy" }, "state": "REQUEST_CHANGES" },
+        ]);
+        assert_eq!(reviews(&body).state, "changes_requested");
+        let body = json!([
+            { "user": { "login": "chief" }, "state": "APPROVED" },
+            { "user": { "login": "chief" }, "state": "DISMISSED" },
+        ]);
+        assert_eq!(reviews(&body).state, "pending");
+        assert_eq!(
+            gitlab_review(&json!({ "approved": true, "approved_by": [] })).state,
+            "pending"
+        );
+    }
 
     fn token() -> Option<String> {
         Some("t0ken".into())

@@ -247,6 +247,7 @@ async fn listing(
         });
         item["may_approve"] = json!(may_approve && desk.mirror.is_none());
         item["why_not"] = json!(refusal.flatten());
+        item["review_state"] = json!(review_state(&desk, item["url"].as_str()).await);
         items.push((may_approve, item));
     }
     // What the reader may approve first, then the longest waiting.
@@ -270,6 +271,23 @@ async fn listing(
             "returned": returned,
         }),
     ))
+}
+
+/// The pull request's review state on the forge, when a forge API is configured and the
+/// link is one of its pull requests (`None` otherwise, or when the forge cannot say).
+async fn review_state(
+    desk: &DeskRepo,
+    url: Option<&str>,
+) -> Option<crate::git::pull_request::ReviewState> {
+    let api = desk.forge_api.as_ref()?;
+    let number = url?.rsplit('/').next()?.parse::<u64>().ok()?;
+    match api.review_state(&desk.http, number).await {
+        Ok(state) => Some(state),
+        Err(e) => {
+            tracing::warn!("the review state of pull request {number}: {e}");
+            None
+        }
+    }
 }
 
 fn described(desk: &DeskRepo, p: &OpenProposal, url: Option<String>, me: Option<&str>) -> Value {

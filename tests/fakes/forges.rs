@@ -43,6 +43,8 @@ struct State {
     opened: Vec<Opened>,
     /// Comments on pull requests: (number, text).
     comments: Vec<(u64, String)>,
+    /// Reviews given on the forge: (number, user, state as the forge spells it).
+    reviews: Vec<(u64, String, String)>,
     requests: usize,
 }
 
@@ -60,6 +62,7 @@ pub async fn start(kind: Kind, project: &str, repo: PathBuf) -> Fake {
         repo,
         opened: Vec::new(),
         comments: Vec::new(),
+        reviews: Vec::new(),
         requests: 0,
     }));
     let shared = state.clone();
@@ -95,6 +98,13 @@ impl Fake {
 
     pub fn comments(&self) -> Vec<(u64, String)> {
         self.state.lock().unwrap().comments.clone()
+    }
+
+    /// A reviewer's review on the forge (`APPROVED`, `CHANGES_REQUESTED`, …).
+    pub fn review(&self, number: u64, user: &str, state: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.reviews
+            .push((number, user.to_string(), state.to_string()));
     }
 
     pub fn requests(&self) -> usize {
@@ -155,6 +165,11 @@ fn handle(
     };
     if !authorised {
         return answer(401, json!({ "message": "Bad credentials" }));
+    }
+    if method == Method::GET {
+        if let Some(number) = reviews_of(&s, path) {
+            return reviews(&s, number);
+        }
     }
     if method == Method::POST {
         if let Some(number) = comment_on(&s, path) {
@@ -260,4 +275,52 @@ fn comment(s: &mut State, number: u64, headers: &HeaderMap, body: &[u8]) -> Resp
     };
     s.comments.push((number, text));
     answer(201, json!({ "id": 5000 + s.comments.len() }))
+}
+
+/// The pull request a reviews path names: GitHub's and Gitea's
+/// `/repos/{p}/pulls/{n}/reviews`, GitLab's `/projects/{id}/merge_requests/{iid}/approvals`.
+fn reviews_of(s: &State, path: &str) -> Option<u64> {
+    let (prefix, suffix) = match s.kind {
+        Kind::GitHub => (format!("/api/v3/repos/{}/pulls/", s.project), "/reviews"),
+        Kind::Gitea => (format!("/api/v1/repos/{}/pulls/", s.project), "/reviews"),
+        Kind::GitLab => (
+            format!(
+                "/api/v4/projects/{}/merge_requests/",
+                s.project.replace('/', "%2F")
+            ),
+            "/approvals",
+        ),
+    };
+    path.strip_prefix(&prefix)?
+        .strip_suffix(suffix)?
+        .parse()
+        .ok()
+}
+
+fn reviews(s: &State, number: u64) -> Response<String> {
+    if number == 0 || number as usize > s.opened.len() {
+        return answer(404, json!({ "message": "Not Found" }));
+    }
+    let given: Vec<&(u64, String, String)> =
+        s.reviews.iter().filter(|(n, _, _)| *n == number).collect();
+    match s.kind {
+        Kind::GitLab => {
+            let by: Vec<Value> = given
+                .iter()
+                .filter(|(_, _, st)| st == "APPROVED")
+                .map(|(_, u, _)| json!({ "user": { "username": u } }))
+                .collect();
+            answer(200, json!({ "approved": !by.is_empty(), "approved_by": by }))
+        }
+        _ => answer(
+            200,
+            Value::Array(
+                given
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, u, st))| json!({ "id": i + 1, "user": { "login": u }, "state": st }))
+                    .collect(),
+            ),
+        ),
+    }
 }

@@ -87,6 +87,11 @@ function actions(p, card) {
   const out = [];
   if (p.approve_on === 'forge') {
     out.push(el('p', { className: 'muted', text: t('approvals.on_forge') }));
+    const review = p.review_state;
+    if (review && typeof review === 'object') {
+      const by = list(review.approved_by).concat(list(review.changes_requested_by)).map(str).join(', ');
+      out.push(el('p', { attrs: { 'data-review-state': str(review.state) }, text: t(`approvals.review.${str(review.state)}`, { by }) }));
+    }
   } else if (p.may_approve === true) {
     const approve = el('button', { className: 'primary', attrs: { type: 'button', 'data-action': 'approve' }, text: t('approvals.approve') });
     approve.addEventListener('click', () => act(card, `api/proposals/${id}/approve`, { commit: str(p.commit) }, t('approvals.approved')));
