@@ -169,12 +169,27 @@ async fn an_approver_merges_a_proposal_on_the_desk_and_sync_publishes_it() {
     );
     assert_eq!(repo.git(CHIEF, &["rev-parse", "main"]), main_before);
 
-    // Hanako adds a commit after the chief looked: what he saw is not what would merge.
+    // Hanako rewrites the branch after the chief looked (a force-push: the commit he saw
+    // is no longer on it): what he saw is not what would merge.
     let branch = made["branch"].as_str().unwrap().to_string();
     repo.git(STAFF, &["checkout", "-q", &branch]);
     repo.write("posts/extra.md", &post("もう一件", None, "portal", "追加"));
-    repo.commit_all(("山田 花子", HANAKO), "one more");
+    let hanako_git = ("山田 花子", HANAKO);
+    repo.git(hanako_git, &["add", "-A"]);
+    repo.git(
+        hanako_git,
+        &["commit", "-q", "--amend", "-m", "Propose, rewritten"],
+    );
     repo.git(STAFF, &["checkout", "-q", "main"]);
+    let rewritten = repo.git(CHIEF, &["rev-parse", &branch]);
+    assert!(
+        std::process::Command::new("git")
+            .args(["merge-base", "--is-ancestor", &commit, &rewritten])
+            .current_dir(&repo.path)
+            .status()
+            .is_ok_and(|s| !s.success()),
+        "the branch's history was rewritten"
+    );
     let (status, why) = approve(&chief, &id, &commit);
     assert_eq!(status, 409, "{why}");
     assert!(
