@@ -214,6 +214,14 @@ fn serve_settings(args: ServeArgs) -> Result<ServeSettings> {
     if args.fetch_timeout.is_zero() {
         bail!("--fetch-timeout must be longer than zero");
     }
+    if args.session_idle.is_zero() || args.session_lifetime < args.session_idle {
+        bail!(
+            "--session-idle must be longer than zero and --session-lifetime at least as long \
+             (given {} and {})",
+            humantime::format_duration(args.session_idle),
+            humantime::format_duration(args.session_lifetime)
+        );
+    }
     let secrets = match &args.secrets {
         Some(path) => Secrets::load(path)?,
         None => Secrets::from_env(),
@@ -224,6 +232,12 @@ fn serve_settings(args: ServeArgs) -> Result<ServeSettings> {
         (&args.proxy_user_header, args.trusted_proxy, &auth)
     {
         auth.trust_proxy(oshirase::web::auth::ProxyTrust::new(header, from)?);
+    }
+    if let Some(auth) = &auth {
+        auth.limit_sessions(oshirase::web::auth::sessions::SessionLimits {
+            idle: args.session_idle,
+            lifetime: args.session_lifetime,
+        });
     }
     let public_url = match args.public_url.as_deref() {
         None => None,

@@ -1,8 +1,9 @@
 //! The supervisor's side of the desk against real git: proposals waiting with their
 //! previews, approval as a real merge commit by the approver that sync then publishes,
 //! and every refusal the issue names — staff, an approver not on the account's list, the
-//! proposer, no CSRF token, a session signed out, a branch moved after it was reviewed,
-//! a conflict, two approvals at once. Sending back and withdrawing keep the branch.
+//! proposer, no CSRF token, a session signed out or expired, a branch moved after it was
+//! reviewed, a conflict, two approvals at once. Sending back and withdrawing keep the
+//! branch.
 //! `proposers:` holds a post proposed by someone it does not list.
 
 mod common;
@@ -272,6 +273,40 @@ async fn an_approver_merges_a_proposal_on_the_desk_and_sync_publishes_it() {
         status == 401 || status == 403,
         "a signed-out session: {status}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_approves_nothing() {
+    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    let data = tempfile::tempdir().unwrap();
+    let limits = oshirase::web::auth::sessions::SessionLimits {
+        idle: Duration::from_millis(1500),
+        lifetime: Duration::from_secs(60),
+    };
+    let service = start_with_sessions(settings(&repo.path, data.path()), PEOPLE, limits).await;
+    let addr = service.addr;
+    let hanako = blocking(move || Browser::sign_in(addr, HANAKO)).await;
+    let made = propose(&hanako, "年末年始のごみ収集");
+    let chief = blocking(move || Browser::sign_in(addr, CHIEF.1)).await;
+    let seen = &waiting(&chief, "")[0];
+    let (id, commit) = (
+        seen["id"].as_str().unwrap().to_string(),
+        made["commit"].as_str().unwrap().to_string(),
+    );
+    let main_before = repo.git(CHIEF, &["rev-parse", "main"]);
+    // The chief leaves the page open past the idle limit, then presses approve.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let (status, why) = approve(&chief, &id, &commit);
+    assert_eq!(status, 401, "an expired session: {why}");
+    assert_eq!(
+        repo.git(CHIEF, &["rev-parse", "main"]),
+        main_before,
+        "nothing merged"
+    );
+    // Signed in again, the same approval goes through.
+    let chief = blocking(move || Browser::sign_in(addr, CHIEF.1)).await;
+    let (status, why) = approve(&chief, &id, &commit);
+    assert_eq!(status, 200, "{why}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -496,4 +496,21 @@ fn a_trusted_proxy_names_the_person_and_only_from_its_own_address() {
         .unwrap();
     assert!(!alone.status.success());
     assert!(String::from_utf8_lossy(&alone.stderr).contains("--trusted-proxy"));
+    // Session limits that cannot hold stop start-up, naming the flags.
+    for limits in [["0s", "12h"], ["3h", "1h"]] {
+        let refused = oshirase()
+            .args(["serve", "--listen", "127.0.0.1:0", "--repo"])
+            .arg(&repo.path)
+            .arg("--data")
+            .arg(data.path())
+            .args(["--session-idle", limits[0], "--session-lifetime", limits[1]])
+            .output()
+            .unwrap();
+        assert!(!refused.status.success(), "{limits:?}");
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            said.contains("--session-idle") && said.contains("--session-lifetime"),
+            "{said}"
+        );
+    }
 }

@@ -184,6 +184,12 @@ pub struct ServeArgs {
     /// The address the proxy connects from; the header from anywhere else is ignored.
     #[arg(long, env = "OSHIRASE_TRUSTED_PROXY", requires = "proxy_user_header")]
     pub trusted_proxy: Option<std::net::IpAddr>,
+    /// A dashboard session unused this long ends (the person signs in again).
+    #[arg(long, env = "OSHIRASE_SESSION_IDLE", default_value = "2h", value_parser = humantime::parse_duration)]
+    pub session_idle: Duration,
+    /// No dashboard session lasts longer than this, however busy.
+    #[arg(long, env = "OSHIRASE_SESSION_LIFETIME", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub session_lifetime: Duration,
     /// The forge API the desk opens pull requests with (with OSHIRASE_FORGE_TOKEN), for a
     /// self-hosted forge: e.g. https://git.city.example/api/v4 (GitLab), …/api/v1 (Gitea,
     /// Forgejo), …/api/v3 (GitHub Enterprise). github.com, gitlab.com and codeberg.org

@@ -98,7 +98,11 @@ async fn sign_in(
                 let mut r = json_reply(StatusCode::OK, &described(&signed));
                 cookie(
                     &mut r,
-                    set_cookie(signed.token.as_deref(), through_tls(&headers)),
+                    set_cookie(
+                        signed.token.as_deref(),
+                        through_tls(&headers),
+                        auth.session_limits().lifetime,
+                    ),
                 );
                 r
             }
@@ -155,7 +159,10 @@ fn sign_out(
     }
     auth.sign_out(&signed);
     let mut r = json_reply(StatusCode::OK, &json!({ "signed_out": true }));
-    cookie(&mut r, set_cookie(None, through_tls(&headers)));
+    cookie(
+        &mut r,
+        set_cookie(None, through_tls(&headers), auth.session_limits().lifetime),
+    );
     r
 }
 

@@ -40,8 +40,18 @@ pub fn people_file(data: &Path, people: &[Person]) -> PeopleFile {
 
 /// `serve` with these people signing in, once its first sync has finished.
 pub async fn start_with_people(
+    settings: oshirase::cli::serve::ServeSettings,
+    people: &[Person],
+) -> oshirase::cli::serve::Service {
+    start_with_sessions(settings, people, Default::default()).await
+}
+
+/// [`start_with_people`] with sessions that last as `limits` say (`serve --session-idle`,
+/// `--session-lifetime`).
+pub async fn start_with_sessions(
     mut settings: oshirase::cli::serve::ServeSettings,
     people: &[Person],
+    limits: oshirase::web::auth::sessions::SessionLimits,
 ) -> oshirase::cli::serve::Service {
     let people = people_file(&settings.data_dir, people);
     settings.auth = oshirase::web::auth::for_listen(
@@ -50,6 +60,9 @@ pub async fn start_with_people(
         Some(people),
     )
     .unwrap();
+    if let Some(auth) = &settings.auth {
+        auth.limit_sessions(limits);
+    }
     let service = oshirase::cli::serve::Service::start(settings)
         .await
         .unwrap();

@@ -4,8 +4,9 @@
 //! The cookie holds 32 random bytes; the server keeps only their SHA-256, so a memory dump
 //! or a log of the table gives no way in. Sessions live in memory: a restart signs everyone
 //! out, which costs a sign-in and keeps the database free of secrets. A session ends after
-//! [`IDLE`] without a request, after [`LIFETIME`] in any case, at sign-out, and at the next
-//! request once its person is disabled or removed.
+//! [`IDLE`] without a request, after [`LIFETIME`] in any case (both can be set with `serve
+//! --session-idle` and `--session-lifetime`), at sign-out, and at the next request once its
+//! person is disabled or removed.
 //!
 //! The cookie is `HttpOnly` (no script reads it), `SameSite=Strict` (no other site's page
 //! sends it), `Path=/`, and `Secure` when the request came through TLS (a proxy saying
@@ -14,7 +15,7 @@
 //! or HEAD: a form on another site can neither read it nor set a header.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -27,9 +28,10 @@ use super::sha256;
 pub const COOKIE: &str = "oshirase_session";
 /// The header that carries the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// A session unused this long is over.
+/// A session unused this long is over, unless `serve --session-idle` says otherwise.
 pub const IDLE: Duration = Duration::from_secs(2 * 60 * 60);
-/// No session lasts longer than this (a working day and some).
+/// No session lasts longer than this (a working day and some), unless `serve
+/// --session-lifetime` says otherwise.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 /// Beyond this many sessions the one used least recently ends.
 const MAX_SESSIONS: usize = 10_000;
@@ -61,16 +63,46 @@ impl Session {
         presented.is_some_and(|p| bool::from(p.ct_eq(self.csrf.as_bytes())))
     }
 
-    fn expired(&self, now: Instant) -> bool {
-        now.duration_since(self.seen) >= IDLE || now.duration_since(self.started) >= LIFETIME
+    fn expired(&self, now: Instant, limits: SessionLimits) -> bool {
+        now.duration_since(self.seen) >= limits.idle
+            || now.duration_since(self.started) >= limits.lifetime
+    }
+}
+
+/// How long a session may sit unused, and how long it may last at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    pub idle: Duration,
+    pub lifetime: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            idle: IDLE,
+            lifetime: LIFETIME,
+        }
     }
 }
 
 /// Every session of this process, keyed by the digest of its cookie.
 #[derive(Default)]
-pub struct Sessions(Mutex<HashMap<[u8; 32], Session>>);
+pub struct Sessions {
+    map: Mutex<HashMap<[u8; 32], Session>>,
+    limits: OnceLock<SessionLimits>,
+}
 
 impl Sessions {
+    /// Sets the limits once, before the first sign-in; later calls change nothing.
+    pub fn set_limits(&self, limits: SessionLimits) {
+        let _ = self.limits.set(limits);
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> SessionLimits {
+        self.limits.get().copied().unwrap_or_default()
+    }
+
     /// Starts a session for `email`: the cookie value and the session.
     pub fn start(&self, email: &str) -> (String, Session) {
         let token = random_token();
@@ -81,8 +113,9 @@ impl Sessions {
             started: now,
             seen: now,
         };
-        if let Ok(mut map) = self.0.lock() {
-            map.retain(|_, s| !s.expired(now));
+        let limits = self.limits();
+        if let Ok(mut map) = self.map.lock() {
+            map.retain(|_, s| !s.expired(now, limits));
             if map.len() >= MAX_SESSIONS {
                 if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| *k) {
                     map.remove(&oldest);
@@ -97,9 +130,10 @@ impl Sessions {
     pub fn get(&self, token: &str) -> Option<Session> {
         let key = sha256(token.as_bytes());
         let now = Instant::now();
-        let mut map = self.0.lock().ok()?;
+        let limits = self.limits();
+        let mut map = self.map.lock().ok()?;
         let session = map.get_mut(&key)?;
-        if session.expired(now) {
+        if session.expired(now, limits) {
             map.remove(&key);
             return None;
         }
@@ -109,14 +143,14 @@ impl Sessions {
 
     /// Ends the session of a cookie value (sign-out, or its person is gone).
     pub fn end(&self, token: &str) {
-        if let Ok(mut map) = self.0.lock() {
+        if let Ok(mut map) = self.map.lock() {
             map.remove(&sha256(token.as_bytes()));
         }
     }
 
     /// Ends every session of a person.
     pub fn end_all_of(&self, email: &str) {
-        if let Ok(mut map) = self.0.lock() {
+        if let Ok(mut map) = self.map.lock() {
             map.retain(|_, s| !s.email.eq_ignore_ascii_case(email));
         }
     }
@@ -149,15 +183,18 @@ pub fn through_tls(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
-/// The `Set-Cookie` value that starts a session (or, with `None`, ends it).
-pub fn set_cookie(token: Option<&str>, secure: bool) -> String {
+/// The `Set-Cookie` value that starts a session lasting at most `lifetime` (or, with
+/// `None`, ends it).
+pub fn set_cookie(token: Option<&str>, secure: bool, lifetime: Duration) -> String {
     let mut c = cookie::Cookie::build((COOKIE, token.unwrap_or("").to_string()))
         .http_only(true)
         .same_site(cookie::SameSite::Strict)
         .path("/")
         .secure(secure);
     c = match token {
-        Some(_) => c.max_age(cookie::time::Duration::seconds(LIFETIME.as_secs() as i64)),
+        Some(_) => c.max_age(cookie::time::Duration::seconds(
+            i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
+        )),
         None => c.max_age(cookie::time::Duration::ZERO),
     };
     c.build().to_string()
@@ -187,8 +224,39 @@ mod tests {
     }
 
     #[test]
+    fn a_session_ends_when_unused_for_its_idle_limit_and_at_its_lifetime() {
+        let short = Sessions::default();
+        short.set_limits(SessionLimits {
+            idle: Duration::from_millis(60),
+            lifetime: Duration::from_secs(60),
+        });
+        let (token, _) = short.start("a@city.example.jp");
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(short.get(&token).is_some(), "used within the idle limit");
+        std::thread::sleep(Duration::from_millis(90));
+        assert!(short.get(&token).is_none(), "unused past the idle limit");
+
+        let brief = Sessions::default();
+        brief.set_limits(SessionLimits {
+            idle: Duration::from_millis(60),
+            lifetime: Duration::from_millis(100),
+        });
+        let (token, _) = brief.start("a@city.example.jp");
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(40));
+            assert!(brief.get(&token).is_some(), "kept alive by use");
+        }
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(
+            brief.get(&token).is_none(),
+            "over its lifetime although in use"
+        );
+        assert!(set_cookie(Some("t"), false, Duration::from_secs(90)).contains("Max-Age=90"));
+    }
+
+    #[test]
     fn the_cookie_is_strict_http_only_and_secure_behind_tls() {
-        let c = set_cookie(Some("abc"), true);
+        let c = set_cookie(Some("abc"), true, LIFETIME);
         for part in [
             "oshirase_session=abc",
             "HttpOnly",
@@ -199,8 +267,8 @@ mod tests {
         ] {
             assert!(c.contains(part), "{part} in {c}");
         }
-        assert!(!set_cookie(Some("abc"), false).contains("Secure"));
-        assert!(set_cookie(None, false).contains("Max-Age=0"));
+        assert!(!set_cookie(Some("abc"), false, LIFETIME).contains("Secure"));
+        assert!(set_cookie(None, false, LIFETIME).contains("Max-Age=0"));
         let mut h = HeaderMap::new();
         h.insert(
             "cookie",

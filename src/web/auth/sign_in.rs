@@ -9,7 +9,7 @@ use base64::Engine;
 use warp::http::{HeaderMap, HeaderName};
 
 use super::people::PersonRecord;
-use super::sessions::{cookie_token, Session};
+use super::sessions::{cookie_token, Session, SessionLimits};
 use super::{pbkdf2_sha256, AuthError, DashboardAuth, Verdict};
 
 /// The person behind a request's session cookie.
@@ -137,6 +137,17 @@ impl DashboardAuth {
     /// Trusts a reverse proxy's user header from now on (set once, at start-up).
     pub fn trust_proxy(&self, trust: ProxyTrust) {
         let _ = self.0.proxy.set(trust);
+    }
+
+    /// Sets how long sessions last (`serve --session-idle`, `--session-lifetime`); once,
+    /// before anyone signs in.
+    pub fn limit_sessions(&self, limits: SessionLimits) {
+        self.0.sessions.set_limits(limits);
+    }
+
+    /// How long sessions last.
+    pub fn session_limits(&self) -> SessionLimits {
+        self.0.sessions.limits()
     }
 
     /// A proxy-named person's CSRF token: a MAC of their address under this process's key,
