@@ -73,7 +73,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Serve(args) => serve(args).map(|()| 0),
+        Command::Serve(args) => serve(*args).map(|()| 0),
         Command::Check(args) => check(args),
         Command::Preview(args) => preview(args),
         Command::Status(args) => status(args).map(|()| 0),

@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Watch a content repository and publish its posts when they are due.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Validate posts before merging: errors with file and line, and what each network receives.
     Check(CheckArgs),
     /// Show exactly what each network will receive for one post.
