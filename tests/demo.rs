@@ -1,5 +1,6 @@
 //! `oshirase demo` tells the whole story: merged posts fall due and reach the outboxes, a
-//! later merge is picked up live, and a post pushed without review is held.
+//! later merge is picked up live, a post pushed without review is held, and a staff
+//! member proposes on the desk a post the supervisor approves there.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -46,6 +47,23 @@ async fn the_demo_publishes_to_outboxes_and_prints_each_publication() {
         text.contains("held") && text.contains("directly"),
         "the direct push is held:\n{text}"
     );
+    let desk_line = |start: &str, words: &str| {
+        lines
+            .iter()
+            .any(|l| l.starts_with(start) && l.contains(words))
+    };
+    assert!(
+        desk_line("proposed", "yamada@demo.city.example.jp proposed"),
+        "the staff member proposes on the desk:\n{text}"
+    );
+    assert!(
+        desk_line("approved", "koho-deputy@city.example.jp approved"),
+        "the supervisor approves on the desk:\n{text}"
+    );
+    assert!(
+        desk_line("published", "年末年始の窓口のご案内"),
+        "and the approved post goes out:\n{text}"
+    );
 
     let portal =
         std::fs::read_to_string(dir.path().join("data/outbox/adachi/portal.jsonl")).unwrap();
@@ -62,7 +80,11 @@ async fn the_demo_publishes_to_outboxes_and_prints_each_publication() {
     unique.sort();
     unique.dedup();
     assert_eq!(keys.len(), unique.len(), "no key twice");
-    assert_eq!(keys.len(), 5, "{portal}");
+    assert_eq!(
+        keys.len(),
+        6,
+        "five posts from git, one from the desk: {portal}"
+    );
 }
 
 #[test]

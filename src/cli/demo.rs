@@ -371,10 +371,24 @@ pub async fn run(
             }
         })
     };
+    let desk = {
+        let (addr, step) = (service.addr, options.step);
+        tokio::spawn(async move {
+            tokio::time::sleep(step * 6).await;
+            let played = match crate::networks::http::init() {
+                Ok(client) => super::demo_desk::play(client, addr, &passwords, step).await,
+                Err(e) => return tracing::warn!("demo: the desk story: {e}"),
+            };
+            if let Err(e) = played {
+                tracing::warn!("demo: the desk story: {e}");
+            }
+        })
+    };
     let died = tokio::select! {
         () = stop => None,
         why = service.failed() => Some(why),
     };
+    desk.abort();
     later.abort();
     service.shutdown().await;
     printer.abort();
@@ -505,6 +519,8 @@ fn event_line(e: &Event, title: &str) -> Option<String> {
         | EventKind::Failed
         | EventKind::Unknown => Some(format!("{:<10} {net:<9} 「{title}」 {}", e.kind, e.detail)),
         EventKind::Landed => Some(format!("merged     {:<9} 「{title}」 {}", "", e.detail)),
+        EventKind::ProposalWaiting => Some(format!("proposed   {:<9} {}", "desk", e.detail)),
+        EventKind::ProposalApproved => Some(format!("approved   {:<9} {}", "desk", e.detail)),
         _ => None,
     }
 }

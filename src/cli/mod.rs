@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod demo;
+mod demo_desk;
 pub mod resolve;
 pub mod serve;
 pub mod status;
