@@ -310,6 +310,93 @@ async fn an_expired_session_approves_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_branches_are_announced_once_and_say_when_they_will_be_late() {
+    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    let jiro_git = ("鈴木 次郎", JIRO);
+    let push = |branch: &str, file: &str| {
+        repo.git(STAFF, &["checkout", "-q", "-b", branch, "main"]);
+        repo.write(file, &post("お知らせ", None, "portal", "本文"));
+        repo.git(jiro_git, &["add", "-A"]);
+        repo.git(jiro_git, &["commit", "-q", "-m", "お知らせ"]);
+        repo.git(STAFF, &["checkout", "-q", "main"]);
+    };
+    push("old/one", "posts/old-one.md");
+    let data = tempfile::tempdir().unwrap();
+    let service = start_with_people(settings(&repo.path, data.path()), PEOPLE).await;
+    let waiting_posts = |store: &oshirase::store::Store| -> Vec<String> {
+        store
+            .events()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "proposal-waiting")
+            .map(|e| e.post_id)
+            .collect()
+    };
+    push("new/two", "posts/new-two.md");
+    assert!(
+        wait_for(Duration::from_secs(20), || !waiting_posts(&service.store)
+            .is_empty())
+        .await,
+        "the branch pushed after the start is announced"
+    );
+    assert_eq!(
+        waiting_posts(&service.store),
+        vec!["posts/new-two".to_string()]
+    );
+    // Both wait for approval all the same.
+    let addr = service.addr;
+    let chief = blocking(move || Browser::sign_in(addr, CHIEF.1)).await;
+    assert_eq!(waiting(&chief, "").len(), 2);
+
+    // Due in 20 minutes, before an approval is likely (an hour, until the desk has seen
+    // three): late. Due in three hours: not. Already past: late and past.
+    let now = chrono::Utc::now();
+    for (branch, file, at) in [
+        (
+            "soon/a",
+            "posts/soon.md",
+            now + chrono::Duration::minutes(20),
+        ),
+        (
+            "later/b",
+            "posts/later.md",
+            now + chrono::Duration::hours(3),
+        ),
+        (
+            "past/c",
+            "posts/past.md",
+            now - chrono::Duration::minutes(5),
+        ),
+    ] {
+        repo.git(STAFF, &["checkout", "-q", "-b", branch, "main"]);
+        repo.write(file, &post("お知らせ", Some(at), "portal", "本文"));
+        repo.git(jiro_git, &["add", "-A"]);
+        repo.git(jiro_git, &["commit", "-q", "-m", "お知らせ"]);
+        repo.git(STAFF, &["checkout", "-q", "main"]);
+    }
+    let (status, list) = chief.get("/api/proposals");
+    assert_eq!(status, 200);
+    assert_eq!(list["expected_wait_minutes"], 60, "{list}");
+    let flags = |branch: &str| {
+        let p = list["proposals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["branch"] == branch)
+            .unwrap_or_else(|| panic!("{branch} in {list}"));
+        (p["late"].clone(), p["past"].clone())
+    };
+    assert_eq!(flags("soon/a"), (json!(true), json!(false)));
+    assert_eq!(flags("later/b"), (json!(false), json!(false)));
+    assert_eq!(flags("past/c"), (json!(true), json!(true)));
+    assert_eq!(
+        flags("new/two"),
+        (json!(false), json!(false)),
+        "as soon as approved"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proposer_never_approves_and_a_conflict_is_named() {
     let (repo, _data, service) = desk_with_chief().await;
     let addr = service.addr;
@@ -575,6 +662,87 @@ async fn approvers_and_the_proposer_hear_of_each_step_by_email() {
         .await,
         "the proposer hears why it came back"
     );
+
+    // Hanako revises the one sent back with git: it waits anew, and the chief hears again.
+    // Jiro pushes a branch of his own with git: the chief hears of it as of a desk one.
+    let jiro_git = ("鈴木 次郎", JIRO);
+    let branch = second["branch"].as_str().unwrap();
+    let kept = repo.git(
+        STAFF,
+        &[
+            "for-each-ref",
+            "--format=%(refname)",
+            &format!("refs/oshirase/set-aside/{branch}/"),
+        ],
+    );
+    repo.git(STAFF, &["checkout", "-q", "-b", "revised", kept.trim()]);
+    repo.write(
+        "posts/sodai-photo.md",
+        &post("写真つき", None, "portal", "写真です"),
+    );
+    repo.git(("山田 花子", HANAKO), &["add", "-A"]);
+    repo.git(("山田 花子", HANAKO), &["commit", "-q", "-m", "写真を追加"]);
+    repo.git(STAFF, &["branch", "-f", branch, "revised"]);
+    repo.git(STAFF, &["checkout", "-q", "main"]);
+    repo.git(STAFF, &["branch", "-q", "-D", "revised"]);
+    repo.git(STAFF, &["checkout", "-q", "-b", "jiro/bousai"]);
+    repo.write(
+        "posts/bousai-kunren.md",
+        &post("防災訓練", None, "portal", "訓練です"),
+    );
+    repo.git(jiro_git, &["add", "-A"]);
+    repo.git(jiro_git, &["commit", "-q", "-m", "防災訓練のお知らせ"]);
+    repo.git(STAFF, &["checkout", "-q", "main"]);
+    let waiting_events = |store: &oshirase::store::Store| {
+        store
+            .events()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "proposal-waiting")
+            .map(|e| (e.post_id, e.actor, e.notify))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || waiting_events(&service.store)
+            .len()
+            == 4)
+        .await,
+        "two desk proposals, the revised one, Jiro's branch: {:?}",
+        waiting_events(&service.store)
+    );
+    let events = waiting_events(&service.store);
+    let jiros = events
+        .iter()
+        .find(|(post, _, _)| post == "posts/bousai-kunren")
+        .expect("Jiro's branch waits");
+    assert_eq!(
+        jiros.1,
+        oshirase::model::records::Actor::Git(JIRO.to_string())
+    );
+    assert_eq!(
+        jiros.2,
+        vec![CHIEF.1.to_string()],
+        "for the account's approvers"
+    );
+    let mails_for_chief = || {
+        mails
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(rcpt, d)| {
+                rcpt.contains(&to(CHIEF.1))
+                    && common::smtp::decoded_body(d).contains("承認待ちの提案があります")
+            })
+            .count()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || mails_for_chief() == 4).await,
+        "one e-mail per waiting proposal: {}",
+        mails_for_chief()
+    );
+    // Nothing more to say while nothing moves.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(waiting_events(&service.store).len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -145,6 +145,8 @@ struct Rounds {
     next_fetch: Instant,
     fetch_retry: Backoff,
     fetch_log: FailureLog,
+    /// The fingerprint of the branches when proposals were last looked at.
+    branch_heads: Option<u64>,
 }
 
 impl Rounds {
@@ -168,6 +170,7 @@ impl Rounds {
             },
             fetch_retry: Backoff::new(FETCH_RETRY_FIRST, s.settings.fetch_interval),
             fetch_log: FailureLog::new(),
+            branch_heads: None,
         };
         if let Some(e) = sync_error {
             r.tried = current_tip(s).await;
@@ -200,6 +203,9 @@ impl Rounds {
 pub(super) async fn sync_loop(mut s: SyncLoop) {
     let _watcher = watch_repository(&s);
     let mut r = Rounds::new(&s).await;
+    // Before anything moves: on a new data directory this first look only takes note of
+    // the branches already there.
+    look_at_proposals(&s, &mut r).await;
     loop {
         let next_look = r.next_look(&s);
         let woken = tokio::select! {
@@ -220,10 +226,40 @@ pub(super) async fn sync_loop(mut s: SyncLoop) {
             continue;
         }
         let tip = current_tip(&s).await;
-        if tip == r.tried && !r.sync_retry.is_due(Instant::now()) {
-            continue;
+        if tip != r.tried || r.sync_retry.is_due(Instant::now()) {
+            sync_round(&mut s, &mut r, tip).await;
         }
-        sync_round(&mut s, &mut r, tip).await;
+        look_at_proposals(&s, &mut r).await;
+    }
+}
+
+/// Announces proposals pushed with git (see `sync::waiting`) when any branch moved.
+async fn look_at_proposals(s: &SyncLoop, r: &mut Rounds) {
+    let (store, settings, seen) = (s.store.clone(), s.settings.clone(), r.branch_heads);
+    let looked = tokio::task::spawn_blocking(move || {
+        let repo = git2::Repository::open(&settings.repo)
+            .map_err(sync::waiting::WaitingError::Branches)?;
+        let heads = sync::waiting::branch_heads(&repo)?;
+        if seen == Some(heads) {
+            return Ok((heads, 0));
+        }
+        let told = sync::waiting::announce(&repo, &settings.branch, &settings.content_dir, &store)?;
+        Ok::<_, sync::waiting::WaitingError>((heads, told))
+    })
+    .await;
+    match looked {
+        Ok(Ok((heads, told))) => {
+            r.branch_heads = Some(heads);
+            if told > 0 {
+                tracing::info!(
+                    proposals = told,
+                    "proposals pushed with git wait for approval"
+                );
+            }
+        }
+        // Tried again at the next look; the sync itself is not affected.
+        Ok(Err(e)) => tracing::warn!("looking at the proposal branches: {e}"),
+        Err(e) => tracing::warn!("looking at the proposal branches: {e}"),
     }
 }
 

@@ -111,6 +111,13 @@ pub mod meta {
     /// The sequence number of the last event the alerts have dealt with (sent, or not one
     /// to alert on); empty when no alert is configured.
     pub const ALERTS_SENT_THROUGH: &str = "alerts_sent_through";
+    /// `set_aside:<branch>` → the commit a proposal branch was sent back or withdrawn at.
+    pub const SET_ASIDE_PREFIX: &str = "set_aside:";
+    /// `proposal_announced:<branch>` → the commit its `proposal-waiting` was recorded at.
+    pub const ANNOUNCED_PREFIX: &str = "proposal_announced:";
+    /// Set once the sync loop has first looked at the proposal branches (see
+    /// `sync::waiting`).
+    pub const PROPOSALS_WATCHED: &str = "proposals_watched";
 }
 
 impl Store {

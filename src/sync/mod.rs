@@ -11,6 +11,7 @@ mod approval;
 pub mod config_approval;
 pub mod plan;
 mod prepare;
+pub mod waiting;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -43,7 +43,7 @@ const MAX_REASON_CHARS: usize = 2000;
 /// The meta keys of proposals sent back or withdrawn: `set_aside:<branch>` holds the
 /// commit (a remote's branch stays on the forge and is hidden while it is at that commit);
 /// `returned:<branch>:<commit>` the note shown to the proposer.
-const SET_ASIDE_KEY: &str = "set_aside:";
+const SET_ASIDE_KEY: &str = crate::store::meta::SET_ASIDE_PREFIX;
 const RETURNED_KEY: &str = "returned:";
 
 type Reply = Result<warp::reply::Response, Infallible>;
@@ -73,6 +73,8 @@ pub struct PostReview {
     pub department: Option<String>,
     pub publish_at: Option<DateTime<Utc>>,
     /// Its time has already passed: approved now, it goes out late or is missed.
+    pub past: bool,
+    /// Its time comes before an approval is likely (see [`expected_wait`]), or has passed.
     pub late: bool,
     /// The preview's answer: `{"file","errors","warnings","networks"}`.
     pub preview: Value,
@@ -119,6 +121,7 @@ pub fn review_posts(
     rules: &Rules,
     lang: Lang,
     now: DateTime<Utc>,
+    wait: chrono::Duration,
 ) -> Result<Vec<PostReview>, propose::ProposeError> {
     let repo = propose::open(&desk.repo)?;
     let tip = Oid::from_str(&p.commit)?;
@@ -170,7 +173,8 @@ pub fn review_posts(
             account,
             department: first.and_then(|f| f.department.clone()),
             publish_at,
-            late: publish_at.is_some_and(|t| t <= now),
+            past: publish_at.is_some_and(|t| t <= now),
+            late: publish_at.is_some_and(|t| t <= now + wait),
             preview: json!({
                 "file": file,
                 "errors": answer["errors"],
@@ -187,14 +191,24 @@ pub fn review_posts(
     Ok(out)
 }
 
-/// Why `me` may not approve the proposal, or `None` when they may. The same rules sync
-/// applies to the merge (`sync::approval::approval_hold`), asked before it is made.
+/// What an approver does with a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    /// Sending back is an approver's act by the same rules as approving, except that a
+    /// post's problems are a good reason to send it back rather than a bar.
+    SendBack,
+}
+
+/// Why `me` may not decide so on the proposal, or `None` when they may. The same rules
+/// sync applies to the merge (`sync::approval::approval_hold`), asked before it is made.
 pub fn refusal(
     me: &PersonRecord,
     p: &OpenProposal,
     posts: &[PostReview],
     rules: &Rules,
     lang: Lang,
+    decision: Decision,
 ) -> Option<String> {
     let ja = lang == Lang::Ja;
     let email = me.email.to_lowercase();
@@ -213,7 +227,8 @@ pub fn refusal(
                 .into()
         });
     }
-    if let Some(post) = posts.iter().find(|p| has_errors(&p.preview)) {
+    let bars = decision == Decision::Approve;
+    if let Some(post) = posts.iter().find(|p| bars && has_errors(&p.preview)) {
         return Some(if ja {
             format!("{} に問題があり、このままでは送信されません", post.file)
         } else {
@@ -384,8 +399,15 @@ async fn reviewed(
     let (desk, me, p2) = (desk.clone(), signed.person.clone(), p.clone());
     let done = tokio::task::spawn_blocking(move || {
         let rules = rules(&desk, config_text)?;
-        let posts = review_posts(&desk, &p2, &rules, lang, Utc::now())?;
-        let refusal = refusal(&me, &p2, &posts, &rules, lang);
+        let posts = review_posts(
+            &desk,
+            &p2,
+            &rules,
+            lang,
+            Utc::now(),
+            chrono::Duration::zero(),
+        )?;
+        let refusal = refusal(&me, &p2, &posts, &rules, lang, Decision::Approve);
         Ok::<_, propose::ProposeError>((Review { posts, refusal }, rules))
     })
     .await;
@@ -448,28 +470,25 @@ async fn approving(
         )
     })
     .await?;
-    let actor = Actor::Desk(signed.person.email.clone());
-    let events: Vec<NewEvent> = review
-        .posts
-        .iter()
-        .map(|post| NewEvent {
-            actor: actor.clone(),
-            notify: vec![p.author.email.clone()],
-            ..NewEvent::service(
-                &post.id,
-                EventKind::ProposalApproved,
-                None,
-                format!(
-                    "{} approved {} (proposed by {}) on the desk: merge {}",
-                    signed.person.email,
-                    p.branch,
-                    p.author.email,
-                    &merge.to_string()[..8]
-                ),
-            )
-        })
-        .collect();
-    blocking(state, move |s| s.record(events, &[])).await?;
+    let events = decision_events(
+        &review.posts,
+        EventKind::ProposalApproved,
+        &signed.person.email,
+        vec![p.author.email.clone()],
+        &format!(
+            "{} approved {} (proposed by {}) on the desk: merge {}",
+            signed.person.email,
+            p.branch,
+            p.author.email,
+            &merge.to_string()[..8]
+        ),
+    );
+    let waited = Utc::now() - p.updated;
+    blocking(state, move |s| {
+        s.record(events, &[])?;
+        remember_wait(s, waited)
+    })
+    .await?;
     // Sync at once, as after a forge's push hook: the merge is on the branch now.
     let _ = state.hooks.sync_now.try_send(());
     tracing::info!("{} approved {} as {merge}", signed.person.email, p.branch);
@@ -537,18 +556,8 @@ async fn setting_aside(
         ));
     }
     if !withdrawing {
-        // Sending back is an approver's act, by the same rules as approving, except that
-        // a post's problems are a good reason to send it back rather than a bar.
-        let posts_ok: Vec<PostReview> = review
-            .posts
-            .iter()
-            .cloned()
-            .map(|mut post| {
-                post.preview["errors"] = json!([]);
-                post
-            })
-            .collect();
-        if let Some(why) = refusal(&signed.person, &p, &posts_ok, &rules, lang) {
+        let me = &signed.person;
+        if let Some(why) = refusal(me, &p, &review.posts, &rules, lang, Decision::SendBack) {
             return Err(error_reply(StatusCode::FORBIDDEN, why));
         }
     }
@@ -588,36 +597,26 @@ async fn setting_aside(
     } else {
         (EventKind::ProposalReturned, "sent back")
     };
-    let actor = Actor::Desk(signed.person.email.clone());
-    let events: Vec<NewEvent> = review
-        .posts
-        .iter()
-        .map(|post| NewEvent {
-            actor: actor.clone(),
-            // The proposer hears that it came back; a withdrawal is their own act.
-            notify: if withdrawing {
-                Vec::new()
-            } else {
-                vec![p.author.email.clone()]
-            },
-            ..NewEvent::service(
-                &post.id,
-                kind,
-                None,
-                if reason.is_empty() {
-                    format!(
-                        "{} {verb} {}; kept as {kept}",
-                        signed.person.email, p.branch
-                    )
-                } else {
-                    format!(
-                        "{} {verb} {}: {reason}; kept as {kept}",
-                        signed.person.email, p.branch
-                    )
-                },
-            )
-        })
-        .collect();
+    let because = if reason.is_empty() {
+        String::new()
+    } else {
+        format!(": {reason}")
+    };
+    let events = decision_events(
+        &review.posts,
+        kind,
+        &signed.person.email,
+        // The proposer hears that it came back; a withdrawal is their own act.
+        if withdrawing {
+            Vec::new()
+        } else {
+            vec![p.author.email.clone()]
+        },
+        &format!(
+            "{} {verb} {}{because}; kept as {kept}",
+            signed.person.email, p.branch
+        ),
+    );
     let note_key = format!("{RETURNED_KEY}{}:{}", p.branch, p.commit);
     let note_text = serde_json::to_string(&note).unwrap_or_default();
     let hide_key = format!("{SET_ASIDE_KEY}{}", p.branch);
@@ -640,6 +639,65 @@ async fn setting_aside(
             "commented": commented,
         }),
     ))
+}
+
+/// How long an approval is taken to need before anyone has approved on the desk.
+const FIRST_GUESS_OF_WAIT: chrono::Duration = chrono::Duration::hours(1);
+/// How many recent approvals the guess is made from.
+const WAITS_KEPT: usize = 20;
+/// The meta key of the recent waits, in seconds (JSON), newest last.
+const WAITS_KEY: &str = "approval_waits";
+
+/// How long a proposal here usually waits for its approval: the median of the last
+/// approvals on the desk (from its last commit to the merge), or an hour until there have
+/// been three.
+pub fn expected_wait(
+    store: &crate::store::Store,
+) -> Result<chrono::Duration, crate::store::StoreError> {
+    let mut waits = recent_waits(store)?;
+    if waits.len() < 3 {
+        return Ok(FIRST_GUESS_OF_WAIT);
+    }
+    waits.sort_unstable();
+    Ok(chrono::Duration::seconds(waits[waits.len() / 2]))
+}
+
+fn recent_waits(store: &crate::store::Store) -> Result<Vec<i64>, crate::store::StoreError> {
+    Ok(store
+        .meta(WAITS_KEY)?
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default())
+}
+
+/// Adds one approval's wait to those [`expected_wait`] reads.
+fn remember_wait(
+    store: &crate::store::Store,
+    waited: chrono::Duration,
+) -> Result<(), crate::store::StoreError> {
+    let mut waits = recent_waits(store)?;
+    waits.push(waited.num_seconds().max(0));
+    let drop = waits.len().saturating_sub(WAITS_KEPT);
+    waits.drain(..drop);
+    let text = serde_json::to_string(&waits).unwrap_or_else(|_| "[]".into());
+    store.set_meta(&[(WAITS_KEY, &text)])
+}
+
+/// One audit event per post of the proposal for a decision a signed-in person made.
+fn decision_events(
+    posts: &[PostReview],
+    kind: EventKind,
+    by: &str,
+    notify: Vec<String>,
+    detail: &str,
+) -> Vec<NewEvent> {
+    posts
+        .iter()
+        .map(|post| NewEvent {
+            actor: Actor::Desk(by.to_string()),
+            notify: notify.clone(),
+            ..NewEvent::service(&post.id, kind, None, detail.to_string())
+        })
+        .collect()
 }
 
 /// Runs a git step of a decision off the async runtime: a refusal (the branch moved, a
@@ -702,5 +760,33 @@ async fn comment_on_request(
             tracing::warn!("commenting on {url}: {e}");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expected_wait_is_the_median_of_recent_approvals_after_three() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let minutes = chrono::Duration::minutes;
+        assert_eq!(expected_wait(&store).unwrap(), FIRST_GUESS_OF_WAIT);
+        remember_wait(&store, minutes(10)).unwrap();
+        remember_wait(&store, minutes(240)).unwrap();
+        assert_eq!(
+            expected_wait(&store).unwrap(),
+            FIRST_GUESS_OF_WAIT,
+            "two are not enough"
+        );
+        remember_wait(&store, minutes(30)).unwrap();
+        assert_eq!(expected_wait(&store).unwrap(), minutes(30));
+        // Only the last WAITS_KEPT count: a slow start is forgotten.
+        for _ in 0..WAITS_KEPT {
+            remember_wait(&store, minutes(5)).unwrap();
+        }
+        assert_eq!(expected_wait(&store).unwrap(), minutes(5));
+        assert_eq!(recent_waits(&store).unwrap().len(), WAITS_KEPT);
     }
 }

@@ -187,6 +187,7 @@ async fn listing(
     })
     .await?;
     let lang = lang_of(&headers);
+    let wait = blocking(&state, approvals::expected_wait).await?;
     let reviews = match config_in_force(&state).await {
         Ok(config_text) => {
             let (desk, list, me) = (
@@ -199,10 +200,11 @@ async fn listing(
                 let now = chrono::Utc::now();
                 list.iter()
                     .map(|p| {
-                        let posts = approvals::review_posts(&desk, p, &rules, lang, now)?;
-                        let refusal = me
-                            .as_ref()
-                            .map(|me| approvals::refusal(me, p, &posts, &rules, lang));
+                        let posts = approvals::review_posts(&desk, p, &rules, lang, now, wait)?;
+                        let refusal = me.as_ref().map(|me| {
+                            let approve = approvals::Decision::Approve;
+                            approvals::refusal(me, p, &posts, &rules, lang, approve)
+                        });
                         Ok((posts, refusal))
                     })
                     .collect::<Result<Vec<_>, ProposeError>>()
@@ -239,6 +241,7 @@ async fn listing(
             .collect::<std::collections::BTreeSet<_>>());
         item["due"] = json!(posts.iter().filter_map(|p| p.publish_at).min());
         item["late"] = json!(posts.iter().any(|p| p.late));
+        item["past"] = json!(posts.iter().any(|p| p.past));
         item["review"] = json!(posts);
         item["approve_on"] = json!(if desk.mirror.is_some() {
             "forge"
@@ -269,6 +272,8 @@ async fn listing(
         &json!({
             "proposals": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
             "returned": returned,
+            // What `late` is judged by: approvals here usually take this long.
+            "expected_wait_minutes": wait.num_minutes(),
         }),
     ))
 }
@@ -439,6 +444,10 @@ async fn proposing(
     id_is_free(&state, &preview).await?;
     let branch = branch_for(&preview.file);
     let _one_at_a_time = desk.writing.lock().await;
+    // Claimed before the branch exists: the sync loop, seeing it appear, leaves the
+    // announcement to the desk (`waiting` below).
+    let key = crate::sync::waiting::announced_key(&branch);
+    blocking(&state, move |s| s.set_meta(&[(&key, "desk")])).await?;
     let commit = write(&desk, &branch, &preview.file, &signed, &draft, None).await?;
     let lang = lang_of(&headers);
     let (url, pr_error) = match &desk.forge_api {
@@ -467,7 +476,15 @@ async fn proposing(
         let (key, value) = (url_key(&branch), url.clone());
         blocking(&state, move |s| s.set_meta(&[(&key, &value)])).await?;
     }
-    waiting(&state, &signed, &draft, &preview, &branch).await?;
+    waiting(
+        &state,
+        &signed,
+        &draft,
+        &preview,
+        &branch,
+        &commit.to_string(),
+    )
+    .await?;
     tracing::info!(
         "{} proposed {} on {branch}",
         signed.person.email,
@@ -492,6 +509,7 @@ async fn waiting(
     draft: &Draft,
     preview: &Preview,
     branch: &str,
+    commit: &str,
 ) -> Result<(), warp::reply::Response> {
     let Some(post) = preview.report.posts.first() else {
         return Ok(());
@@ -524,7 +542,11 @@ async fn waiting(
             ),
         )
     };
-    blocking(state, move |s| s.record(vec![event], &[])).await?;
+    // Remembered as announced, so the sync loop's look at the branches does not say it
+    // again.
+    let key = crate::sync::waiting::announced_key(branch);
+    let commit = commit.to_string();
+    blocking(state, move |s| s.record(vec![event], &[(&key, &commit)])).await?;
     Ok(())
 }
 

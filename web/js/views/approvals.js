@@ -11,7 +11,7 @@
 // Imports dom, i18n, api, session and desk.
 
 import { el } from '../dom.js';
-import { formatTime, t } from '../i18n.js';
+import { durationText, formatTime, t } from '../i18n.js';
 import { list, str } from '../api.js';
 import { signedIn } from '../session.js';
 import { isWebLink, read, send } from '../desk.js';
@@ -49,7 +49,14 @@ function networkPreview(n) {
     el('pre', { className: 'post-text', text: str(n.text) }));
 }
 
-function postReview(post) {
+// Too late already, or due before an approval is likely (`wait`: the usual wait, minutes).
+function lateness(post, wait) {
+  if (post.past) return el('p', { className: 'error-text', attrs: { 'data-late': 'past' }, text: t('approvals.late') });
+  if (post.late) return el('p', { className: 'warning-text', attrs: { 'data-late': 'soon' }, text: t('approvals.late-soon', { wait: durationText(wait * 60) }) });
+  return null;
+}
+
+function postReview(post, wait) {
   const preview = post.preview || {};
   const images = list(post.images);
   return el('div', { className: 'proposal-post' },
@@ -57,7 +64,7 @@ function postReview(post) {
     el('p', { className: 'muted' },
       post.publish_at ? t('approvals.due', { time: formatTime(post.publish_at) }) : t('approvals.asap'),
       post.account ? ` · ${t('approvals.account', { account: str(post.account) })}` : ''),
-    post.late ? el('p', { className: 'error-text', attrs: { 'data-late': 'true' }, text: t('approvals.late') }) : null,
+    lateness(post, wait),
     problems(preview.errors, 'error-text'),
     problems(preview.warnings, 'warning-text'),
     el('div', { className: 'previews' }, list(preview.networks).map(networkPreview)),
@@ -121,7 +128,7 @@ function actions(p, card) {
   return el('div', { className: 'actions' }, ...out);
 }
 
-function proposalCard(p) {
+function proposalCard(p, wait) {
   const card = el('article', { className: 'proposal', attrs: { 'data-proposal': str(p.id), 'aria-labelledby': `proposal-${str(p.id)}` } });
   const author = p.author || {};
   card.append(
@@ -132,7 +139,7 @@ function proposalCard(p) {
       ` · ${t('approvals.waiting', { age: since(p.updated) })}`,
       ' · ', el('code', { text: str(p.branch) }),
       isWebLink(p.url) ? el('span', {}, ' · ', el('a', { attrs: { href: p.url, rel: 'noopener noreferrer', target: '_blank' }, text: t('compose.proposed.link') })) : ''),
-    ...list(p.review).map(postReview),
+    ...list(p.review).map((post) => postReview(post, wait)),
     actions(p, card),
     el('p', { className: 'proposal-status muted', attrs: { role: 'status' } }));
   return card;
@@ -161,7 +168,7 @@ async function refresh() {
   results.replaceChildren(
     returnedList(data.returned) || '',
     el('p', { attrs: { id: 'approvals-count', role: 'status' }, text: t('approvals.count', { n: proposals.length }) }),
-    ...proposals.map(proposalCard));
+    ...proposals.map((p) => proposalCard(p, Number(data.expected_wait_minutes) || 60)));
 }
 
 function filterForm() {
