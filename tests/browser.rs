@@ -775,8 +775,27 @@ async fn proposing_approving_and_publishing_in_headless_chromium() {
             .contains(&Value::from(CHIEF.1)),
         "{s}"
     );
+    assert_eq!(
+        s["late"],
+        serde_json::json!(["soon"]),
+        "due in a minute, an hour's usual wait: {s}"
+    );
     assert_eq!(s["published_seen_by_hanako"], true, "{s}");
     assert_eq!(s["published_seen_by_chief"], true, "{s}");
+    for who in ["hanako", "chief"] {
+        let seen = s[format!("states_seen_by_{who}")].as_array().unwrap();
+        assert_eq!(
+            seen.first(),
+            Some(&Value::from("scheduled")),
+            "{who} saw it scheduled first: {s}"
+        );
+        assert_eq!(
+            seen.last(),
+            Some(&Value::from("published")),
+            "{who} saw it published last: {s}"
+        );
+    }
+    assert_eq!(s["published_after_due"], true, "not before its time: {s}");
     assert_eq!(s["waiting_after"], 0, "{s}");
     let (author, parents) = main_after.split_once('|').unwrap();
     assert_eq!(author, format!("佐藤 一郎 <{}>", CHIEF.1));

@@ -2,8 +2,8 @@
 //   node tests/browser/approvals.mjs http://127.0.0.1:PORT/
 // against a `serve` whose people.json holds HANAKO (staff) and the CHIEF (admin, and the
 // account's approver). Two browsers with their own sessions: Hanako proposes a post on the
-// desk; the chief signs in, finds it waiting with both networks' previews, approves it;
-// both watch it go to published live. axe-core checks the approvals and people views in
+// desk for the next minute but one (Tokyo time); the chief signs in, finds it waiting with
+// both networks' previews, approves it; both watch it go scheduled → published live. axe-core checks the approvals and people views in
 // both languages. Prints "SUMMARY {json}" last.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -63,6 +63,35 @@ async function signedIn(browser, email) {
   return page;
 }
 
+// The desk schedules to the minute: the first whole minute at least `lead` seconds away,
+// as the date and time a person in Tokyo would type.
+function tokyoMinute(lead) {
+  const at = new Date(Math.ceil((Date.now() + lead * 1000) / 60000) * 60000);
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-CA', {
+    timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(at).map((p) => [p.type, p.value]));
+  return { at, date: `${parts.year}-${parts.month}-${parts.day}`, time: `${parts.hour}:${parts.minute}` };
+}
+
+// Sets a date or time input as a person picking from it would: value, then an input event.
+const setValue = (page, selector, value) => page.$eval(selector, (n, v) => {
+  n.value = v;
+  n.dispatchEvent(new Event('input', { bubbles: true }));
+}, value);
+
+// Records, in the page, each state the post's row shows, in order, while the list follows
+// live events; read back with seenStates.
+const watchStates = (page, id) => page.evaluate((postId) => {
+  window.__seen = [];
+  setInterval(() => {
+    const row = document.querySelector(`#view-body tr[data-post-id="${CSS.escape(postId)}"]`);
+    const state = row ? row.getAttribute('data-state') : null;
+    if (state && window.__seen[window.__seen.length - 1] !== state) window.__seen.push(state);
+  }, 200);
+}, id);
+const seenStates = (page) => page.evaluate(() => window.__seen);
+
 const stateOf = (page, id) => page.evaluate((postId) => {
   const row = document.querySelector(`#view-body tr[data-post-id="${CSS.escape(postId)}"]`);
   return row ? row.getAttribute('data-state') : null;
@@ -79,6 +108,12 @@ try {
     if (!(await hanako.$eval(`#compose-network-${n}`, (c) => c.checked))) await hanako.click(`#compose-network-${n}`);
   }
   await hanako.type('#compose-body', '12月29日から1月3日まで、ごみ収集はお休みです。');
+  // Far enough ahead for the chief to review and approve before it falls due.
+  const due = tokyoMinute(50);
+  summary.due = due.at.toISOString();
+  await hanako.click('#compose-when-at');
+  await setValue(hanako, '#compose-date', due.date);
+  await setValue(hanako, '#compose-time', due.time);
   await hanako.waitForFunction(() => document.querySelectorAll('.compose-preview .preview-card').length >= 2, { timeout: 10000 });
   await hanako.click('.compose .actions button.primary');
   await hanako.waitForSelector('#compose-status.ok', { timeout: 15000 });
@@ -98,6 +133,8 @@ try {
     network: n.getAttribute('data-network'), text: n.querySelector('pre').textContent,
   })));
   summary.proposer = await chief.$eval('article.proposal .proposal-meta', (n) => n.textContent);
+  // Due in about a minute, and nobody has approved anything yet (a usual wait of an hour).
+  summary.late = await chief.$$eval('article.proposal [data-late]', (n) => n.map((x) => x.getAttribute('data-late')));
   await axe(chief, 'approvals:ja');
   await chief.select('#lang-select', 'en');
   await chief.waitForFunction(() => document.querySelector('h1').textContent.trim() === 'Waiting for approval', { timeout: 10000 });
@@ -129,13 +166,16 @@ try {
   summary.approved = (await chief.$eval('article.proposal .proposal-status', (n) => n.textContent)).trim();
   await chief.evaluate(() => { location.hash = '#/posts'; });
   await chief.waitForSelector('#results-title', { timeout: 10000 });
-  for (const [who, page] of [['hanako', hanako], ['chief', chief]]) {
-    const ok = await page.waitForFunction((pid) => {
-      const row = document.querySelector(`#view-body tr[data-post-id="${CSS.escape(pid)}"]`);
-      return row && row.getAttribute('data-state') === 'published';
-    }, { timeout: 20000, polling: 500 }, postId).then(() => true, () => false);
-    summary[`published_seen_by_${who}`] = ok;
-  }
+  await Promise.all([watchStates(hanako, postId), watchStates(chief, postId)]);
+  const publishedBy = (page) => page.waitForFunction(() => window.__seen.includes('published'), {
+    timeout: Math.max(0, due.at - Date.now()) + 30000, polling: 500,
+  }).then(() => true, () => false);
+  const [byHanako, byChief] = await Promise.all([publishedBy(hanako), publishedBy(chief)]);
+  summary.published_seen_by_hanako = byHanako;
+  summary.published_seen_by_chief = byChief;
+  summary.states_seen_by_hanako = await seenStates(hanako);
+  summary.states_seen_by_chief = await seenStates(chief);
+  summary.published_after_due = Date.now() >= due.at.getTime();
   await chief.evaluate(() => { location.hash = '#/approvals'; });
   await chief.waitForSelector('#approvals-count', { timeout: 10000 });
   summary.waiting_after = await chief.$$eval('article.proposal', (a) => a.length);
