@@ -5,6 +5,7 @@
 //! is Gitea or Forgejo, anything else GitHub, as GitHub Enterprise's `/api/v3`).
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::git::forge::{Forge, ForgeKind};
@@ -118,43 +119,19 @@ impl ForgeApi {
         title: &str,
         description: &str,
     ) -> Result<PullRequest, ForgeApiError> {
-        let request = match self.kind {
-            ApiKind::GitHub => client
-                .post(format!("{}/repos/{}/pulls", self.base, self.project))
-                .bearer_auth(&self.token)
-                .header("Accept", "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28")
-                .json(&json!({"title": title, "head": branch, "base": base, "body": description})),
-            ApiKind::GitLab => client
-                .post(format!(
-                    "{}/projects/{}/merge_requests",
-                    self.base,
-                    utf8_percent_encode(&self.project, PROJECT_SEGMENT)
-                ))
-                .header("PRIVATE-TOKEN", &self.token)
-                .json(&json!({
-                    "source_branch": branch,
-                    "target_branch": base,
-                    "title": title,
-                    "description": description,
-                })),
-            ApiKind::Gitea => client
-                .post(format!("{}/repos/{}/pulls", self.base, self.project))
-                .header("Authorization", format!("token {}", self.token))
-                .json(&json!({"title": title, "head": branch, "base": base, "body": description})),
+        let payload = match self.kind {
+            ApiKind::GitLab => json!({
+                "source_branch": branch,
+                "target_branch": base,
+                "title": title,
+                "description": description,
+            }),
+            ApiKind::GitHub | ApiKind::Gitea => {
+                json!({"title": title, "head": branch, "base": base, "body": description})
+            }
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ForgeApiError::Unreachable(e.without_url().to_string()))?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !(200..300).contains(&status) {
-            return Err(ForgeApiError::Refused {
-                status,
-                message: refusal(&body),
-            });
-        }
+        let request = self.call(client, Method::POST, "pulls", "merge_requests");
+        let body = answer(request.json(&payload)).await?;
         let (url, number) = match self.kind {
             ApiKind::GitLab => (&body["web_url"], &body["iid"]),
             ApiKind::GitHub | ApiKind::Gitea => (&body["html_url"], &body["number"]),
@@ -178,45 +155,64 @@ impl ForgeApi {
         number: u64,
         text: &str,
     ) -> Result<(), ForgeApiError> {
-        let body = json!({ "body": text });
-        let request = match self.kind {
-            ApiKind::GitHub => client
-                .post(format!(
-                    "{}/repos/{}/issues/{number}/comments",
-                    self.base, self.project
-                ))
+        let path = format!("issues/{number}/comments");
+        let request = self.call(
+            client,
+            Method::POST,
+            &path,
+            &format!("merge_requests/{number}/notes"),
+        );
+        answer(request.json(&json!({ "body": text }))).await?;
+        Ok(())
+    }
+
+    /// A request to `repo_path` below GitHub's and Gitea's `repos/{project}`, or
+    /// `gitlab_path` below GitLab's `projects/{project}`, with the forge's own way of
+    /// presenting the token.
+    fn call(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        repo_path: &str,
+        gitlab_path: &str,
+    ) -> reqwest::RequestBuilder {
+        let url = match self.kind {
+            ApiKind::GitLab => format!(
+                "{}/projects/{}/{gitlab_path}",
+                self.base,
+                utf8_percent_encode(&self.project, PROJECT_SEGMENT)
+            ),
+            ApiKind::GitHub | ApiKind::Gitea => {
+                format!("{}/repos/{}/{repo_path}", self.base, self.project)
+            }
+        };
+        let request = client.request(method, url);
+        match self.kind {
+            ApiKind::GitHub => request
                 .bearer_auth(&self.token)
                 .header("Accept", "application/vnd.github+json")
                 .header("X-GitHub-Api-Version", "2022-11-28"),
-            ApiKind::GitLab => client
-                .post(format!(
-                    "{}/projects/{}/merge_requests/{number}/notes",
-                    self.base,
-                    utf8_percent_encode(&self.project, PROJECT_SEGMENT)
-                ))
-                .header("PRIVATE-TOKEN", &self.token),
-            ApiKind::Gitea => client
-                .post(format!(
-                    "{}/repos/{}/issues/{number}/comments",
-                    self.base, self.project
-                ))
-                .header("Authorization", format!("token {}", self.token)),
-        };
-        let response = request
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ForgeApiError::Unreachable(e.without_url().to_string()))?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(());
+            ApiKind::GitLab => request.header("PRIVATE-TOKEN", &self.token),
+            ApiKind::Gitea => request.header("Authorization", format!("token {}", self.token)),
         }
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        Err(ForgeApiError::Refused {
+    }
+}
+
+/// Sends `request`: the forge's JSON answer (null when it sent none), or its refusal.
+async fn answer(request: reqwest::RequestBuilder) -> Result<Value, ForgeApiError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| ForgeApiError::Unreachable(e.without_url().to_string()))?;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !(200..300).contains(&status) {
+        return Err(ForgeApiError::Refused {
             status,
             message: refusal(&body),
-        })
+        });
     }
+    Ok(body)
 }
 
 /// Where a pull request's review stands on the forge.
@@ -238,41 +234,14 @@ impl ForgeApi {
         client: &reqwest::Client,
         number: u64,
     ) -> Result<ReviewState, ForgeApiError> {
-        let request = match self.kind {
-            ApiKind::GitHub => client
-                .get(format!(
-                    "{}/repos/{}/pulls/{number}/reviews",
-                    self.base, self.project
-                ))
-                .bearer_auth(&self.token)
-                .header("Accept", "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28"),
-            ApiKind::GitLab => client
-                .get(format!(
-                    "{}/projects/{}/merge_requests/{number}/approvals",
-                    self.base,
-                    utf8_percent_encode(&self.project, PROJECT_SEGMENT)
-                ))
-                .header("PRIVATE-TOKEN", &self.token),
-            ApiKind::Gitea => client
-                .get(format!(
-                    "{}/repos/{}/pulls/{number}/reviews",
-                    self.base, self.project
-                ))
-                .header("Authorization", format!("token {}", self.token)),
-        };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ForgeApiError::Unreachable(e.without_url().to_string()))?;
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !(200..300).contains(&status) {
-            return Err(ForgeApiError::Refused {
-                status,
-                message: refusal(&body),
-            });
-        }
+        let path = format!("pulls/{number}/reviews");
+        let request = self.call(
+            client,
+            Method::GET,
+            &path,
+            &format!("merge_requests/{number}/approvals"),
+        );
+        let body = answer(request).await?;
         Ok(match self.kind {
             ApiKind::GitLab => gitlab_review(&body),
             ApiKind::GitHub | ApiKind::Gitea => reviews(&body),
