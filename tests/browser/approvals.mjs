@@ -5,45 +5,14 @@
 // desk for the next minute but one (Tokyo time); the chief signs in, finds it waiting with
 // both networks' previews, approves it; both watch it go scheduled → published live. axe-core checks the approvals and people views in
 // both languages. Prints "SUMMARY {json}" last.
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { launch } from './chromium.mjs';
+import { signIn, start } from './harness.mjs';
 
-const base = process.argv[2];
-const deps = process.env.OSHIRASE_BROWSER_DEPS;
-if (!base || !deps) {
-  console.error('usage: OSHIRASE_BROWSER_DEPS=DIR node approvals.mjs URL');
-  process.exit(2);
-}
-const require = createRequire(path.join(deps, 'package.json'));
-const puppeteer = require('puppeteer-core');
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const { base, puppeteer, summary, check, axe, printSummary } = start('approvals.mjs');
 const PASSWORD = 'ごみ収集 2026 winter';
 const HANAKO = 'hanako@city.example.jp';
 const CHIEF = 'koho-chief@city.example.jp';
 const TITLE = '年末年始のごみ収集';
-
-const summary = { failures: [], axe: { checked: [], violations: 0, details: [] } };
-const check = (ok, message) => {
-  if (!ok) {
-    summary.failures.push(message);
-    console.error(`FAIL: ${message}`);
-  }
-  return ok;
-};
-
-async function axe(page, name) {
-  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
-  const found = await page.evaluate(async (tags) => {
-    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-  }, WCAG);
-  summary.axe.checked.push(name);
-  summary.axe.violations += found.length;
-  for (const v of found) summary.axe.details.push({ view: name, ...v });
-}
 
 // A page of its own browser context (its own cookies), signed in.
 async function signedIn(browser, email) {
@@ -54,12 +23,7 @@ async function signedIn(browser, email) {
   await page.evaluateOnNewDocument(() => {
     Object.defineProperty(navigator, 'languages', { get: () => ['ja-JP', 'ja'] });
   });
-  await page.goto(`${base}signin.html`, { waitUntil: 'networkidle0' });
-  await page.type('#signin-email', email);
-  await page.type('#signin-password', PASSWORD);
-  await page.click('#signin-submit');
-  // The dashboard keeps its live stream open, so the network never idles.
-  await page.waitForFunction(() => location.pathname === '/' && !document.getElementById('session').hidden, { timeout: 10000 });
+  await signIn(page, base, email, PASSWORD);
   return page;
 }
 
@@ -184,4 +148,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`SUMMARY ${JSON.stringify(summary)}`);
+printSummary();

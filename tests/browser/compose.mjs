@@ -5,35 +5,16 @@
 // post, watches X's count change while typing, attaches an image with its description,
 // checks the draft survives a reload, runs axe-core on the view in both languages, and
 // proposes it. Prints "SUMMARY {json}" last.
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch } from './chromium.mjs';
+import { signIn, start } from './harness.mjs';
 
-const base = process.argv[2];
-const deps = process.env.OSHIRASE_BROWSER_DEPS;
-if (!base || !deps) {
-  console.error('usage: OSHIRASE_BROWSER_DEPS=DIR node compose.mjs URL');
-  process.exit(2);
-}
+const { base, puppeteer, summary, check, axe, printSummary } = start('compose.mjs');
 const here = path.dirname(fileURLToPath(import.meta.url));
 const IMAGE = path.resolve(here, '../../content-example/posts/images/gomi-nenmatsu-calendar.png');
-const require = createRequire(path.join(deps, 'package.json'));
-const puppeteer = require('puppeteer-core');
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 const HANAKO = { email: 'hanako@city.example.jp', password: 'ごみ収集 2026 winter' };
 const XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">';
-
-const summary = { failures: [], axe: { checked: [], violations: 0, details: [] } };
-const check = (ok, message) => {
-  if (!ok) {
-    summary.failures.push(message);
-    console.error(`FAIL: ${message}`);
-  }
-  return ok;
-};
 
 const browser = await launch(puppeteer);
 try {
@@ -45,27 +26,12 @@ try {
   });
   const text = (selector) => page.$eval(selector, (n) => n.textContent.trim()).catch(() => null);
   const xCount = () => text('.count[data-network="x"]');
-  async function axe(name) {
-    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
-    const found = await page.evaluate(async (tags) => {
-      const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
-      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-    }, WCAG);
-    summary.axe.checked.push(name);
-    summary.axe.violations += found.length;
-    for (const v of found) summary.axe.details.push({ view: name, ...v });
-  }
   async function clearAndType(selector, value) {
     await page.$eval(selector, (n) => { n.value = ''; n.dispatchEvent(new Event('input')); });
     await page.type(selector, value);
   }
 
-  await page.goto(`${base}signin.html`, { waitUntil: 'networkidle0' });
-  await page.type('#signin-email', HANAKO.email);
-  await page.type('#signin-password', HANAKO.password);
-  await page.click('#signin-submit');
-  await page.waitForFunction(() => location.pathname === '/' && !document.getElementById('session').hidden, { timeout: 10000 });
-  // The dashboard keeps its live stream open, so the network never idles: wait for the form.
+  await signIn(page, base, HANAKO.email, HANAKO.password);
   await page.evaluate(() => { location.hash = '#/compose'; });
   await page.waitForSelector('#compose-network-x', { timeout: 10000 });
   summary.heading = await text('h1');
@@ -106,7 +72,7 @@ try {
   await page.waitForSelector('#compose-alt-0', { timeout: 10000 });
   await page.type('#compose-alt-0', '年末年始の収集日カレンダー');
   await page.waitForFunction(() => document.getElementById('compose-preview-body').textContent.includes('1'), { timeout: 10000 });
-  await axe('compose:ja');
+  await axe(page, 'compose:ja');
 
   // The draft survives a reload, and the view passes axe in English too.
   await new Promise((r) => setTimeout(r, 600));
@@ -118,7 +84,7 @@ try {
   await page.waitForSelector('#compose-title');
   summary.heading_en = await text('h1');
   await page.waitForFunction(() => document.querySelector('.count[data-network="x"]') !== null, { timeout: 10000 });
-  await axe('compose:en');
+  await axe(page, 'compose:en');
   await page.select('#lang-select', 'ja');
   await page.waitForSelector('#compose-title');
 
@@ -136,4 +102,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`SUMMARY ${JSON.stringify(summary)}`);
+printSummary();

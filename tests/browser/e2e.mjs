@@ -4,45 +4,25 @@
 // OSHIRASE_BROWSER_ARTIFACTS. Prints "READY" when the page is up (the Rust side then merges
 // a post due a few seconds later) and, last, "SUMMARY {json}" for the Rust test to check.
 // A failed check is collected, not thrown, so one run reports everything that is wrong.
-import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { launch } from './chromium.mjs';
+import { start, WCAG } from './harness.mjs';
 
-const base = process.argv[2];
-const deps = process.env.OSHIRASE_BROWSER_DEPS;
-if (!base || !deps) {
-  console.error('usage: OSHIRASE_BROWSER_DEPS=DIR node e2e.mjs URL');
-  process.exit(2);
-}
-const require = createRequire(path.join(deps, 'package.json'));
-const puppeteer = require('puppeteer-core');
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const artifacts = process.env.OSHIRASE_BROWSER_ARTIFACTS || 'target/browser-artifacts';
 mkdirSync(artifacts, { recursive: true });
 
 const SOON = 'posts/soon';
 const XSS_TITLE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">';
 const XSS_BODY = '<img src=x onerror="window.__pwned=2">\n<script>window.__pwned=1</script>';
-const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 
-const summary = {
-  failures: [],
+const { base, puppeteer, summary, check, axe: axeOn, injectAxe, printSummary } = start('e2e.mjs', {
   live: { scheduled: false, published: false, reloaded: null, announced: null },
-  axe: { checked: [], violations: 0, details: [] },
   xss: {},
   lang: {},
   search: {},
   screenshots: [],
-};
-
-function check(ok, message) {
-  if (!ok) {
-    summary.failures.push(message);
-    console.error(`FAIL: ${message}`);
-  }
-  return ok;
-}
+});
 
 const log = (message) => console.error(`e2e: ${message}`);
 
@@ -72,26 +52,7 @@ try {
   const text = (selector) => page.$eval(selector, (n) => n.textContent.trim()).catch(() => null);
   const wait = (fn, arg, timeout = 10000) => page.waitForFunction(fn, { timeout, polling: 'mutation' }, arg);
 
-  async function axe(name) {
-    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) {
-      // Runtime.evaluate is not subject to the page's CSP, unlike a <script> tag would be.
-      await page.evaluate(axeSource);
-    }
-    const result = await page.evaluate(async (tags) => {
-      const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
-      return r.violations.map((v) => ({
-        id: v.id, impact: v.impact, help: v.help,
-        nodes: v.nodes.slice(0, 5).map((n) => ({ target: n.target.join(' '), summary: n.failureSummary })),
-      }));
-    }, WCAG);
-    summary.axe.checked.push(name);
-    summary.axe.violations += result.length;
-    for (const v of result) {
-      summary.axe.details.push({ view: name, ...v });
-      console.error(`axe ${name}: ${v.id} (${v.impact}) ${v.help}`);
-      for (const n of v.nodes) console.error(`    ${n.target}\n      ${String(n.summary).replace(/\n/g, '\n      ')}`);
-    }
-  }
+  const axe = (name) => axeOn(page, name);
 
   // Navigates by following the dashboard's own link, as a person would.
   async function go(route, ready) {
@@ -122,7 +83,7 @@ try {
       input.id = 'planted-unlabelled-input';
       document.getElementById('main').append(input);
     });
-    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
+    await injectAxe(page);
     const ids = await page.evaluate(async (tags) => (await window.axe.run(document, { runOnly: { type: 'tag', values: tags } }))
       .violations.map((v) => v.id), WCAG);
     await page.evaluate(() => document.getElementById('planted-unlabelled-input').remove());
@@ -337,4 +298,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`SUMMARY ${JSON.stringify(summary)}`);
+printSummary();

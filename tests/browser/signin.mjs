@@ -4,32 +4,12 @@
 // on the sign-in page, axe-core on it in both languages, a wrong password said in the
 // page, markup typed into the fields staying text, the session cookie out of reach of
 // scripts, the person shown on the dashboard, and sign-out. Prints "SUMMARY {json}" last.
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { launch } from './chromium.mjs';
+import { start } from './harness.mjs';
 
-const base = process.argv[2];
-const deps = process.env.OSHIRASE_BROWSER_DEPS;
-if (!base || !deps) {
-  console.error('usage: OSHIRASE_BROWSER_DEPS=DIR node signin.mjs URL');
-  process.exit(2);
-}
-const require = createRequire(path.join(deps, 'package.json'));
-const puppeteer = require('puppeteer-core');
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const { base, puppeteer, summary, check, axe, printSummary } = start('signin.mjs');
 const HANAKO = { email: 'hanako@city.example.jp', password: 'ごみ収集 2026 winter', name: '足立 花子' };
 const XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">';
-
-const summary = { failures: [], axe: { checked: [], violations: 0, details: [] } };
-const check = (ok, message) => {
-  if (!ok) {
-    summary.failures.push(message);
-    console.error(`FAIL: ${message}`);
-  }
-  return ok;
-};
 
 const browser = await launch(puppeteer);
 try {
@@ -40,16 +20,6 @@ try {
     Object.defineProperty(navigator, 'languages', { get: () => ['ja-JP', 'ja'] });
   });
   const text = (selector) => page.$eval(selector, (n) => n.textContent.trim()).catch(() => null);
-  async function axe(name) {
-    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(axeSource);
-    const found = await page.evaluate(async (tags) => {
-      const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
-      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-    }, WCAG);
-    summary.axe.checked.push(name);
-    summary.axe.violations += found.length;
-    for (const v of found) summary.axe.details.push({ view: name, ...v });
-  }
   async function submit(email, password) {
     await page.$eval('#signin-email', (n) => { n.value = ''; });
     await page.$eval('#signin-password', (n) => { n.value = ''; });
@@ -64,10 +34,10 @@ try {
   check(summary.landed === '/signin.html', `a signed-out browser is sent to sign in (at ${page.url()})`);
   await page.waitForFunction(() => document.querySelector('h1').textContent !== '');
   summary.heading_ja = await text('h1');
-  await axe('signin:ja');
+  await axe(page, 'signin:ja');
   await page.select('#lang-select', 'en');
   summary.heading_en = await text('h1');
-  await axe('signin:en');
+  await axe(page, 'signin:en');
   await page.select('#lang-select', 'ja');
 
   // A wrong password is said on the page, next to the form, and markup stays text.
@@ -77,7 +47,7 @@ try {
   await submit(HANAKO.email, 'guess');
   await page.waitForFunction(() => document.getElementById('signin-error').textContent !== '');
   check(new URL(page.url()).pathname === '/signin.html', 'a wrong password stays on the sign-in page');
-  await axe('signin-error:ja');
+  await axe(page, 'signin-error:ja');
 
   // The right one opens the dashboard, showing who is signed in.
   await submit(HANAKO.email, HANAKO.password);
@@ -89,7 +59,7 @@ try {
   summary.cookie = session ? { httpOnly: session.httpOnly, sameSite: session.sameSite } : null;
   summary.script_sees_cookie = await page.evaluate(() => document.cookie.includes('oshirase_session'));
   await page.waitForFunction(() => document.getElementById('view-body').textContent !== '');
-  await axe('dashboard-signed-in:ja');
+  await axe(page, 'dashboard-signed-in:ja');
   summary.pwned = await page.evaluate(() => window.__pwned ?? null);
 
   // Sign-out ends the session: back to the sign-in page, and the dashboard stays closed.
@@ -102,4 +72,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(`SUMMARY ${JSON.stringify(summary)}`);
+printSummary();
