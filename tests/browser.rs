@@ -26,6 +26,7 @@ use common::*;
 use oshirase::cli::resolve::{resolve, Resolution};
 use oshirase::model::event::EventKind;
 use oshirase::model::records::{NewEvent, State};
+use oshirase::web::auth::people::Role;
 use serde_json::Value;
 
 const CALENDAR_PNG: &[u8] =
@@ -557,7 +558,7 @@ async fn signing_in_in_headless_chromium() {
         )],
     );
     let data = tempfile::tempdir().unwrap();
-    let settings = signing_in_as_hanako(&repo.path, data.path(), "環境部");
+    let settings = signing_in(&repo.path, data.path(), &[hanako("環境部")]);
     let service = oshirase::cli::serve::Service::start(settings)
         .await
         .expect("service starts");
@@ -613,7 +614,7 @@ async fn composing_and_proposing_in_headless_chromium() {
     ));
     let main_before = repo.git(CHIEF, &["rev-parse", "main"]);
     let data = tempfile::tempdir().unwrap();
-    let mut settings = signing_in_as_hanako(&repo.path, data.path(), "環境部 清掃課");
+    let mut settings = signing_in(&repo.path, data.path(), &[hanako("環境部 清掃課")]);
     // A forge in front of the repository, so the proposal gets its pull request.
     let forge =
         fake_forges::start(fake_forges::Kind::GitHub, "city/posts", repo.path.clone()).await;
@@ -697,30 +698,9 @@ async fn proposing_approving_and_publishing_in_headless_chromium() {
     let repo = GitRepo::new(&config(MERGE, "2h", ""));
     let main_before = repo.git(CHIEF, &["rev-parse", "main"]);
     let data = tempfile::tempdir().unwrap();
-    let mut settings = signing_in_as_hanako(&repo.path, data.path(), "環境部 清掃課");
     // The chief: an admin, and the account's approver.
-    let people = oshirase::web::auth::people::PeopleFile::open(data.path()).unwrap();
-    people
-        .update(|all| {
-            all.add(
-                oshirase::web::auth::people::NewPerson {
-                    email: CHIEF.1,
-                    name: "佐藤 一郎",
-                    department: Some("広報課"),
-                    role: oshirase::web::auth::people::Role::Admin,
-                    password: "ごみ収集 2026 winter",
-                    iterations: 1000,
-                },
-                Utc::now(),
-            )
-        })
-        .unwrap();
-    settings.auth = oshirase::web::auth::for_listen(
-        settings.listen,
-        &oshirase::support::secrets::Secrets::default(),
-        Some(people),
-    )
-    .unwrap();
+    let chief = (CHIEF.1, "佐藤 一郎", "広報課", Role::Admin);
+    let settings = signing_in(&repo.path, data.path(), &[hanako("環境部 清掃課"), chief]);
     let service = oshirase::cli::serve::Service::start(settings)
         .await
         .expect("service starts");
@@ -815,35 +795,30 @@ async fn proposing_approving_and_publishing_in_headless_chromium() {
     assert_eq!(s["axe"]["violations"], 0, "{}", s["axe"]["details"]);
 }
 
-/// Serve settings whose people.json holds 足立 花子 (staff, `department`), who signs in
-/// with the password the scripts type.
-fn signing_in_as_hanako(
+/// Serve settings whose people.json holds `people`, who sign in with the password the
+/// scripts type (`desk::PASSWORD`).
+fn signing_in(
     repo: &std::path::Path,
     data: &std::path::Path,
-    department: &str,
+    people: &[desk::Person],
 ) -> oshirase::cli::serve::ServeSettings {
-    use oshirase::web::auth::people::{NewPerson, People, PeopleFile, Role};
-    let mut people = People::default();
-    people
-        .add(
-            NewPerson {
-                email: "hanako@city.example.jp",
-                name: "足立 花子",
-                department: Some(department),
-                role: Role::Staff,
-                password: "ごみ収集 2026 winter",
-                iterations: 1000,
-            },
-            Utc::now(),
-        )
-        .unwrap();
-    people.save(data).unwrap();
+    let people = desk::people_file(data, people);
     let mut settings = settings(repo, data);
     settings.auth = oshirase::web::auth::for_listen(
         settings.listen,
         &oshirase::support::secrets::Secrets::default(),
-        Some(PeopleFile::open(data).unwrap()),
+        Some(people),
     )
     .unwrap();
     settings
+}
+
+/// 足立 花子, staff in `department`.
+fn hanako(department: &'static str) -> desk::Person {
+    (
+        "hanako@city.example.jp",
+        "足立 花子",
+        department,
+        Role::Staff,
+    )
 }
