@@ -15,6 +15,7 @@ use crate::content::network_config::{self, FieldError, RawNetwork};
 pub use crate::content::network_config::{
     NetworkConfig, NetworkKind, NetworkSettings, Rate, Visibility,
 };
+use crate::content::policy::{Policy, RawPolicy};
 use crate::content::yaml_limits;
 
 /// The name of the configuration file at the content root.
@@ -42,6 +43,8 @@ struct RawConfig {
     timezone: Option<String>,
     max_lateness: Option<String>,
     retry_for: Option<String>,
+    /// The office's rules for every account (see `content::policy`).
+    policy: Option<RawPolicy>,
     #[serde(default)]
     accounts: BTreeMap<String, RawAccount>,
 }
@@ -52,6 +55,8 @@ struct RawAccount {
     approval: Option<RawApproval>,
     /// Who may propose posts for the account; absent, anyone may.
     proposers: Option<Vec<String>>,
+    /// Adds to or replaces the repository's `policy:` for this account.
+    policy: Option<RawPolicy>,
     #[serde(default)]
     networks: BTreeMap<String, RawNetwork>,
 }
@@ -82,6 +87,9 @@ pub struct Account {
     pub approval: Approval,
     /// `proposers:` — who may propose posts for the account (`None`: anyone).
     pub proposers: Option<Vec<Proposer>>,
+    /// `policy:` as it applies to this account; `None` when neither the repository nor
+    /// the account has one, and posts are checked as before policies existed.
+    pub policy: Option<Policy>,
     pub networks: BTreeMap<String, NetworkConfig>,
 }
 
@@ -311,6 +319,10 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
     if raw.accounts.is_empty() {
         return Err(("accounts".into(), "at least one account is required".into()));
     }
+    let policy = raw
+        .policy
+        .map(|p| Policy::validate("policy", p, &Policy::default()))
+        .transpose()?;
     let mut accounts = BTreeMap::new();
     for (name, account) in raw.accounts {
         check_name(&format!("accounts.{name}"), &name)?;
@@ -322,6 +334,14 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
             .proposers
             .map(|list| validate_proposers(&name, list))
             .transpose()?;
+        let policy = match (account.policy, &policy) {
+            (None, repo_wide) => repo_wide.clone(),
+            (Some(raw), repo_wide) => Some(Policy::validate(
+                &format!("accounts.{name}.policy"),
+                raw,
+                repo_wide.as_ref().unwrap_or(&Policy::default()),
+            )?),
+        };
         if account.networks.is_empty() {
             return Err((
                 format!("accounts.{name}.networks"),
@@ -343,6 +363,7 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
                 name,
                 approval,
                 proposers,
+                policy,
                 networks,
             },
         );

@@ -16,6 +16,7 @@ pub mod info;
 pub mod links;
 pub mod network_config;
 pub mod not_a_post;
+pub mod policy;
 pub mod post;
 pub mod problem;
 pub mod render;

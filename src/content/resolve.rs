@@ -2,8 +2,8 @@
 //! when, and the exact text and images each network receives.
 //!
 //! Problems with the post as a whole (an unknown account or network, an unusable time, a
-//! missing image) are errors; a text or image that one network cannot take only marks that
-//! network's delivery, so the others still go out.
+//! missing image, a word the account's `policy:` forbids) are errors; a text or image that
+//! one network cannot take only marks that network's delivery, so the others still go out.
 
 use chrono::{DateTime, Utc};
 
@@ -76,6 +76,11 @@ impl Post {
                     Some(net) => deliveries.push(self.plan_network(net, &images)),
                     None => problems.push(self.unknown_network(account, name)),
                 }
+            }
+            if let Some(policy) = &account.policy {
+                let findings = policy.review(&self);
+                problems.extend(findings.errors);
+                warnings.extend(findings.warnings);
             }
         }
         if !problems.is_empty() {
