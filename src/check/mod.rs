@@ -12,6 +12,7 @@
 pub mod output;
 
 mod files;
+mod repeats;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -165,6 +166,16 @@ impl Scope {
             || self.changed.as_ref().is_some_and(|c| c.contains(path))
     }
 
+    /// Compared by the duplicate guard as part of the change: named or changed, or, when
+    /// `check` looks at the whole repository, not yet out.
+    fn is_reviewed(&self, path: &str, at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        if self.selected.is_some() || self.changed.is_some() {
+            self.is_new(path)
+        } else {
+            at.is_none_or(|t| t > now)
+        }
+    }
+
     /// With `--base` the preview shows what the pull request changes, so a year of old
     /// posts does not bury it (errors are still reported for all).
     fn is_previewed(&self, path: &str) -> bool {
@@ -189,6 +200,10 @@ pub fn check(opts: &CheckOptions) -> Result<CheckReport, UsageError> {
         }
     }
     tally.find_repeats(&shown);
+    let zone = config.as_ref().and_then(|c| c.timezone);
+    let (errors, warnings) = repeats::find(&tally.sent, opts.now, zone);
+    tally.problems.extend(errors);
+    tally.warnings.extend(warnings);
     Ok(CheckReport {
         files: found.iter().filter(|f| scope.is_selected(&f.path)).count(),
         timezone: config.as_ref().and_then(|c| c.timezone),
@@ -233,6 +248,8 @@ struct Tally {
     problems: Vec<(String, Problem)>,
     warnings: Vec<(String, Problem)>,
     posts: Vec<PostPreview>,
+    /// The texts of the posts whose account guards against repeats.
+    sent: Vec<repeats::Sent>,
     /// Reported whatever files are selected: without a configuration no post is checked.
     config_problem: Option<Problem>,
 }
@@ -308,12 +325,38 @@ impl Tally {
                 self.warnings.push((path.clone(), warning));
             }
         }
+        let account = config.accounts.get(&resolved.account);
+        let window = account.and_then(|a| a.policy.as_ref()?.duplicates);
         for d in &resolved.deliveries {
             if let Some(p) = &d.problem {
                 self.problems.push((path.clone(), p.clone()));
             }
-            let key = (d.network.clone(), d.text.clone());
-            self.texts.entry(key).or_default().push(path.clone());
+            match window {
+                Some(window) => {
+                    let line = match resolved.post.text.contains_key(&d.network) {
+                        true => resolved.post.line_of("text"),
+                        false => resolved.post.body_line,
+                    };
+                    let sent = repeats::Sent {
+                        path: path.clone(),
+                        shown: f.shown.clone(),
+                        line,
+                        account: resolved.account.clone(),
+                        network: d.network.clone(),
+                        kind: d.kind,
+                        at: resolved.publish_at,
+                        reviewed: scope.is_reviewed(path, resolved.publish_at, now),
+                        window,
+                        skeleton: String::new(),
+                    };
+                    self.sent.push(sent.text(&d.text));
+                }
+                // Without the guard, the same text twice is still worth a warning.
+                None => {
+                    let key = (d.network.clone(), d.text.clone());
+                    self.texts.entry(key).or_default().push(path.clone());
+                }
+            }
         }
         if scope.is_previewed(path) {
             self.posts.push(PostPreview {
