@@ -109,13 +109,20 @@ impl Draft {
         let mut refs = Vec::new();
         for (i, image) in self.images.iter().enumerate() {
             let (name, bytes) = image.decoded(i)?;
-            if images.iter().any(|(n, _): &(String, Vec<u8>)| *n == name) {
+            // Case-blind, as the file systems of many of the office's machines are.
+            if images
+                .iter()
+                .any(|(n, _): &(String, Vec<u8>)| n.eq_ignore_ascii_case(&name))
+            {
                 return Err(bad(format!("images[{i}].name"), "used twice"));
             }
-            refs.push((
-                format!("images/{}", file_name(&name)),
-                image.alt.trim().to_string(),
-            ));
+            if image.alt.trim().is_empty() {
+                return Err(bad(
+                    format!("images[{i}].alt"),
+                    "describe the image for people who cannot see it",
+                ));
+            }
+            refs.push((relative_ref(&path, &name), image.alt.trim().to_string()));
             images.push((name, bytes));
         }
         let text = format!(
@@ -304,13 +311,15 @@ impl DraftImage {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
         if !plain
+            || is_reserved(name)
             || !ext
                 .as_deref()
                 .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e))
         {
             return Err(bad(
                 format!("images[{i}].name"),
-                "use a plain file name of a-z, 0-9, ., - and _ ending in .png, .jpg, .gif or .webp",
+                "use a plain file name of a-z, 0-9, ., - and _ ending in .png, .jpg, .gif or .webp \
+                 (not a name Windows reserves, such as CON or NUL)",
             ));
         }
         // Base64 of the limit is 4/3 of it: refuse a huge value before decoding it.
@@ -331,8 +340,26 @@ fn too_large() -> String {
     format!("larger than {} MB", MAX_IMAGE_BYTES / 1024 / 1024)
 }
 
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+/// A name Windows keeps for a device whatever its extension (`CON.png`, `nul.jpg`): a
+/// clone of the repository on a staff member's PC could not hold the file.
+fn is_reserved(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).to_ascii_lowercase();
+    let numbered = |prefix: &str| {
+        stem.strip_prefix(prefix)
+            .is_some_and(|n| n.len() == 1 && n.as_bytes()[0].is_ascii_digit() && n != "0")
+    };
+    matches!(stem.as_str(), "con" | "prn" | "aux" | "nul") || numbered("com") || numbered("lpt")
+}
+
+/// How the post at `post` (from the content directory) names the image at `image`:
+/// relative to the post's own folder, as the post format resolves it.
+fn relative_ref(post: &str, image: &str) -> String {
+    let depth = post.matches('/').count();
+    let up = depth.saturating_sub(POSTS_DIR.matches('/').count() + 1);
+    let below_posts = image
+        .strip_prefix(&format!("{POSTS_DIR}/"))
+        .unwrap_or(image);
+    format!("{}{below_posts}", "../".repeat(up))
 }
 
 /// Line ends as a file has them: `\n`, and one at the end.
@@ -504,5 +531,39 @@ mod tests {
         let f = d.to_file(today()).unwrap();
         assert!(f.path.starts_with("posts/2026-12-03-post-"), "{}", f.path);
         assert!(!f.path[6..].contains('/') && !f.path.contains(".."));
+    }
+
+    #[test]
+    fn reserved_names_a_second_image_of_the_same_name_and_a_missing_alt_are_refused() {
+        for name in ["CON.png", "nul.jpg", "Aux.gif", "com1.webp", "LPT9.png"] {
+            let mut d = draft();
+            d.images[0].name = name.into();
+            let e = d.to_file(today()).unwrap_err();
+            assert_eq!(e.field, "images[0].name", "{name}: {e}");
+        }
+        let mut d = draft();
+        d.images[0].name = "com0.png".into();
+        assert!(d.to_file(today()).is_ok(), "com0 is not reserved");
+        let mut d = draft();
+        let mut again = d.images[0].clone();
+        again.name = "Calendar.PNG".into();
+        d.images.push(again);
+        assert_eq!(d.to_file(today()).unwrap_err().field, "images[1].name");
+        let mut d = draft();
+        d.images[0].alt = "  ".into();
+        assert_eq!(d.to_file(today()).unwrap_err().field, "images[0].alt");
+    }
+
+    #[test]
+    fn a_post_in_a_sub_folder_names_its_images_from_its_own_folder() {
+        let f = draft().to_file_at("posts/2026/12/gomi.md".into()).unwrap();
+        assert_eq!(f.images[0].0, "posts/images/calendar.png");
+        assert!(
+            f.text.contains("path: ../../images/calendar.png"),
+            "{}",
+            f.text
+        );
+        let f = draft().to_file_at("posts/gomi.md".into()).unwrap();
+        assert!(f.text.contains("path: images/calendar.png"), "{}", f.text);
     }
 }
