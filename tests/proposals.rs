@@ -502,3 +502,149 @@ async fn a_configured_forge_opens_the_pull_request_with_the_preview_in_it() {
 fn reqwest_client() -> reqwest::Client {
     oshirase::networks::http::init().unwrap().clone()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_written_post_opens_in_the_desk_without_loss_and_its_change_is_proposed() {
+    let repo = GitRepo::new(&config(BRANCH, "2h", X_NETWORK));
+    // Written by hand: in a sub-folder, with an id, a time with an offset and seconds, a
+    // text for X, an image named from its own folder, and Markdown in the body.
+    let hand_written = "\
+---
+title: 年末年始のごみ収集
+id: gomi/nenmatsu-2026
+publish_at: 2026-12-28T19:00:30+09:00
+networks: [x, portal]
+department: 環境部 清掃課
+text:
+  x: |
+    年末年始はごみ収集をお休みします #足立区
+images:
+  - path: ../images/cal.png
+    alt: 収集日のカレンダー
+---
+12月29日から1月3日まで、**ごみ収集**はお休みです。
+
+- 燃やすごみ: 1月4日から
+- 詳しくは [区のページ](https://www.city.example.jp/gomi) へ
+";
+    repo.write_bytes("posts/images/cal.png", CALENDAR_PNG);
+    repo.propose_and_merge("hand-written", &[("posts/2026/gomi.md", hand_written)]);
+    let main_before = repo.git(CHIEF, &["rev-parse", "main"]);
+    let data = tempfile::tempdir().unwrap();
+    let service = start(settings(&repo.path, data.path())).await;
+    let addr = service.addr;
+    let x_before = service
+        .store
+        .delivery("gomi/nenmatsu-2026", "x")
+        .unwrap()
+        .expect("synced")
+        .text;
+    let hanako = blocking(move || Browser::sign_in(addr, HANAKO)).await;
+
+    let (status, opened) = hanako.get("/api/drafts/gomi%2Fnenmatsu-2026");
+    assert_eq!(status, 200, "{opened}");
+    assert_eq!(opened["file"], "posts/2026/gomi.md");
+    assert_eq!(opened["commit"], main_before.as_str());
+    let d = &opened["draft"];
+    assert_eq!(d["id"], "gomi/nenmatsu-2026");
+    assert_eq!(d["publish_at"], "2026-12-28T19:00:30+09:00");
+    assert_eq!(d["networks"], json!(["x", "portal"]));
+    assert_eq!(d["department"], "環境部 清掃課");
+    assert_eq!(d["text"]["x"], "年末年始はごみ収集をお休みします #足立区\n");
+    assert_eq!(d["images"][0]["name"], "cal.png");
+    assert_eq!(d["images"][0]["alt"], "収集日のカレンダー");
+    assert_eq!(
+        d["images"][0]["data"],
+        base64::engine::general_purpose::STANDARD.encode(CALENDAR_PNG)
+    );
+    assert!(
+        d["body"]
+            .as_str()
+            .unwrap()
+            .contains("[区のページ](https://www.city.example.jp/gomi)"),
+        "{d}"
+    );
+
+    // Proposed as it opened: the post's own file changes, and every network gets what it
+    // got before.
+    let (status, made) = hanako.send(
+        "POST",
+        "/api/proposals?edit=gomi%2Fnenmatsu-2026",
+        &opened["draft"],
+        &[],
+    );
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["file"], "posts/2026/gomi.md");
+    let branch = made["branch"].as_str().unwrap().to_string();
+    assert!(
+        branch.starts_with("proposals/") && branch.ends_with("-edit-gomi"),
+        "{branch}"
+    );
+    let p = &repo.path;
+    assert_eq!(git(p, &["rev-parse", "main"]), main_before);
+    assert_eq!(
+        git(p, &["log", "-1", "--format=%an <%ae>|%s", &branch]),
+        format!("山田 花子 <{HANAKO}>|Propose a change: 年末年始のごみ収集")
+    );
+    let changed = git(p, &["diff", "--name-only", "main", &branch]);
+    assert!(
+        changed.is_empty() || changed == "posts/2026/gomi.md",
+        "only the post's own file: {changed}"
+    );
+
+    // Changed on the desk, and merged: the same post, with the new department.
+    let mut edited = opened["draft"].clone();
+    edited["department"] = json!("環境部 ごみ減量推進課");
+    let (status, again) = hanako.send(
+        "POST",
+        "/api/proposals?edit=gomi%2Fnenmatsu-2026",
+        &edited,
+        &[],
+    );
+    assert_eq!(
+        (status, again["field"].as_str()),
+        (409, Some("title")),
+        "the same day's edit branch is taken: {again}"
+    );
+    repo.git(CHIEF, &["branch", "-q", "-D", &branch]);
+    let (status, made) = hanako.send(
+        "POST",
+        "/api/proposals?edit=gomi%2Fnenmatsu-2026",
+        &edited,
+        &[],
+    );
+    assert_eq!(status, 201, "{made}");
+    repo.git(CHIEF, &["merge", "--no-ff", "-q", "-m", "承認", &branch]);
+    service.request_sync();
+    let store = service.store.clone();
+    assert!(
+        wait_for(Duration::from_secs(10), || store
+            .post("gomi/nenmatsu-2026")
+            .ok()
+            .flatten()
+            .is_some_and(
+                |v| v.post.department.as_deref() == Some("環境部 ごみ減量推進課")
+            ))
+        .await
+    );
+    let x_after = service
+        .store
+        .delivery("gomi/nenmatsu-2026", "x")
+        .unwrap()
+        .unwrap()
+        .text;
+    assert_eq!(
+        x_after, x_before,
+        "nothing lost on the way through the desk"
+    );
+    assert_eq!(service.store.posts().unwrap().len(), 1, "no second post");
+
+    // Bad requests: an unknown post, an unknown parameter.
+    let (status, _) = hanako.get("/api/drafts/posts%2Fnone");
+    assert_eq!(status, 404);
+    let (status, refused) = hanako.send("POST", "/api/proposals?edit=posts%2Fnone", &edited, &[]);
+    assert_eq!(status, 404, "{refused}");
+    let (status, refused) = hanako.send("POST", "/api/proposals?author=x", &edited, &[]);
+    assert_eq!(status, 400, "{refused}");
+    service.shutdown().await;
+}

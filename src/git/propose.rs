@@ -64,6 +64,9 @@ pub struct ProposalCommit<'a> {
     /// `None` starts a new branch; `Some(tip)` adds a commit to a branch that must still
     /// be at `tip` (so two tabs cannot overwrite each other's work unseen).
     pub on_top_of: Option<Oid>,
+    /// The post file is a change to one already on the publish branch (a post opened in
+    /// the desk), not a new post whose path must be free.
+    pub edits: bool,
 }
 
 pub fn open(path: &Path) -> Result<Repository, ProposeError> {
@@ -112,7 +115,7 @@ pub fn write(repo: &Repository, p: &ProposalCommit<'_>) -> Result<Oid, ProposeEr
                 .find_branch(p.publish_branch, BranchType::Local)
                 .map_err(|_| ProposeError::NoPublishBranch(p.publish_branch.to_string()))?;
             let tip = publish.get().peel_to_commit()?;
-            if let Some((post, _)) = p.files.first() {
+            if let Some((post, _)) = p.files.first().filter(|_| !p.edits) {
                 let on_publish = repo_path(p.content_dir, post);
                 if tip.tree()?.get_path(Path::new(&on_publish)).is_ok() {
                     return Err(ProposeError::FileExists { path: on_publish });

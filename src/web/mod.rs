@@ -11,6 +11,7 @@ pub mod approvals;
 pub mod assets;
 pub mod auth;
 pub mod desk;
+pub mod edits;
 pub mod health;
 pub mod hook_deliveries;
 pub mod hooks;

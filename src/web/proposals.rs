@@ -32,6 +32,7 @@ use crate::model::records::{Actor, NewEvent};
 use crate::web::approvals;
 use crate::web::auth::SignedIn;
 use crate::web::desk::{checked, config_in_force, lang_of, Preview, PreviewError};
+use crate::web::edits;
 use crate::web::http_server::ClientAddr;
 use crate::web::reply::{blocking, error_reply, is_json, json_reply, not_json};
 use crate::web::state::AppState;
@@ -69,6 +70,7 @@ pub(crate) type ProposalReply = Result<warp::reply::Response, warp::reply::Respo
 pub fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let state_for_drafts = state.clone();
     let with_state = warp::any().map(move || state.clone());
     let person = warp::header::headers_cloned().and(warp::ext::optional::<ClientAddr>());
     let list = warp::path!("api" / "proposals")
@@ -81,6 +83,7 @@ pub fn routes(
         .and(warp::post())
         .and(with_state.clone())
         .and(person)
+        .and(warp::query::<Vec<(String, String)>>())
         .and(warp::body::content_length_limit(MAX_DRAFT_BYTES))
         .and(warp::body::bytes())
         .and_then(create);
@@ -96,7 +99,15 @@ pub fn routes(
         .and(warp::body::content_length_limit(MAX_DRAFT_BYTES))
         .and(warp::body::bytes())
         .and_then(update);
-    list.or(create).unify().or(open).unify().or(update).unify()
+    let drafts = crate::web::edits::routes(state_for_drafts);
+    list.or(create)
+        .unify()
+        .or(open)
+        .unify()
+        .or(update)
+        .unify()
+        .or(drafts)
+        .unify()
 }
 
 /// The desk's repository and whoever is signed in (none for a script's token).
@@ -425,9 +436,10 @@ async fn create(
     state: AppState,
     headers: HeaderMap,
     peer: Option<ClientAddr>,
+    query: Vec<(String, String)>,
     body: warp::hyper::body::Bytes,
 ) -> Reply {
-    Ok(proposing(state, headers, peer, body)
+    Ok(proposing(state, headers, peer, query, body)
         .await
         .unwrap_or_else(|refused| refused))
 }
@@ -436,19 +448,38 @@ async fn proposing(
     state: AppState,
     headers: HeaderMap,
     peer: Option<ClientAddr>,
+    query: Vec<(String, String)>,
     body: warp::hyper::body::Bytes,
 ) -> Result<warp::reply::Response, warp::reply::Response> {
     let (desk, signed) = who(&state, &headers, peer)?;
+    let edit = edits::target(&state, &desk, &query).await?;
     let draft = parse_draft(&headers, &body)?;
-    let (draft, preview) = checked_draft(&state, &headers, draft, None).await?;
-    id_is_free(&state, &preview).await?;
-    let branch = branch_for(&preview.file);
+    let path = edit.as_ref().map(|e| e.file.clone());
+    let (draft, preview) = checked_draft(&state, &headers, draft, path).await?;
+    // A change to a post keeps its id, which that post of course already has.
+    let same_post = |e: &edits::Edit| preview.report.posts.first().is_some_and(|p| p.id == e.id);
+    if !edit.as_ref().is_some_and(same_post) {
+        id_is_free(&state, &preview).await?;
+    }
+    let branch = match &edit {
+        None => branch_for(&preview.file),
+        Some(_) => edits::branch_for(&preview.file, chrono::Utc::now().date_naive()),
+    };
     let _one_at_a_time = desk.writing.lock().await;
     // Claimed before the branch exists: the sync loop, seeing it appear, leaves the
     // announcement to the desk (`waiting` below).
     let key = crate::sync::waiting::announced_key(&branch);
     blocking(&state, move |s| s.set_meta(&[(&key, "desk")])).await?;
-    let commit = write(&desk, &branch, &preview.file, &signed, &draft, None).await?;
+    let commit = write(
+        &desk,
+        &branch,
+        &preview.file,
+        &signed,
+        &draft,
+        None,
+        edit.is_some(),
+    )
+    .await?;
     let lang = lang_of(&headers);
     let (url, pr_error) = match &desk.forge_api {
         Some(api) => {
@@ -568,6 +599,7 @@ async fn write(
     signed: &SignedIn,
     draft: &Draft,
     on_top_of: Option<Oid>,
+    edits: bool,
 ) -> Result<Oid, warp::reply::Response> {
     let mut files = vec![(file.path.clone(), file.text.clone().into_bytes())];
     files.extend(file.images.iter().cloned());
@@ -576,6 +608,10 @@ async fn write(
         email: signed.person.email.clone(),
     };
     let message = match on_top_of {
+        None if edits => format!(
+            "Propose a change: {}\n\nWritten on the oshirase desk.",
+            draft.title.trim()
+        ),
         None => format!(
             "Propose: {}\n\nWritten on the oshirase desk.",
             draft.title.trim()
@@ -584,7 +620,7 @@ async fn write(
     };
     let (desk, branch) = (desk.clone(), branch.to_string());
     let done = tokio::task::spawn_blocking(move || {
-        write_blocking(&desk, &branch, &files, &author, &message, on_top_of)
+        write_blocking(&desk, &branch, &files, &author, &message, on_top_of, edits)
     })
     .await;
     match done {
@@ -611,6 +647,7 @@ fn write_blocking(
     author: &Author,
     message: &str,
     on_top_of: Option<Oid>,
+    edits: bool,
 ) -> Result<Oid, WriteError> {
     // A remote: the mirror is brought up to date first, so a branch made elsewhere since
     // the last fetch is seen as taken.
@@ -629,6 +666,7 @@ fn write_blocking(
             author,
             message,
             on_top_of,
+            edits,
         },
     )?;
     if let Some(mirror) = &desk.mirror {
@@ -803,22 +841,22 @@ async fn opening(
                 "draft": draft,
             }),
         )),
-        Ok(Err(DraftAtError::Draft(e))) => Ok(field_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &e.field,
-            e.to_string(),
-        )),
-        Ok(Err(e)) => Ok(field_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "file",
-            e.to_string(),
-        )),
+        Ok(Err(e)) => Ok(draft_refusal(e)),
         Err(e) => Ok(internal("reading the proposal", Some(e.to_string()))),
     }
 }
 
+/// Why a post file cannot open in the desk, naming the field (or the file).
+pub(crate) fn draft_refusal(e: DraftAtError) -> warp::reply::Response {
+    let field = match &e {
+        DraftAtError::Draft(e) => e.field.clone(),
+        _ => "file".to_string(),
+    };
+    field_error(StatusCode::UNPROCESSABLE_ENTITY, &field, e.to_string())
+}
+
 #[derive(Debug, thiserror::Error)]
-enum DraftAtError {
+pub(crate) enum DraftAtError {
     #[error(transparent)]
     Git(#[from] ProposeError),
     #[error("{0} is not on the branch")]
@@ -830,7 +868,7 @@ enum DraftAtError {
 }
 
 /// A post file on a branch as the desk's draft, images read from the same commit.
-fn draft_at(desk: &DeskRepo, commit: &str, file: &str) -> Result<Draft, DraftAtError> {
+pub(crate) fn draft_at(desk: &DeskRepo, commit: &str, file: &str) -> Result<Draft, DraftAtError> {
     let repo = propose::open(&desk.repo)?;
     let oid = Oid::from_str(commit).map_err(ProposeError::from)?;
     let bytes = propose::read_file(&repo, oid, &desk.content_dir, file)?
@@ -917,6 +955,7 @@ async fn updating(
         &signed,
         &draft,
         Some(expected),
+        false,
     )
     .await?;
     let key = url_key(&p.branch);

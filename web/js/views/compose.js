@@ -29,7 +29,9 @@ let asked = 0;
 let form = null;
 
 function emptyDraft() {
-  return { title: '', account: '', networks: [], department: '', when: 'asap', date: '', time: '', body: '', text: {}, images: [] };
+  // `id` and `rawAt` keep what a post opened in the desk wrote, so proposing it again loses
+  // neither its id nor a time the form's date and time cannot show (an offset, seconds).
+  return { title: '', account: '', networks: [], department: '', when: 'asap', date: '', time: '', body: '', text: {}, images: [], id: '', rawAt: '' };
 }
 
 function loadDraft() {
@@ -73,7 +75,11 @@ function payload() {
   if (d.account) out.account = d.account;
   const department = d.department || (person && person.department) || '';
   if (department) out.department = department;
-  if (d.when === 'at' && d.date && d.time) out.publish_at = `${d.date} ${d.time}`;
+  if (d.when === 'at' && d.date && d.time) {
+    const untouched = d.rawAt && d.rawAt.startsWith(`${d.date}`) && d.rawAt.slice(11, 16) === d.time;
+    out.publish_at = untouched ? d.rawAt : `${d.date} ${d.time}`;
+  }
+  if (d.id) out.id = d.id;
   return out;
 }
 
@@ -354,9 +360,11 @@ async function propose() {
   }
   status(t('compose.proposing'));
   const body = payload();
-  const { status: code, data } = editing
-    ? await send('PUT', `api/proposals/${encodeURIComponent(editing.id)}`, body, { 'If-Match': editing.commit })
-    : await send('POST', 'api/proposals', body);
+  const { status: code, data } = editing && editing.post
+    ? await send('POST', `api/proposals?edit=${encodeURIComponent(editing.post)}`, body)
+    : editing
+      ? await send('PUT', `api/proposals/${encodeURIComponent(editing.id)}`, body, { 'If-Match': editing.commit })
+      : await send('POST', 'api/proposals', body);
   if (code === 201 || code === 200) {
     const url = str(data.url);
     const link = /^https?:\/\//.test(url) ? el('a', { attrs: { href: url, rel: 'noopener noreferrer', target: '_blank' }, text: t('compose.proposed.link') }) : null;
@@ -373,26 +381,48 @@ async function propose() {
   }
 }
 
-async function openProposal(id) {
-  const response = await fetch(`api/proposals/${encodeURIComponent(id)}`, { headers: { Accept: 'application/json' }, cache: 'no-store' });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok || !data.draft) {
-    status(str(data.error) || t('compose.failed', { status: response.status }), 'error');
-    return;
-  }
-  const d = data.draft;
-  const at = str(d.publish_at).match(/^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})/);
-  draft = {
+// The draft an API answer holds (GET /api/proposals/{id} or /api/drafts/{id}).
+function fromAnswer(d) {
+  const raw = str(d.publish_at);
+  const at = raw.match(/^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})/);
+  return {
     ...emptyDraft(),
     title: str(d.title), account: str(d.account), networks: list(d.networks).map(str), department: str(d.department),
-    when: at ? 'at' : 'asap', date: at ? at[1] : '', time: at ? at[2] : '', body: str(d.body),
+    when: at ? 'at' : 'asap', date: at ? at[1] : '', time: at ? at[2] : '', rawAt: at ? raw : '', id: str(d.id), body: str(d.body),
     text: d.text && typeof d.text === 'object' ? Object.fromEntries(Object.entries(d.text).map(([k, v]) => [k, str(v)])) : {},
     images: list(d.images).map((i) => ({ name: str(i.name), alt: str(i.alt), data: str(i.data), type: '' })),
   };
+}
+
+async function fetchDraft(path) {
+  const response = await fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok || !data.draft) {
+    status(str(data.error) || t('compose.failed', { status: response.status }), 'error');
+    return null;
+  }
+  return data;
+}
+
+async function openProposal(id) {
+  const data = await fetchDraft(`api/proposals/${encodeURIComponent(id)}`);
+  if (!data) return;
+  draft = fromAnswer(data.draft);
   editing = { id: str(data.id), commit: str(data.commit) };
   saveDraft();
   rebuild();
   status(t('compose.editing', { branch: str(data.branch) }));
+}
+
+// A post on the publish branch (written by hand or merged), to propose a change to it.
+async function openPost(id) {
+  const data = await fetchDraft(`api/drafts/${encodeURIComponent(id)}`);
+  if (!data) return;
+  draft = fromAnswer(data.draft);
+  editing = { post: str(data.id) };
+  saveDraft();
+  rebuild();
+  status(t('compose.editing-post', { file: str(data.file) }));
 }
 
 async function loadProposals() {
@@ -427,7 +457,7 @@ function build() {
   const title = input('compose-title', draft.title, { type: 'text', required: true, maxlength: 200, autocomplete: 'off' }, (v) => { draft.title = v; schedulePreview(); });
   const department = input('compose-department', draft.department, { type: 'text', maxlength: 100 }, (v) => { draft.department = v; schedulePreview(); });
   const body = textarea('compose-body', draft.body, 8, (v) => { draft.body = v; schedulePreview(); });
-  const proposeButton = el('button', { className: 'primary', attrs: { type: 'submit' }, text: editing ? t('compose.update') : t('compose.propose') });
+  const proposeButton = el('button', { className: 'primary', attrs: { type: 'submit' }, text: editing && editing.post ? t('compose.propose-change') : editing ? t('compose.update') : t('compose.propose') });
   const discard = el('button', { attrs: { type: 'button' }, text: t('compose.discard') });
   discard.addEventListener('click', () => {
     discardDraft();
@@ -481,6 +511,8 @@ export const compose = {
     builtWith = JSON.stringify(accounts());
     const open = r.params.get('open');
     if (open) setTimeout(() => openProposal(open), 0);
+    const post = r.params.get('post');
+    if (post) setTimeout(() => openPost(post), 0);
     return [build()];
   },
   body: () => [],

@@ -1,6 +1,6 @@
 // One post (#/post/{id}): what needs attention, what each network receives, who proposed
 // and approved it, and its audit trail. Owns the post last read (/api/posts/{id});
-// imports dom, i18n, api, states, data, facts, attention, pieces and route.
+// imports dom, i18n, api, states, data, facts, attention, pieces, route and session.
 
 import { code, el, externalLink, heading, safeUrl } from '../dom.js';
 import { formatNumber, hasMessage, t, tNodes } from '../i18n.js';
@@ -11,6 +11,7 @@ import { factsText } from '../facts.js';
 import { attentionList, postItems } from '../attention.js';
 import { badge, dataTable, messageBox, timeEl } from '../pieces.js';
 import { route } from '../route.js';
+import { signedIn } from '../session.js';
 
 let detail = { id: null, post: null, error: null, notFound: false };
 
@@ -159,6 +160,10 @@ function body(r) {
       el('span', {}, timeEl(post.publish_at, 'datetime', t('asap'))),
       post.department ? [' · ', el('span', { text: str(post.department) })] : null,
       post.account ? [' · ', el('span', { text: str(post.account) })] : null),
+    // A person signed in may propose a change to a post that is still on the branch.
+    signedIn() && post.present !== false
+      ? el('p', {}, el('a', { attrs: { href: `#/compose?post=${encodeURIComponent(str(post.id))}`, id: 'post-open-in-desk' }, text: t('post.open-in-desk') }))
+      : null,
     attention.length > 0 ? el('section', { className: 'panel panel-alert', attrs: { 'aria-labelledby': 'p-attention' } },
       heading(2, { attrs: { id: 'p-attention' } }, t('attention.title')),
       attentionList(attention, 3)) : null,
