@@ -652,6 +652,10 @@ async fn composing_and_proposing_in_headless_chromium() {
         s["count_after"].as_str().unwrap_or("").ends_with("/ 280"),
         "{s}"
     );
+    assert!(
+        s["x_text_error"].as_str().unwrap_or("").contains("280"),
+        "the problem is shown under X's own text, with X's limit: {s}"
+    );
     assert_eq!(
         s["after_reload"], "年末年始のごみ収集",
         "the draft survives a reload: {s}"

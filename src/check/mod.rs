@@ -334,7 +334,7 @@ impl Tally {
             match window {
                 Some(window) => {
                     let line = match resolved.post.text.contains_key(&d.network) {
-                        true => resolved.post.line_of("text"),
+                        true => resolved.post.text_line(&d.network),
                         false => resolved.post.body_line,
                     };
                     let sent = repeats::Sent {

@@ -356,12 +356,25 @@ fn is_usable_id(id: &str) -> bool {
 /// Top-level key → line (1-based, within the whole file).
 fn key_lines(yaml: &str) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
+    let mut top = String::new();
     for (i, line) in yaml.lines().enumerate() {
-        if line.starts_with([' ', '\t', '#', '-']) {
+        if line.starts_with([' ', '\t']) {
+            // A network's own text, `  x: …` under `text:`, as `text.x`.
+            let inner = line.trim_start();
+            let indent = line.len() - inner.len();
+            if top == "text" && indent == 2 && !inner.starts_with(['#', '-']) {
+                if let Some((key, _)) = inner.split_once(':') {
+                    out.entry(format!("text.{}", key.trim())).or_insert(i + 2);
+                }
+            }
+            continue;
+        }
+        if line.starts_with(['#', '-']) {
             continue;
         }
         if let Some((key, _)) = line.split_once(':') {
-            out.entry(key.trim().to_string()).or_insert(i + 2);
+            top = key.trim().to_string();
+            out.entry(top.clone()).or_insert(i + 2);
         }
     }
     out
@@ -430,6 +443,15 @@ impl Post {
         self.lines.get(key).copied().unwrap_or(1)
     }
 
+    /// The line of `text.<network>`, or of `text:` when it is written inline.
+    pub fn text_line(&self, network: &str) -> usize {
+        let nested = format!("text.{network}");
+        self.lines
+            .get(&nested)
+            .copied()
+            .unwrap_or_else(|| self.line_of("text"))
+    }
+
     pub(super) fn problem(&self, key: &str, code: &str, en: String, ja: String) -> Problem {
         Problem::new(&self.file, self.line_of(key), code, en, ja)
     }
@@ -453,6 +475,14 @@ mod tests {
             Parsed::Post(p) => *p,
             other => panic!("expected a post, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_networks_own_text_has_its_own_line() {
+        let p = post("---\ntitle: t\nnetworks: [x, y]\ntext:\n  x: short\n  # a note\n  y: |\n    longer\n---\nbody\n");
+        assert_eq!(p.text_line("x"), 5);
+        assert_eq!(p.text_line("y"), 7);
+        assert_eq!(p.text_line("z"), 4, "falls back to `text:`");
     }
 
     fn problems(text: &str) -> Vec<Problem> {

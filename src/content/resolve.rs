@@ -266,12 +266,14 @@ impl Post {
     /// else the body's first line, with the fix that applies.
     fn too_long(&self, name: &str, length: usize, limit: usize, from_override: bool) -> Problem {
         if from_override {
-            return self.problem(
+            let mut p = self.problem(
                 "text",
                 "too-long",
                 format!("`text.{name}` is {length} long; `{name}` allows {limit}: shorten it"),
                 format!("`text.{name}` は {length} で、`{name}` の上限 {limit} を超えています。短くしてください"),
             );
+            p.line = self.text_line(name);
+            return p;
         }
         let mut p = self.problem(
             "networks",

@@ -66,6 +66,20 @@ try {
   }, { timeout: 10000 }, summary.count_before);
   summary.count_after = await xCount();
 
+  // A problem shows next to the field it belongs to: X's own text, too long for X.
+  await page.$eval('#compose-per-network details', (d) => { d.open = true; });
+  const setText = (v) => page.$eval('#compose-text-x', (n, value) => {
+    n.value = value;
+    n.dispatchEvent(new Event('input', { bubbles: true }));
+  }, v);
+  await setText('お知らせ'.repeat(80));
+  await page.waitForFunction(() => document.getElementById('compose-text-x-error')?.textContent.trim() !== '', { timeout: 10000 })
+    .catch(() => check(false, 'no problem shown under the X text'));
+  summary.x_text_error = await text('#compose-text-x-error');
+  await setText('');
+  await page.waitForFunction(() => document.getElementById('compose-text-x-error')?.textContent.trim() === '', { timeout: 10000 })
+    .catch(() => check(false, 'the problem under the X text stays after it is fixed'));
+
   // An image, with its description.
   const picker = await page.$('#compose-images');
   await picker.uploadFile(IMAGE);

@@ -111,9 +111,9 @@ impl Policy {
 fn places(post: &Post) -> Vec<(usize, &str)> {
     let body = post.body.lines().enumerate();
     let mut out: Vec<(usize, &str)> = body.map(|(i, l)| (post.body_line + i, l)).collect();
-    let text_line = post.line_of("text");
-    for text in post.text.values() {
-        out.extend(text.lines().map(|l| (text_line, l)));
+    for (network, text) in &post.text {
+        let line = post.text_line(network);
+        out.extend(text.lines().map(|l| (line, l)));
     }
     let images_line = post.line_of("images");
     for alt in post.images.iter().filter_map(|i| i.alt.as_deref()) {

@@ -77,10 +77,21 @@ function payload() {
   if (department) out.department = department;
   if (d.when === 'at' && d.date && d.time) {
     const untouched = d.rawAt && d.rawAt.startsWith(`${d.date}`) && d.rawAt.slice(11, 16) === d.time;
-    out.publish_at = untouched ? d.rawAt : `${d.date} ${d.time}`;
+    out.publish_at = untouched ? d.rawAt : zone() ? `${d.date} ${d.time}` : withDeviceOffset(d.date, d.time);
   }
   if (d.id) out.id = d.id;
   return out;
+}
+
+// A repository without `timezone:` refuses a time without an offset, and the form then
+// says the time is this device's: so it is sent with this device's offset for that day.
+function withDeviceOffset(date, time) {
+  const local = new Date(`${date}T${time}:00`);
+  if (Number.isNaN(local.getTime())) return `${date} ${time}`;
+  const minutes = -local.getTimezoneOffset();
+  const sign = minutes < 0 ? '-' : '+';
+  const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, '0');
+  return `${date}T${time}:00${sign}${pad(minutes / 60)}:${pad(minutes % 60)}`;
 }
 
 function accounts() {
@@ -170,7 +181,9 @@ function showPreview({ answer, fieldError, failed, hint }) {
 // A problem the server tied to a field is shown under that field.
 function markField(field, message) {
   // images[0].alt -> images; text.x -> text-x (the slot under that network's text).
-  const key = field.replace(/\[\d+\].*$/, '').replace(/^text\./, 'text-');
+  // The form has no `id` input: the id comes from the title, so its problems show there.
+  const named = field.replace(/\[\d+\].*$/, '').replace(/^text\./, 'text-');
+  const key = named === 'id' ? 'title' : named;
   const slot = form && form.querySelector(`[data-field-error="${CSS.escape(key)}"]`);
   if (slot) slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
 }
