@@ -65,6 +65,30 @@ async fn the_demo_publishes_to_outboxes_and_prints_each_publication() {
         "and the approved post goes out:\n{text}"
     );
 
+    // Both people's passwords are printed at start, and each is the one that signs in.
+    let people = oshirase::web::auth::people::PeopleFile::open(&dir.path().join("data")).unwrap();
+    let mut roles = Vec::new();
+    for line in lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("sign in ("))
+    {
+        let rest = line.trim_start().trim_start_matches("sign in (");
+        let (role, rest) = rest.split_once("): ").unwrap();
+        let (email, password) = rest.split_once("  password: ").unwrap();
+        assert_eq!(password.len(), 16, "{line}");
+        let (found, _) = people.check(email, password.as_bytes());
+        assert!(found.is_some(), "the printed password signs {email} in");
+        assert!(people.check(email, b"not-it").0.is_none());
+        roles.push(role.to_string());
+    }
+    roles.sort();
+    // The supervisor is an admin, and the account's approver.
+    assert_eq!(
+        roles,
+        ["admin", "staff"],
+        "a staff and a supervisor account:\n{text}"
+    );
+
     let portal =
         std::fs::read_to_string(dir.path().join("data/outbox/adachi/portal.jsonl")).unwrap();
     let keys: Vec<String> = portal
