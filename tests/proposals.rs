@@ -389,6 +389,10 @@ async fn propose_to_remote(
     let (_, opened) = hanako.get(&format!("/api/proposals/{id}"));
     let mut edited = opened["draft"].clone();
     edited["title"] = json!("年末年始のごみ収集（訂正）");
+    edited["body"] = json!(format!(
+        "{}\n1月4日からは通常どおりです。",
+        edited["body"].as_str().unwrap().trim_end()
+    ));
     let (status, updated) = hanako.send("PUT", &format!("/api/proposals/{id}"), &edited, &[]);
     assert_eq!(status, 200, "{updated}");
     assert_eq!(
@@ -465,7 +469,14 @@ async fn a_configured_forge_opens_the_pull_request_with_the_preview_in_it() {
             "{kind:?}: one pull request, not one per commit"
         );
         let pr = &opened[0];
-        assert_eq!(pr.title, "年末年始のごみ収集 Gomi");
+        // The proposal was changed after it was opened: the pull request says so.
+        assert_eq!(fake.edits(), 1, "{kind:?}");
+        assert_eq!(pr.title, "年末年始のごみ収集（訂正）");
+        assert!(
+            pr.description.contains("1月4日からは通常どおりです"),
+            "{kind:?}: the description previews the new commit: {}",
+            pr.description
+        );
         assert_eq!(
             (pr.head.as_str(), pr.base.as_str()),
             (made["branch"].as_str().unwrap(), "main")

@@ -166,6 +166,31 @@ impl ForgeApi {
         Ok(())
     }
 
+    /// Gives pull request `number` a new title and description: after a proposal takes a
+    /// new commit, the preview it carries is the new one.
+    pub async fn update(
+        &self,
+        client: &reqwest::Client,
+        number: u64,
+        title: &str,
+        description: &str,
+    ) -> Result<(), ForgeApiError> {
+        let (method, payload) = match self.kind {
+            ApiKind::GitLab => (
+                Method::PUT,
+                json!({ "title": title, "description": description }),
+            ),
+            ApiKind::GitHub | ApiKind::Gitea => (
+                Method::PATCH,
+                json!({ "title": title, "body": description }),
+            ),
+        };
+        let path = format!("pulls/{number}");
+        let request = self.call(client, method, &path, &format!("merge_requests/{number}"));
+        answer(request.json(&payload)).await?;
+        Ok(())
+    }
+
     /// A request to `repo_path` below GitHub's and Gitea's `repos/{project}`, or
     /// `gitlab_path` below GitLab's `projects/{project}`, with the forge's own way of
     /// presenting the token.

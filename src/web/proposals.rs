@@ -581,6 +581,11 @@ async fn waiting(
     Ok(())
 }
 
+/// The number at the end of a pull request's address (`…/pulls/12`, `…/merge_requests/12`).
+fn pr_number(url: &str) -> Option<u64> {
+    url.trim_end_matches('/').rsplit('/').next()?.parse().ok()
+}
+
 /// `proposals/<the file's name without .md>`: the date and slug.
 fn branch_for(file: &DraftFile) -> String {
     let name = file.path.rsplit('/').next().unwrap_or(&file.path);
@@ -959,9 +964,17 @@ async fn updating(
     )
     .await?;
     let key = url_key(&p.branch);
-    let url = blocking(&state, move |s| s.meta(&key))
-        .await?
-        .or_else(|| compare_url(&desk, &p.branch));
+    let stored = blocking(&state, move |s| s.meta(&key)).await?;
+    if let (Some(api), Some(number)) = (&desk.forge_api, stored.as_deref().and_then(pr_number)) {
+        // The new commit is on the pull request already; its description is brought up
+        // to date so the reviewer reads the preview of what is there now.
+        let description = description(&draft, &preview, lang_of(&headers));
+        let title = draft.title.trim();
+        if let Err(e) = api.update(&desk.http, number, title, &description).await {
+            tracing::warn!("updating the pull request of {}: {e}", p.branch);
+        }
+    }
+    let url = stored.or_else(|| compare_url(&desk, &p.branch));
     tracing::info!("{} updated {}", signed.person.email, p.branch);
     Ok(json_reply(
         StatusCode::OK,

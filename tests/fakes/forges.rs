@@ -45,6 +45,8 @@ struct State {
     comments: Vec<(u64, String)>,
     /// Reviews given on the forge: (number, user, state as the forge spells it).
     reviews: Vec<(u64, String, String)>,
+    /// Title and description changes made to opened pull requests.
+    edits: usize,
     requests: usize,
 }
 
@@ -63,6 +65,7 @@ pub async fn start(kind: Kind, project: &str, repo: PathBuf) -> Fake {
         opened: Vec::new(),
         comments: Vec::new(),
         reviews: Vec::new(),
+        edits: 0,
         requests: 0,
     }));
     let shared = state.clone();
@@ -105,6 +108,10 @@ impl Fake {
         let mut s = self.state.lock().unwrap();
         s.reviews
             .push((number, user.to_string(), state.to_string()));
+    }
+
+    pub fn edits(&self) -> usize {
+        self.state.lock().unwrap().edits
     }
 
     pub fn requests(&self) -> usize {
@@ -176,6 +183,15 @@ fn handle(
             return comment(&mut s, number, headers, body);
         }
     }
+    let edits = match s.kind {
+        Kind::GitLab => Method::PUT,
+        _ => Method::PATCH,
+    };
+    if *method == edits {
+        if let Some(number) = pull_request_of(&s, path, &expected_path) {
+            return edit(&mut s, number, body);
+        }
+    }
     if method != Method::POST || path != expected_path {
         return answer(404, json!({ "message": "Not Found" }));
     }
@@ -230,6 +246,36 @@ fn handle(
             json!({ "number": number, "id": 1000 + number, "html_url": format!("{web}/pulls/{number}") }),
         ),
     }
+}
+
+/// The pull request `{list}/{n}` names (`…/pulls/3`, `…/merge_requests/3`).
+fn pull_request_of(s: &State, path: &str, list: &str) -> Option<u64> {
+    let number: u64 = path.strip_prefix(list)?.strip_prefix('/')?.parse().ok()?;
+    (number >= 1 && number as usize <= s.opened.len()).then_some(number)
+}
+
+/// A new title and description, as GitHub's and Gitea's PATCH and GitLab's PUT take them.
+fn edit(s: &mut State, number: u64, body: &[u8]) -> Response<String> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return answer(400, json!({ "message": "Problems parsing JSON" }));
+    };
+    let key = if s.kind == Kind::GitLab {
+        "description"
+    } else {
+        "body"
+    };
+    let pr = &mut s.opened[number as usize - 1];
+    if let Some(title) = v["title"].as_str() {
+        if title.trim().is_empty() {
+            return answer(422, json!({ "message": "Validation Failed: title" }));
+        }
+        pr.title = title.to_string();
+    }
+    if let Some(text) = v[key].as_str() {
+        pr.description = text.to_string();
+    }
+    s.edits += 1;
+    answer(200, json!({ "number": number }))
 }
 
 /// The pull request a comment path names: GitHub's and Gitea's
