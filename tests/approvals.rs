@@ -833,3 +833,82 @@ async fn on_a_forge_approval_stays_there_and_a_reason_is_posted_on_the_pull_requ
         service.shutdown().await;
     }
 }
+
+/// A bare repository on the server: staff push branches to it with git, the desk writes
+/// its own there, and an approver merges both on the desk; sync publishes from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_repository_on_the_server_takes_pushed_branches_and_desk_approvals() {
+    let work = GitRepo::new(&config(MERGE, "2h", ""));
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("posts.git");
+    work.git(
+        CHIEF,
+        &["clone", "-q", "--bare", ".", bare.to_str().unwrap()],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let service = start_with_people(settings(&bare, data.path()), PEOPLE).await;
+    let addr = service.addr;
+    let (hanako, chief) = blocking(move || {
+        (
+            Browser::sign_in(addr, HANAKO),
+            Browser::sign_in(addr, CHIEF.1),
+        )
+    })
+    .await;
+    // One branch pushed with git by a member of staff, one written by the desk.
+    work.git(STAFF, &["checkout", "-q", "-b", "feature/madoguchi"]);
+    work.write(
+        "posts/madoguchi.md",
+        &post("窓口のご案内", None, "portal", "窓口は9時からです。"),
+    );
+    work.commit_all(STAFF, "窓口のご案内");
+    work.git(
+        STAFF,
+        &["push", "-q", bare.to_str().unwrap(), "feature/madoguchi"],
+    );
+    let made = propose(&hanako, "年末年始のごみ収集");
+    let main_before = git(&bare, &["rev-parse", "main"]);
+
+    let list = waiting(&chief, "");
+    assert_eq!(list.len(), 2, "{list:?}");
+    for p in &list {
+        assert_eq!(p["approve_on"], "desk", "{p}");
+        assert_eq!(p["may_approve"], true, "{p}");
+        let id = p["id"].as_str().unwrap();
+        let (status, approved) = approve(&chief, id, p["commit"].as_str().unwrap());
+        assert_eq!(status, 200, "{approved}");
+    }
+    assert_eq!(
+        made["branch"].as_str().map(|b| b.starts_with("proposals/")),
+        Some(true)
+    );
+    // Two merge commits by the approver on the bare repository's publish branch.
+    let merges = git(
+        &bare,
+        &[
+            "log",
+            "--merges",
+            "--format=%an <%ae>",
+            &format!("{main_before}..main"),
+        ],
+    );
+    assert_eq!(
+        merges,
+        format!("{0} <{1}>\n{0} <{1}>", "佐藤 一郎", CHIEF.1),
+        "{merges}"
+    );
+    let store = service.store.clone();
+    assert!(
+        wait_for(Duration::from_secs(15), || {
+            let posts = store.posts().unwrap_or_default();
+            posts.len() == 2
+                && posts
+                    .iter()
+                    .all(|v| v.deliveries.iter().all(|d| d.state.as_str() == "published"))
+        })
+        .await,
+        "both publish: {:?}",
+        service.store.posts().unwrap()
+    );
+    service.shutdown().await;
+}
