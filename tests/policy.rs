@@ -234,3 +234,157 @@ fn a_repeat_of_a_recent_post_or_of_another_in_the_change_is_an_error_for_x_only(
     assert!(findings(&v, "warnings").is_empty(), "{v}");
     assert!(v["warnings"].to_string().contains("duplicate-text"), "{v}");
 }
+
+// ---- serve: the guard against what the store knows went out ----
+
+mod common;
+
+use common::{outbox, settings, wait_for, GitRepo};
+
+const SERVE_CONFIG: &str = "\
+timezone: Asia/Tokyo
+accounts:
+  city:
+    approval: { mode: branch }
+    policy: { duplicates: 30d }
+    networks:
+      x: { type: x, credentials: X_CITY }
+      portal: { type: outbox }
+";
+
+async fn rehearsal(repo: &GitRepo, data: &Path) -> oshirase::cli::serve::Service {
+    let mut s = settings(&repo.path, data);
+    s.dry_run = true;
+    oshirase::cli::serve::Service::start(s)
+        .await
+        .expect("service starts")
+}
+
+fn notice(title: &str, at: Option<chrono::DateTime<Utc>>, body: &str) -> String {
+    common::post(title, at, "x, portal", body)
+}
+
+/// (state, last error) of a delivery.
+fn delivery(service: &oshirase::cli::serve::Service, post: &str, net: &str) -> (String, String) {
+    let d = service
+        .store
+        .delivery(post, net)
+        .unwrap()
+        .expect("delivery");
+    (
+        d.state.as_str().to_string(),
+        d.last_error.unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_on_x_a_repeat_of_what_it_published_and_says_which_post() {
+    let repo = GitRepo::new(SERVE_CONFIG);
+    let data = tempfile::tempdir().unwrap();
+    repo.propose_and_merge(
+        "staff/a",
+        &[("posts/gomi.md", &notice("年末年始", None, NOTICE))],
+    );
+    let service = rehearsal(&repo, data.path()).await;
+    let out = || outbox(data.path(), "city", "x").len();
+    assert!(wait_for(std::time::Duration::from_secs(10), || out() == 1).await);
+
+    // A hurried second push of the same notice: other spacing, a full stop fewer, another
+    // date. On X it would be the repeat that gets the account suspended.
+    let again = NOTICE
+        .replace("29日", "28日")
+        .replace("、", " ")
+        .replace('。', "");
+    repo.propose_and_merge(
+        "staff/b",
+        &[(
+            "posts/gomi-again.md",
+            &notice("年末年始（再）", None, &again),
+        )],
+    );
+    service.request_sync();
+    let portal = || outbox(data.path(), "city", "portal").len();
+    assert!(wait_for(std::time::Duration::from_secs(10), || portal() == 2).await);
+    let (state, why) = delivery(&service, "posts/gomi-again", "x");
+    assert_eq!(state, "invalid", "{why}");
+    assert!(
+        why.contains("policy-duplicate") || why.contains("posts/gomi"),
+        "{why}"
+    );
+    assert!(
+        why.contains("`posts/gomi`") && why.contains("published"),
+        "{why}"
+    );
+    assert!(
+        why.contains("posts/gomi-again.md:5"),
+        "names the file and the body's line: {why}"
+    );
+    assert_eq!(out(), 1, "X received the notice once");
+    // A different notice is not a repeat.
+    let other = "1月4日から、ごみの収集は通常どおりです。燃やすごみは月曜と木曜です。";
+    repo.propose_and_merge(
+        "staff/c",
+        &[("posts/gomi-normal.md", &notice("通常収集", None, other))],
+    );
+    service.request_sync();
+    assert!(wait_for(std::time::Duration::from_secs(10), || out() == 2).await);
+    service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_repeats_merged_at_once_one_is_scheduled_and_it_stays_so_after_a_restart() {
+    let repo = GitRepo::new(SERVE_CONFIG);
+    let data = tempfile::tempdir().unwrap();
+    let soon = Utc::now() + Duration::hours(2);
+    let later = Utc::now() + Duration::hours(3);
+    let again = NOTICE.replace("1月3日", "1月4日");
+    repo.propose_and_merge(
+        "staff/both",
+        &[
+            ("posts/a.md", &notice("A", Some(soon), NOTICE)),
+            ("posts/b.md", &notice("B", Some(later), &again)),
+        ],
+    );
+    let states = |service: &oshirase::cli::serve::Service| {
+        let a = delivery(service, "posts/a", "x");
+        let b = delivery(service, "posts/b", "x");
+        let portals = (
+            delivery(service, "posts/a", "portal").0,
+            delivery(service, "posts/b", "portal").0,
+        );
+        (a, b, portals)
+    };
+    let service = rehearsal(&repo, data.path()).await;
+    let synced = || {
+        service
+            .store
+            .delivery("posts/b", "portal")
+            .ok()
+            .flatten()
+            .is_some()
+    };
+    assert!(wait_for(std::time::Duration::from_secs(10), synced).await);
+    let first = states(&service);
+    let ((a, _), (b, why), portals) = &first;
+    let mut xs = [a.as_str(), b.as_str()];
+    xs.sort();
+    assert_eq!(xs, ["invalid", "scheduled"], "{first:?}");
+    let (repeat, kept) = if a == "invalid" {
+        ("posts/a", "posts/b")
+    } else {
+        ("posts/b", "posts/a")
+    };
+    let why = if a == "invalid" { &first.0 .1 } else { why };
+    assert!(
+        why.contains(&format!("`{kept}`")) && why.contains("due"),
+        "{repeat}: {why}"
+    );
+    assert_eq!(portals, &("scheduled".to_string(), "scheduled".to_string()));
+    service.shutdown().await;
+
+    // A restart re-reads the branch: the same one is the repeat, never both or neither.
+    let service = rehearsal(&repo, data.path()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(states(&service), first);
+    service.shutdown().await;
+}

@@ -89,13 +89,7 @@ fn repeated(r: &Sent, e: &Sent, now: DateTime<Utc>, zone: Option<Tz>) -> Option<
         {
             return None;
         }
-        let when = match zone {
-            Some(tz) => at
-                .with_timezone(&tz)
-                .format("%Y-%m-%d %H:%M %Z")
-                .to_string(),
-            None => at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        };
+        let when = duplicates::when(at, zone);
         format!("{} (published {when})", e.shown)
     };
     alike(&r.skeleton, &e.skeleton).then_some(description)

@@ -34,6 +34,8 @@ pub struct PlannedDelivery {
     pub network: String,
     pub kind: NetworkKind,
     pub text: String,
+    /// The line the text is written on: its `text.<network>` line, or the body's first.
+    pub line: usize,
     /// The text's length as the network counts it, and the network's limit.
     pub length: usize,
     pub limit: usize,
@@ -255,6 +257,10 @@ impl Post {
         PlannedDelivery {
             network: net.name.clone(),
             kind: net.kind(),
+            line: match from_override {
+                true => self.text_line(name),
+                false => self.body_line,
+            },
             text,
             length,
             limit,

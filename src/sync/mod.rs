@@ -11,6 +11,7 @@ mod approval;
 pub mod config_approval;
 pub mod plan;
 mod prepare;
+mod repeats;
 pub mod waiting;
 
 use std::collections::{HashMap, HashSet};
@@ -31,6 +32,7 @@ use config_approval::HeldConfig;
 use crate::sync::approval::{approval_hold, config_in_force, BaseConfigs, InForce};
 use crate::sync::plan::{plan_post, plan_removal, Candidate, Outcome};
 use crate::sync::prepare::{full_changes, hash, identity, prepare_all, NotPosts, Source};
+use crate::sync::repeats::SentTexts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -287,6 +289,10 @@ fn write_upserts(
     // this sync wrote is in `seen_ids` and never looked up again.
     let mut committed = store.snapshot()?;
     let mut applied = 0;
+    let mut sent = match upserts.is_empty() {
+        true => None,
+        false => SentTexts::load(store, config)?,
+    };
     for (file, renamed_from, mut candidate) in upserts {
         candidate.landing = landings.get(&file.path).cloned();
         candidate.id = identity(&committed, &candidate, renamed_from)?;
@@ -298,6 +304,10 @@ fn write_upserts(
             if let Outcome::Ready { hold, .. } = &mut candidate.outcome {
                 *hold = reason;
             }
+        }
+        if let Some(sent) = sent.as_mut() {
+            let current = committed.post(&candidate.id)?;
+            sent.guard(config, &mut candidate, current.as_ref(), now);
         }
         seen_ids.insert(candidate.id.clone(), file.path.clone());
         let id = candidate.id.clone();

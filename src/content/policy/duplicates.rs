@@ -9,6 +9,9 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
 use crate::content::config::NetworkKind;
 use crate::content::policy::fold::fold;
 use crate::content::problem::Problem;
@@ -74,6 +77,18 @@ fn dice(a: &str, b: &str) -> f64 {
         .map(|(pair, n)| (*n).min(pb.get(pair).copied().unwrap_or(0)))
         .sum();
     (2 * shared) as f64 / (na + nb) as f64
+}
+
+/// An earlier post's time as the finding shows it: in the repository's timezone when it
+/// has one.
+pub fn when(at: DateTime<Utc>, zone: Option<Tz>) -> String {
+    match zone {
+        Some(tz) => at
+            .with_timezone(&tz)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string(),
+        None => at.format("%Y-%m-%d %H:%M UTC").to_string(),
+    }
 }
 
 /// Whether a repeat on a network of `kind` stops the post (X) or is a warning.

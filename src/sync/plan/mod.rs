@@ -426,6 +426,7 @@ mod tests {
                 deliveries: vec![PlannedDelivery {
                     network: "portal".into(),
                     text: text.into(),
+                    line: 6,
                     kind: crate::content::config::NetworkKind::Outbox,
                     length: 2,
                     limit: 100,
