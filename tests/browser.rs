@@ -699,7 +699,10 @@ async fn composing_and_proposing_in_headless_chromium() {
 #[ignore = "needs chromium and npm packages: tests/browser/setup.sh; run by .ci/run"]
 async fn proposing_approving_and_publishing_in_headless_chromium() {
     let (deps, chromium) = browser_tools();
-    let repo = GitRepo::new(&config(MERGE, "2h", ""));
+    // The office's policy cautions against promising "no collection" too strongly: the
+    // approver's checklist must show it before the previews.
+    let policy = "policy:\n  caution: [お休み]\n";
+    let repo = GitRepo::new(&format!("{}{policy}", config(MERGE, "2h", "")));
     let main_before = repo.git(CHIEF, &["rev-parse", "main"]);
     let data = tempfile::tempdir().unwrap();
     // The chief: an admin, and the account's approver.
@@ -742,6 +745,14 @@ async fn proposing_approving_and_publishing_in_headless_chromium() {
             .contains("ごみ収集はお休みです"),
         "{s}"
     );
+    assert!(
+        s["checklist"]["items"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("お休み"),
+        "the caution is on the approver's checklist: {s}"
+    );
+    assert_eq!(s["checklist"]["before_previews"], true, "{s}");
     assert!(
         s["proposer"].as_str().unwrap_or("").contains("足立 花子"),
         "{s}"

@@ -157,6 +157,20 @@ fn the_offices_words_links_and_fields_are_checked_in_every_format() {
     );
     let md = String::from_utf8_lossy(&md.stdout);
     assert!(md.contains("ｻﾝﾌﾟﾙ") && md.contains("言い換えて"), "{md}");
+    // The approver's checklist: the policy findings come first, then the previews.
+    let checklist = md.find("### 方針の確認事項").expect("a checklist");
+    let first_preview = md.find("<details>").expect("previews");
+    let last_finding = md.rfind("`posts/half.md:7`").expect("the finding");
+    assert!(
+        checklist < last_finding && last_finding < first_preview,
+        "{md}"
+    );
+    let section = &md[checklist
+        ..md[checklist + 1..]
+            .find("\n#")
+            .map_or(md.len(), |i| i + checklist + 1)];
+    assert!(section.contains("❌ `posts/half.md:7`"), "{section}");
+    assert!(!section.contains("<details>"), "{section}");
 }
 
 #[test]

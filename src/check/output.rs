@@ -122,25 +122,40 @@ pub fn json(report: &CheckReport, lang: Lang) -> serde_json::Value {
     })
 }
 
-/// A pull-request comment: problems, then per post a table of what each network receives
-/// and the exact texts. Staff-written text is escaped or fenced so it cannot become markup.
+/// A pull-request comment, in the order an approver reads it: the office's policy
+/// findings (the checklist), then the other problems, then per post a table of what each
+/// network receives and the exact texts. Staff-written text is escaped or fenced so it
+/// cannot become markup.
 pub fn markdown(report: &CheckReport, lang: Lang) -> String {
     let mut out = String::from("<!-- oshirase-preview -->\n");
     out.push_str(&format!("## oshirase check: {}\n\n", counts(report, lang)));
-    if !report.errors.is_empty() || !report.warnings.is_empty() {
+    let is_policy = |p: &&Problem| p.code.starts_with("policy-");
+    let policy: Vec<(&str, &Problem)> = marked(report).filter(|(_, p)| is_policy(p)).collect();
+    if !policy.is_empty() {
+        out.push_str(lang.pick("### 方針の確認事項\n\n", "### Policy checklist\n\n"));
+        for (mark, p) in policy {
+            out.push_str(&format!(
+                "- {mark} `{}:{}` {}\n",
+                cell(&p.file),
+                p.line,
+                cell(p.text(lang))
+            ));
+        }
+        out.push('\n');
+    }
+    let others: Vec<(&str, &Problem)> = marked(report).filter(|(_, p)| !is_policy(p)).collect();
+    if !others.is_empty() {
         out.push_str(lang.pick(
             "| | ファイル | 内容 |\n| --- | --- | --- |\n",
             "| | file | problem |\n| --- | --- | --- |\n",
         ));
-        for (mark, list) in [("❌", &report.errors), ("⚠️", &report.warnings)] {
-            for p in list {
-                out.push_str(&format!(
-                    "| {mark} | `{}:{}` | {} |\n",
-                    cell(&p.file),
-                    p.line,
-                    cell(p.text(lang))
-                ));
-            }
+        for (mark, p) in others {
+            out.push_str(&format!(
+                "| {mark} | `{}:{}` | {} |\n",
+                cell(&p.file),
+                p.line,
+                cell(p.text(lang))
+            ));
         }
         out.push('\n');
     }
@@ -148,6 +163,12 @@ pub fn markdown(report: &CheckReport, lang: Lang) -> String {
         post_section(&mut out, post, report.timezone, lang);
     }
     out
+}
+
+/// Errors then warnings, each with its mark.
+fn marked(report: &CheckReport) -> impl Iterator<Item = (&'static str, &Problem)> {
+    let errors = report.errors.iter().map(|p| ("❌", p));
+    errors.chain(report.warnings.iter().map(|p| ("⚠️", p)))
 }
 
 fn post_section(out: &mut String, post: &PostPreview, tz: Option<Tz>, lang: Lang) {

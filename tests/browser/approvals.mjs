@@ -96,6 +96,16 @@ try {
   summary.previews = await chief.$$eval('article.proposal .preview', (s) => s.map((n) => ({
     network: n.getAttribute('data-network'), text: n.querySelector('pre').textContent,
   })));
+  // The approver's checklist: the office's policy findings, ahead of the previews.
+  summary.checklist = await chief.$eval('article.proposal', (card) => {
+    const list = card.querySelector('.policy-checklist');
+    const preview = card.querySelector('.preview');
+    return {
+      items: list ? [...list.querySelectorAll('li')].map((li) => li.textContent) : [],
+      before_previews: Boolean(list && preview
+        && (list.compareDocumentPosition(preview) & Node.DOCUMENT_POSITION_FOLLOWING)),
+    };
+  });
   summary.proposer = await chief.$eval('article.proposal .proposal-meta', (n) => n.textContent);
   // Due in about a minute, and nobody has approved anything yet (a usual wait of an hour).
   summary.late = await chief.$$eval('article.proposal [data-late]', (n) => n.map((x) => x.getAttribute('data-late')));

@@ -322,6 +322,7 @@ export const en = {
   'approvals.account': "account {account}",
   'approvals.late': "Its time has already passed: approved now, it goes out late or is missed.",
   'approvals.late-soon': "Due before an approval is likely: approvals here usually take {wait}.",
+  'approvals.checklist': "Policy checklist",
   'approvals.approve': "Approve and merge",
   'approvals.approved': "Approved: merged into the publish branch. It is scheduled at the next sync.",
   'approvals.on_forge': "This repository is on a forge: approve it by merging the pull request there.",

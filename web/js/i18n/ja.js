@@ -322,6 +322,7 @@ export const ja = {
   'approvals.account': "アカウント {account}",
   'approvals.late': "予定時刻を過ぎています。今承認すると遅れて送信されるか、送信されません。",
   'approvals.late-soon': "承認が間に合わないおそれがあります（ここでの承認にはふつう {wait} かかっています）。",
+  'approvals.checklist': "方針の確認事項",
   'approvals.approve': "承認してマージ",
   'approvals.approved': "承認しました。公開ブランチにマージされ、次の同期で予定に入ります。",
   'approvals.on_forge': "このリポジトリはフォージ上にあります。プルリクエストをマージして承認してください。",

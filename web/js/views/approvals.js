@@ -42,6 +42,19 @@ function problems(items, className) {
   return el('ul', { className }, all.map((p) => el('li', { text: `${p.line ? `${str(p.file)}:${p.line}: ` : ''}${str(p.message)}` })));
 }
 
+const isPolicy = (p) => str(p && p.code).startsWith('policy-');
+
+// The approver's checklist: what the office's policy found, before anything else.
+function checklist(preview) {
+  const errors = list(preview.errors).filter(isPolicy);
+  const warnings = list(preview.warnings).filter(isPolicy);
+  if (errors.length + warnings.length === 0) return null;
+  return el('section', { className: 'policy-checklist', attrs: { 'aria-label': t('approvals.checklist') } },
+    el('h4', { text: t('approvals.checklist') }),
+    problems(errors, 'error-text'),
+    problems(warnings, 'warning-text'));
+}
+
 function networkPreview(n) {
   const over = Number(n.length) > Number(n.limit);
   return el('section', { className: 'preview', attrs: { 'data-network': str(n.network) } },
@@ -65,8 +78,9 @@ function postReview(post, wait) {
       post.publish_at ? t('approvals.due', { time: formatTime(post.publish_at) }) : t('approvals.asap'),
       post.account ? ` · ${t('approvals.account', { account: str(post.account) })}` : ''),
     lateness(post, wait),
-    problems(preview.errors, 'error-text'),
-    problems(preview.warnings, 'warning-text'),
+    checklist(preview),
+    problems(list(preview.errors).filter((p) => !isPolicy(p)), 'error-text'),
+    problems(list(preview.warnings).filter((p) => !isPolicy(p)), 'warning-text'),
     el('div', { className: 'previews' }, list(preview.networks).map(networkPreview)),
     images.length ? el('p', { className: 'muted', text: t('compose.preview.images', { n: images.length }) }) : null);
 }
