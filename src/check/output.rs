@@ -129,40 +129,43 @@ pub fn json(report: &CheckReport, lang: Lang) -> serde_json::Value {
 pub fn markdown(report: &CheckReport, lang: Lang) -> String {
     let mut out = String::from("<!-- oshirase-preview -->\n");
     out.push_str(&format!("## oshirase check: {}\n\n", counts(report, lang)));
-    let is_policy = |p: &&Problem| p.code.starts_with("policy-");
-    let policy: Vec<(&str, &Problem)> = marked(report).filter(|(_, p)| is_policy(p)).collect();
-    if !policy.is_empty() {
-        out.push_str(lang.pick("### 方針の確認事項\n\n", "### Policy checklist\n\n"));
-        for (mark, p) in policy {
-            out.push_str(&format!(
-                "- {mark} `{}:{}` {}\n",
-                cell(&p.file),
-                p.line,
-                cell(p.text(lang))
-            ));
-        }
-        out.push('\n');
-    }
-    let others: Vec<(&str, &Problem)> = marked(report).filter(|(_, p)| !is_policy(p)).collect();
-    if !others.is_empty() {
-        out.push_str(lang.pick(
-            "| | ファイル | 内容 |\n| --- | --- | --- |\n",
-            "| | file | problem |\n| --- | --- | --- |\n",
-        ));
-        for (mark, p) in others {
-            out.push_str(&format!(
-                "| {mark} | `{}:{}` | {} |\n",
-                cell(&p.file),
-                p.line,
-                cell(p.text(lang))
-            ));
-        }
-        out.push('\n');
-    }
+    let (policy, others): (Vec<_>, Vec<_>) =
+        marked(report).partition(|(_, p)| p.code.starts_with("policy-"));
+    let checklist = lang.pick("### 方針の確認事項\n\n", "### Policy checklist\n\n");
+    findings(&mut out, checklist, &policy, lang, |m, at, t| {
+        format!("- {m} {at} {t}")
+    });
+    let table = lang.pick(
+        "| | ファイル | 内容 |\n| --- | --- | --- |\n",
+        "| | file | problem |\n| --- | --- | --- |\n",
+    );
+    findings(&mut out, table, &others, lang, |m, at, t| {
+        format!("| {m} | {at} | {t} |")
+    });
     for post in &report.posts {
         post_section(&mut out, post, report.timezone, lang);
     }
     out
+}
+
+/// A heading and one `row(mark, file:line, text)` per finding; nothing when there are none.
+fn findings(
+    out: &mut String,
+    heading: &str,
+    list: &[(&str, &Problem)],
+    lang: Lang,
+    row: impl Fn(&str, &str, &str) -> String,
+) {
+    if list.is_empty() {
+        return;
+    }
+    out.push_str(heading);
+    for (mark, p) in list {
+        let at = format!("`{}:{}`", cell(&p.file), p.line);
+        out.push_str(&row(mark, &at, &cell(p.text(lang))));
+        out.push('\n');
+    }
+    out.push('\n');
 }
 
 /// Errors then warnings, each with its mark.

@@ -159,6 +159,7 @@ fn sent(d: &DeliveryRecord) -> Sent {
         } else {
             d.publish_at
         },
-        published: published || d.state != State::Scheduled,
+        // Publishing or retrying counts as out: it may already be on the network.
+        published: d.state != State::Scheduled,
     }
 }
