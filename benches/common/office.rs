@@ -64,6 +64,7 @@ pub fn change(i: usize) -> PostChange {
         errors: vec![],
         present: true,
         edited_after_publish: false,
+        emergency: None,
     };
     let body = format!(
         "{topic}についてお知らせします。\n日時：{}\n場所：区役所本庁舎\n詳しくは https://www.city.example.jp/news/{i}.html をご覧ください。",
@@ -112,6 +113,7 @@ pub fn change(i: usize) -> PostChange {
                 count: None,
                 retract_pending: false,
                 retract_since: None,
+                emergency: false,
             }
         })
         .collect();

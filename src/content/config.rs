@@ -57,8 +57,16 @@ struct RawAccount {
     proposers: Option<Vec<String>>,
     /// Adds to or replaces the repository's `policy:` for this account.
     policy: Option<RawPolicy>,
+    /// Who may publish an emergency post at once, even by a direct push.
+    emergency: Option<RawEmergency>,
     #[serde(default)]
     networks: BTreeMap<String, RawNetwork>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmergency {
+    approvers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +98,11 @@ pub struct Account {
     /// `policy:` as it applies to this account; `None` when neither the repository nor
     /// the account has one, and posts are checked as before policies existed.
     pub policy: Option<Policy>,
+    /// `emergency: { approvers: [...] }` — lower-cased addresses of the people (a
+    /// crisis-management section) whose direct push or merge of an `emergency: true` post
+    /// publishes it at once (judged in `sync::approval::emergency`). Empty: nobody but
+    /// the account's approvers, through a merge.
+    pub emergency_approvers: Vec<String>,
     pub networks: BTreeMap<String, NetworkConfig>,
 }
 
@@ -114,6 +127,20 @@ impl Account {
         self.proposers
             .as_ref()
             .is_none_or(|list| list.iter().any(|p| p.matches(email)))
+    }
+
+    /// Whether `email` is one of the account's emergency approvers.
+    pub fn is_emergency_approver(&self, email: &str) -> bool {
+        let email = email.trim().to_lowercase();
+        self.emergency_approvers.contains(&email)
+    }
+
+    /// The account's approvers, if it has any (`mode: merge`).
+    pub fn approvers(&self) -> &[String] {
+        match &self.approval {
+            Approval::Merge { approvers } => approvers,
+            Approval::Branch => &[],
+        }
     }
 }
 
@@ -342,6 +369,10 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
                 repo_wide.as_ref().unwrap_or(&Policy::default()),
             )?),
         };
+        let emergency_approvers = match account.emergency {
+            None => Vec::new(),
+            Some(e) => addresses(&format!("accounts.{name}.emergency.approvers"), e.approvers)?,
+        };
         if account.networks.is_empty() {
             return Err((
                 format!("accounts.{name}.networks"),
@@ -364,6 +395,7 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
                 approval,
                 proposers,
                 policy,
+                emergency_approvers,
                 networks,
             },
         );
@@ -397,6 +429,28 @@ fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
     }
 }
 
+/// A non-empty list of e-mail addresses, lower-cased.
+fn addresses(field: &str, raw: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if raw.is_empty() {
+        return Err((
+            field.to_string(),
+            "the list needs at least one e-mail address".into(),
+        ));
+    }
+    raw.into_iter()
+        .map(|a| {
+            let a = a.trim().to_lowercase();
+            match a.contains('@') && !a.chars().any(char::is_whitespace) {
+                true => Ok(a),
+                false => Err((
+                    field.to_string(),
+                    format!("{} is not an e-mail address", quote(&a)),
+                )),
+            }
+        })
+        .collect()
+}
+
 fn validate_approval(account: &str, raw: RawApproval) -> Result<Approval, FieldError> {
     let field = format!("accounts.{account}.approval");
     match raw.mode.as_str() {
@@ -417,17 +471,7 @@ fn validate_approval(account: &str, raw: RawApproval) -> Result<Approval, FieldE
                     "`mode: merge` needs at least one approver e-mail address".into(),
                 ));
             }
-            let mut approvers = Vec::new();
-            for a in raw.approvers {
-                let a = a.trim().to_lowercase();
-                if !a.contains('@') {
-                    return Err((
-                        format!("{field}.approvers"),
-                        format!("{} is not an e-mail address", quote(&a)),
-                    ));
-                }
-                approvers.push(a);
-            }
+            let approvers = addresses(&format!("{field}.approvers"), raw.approvers)?;
             Ok(Approval::Merge { approvers })
         }
         other => Err((

@@ -22,7 +22,7 @@ pub const MAX_POST_BYTES: usize = 1024 * 1024;
 
 /// The front-matter keys staff may write: for suggestions when one is misspelt, and to
 /// tell a file that starts with one but forgot its `---`.
-pub(crate) const KEYS: [&str; 9] = [
+pub(crate) const KEYS: [&str; 10] = [
     "title",
     "publish_at",
     "networks",
@@ -32,6 +32,7 @@ pub(crate) const KEYS: [&str; 9] = [
     "images",
     "id",
     "retract",
+    "emergency",
 ];
 
 /// The front-matter exactly as staff write it.
@@ -51,6 +52,8 @@ struct FrontMatter {
     id: Option<String>,
     #[serde(default)]
     retract: bool,
+    #[serde(default)]
+    emergency: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +104,9 @@ pub struct Post {
     pub text: BTreeMap<String, String>,
     pub images: Vec<ImageRef>,
     pub retract: bool,
+    /// `emergency: true`: to go at once, ahead of the queue, when an approver merged it or
+    /// an emergency approver pushed it (`sync::approval::emergency`).
+    pub emergency: bool,
     pub body: String,
     /// Line numbers of front-matter keys, so later checks can point at them.
     lines: BTreeMap<String, usize>,
@@ -282,6 +288,7 @@ fn parse_front_matter(
         text: fm.text,
         images: fm.images,
         retract: fm.retract,
+        emergency: fm.emergency,
         body: body.to_string(),
         lines,
         body_line,

@@ -1,7 +1,8 @@
 //! Alerts: tell people when something needs them, without anyone watching the dashboard.
 //!
-//! Every committed event whose kind needs a person (a delivery failed, became `unknown`,
-//! was `missed` or `held`, a network refused its credentials, a retract failed) is sent to
+//! Every committed event whose kind needs a person (an emergency post is going out, a
+//! delivery failed, became `unknown`, was `missed` or `held`, a network refused its
+//! credentials, a retract failed) is sent to
 //! the webhook in `OSHIRASE_ALERT_WEBHOOK_URL` (Slack, Teams, Discord or any JSON endpoint)
 //! and/or by e-mail through the SMTP server in `OSHIRASE_ALERT_SMTP_URL` to
 //! `OSHIRASE_ALERT_EMAIL_TO`. A failed alert is logged and dropped: alerts never hold up
@@ -172,9 +173,11 @@ impl EmailTarget {
 
 /// Event kinds that need a person. The office's channel (the webhook and
 /// `OSHIRASE_ALERT_EMAIL_TO`) hears of all of them; the desk's kinds (a proposal waiting,
-/// approved, sent back) also go by e-mail to the people the event names, and a post's
+/// approved, sent back) and an emergency post let through (to every approver of its
+/// account) also go by e-mail to the people the event names, and a post's
 /// proposer is told by e-mail when it is published.
-pub const ALERT_KINDS: [EventKind; 10] = [
+pub const ALERT_KINDS: [EventKind; 11] = [
+    EventKind::Emergency,
     EventKind::Failed,
     EventKind::Unknown,
     EventKind::Missed,
@@ -190,6 +193,7 @@ pub const ALERT_KINDS: [EventKind; 10] = [
 /// The text of an alert, in Japanese and English (the office reads the first line).
 pub fn message(e: &Event, title: &str) -> String {
     let ja = match e.kind {
+        EventKind::Emergency => "緊急投稿を直ちに送信します",
         EventKind::Failed => "送信に失敗しました",
         EventKind::Unknown => "送信されたか不明です（要確認）",
         EventKind::Missed => "予定時刻を過ぎたため送信しませんでした",

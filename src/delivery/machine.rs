@@ -25,6 +25,10 @@ use crate::model::records::{DeliveryRecord, NewEvent, State};
 use crate::networks::{ErrorClass, NetError, Published, Settlement};
 
 /// What the scheduler knows of a delivery's network at the moment it is due.
+/// How much later than an emergency delivery another delivery waiting for the same spent
+/// posting budget is looked at again.
+const YIELD_TO_EMERGENCY: Duration = Duration::from_millis(250);
+
 pub trait Gate {
     /// Whether the configuration still has this network.
     fn configured(&self) -> bool;
@@ -124,6 +128,12 @@ fn wait_at_gate(d: &mut DeliveryRecord, now: DateTime<Utc>, gate: &dyn Gate) -> 
     let until = if let Err(probe_at) = gate.may_try(now) {
         probe_at
     } else if let Err(wait) = gate.budget() {
+        // Everything waiting for the same budget is due when it refills; an emergency
+        // delivery is due a moment sooner, so it is the one that gets the next post.
+        let wait = match d.emergency {
+            true => wait,
+            false => wait + YIELD_TO_EMERGENCY,
+        };
         now + chrono::Duration::from_std(wait).unwrap_or_default()
     } else {
         return None;

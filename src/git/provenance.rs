@@ -27,6 +27,10 @@ pub struct Landing {
     /// pull or merge request it names (`#12`, `!34`), so a hold can say why.
     #[serde(default)]
     pub forge_merge: Option<String>,
+    /// When `commit` was made (its committer time): when the version reached the branch,
+    /// which an emergency post is timed from.
+    #[serde(default)]
+    pub landed_at: Option<chrono::DateTime<Utc>>,
 }
 
 impl Repo {
@@ -93,6 +97,7 @@ impl Repo {
         paths: Vec<String>,
     ) -> Result<Vec<(String, Landing)>, RepoError> {
         let base = commit.parent_id(0).ok().map(|o| o.to_string());
+        let landed_at = Some(person(&commit.committer()).at);
         if commit.parent_count() < 2 {
             let landing = Landing {
                 commit: commit.id().to_string(),
@@ -100,6 +105,7 @@ impl Repo {
                 approver: None,
                 base,
                 forge_merge: forge_merge_hint(commit),
+                landed_at,
             };
             return Ok(paths.into_iter().map(|p| (p, landing.clone())).collect());
         }
@@ -112,6 +118,7 @@ impl Repo {
                 let proposer = proposers.remove(&path).unwrap_or_else(|| approver.clone());
                 let landing = Landing {
                     forge_merge: None,
+                    landed_at,
                     commit: commit.id().to_string(),
                     proposer,
                     approver: Some(approver.clone()),

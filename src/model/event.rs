@@ -29,6 +29,8 @@ pub enum EventKind {
     Rescheduled,
     /// A delivery waits for an approval.
     Held,
+    /// An `emergency: true` post was let through to go at once, ahead of the queue.
+    Emergency,
     /// A delivery will not go out (its post or network left the plan).
     Cancelled,
     /// The post's time passed by more than `max_lateness` before it could go out.
@@ -95,6 +97,7 @@ impl EventKind {
             Scheduled => "scheduled",
             Rescheduled => "rescheduled",
             Held => "held",
+            Emergency => "emergency",
             Cancelled => "cancelled",
             Missed => "missed",
             Publishing => "publishing",

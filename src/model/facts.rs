@@ -81,6 +81,13 @@ pub enum Facts {
     },
     /// Held for approval: why (see [`Hold`]).
     Held { hold: Hold },
+    /// An emergency post let through: by whom (`by`, as git records them), through which
+    /// commit and route (`merge` or `direct-push`).
+    Emergency {
+        by: String,
+        commit: String,
+        via: crate::model::records::EmergencyRoute,
+    },
     /// The network was taken out of the post before this delivery was sent.
     NetworkRemoved,
     /// An approved `retract: true` came before this delivery was sent.
@@ -129,6 +136,13 @@ pub enum Hold {
     OwnMerge { commit: String, by: String },
     /// Proposed by someone `accounts.<name>.proposers` does not list.
     NotProposer {
+        commit: String,
+        by: String,
+        account: String,
+    },
+    /// Marked `emergency: true` but neither merged by an approver nor pushed by one of the
+    /// account's emergency approvers.
+    Emergency {
         commit: String,
         by: String,
         account: String,
@@ -183,6 +197,16 @@ impl Hold {
             } => format!(
                 "commit {commit} was proposed by {by}, who is not among the proposers of \
                  account `{account}` (`proposers:` in oshirase.yaml)"
+            ),
+            Hold::Emergency {
+                commit,
+                by,
+                account,
+            } => format!(
+                "commit {commit} by {by} marks the post `emergency: true`, but only a merge by \
+                 an approver of account `{account}` or a push by one of its emergency \
+                 approvers (`accounts.{account}.emergency.approvers`) may publish an \
+                 emergency post at once"
             ),
             Hold::Unknown => "held for approval".into(),
         }
@@ -256,6 +280,10 @@ impl Facts {
                 }
             }
             Facts::Held { hold } => hold.stored(),
+            Facts::Emergency { by, commit, via } => format!(
+                "emergency post let through by {by} ({via} {commit}): it goes at once, ahead \
+                 of the queue"
+            ),
             Facts::NetworkRemoved => {
                 "the network was removed from the post before it was sent".into()
             }

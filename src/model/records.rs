@@ -168,6 +168,38 @@ pub struct PostRecord {
     /// Set when the file changed after some network already published it.
     #[serde(default)]
     pub edited_after_publish: bool,
+    /// An `emergency: true` post let through to go at once: by whom and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<Emergency>,
+}
+
+/// How an emergency post was let through (`sync::approval::emergency`), kept with the post
+/// for the audit trail and the dashboard's banner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Emergency {
+    /// The approver who merged it, or the emergency approver who pushed it.
+    pub by: Person,
+    /// The commit that brought it (short form).
+    pub commit: String,
+    pub via: EmergencyRoute,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmergencyRoute {
+    /// Merged by one of the account's approvers (or emergency approvers).
+    Merge,
+    /// Pushed to the branch by one of the account's emergency approvers.
+    DirectPush,
+}
+
+impl fmt::Display for EmergencyRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EmergencyRoute::Merge => "merge",
+            EmergencyRoute::DirectPush => "direct push",
+        })
+    }
 }
 
 /// One network's copy of a post.
@@ -214,6 +246,10 @@ pub struct DeliveryRecord {
     /// `None` for deliveries recorded before oshirase kept them.
     #[serde(default)]
     pub count: Option<TextCount>,
+    /// A delivery of an emergency post: the scheduler hands it out ahead of every other
+    /// due delivery, still within the network's posting budget.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub emergency: bool,
 }
 
 /// A text's length as a network counts it, and that network's limit.
@@ -268,6 +304,7 @@ impl DeliveryRecord {
             retract_pending: false,
             retract_since: None,
             count: None,
+            emergency: false,
         }
     }
 
@@ -398,6 +435,7 @@ mod tests {
             errors: vec![],
             present: true,
             edited_after_publish: false,
+            emergency: None,
         }
     }
 

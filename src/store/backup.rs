@@ -52,6 +52,7 @@ impl Store {
             copy_table!(POSTS, report.posts);
             copy_table!(DELIVERIES, report.deliveries);
             copy_table!(DUE, rows);
+            copy_table!(URGENT, rows);
             copy_table!(EVENTS, report.events);
             copy_table!(FILES, rows);
             copy_table!(MEDIA, rows);

@@ -25,6 +25,8 @@ pub struct Listing {
     pub publish_at: Option<DateTime<Utc>>,
     pub has_errors: bool,
     pub edited_after_publish: bool,
+    /// An emergency post let through (`PostRecord::emergency`).
+    pub emergency: bool,
     /// The post's overall state (`delivery::post_state`).
     pub state: State,
     pub deliveries: Box<[DeliveryListing]>,
@@ -68,6 +70,7 @@ impl Listing {
             publish_at: p.publish_at,
             has_errors: !p.errors.is_empty(),
             edited_after_publish: p.edited_after_publish,
+            emergency: p.emergency.is_some(),
             state: post_state(p, &v.deliveries),
             deliveries: v
                 .deliveries
@@ -83,6 +86,18 @@ impl Listing {
                 })
                 .collect(),
         }
+    }
+
+    /// An emergency post still on its way to some network: the dashboard shows a banner
+    /// and lists it first.
+    pub fn emergency_in_flight(&self) -> bool {
+        self.emergency
+            && self.deliveries.iter().any(|d| {
+                matches!(
+                    d.state,
+                    State::Scheduled | State::Publishing | State::Retrying
+                )
+            })
     }
 
     /// The post's time: its own, or (for a post sent on approval) its first delivery's.

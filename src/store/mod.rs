@@ -197,6 +197,7 @@ impl Store {
         txn.open_table(POSTS)?;
         txn.open_table(DELIVERIES)?;
         txn.open_table(DUE)?;
+        txn.open_table(URGENT)?;
         txn.open_table(EVENTS)?;
         txn.open_multimap_table(POST_EVENTS)?;
         txn.open_table(META)?;

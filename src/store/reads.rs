@@ -1,5 +1,7 @@
 //! Reads: one read transaction each, or several under one [`Snapshot`].
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, TimeZone, Utc};
 use redb::{ReadableDatabase, ReadableTable};
 
@@ -173,21 +175,22 @@ impl Store {
         Ok(first)
     }
 
-    /// Deliveries due at or before `now`, earliest first.
+    /// Deliveries due at or before `now`: emergency posts' first, then the others, each
+    /// earliest first.
     pub fn due(&self, now: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
         let txn = self.db.begin_read()?;
+        let urgent = txn.open_table(URGENT)?;
+        let mut out = due_rows(&urgent, now)?;
         let due = txn.open_table(DUE)?;
-        let mut out = Vec::new();
-        for entry in
-            due.range::<(i64, &str, &str)>(..=(now.timestamp_millis(), "\u{10ffff}", ""))?
-        {
-            let (k, _) = entry?;
-            let (at, post, network) = k.value();
-            if at > now.timestamp_millis() {
-                break;
-            }
-            out.push((post.to_string(), network.to_string()));
+        if out.is_empty() {
+            return due_rows(&due, now);
         }
+        let first: HashSet<(String, String)> = out.iter().cloned().collect();
+        out.extend(
+            due_rows(&due, now)?
+                .into_iter()
+                .filter(|row| !first.contains(row)),
+        );
         Ok(out)
     }
 }
@@ -284,4 +287,22 @@ pub(super) fn read_deliveries(
 
 pub(super) fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// The (post, network) rows of a due-time index due at or before `now`, earliest first.
+fn due_rows(
+    table: &redb::ReadOnlyTable<(i64, &str, &str), ()>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut out = Vec::new();
+    let last = (now.timestamp_millis(), "\u{10ffff}", "");
+    for entry in table.range::<(i64, &str, &str)>(..=last)? {
+        let (k, _) = entry?;
+        let (at, post, network) = k.value();
+        if at > now.timestamp_millis() {
+            break;
+        }
+        out.push((post.to_string(), network.to_string()));
+    }
+    Ok(out)
 }

@@ -11,6 +11,9 @@ pub(super) const DELIVERIES: TableDefinition<(&str, &str), &[u8]> =
 /// (due time in ms, post id, network) for every delivery the scheduler must act on, so the
 /// next wake-up is one lookup instead of a scan.
 pub(super) const DUE: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("due_v1");
+/// The rows of [`DUE`] that belong to emergency posts' deliveries, which the scheduler hands
+/// out before every other due delivery. Few, so listing them first costs one short scan.
+pub(super) const URGENT: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("urgent_v1");
 /// Sequence number → `Event` (JSON); append-only.
 pub(super) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events_v1");
 /// Post id → its events' sequence numbers.

@@ -304,16 +304,25 @@ fn note_media(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreErr
 fn put_delivery(txn: &WriteTransaction, d: &DeliveryRecord) -> Result<(), StoreError> {
     let mut deliveries = txn.open_table(DELIVERIES)?;
     let mut due = txn.open_table(DUE)?;
+    let mut urgent = txn.open_table(URGENT)?;
     let key = (d.post_id.as_str(), d.network.as_str());
     let old: Option<DeliveryRecord> = match deliveries.get(key)? {
         Some(v) => Some(serde_json::from_slice(v.value())?),
         None => None,
     };
     if let Some(old) = old.filter(DeliveryRecord::is_due) {
-        due.remove((old.due_at.timestamp_millis(), key.0, key.1))?;
+        let row = (old.due_at.timestamp_millis(), key.0, key.1);
+        due.remove(row)?;
+        if old.emergency {
+            urgent.remove(row)?;
+        }
     }
     if d.is_due() {
-        due.insert((d.due_at.timestamp_millis(), key.0, key.1), ())?;
+        let row = (d.due_at.timestamp_millis(), key.0, key.1);
+        due.insert(row, ())?;
+        if d.emergency {
+            urgent.insert(row, ())?;
+        }
     }
     deliveries.insert(key, serde_json::to_vec(d)?.as_slice())?;
     Ok(())

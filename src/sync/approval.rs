@@ -9,7 +9,8 @@ use crate::model::facts::Hold;
 use crate::store::{meta, Store};
 use crate::sync::config_approval::{self, HeldConfig};
 
-use crate::sync::plan::Candidate;
+use crate::model::records::{Emergency, EmergencyRoute};
+use crate::sync::plan::{Candidate, EmergencyGrant};
 use crate::sync::prepare::content_path;
 use crate::sync::SyncError;
 
@@ -215,4 +216,59 @@ fn proposer_hold(account: &crate::content::config::Account, c: &Candidate) -> Op
         by: landing.proposer.to_string(),
         account: account.name.clone(),
     })
+}
+
+/// Whether an `emergency: true` post may go at once, given `normal`, the hold its account's
+/// approval rule gives it. It may when one of the account's approvers merged it (`normal`
+/// is then `None`), or when one of its emergency approvers merged or pushed it, even
+/// straight to the branch at 3 a.m.; anyone else's emergency is held, with the reason.
+/// A post let through gets `c.emergency` and is timed from when its commit was made (not
+/// from `publish_at`), so a later cold sync finds it long past and does not send it again.
+pub(crate) fn emergency(
+    config: &RepoConfig,
+    c: &mut Candidate,
+    normal: Option<Hold>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Hold> {
+    if !c.asks_emergency {
+        return normal;
+    }
+    let Ok(account) = config.account(c.account.as_deref()) else {
+        return normal;
+    };
+    let Some(landing) = &c.landing else {
+        return Some(Hold::NoLanding);
+    };
+    let (actor, via) = match &landing.approver {
+        Some(merger) => (merger, EmergencyRoute::Merge),
+        None => (&landing.proposer, EmergencyRoute::DirectPush),
+    };
+    let merged_by_approver = normal.is_none()
+        && via == EmergencyRoute::Merge
+        && matches!(account.approval, Approval::Merge { .. });
+    let commit = short(&landing.commit).to_string();
+    if !merged_by_approver && !account.is_emergency_approver(&actor.email) {
+        return Some(Hold::Emergency {
+            commit,
+            by: actor.to_string(),
+            account: account.name.clone(),
+        });
+    }
+    let mut notify: Vec<String> = account.approvers().to_vec();
+    for person in &account.emergency_approvers {
+        if !notify.contains(person) {
+            notify.push(person.clone());
+        }
+    }
+    let landed_at = landing.landed_at.unwrap_or(actor.at);
+    c.publish_at = Some(landed_at.min(now));
+    c.emergency = Some(EmergencyGrant {
+        record: Emergency {
+            by: actor.clone(),
+            commit,
+            via,
+        },
+        notify,
+    });
+    None
 }

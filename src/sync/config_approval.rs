@@ -135,6 +135,29 @@ fn account_diff(old: &Account, new: &Account) -> Vec<ConfigChange> {
             approval_text(&new.approval)
         )));
     }
+    // Who may jump the queue, who may propose and what is checked are as much the
+    // account's rules as its approvers: an unapproved push cannot widen them either.
+    if old.emergency_approvers != new.emergency_approvers {
+        changes.push(change(format!(
+            "{field}.emergency.approvers: {} → {}",
+            shown(Some(old.emergency_approvers.join(", ")).filter(|s| !s.is_empty())),
+            shown(Some(new.emergency_approvers.join(", ")).filter(|s| !s.is_empty()))
+        )));
+    }
+    if old.proposers != new.proposers {
+        let list = |p: &Option<Vec<crate::content::config::Proposer>>| {
+            p.as_ref()
+                .map(|l| l.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "))
+        };
+        changes.push(change(format!(
+            "{field}.proposers: {} → {}",
+            shown(list(&old.proposers)),
+            shown(list(&new.proposers))
+        )));
+    }
+    if old.policy != new.policy {
+        changes.push(change(format!("{field}.policy changed")));
+    }
     for (name, net) in &new.networks {
         match old.networks.get(name) {
             None => changes.push(change(format!(
@@ -403,6 +426,7 @@ accounts:
             approver: approver.map(person),
             base: Some("fedcba9876543210".into()),
             forge_merge: None,
+            landed_at: None,
         }
     }
 

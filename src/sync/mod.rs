@@ -301,6 +301,7 @@ fn write_upserts(
         }
         if matches!(candidate.outcome, Outcome::Ready { hold: None, .. }) {
             let reason = approval_hold(repo, config, &candidate, &mut base_configs);
+            let reason = approval::emergency(config, &mut candidate, reason, now);
             if let Outcome::Ready { hold, .. } = &mut candidate.outcome {
                 *hold = reason;
             }

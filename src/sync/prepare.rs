@@ -259,6 +259,8 @@ pub(crate) fn candidate(
         publish_at: None,
         landing: None,
         outcome: Outcome::Broken { problems: vec![] },
+        asks_emergency: false,
+        emergency: None,
     };
     match parsed {
         Parsed::NotAPost => unreachable!("filtered out before planning"),
@@ -271,6 +273,7 @@ pub(crate) fn candidate(
             c.title = p.title.clone();
             c.department = p.department.clone();
             c.account = p.account.clone();
+            c.asks_emergency = p.emergency;
             match p.resolve(config, content) {
                 Ok(r) => {
                     c.account = Some(r.account.clone());

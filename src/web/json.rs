@@ -29,6 +29,8 @@ struct DeliveryJson<'a> {
     length: Option<usize>,
     limit: Option<usize>,
     images: &'a [Image],
+    /// A delivery of an emergency post, handed out ahead of the others.
+    emergency: bool,
 }
 
 /// A post as the API shows it (README, "HTTP").
@@ -52,6 +54,7 @@ pub fn post_json(v: &PostView) -> Value {
             length: d.count.map(|c| c.length),
             limit: d.count.map(|c| c.limit),
             images: &d.images,
+            emergency: d.emergency,
         })
         .collect();
     json!({
@@ -69,6 +72,12 @@ pub fn post_json(v: &PostView) -> Value {
         "state": post_state(p, &v.deliveries),
         "on_branch": p.present,
         "edited_after_publish": p.edited_after_publish,
+        "emergency": p.emergency.as_ref().map(|e| json!({
+            "by": e.by.to_string(),
+            "at": e.by.at,
+            "commit": e.commit,
+            "via": e.via,
+        })),
         "errors": p.errors,
         "deliveries": deliveries,
     })

@@ -321,6 +321,11 @@ fn key<'a>(view: View, network: Option<&str>, v: &'a Listing) -> Option<Key<'a>>
             (0, -latest)
         }
     };
+    // An emergency on its way is pinned on top of every view it is in.
+    let rank = match v.emergency_in_flight() {
+        true => i64::MIN,
+        false => rank,
+    };
     Some(Key { rank, at, id })
 }
 
@@ -382,6 +387,8 @@ pub fn page<'a>(posts: &'a [Listing], q: &Query, text_hits: Option<&HashSet<Stri
 #[derive(Debug, Default, PartialEq, serde::Serialize)]
 pub struct Summary {
     pub posts: usize,
+    /// Ids of the emergency posts still on their way, for the dashboard's banner.
+    pub emergencies: Vec<String>,
     /// Things to act on as the dashboard lists them: a post's errors, each group of its
     /// deliveries in one attention state for one reason, an edit after publishing.
     pub attention: usize,
@@ -420,6 +427,9 @@ pub fn summary(posts: &[Listing], tz: Option<Tz>, now: DateTime<Utc>) -> Summary
     let (mut departments, mut accounts, mut networks) =
         (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for v in posts {
+        if v.emergency_in_flight() {
+            s.emergencies.push(v.id.to_string());
+        }
         s.attention += attention_items(v);
         let due_minutes: BTreeSet<i64> = v
             .deliveries

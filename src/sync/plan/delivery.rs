@@ -129,6 +129,7 @@ pub(super) fn plan_delivery(
         && old.text == next.text
         && old.images == next.images
         && old.due_at == next.due_at
+        && old.emergency == next.emergency
         && old.last_error == next.last_error;
     if same {
         return None;

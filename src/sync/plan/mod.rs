@@ -13,7 +13,7 @@ use crate::model::event::EventKind;
 use crate::model::facts::{Facts, Hold};
 use crate::model::records::PostView;
 use crate::model::records::{
-    Actor, DeliveryRecord, NewEvent, PostChange, PostRecord, State, TextCount,
+    Actor, DeliveryRecord, Emergency, NewEvent, PostChange, PostRecord, State, TextCount,
 };
 
 mod delivery;
@@ -34,6 +34,17 @@ pub struct Candidate {
     pub publish_at: Option<DateTime<Utc>>,
     pub landing: Option<Landing>,
     pub outcome: Outcome,
+    /// The file says `emergency: true`.
+    pub asks_emergency: bool,
+    /// Set by `sync::approval::emergency` when the post may go at once.
+    pub emergency: Option<EmergencyGrant>,
+}
+
+/// An emergency post let through, and who is told of it (every approver of the account).
+#[derive(Debug, Clone)]
+pub struct EmergencyGrant {
+    pub record: Emergency,
+    pub notify: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +99,8 @@ pub fn plan_post(
         events: file_events(current, c, content_changed, &actor),
         wanted: HashSet::new(),
     };
+    plan.events
+        .extend(emergency_event(current, c, &post, &actor));
     let existing: BTreeMap<&str, &DeliveryRecord> = current
         .map(|v| {
             v.deliveries
@@ -158,6 +171,7 @@ fn post_record(current: Option<&PostView>, c: &Candidate, content_changed: bool)
         errors,
         present: true,
         edited_after_publish: current.is_some_and(|v| v.post.edited_after_publish),
+        emergency: c.emergency.as_ref().map(|g| g.record.clone()),
     };
     if !content_changed {
         // Same file, new configuration: the provenance found now is only as good as before.
@@ -165,9 +179,42 @@ fn post_record(current: Option<&PostView>, c: &Candidate, content_changed: bool)
             post.proposer.clone_from(&v.post.proposer);
             post.approver.clone_from(&v.post.approver);
             post.commit.clone_from(&v.post.commit);
+            if post.emergency.is_some() {
+                post.emergency.clone_from(&v.post.emergency);
+                post.publish_at = v.post.publish_at.or(post.publish_at);
+            }
         }
     }
     post
+}
+
+/// The `emergency` event, once per version let through: it names who let it through and
+/// tells every approver of the account.
+fn emergency_event(
+    current: Option<&PostView>,
+    c: &Candidate,
+    post: &PostRecord,
+    actor: &Actor,
+) -> Option<NewEvent> {
+    let grant = c.emergency.as_ref()?;
+    let Emergency { by, commit, via } = post.emergency.as_ref()?;
+    if current.is_some_and(|v| v.post.emergency == post.emergency) {
+        return None;
+    }
+    let facts = Facts::Emergency {
+        by: by.to_string(),
+        commit: commit.clone(),
+        via: *via,
+    };
+    Some(NewEvent {
+        post_id: c.id.clone(),
+        kind: EventKind::Emergency,
+        network: None,
+        detail: facts.stored(),
+        actor: actor.clone(),
+        facts: Some(facts),
+        notify: grant.notify.clone(),
+    })
 }
 
 /// The events of the file itself: it landed, came back or changed, and is unreadable.
@@ -248,6 +295,7 @@ fn desired_delivery(
     };
     DeliveryRecord {
         state,
+        emergency: c.emergency.is_some(),
         images: images.to_vec(),
         last_error: reason,
         last_error_facts: facts,
@@ -421,6 +469,7 @@ mod tests {
                 approver: Some(person("chief@city.example.jp")),
                 base: None,
                 forge_merge: None,
+                landed_at: None,
             }),
             outcome: Outcome::Ready {
                 deliveries: vec![PlannedDelivery {
@@ -436,6 +485,8 @@ mod tests {
                 hold: None,
                 retract: false,
             },
+            asks_emergency: false,
+            emergency: None,
         }
     }
 
