@@ -145,6 +145,11 @@ fn repository(receiver: SocketAddr) -> GitRepo {
                 ),
             ),
             (
+                "posts/jishin.md",
+                "---\ntitle: '地震による避難所の開設'\nemergency: true\nnetworks: [teams, portal]\n---\n\
+                 【緊急】区内で震度5強を観測しました。小中学校の避難所を開設しています。\n",
+            ),
+            (
                 "posts/toshokan.md",
                 &city_post(
                     "中央図書館の臨時休館",
@@ -512,6 +517,7 @@ async fn the_dashboard_in_headless_chromium() {
         "axe-core finds a planted violation"
     );
     assert_eq!(s["axe"]["violations"], 0, "{}", s["axe"]["details"]);
+    assert_eq!(s["emergency"]["first"], "posts/jishin", "{s}");
     assert_eq!(s["xss"]["pwned"], Value::Null, "{s}");
     assert_eq!(s["xss"]["title_literal"], true, "{s}");
     assert_eq!(s["xss"]["body_literal"], true, "{s}");

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use warp::http::StatusCode;
 
 use crate::content::info::RepoInfo;
-use crate::model::records::PostView;
+use crate::model::records::{PostView, State};
 use crate::store::meta;
 use crate::web::json::{event_json, forge_links, post_json};
 use crate::web::post_list::{self, Query};
@@ -104,7 +104,44 @@ pub async fn summary(state: AppState) -> Result<warp::reply::Response, Infallibl
         .and_then(|r| r.timezone)
         .and_then(|name| name.parse().ok());
     let summary = post_list::summary(&posts, tz, Utc::now());
-    Ok(json_reply(StatusCode::OK, &json!(summary)))
+    let mut body = json!(summary);
+    if !summary.emergencies.is_empty() {
+        // Few, and the banner names them: read their titles and who let them through.
+        let ids = summary.emergencies.clone();
+        let found = blocking(&state, move |s| {
+            let mut out = Vec::new();
+            for id in &ids {
+                if let Some(v) = s.post(id)? {
+                    out.push(emergency_note(&v));
+                }
+            }
+            Ok(out)
+        })
+        .await;
+        match found {
+            Ok(notes) => body["emergencies"] = Value::Array(notes),
+            Err(r) => return Ok(r),
+        }
+    }
+    Ok(json_reply(StatusCode::OK, &body))
+}
+
+/// An emergency post on its way, as the dashboard's banner shows it.
+fn emergency_note(v: &PostView) -> Value {
+    let e = v.post.emergency.as_ref();
+    let out = v
+        .deliveries
+        .iter()
+        .filter(|d| d.state == State::Published)
+        .count();
+    json!({
+        "id": v.post.id,
+        "title": v.post.title,
+        "by": e.map(|e| e.by.to_string()),
+        "via": e.map(|e| e.via),
+        "networks": v.deliveries.len(),
+        "published": out,
+    })
 }
 
 pub async fn one_post(

@@ -21,6 +21,7 @@ const { base, puppeteer, summary, check, axe: axeOn, injectAxe, printSummary } =
   xss: {},
   lang: {},
   search: {},
+  emergency: {},
   screenshots: [],
 });
 
@@ -147,8 +148,31 @@ try {
   await page.goBack();
   await wait(() => document.querySelector('.tiles'));
 
+  // ---------------------------------------------------------------- an emergency on its way
+  // Merged by the approver, out on the portal, waiting on a network that refused its
+  // credentials: the banner names it above every view and the list pins it on top.
+  await wait(() => document.querySelector('#emergency:not([hidden]) a'));
+  summary.emergency.banner = await text('#emergency');
+  check(summary.emergency.banner.includes('緊急投稿を送信中') && summary.emergency.banner.includes('地震による避難所の開設')
+    && summary.emergency.banner.includes('2 か所中 1 か所'), `the emergency banner: ${summary.emergency.banner}`);
+  check(await page.$eval('#emergency a', (a) => a.getAttribute('href')) === '#/post/posts%2Fjishin', 'the banner links to the post');
+  await go('posts', () => document.querySelector('#view-body tbody tr'));
+  // Read in one go: the list may be rebuilt as it loads.
+  const firstRow = () => {
+    const tr = document.querySelector('#view-body tbody tr');
+    const mark = tr && tr.querySelector('.emergency-mark');
+    return tr ? { id: tr.getAttribute('data-post-id'), mark: mark && mark.textContent } : null;
+  };
+  const pinned = await wait(() => { const tr = document.querySelector('#view-body tbody tr .emergency-mark'); return tr && tr.closest('tr').getAttribute('data-post-id'); })
+    .then((h) => h.jsonValue(), () => null);
+  const row = await page.evaluate(firstRow);
+  summary.emergency.first = row && row.id;
+  check(pinned === 'posts/jishin' && summary.emergency.first === 'posts/jishin', `the emergency is pinned on top of the list: ${JSON.stringify(row)}`);
+  check(row && row.mark === '緊急', `the pinned row says why: ${JSON.stringify(row)}`);
+
   // ---------------------------------------------------------------- every view, Japanese
   await views('ja');
+
   const post = path.join(artifacts, 'post.png');
   await page.screenshot({ path: post, fullPage: true });
   summary.screenshots.push(post);

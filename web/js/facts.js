@@ -5,7 +5,7 @@
 import { durationText, formatTime, lang, t } from './i18n.js';
 import { str } from './api.js';
 
-const HOLDS = ['no-landing', 'forge-squash', 'direct', 'no-base', 'base-unreadable', 'not-approver', 'own-merge', 'not-proposer'];
+const HOLDS = ['no-landing', 'forge-squash', 'direct', 'no-base', 'base-unreadable', 'not-approver', 'own-merge', 'not-proposer', 'emergency'];
 // Facts whose text has no placeholders.
 const PLAIN = ['network-removed', 'retracted-before-sent', 'retract-requested', 'not-configured', 'resent',
   'removed', 'retracted'];
@@ -36,6 +36,7 @@ const WORDED = {
     return f.back_on_branch ? t('facts.landing.back') + text : text;
   },
   'held': (f, fallback) => holdText(f.hold, fallback),
+  'emergency': (f) => t('facts.emergency', { by: f.by, commit: f.commit, via: t(`emergency.via.${f.via === 'merge' ? 'merge' : 'direct-push'}`) }),
   'retract-held': (f) => t('facts.retract-held', { reason: holdText(f.hold, t('hold.unknown')) }),
   'edited-after-publish': (f) => t('facts.edited-after-publish', { state: t(`state.${f.state}`) }),
   'file-removed': (f) => t('facts.file-removed', f),

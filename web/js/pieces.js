@@ -30,8 +30,11 @@ function postHref(id) {
   return `#/post/${encodeURIComponent(str(id))}`;
 }
 
+// An emergency post's link carries a marker in words, so a pinned one says why it is first.
 export function postLink(post) {
-  return el('a', { className: 'post-link', attrs: { href: postHref(post.id), 'data-key': `post:${str(post.id)}` }, text: titleOf(post) });
+  const link = el('a', { className: 'post-link', attrs: { href: postHref(post.id), 'data-key': `post:${str(post.id)}` }, text: titleOf(post) });
+  if (!post.emergency || typeof post.emergency !== 'object') return link;
+  return el('span', { className: 'post-link-wrap' }, el('span', { className: 'emergency-mark', text: t('emergency.pinned') }), ' ', link);
 }
 
 // A <time> with the exact RFC 3339 value as machine-readable datetime.

@@ -1,6 +1,7 @@
 // Puts the route's view on the page: the sync status and navigation in the header, the
 // view's heading and controls, and its body, rebuilt only when what it shows changed.
-// Owns what was last rendered; imports dom, i18n, api, data, attention, pieces and route
+// Owns what was last rendered; imports dom, i18n, api, data, attention, emergency, pieces
+// and route
 // (never a view: the route carries its view).
 
 import { $, code, el, focusKeyIn, restoreFocusIn } from './dom.js';
@@ -8,6 +9,7 @@ import { lang, t, tNodes } from './i18n.js';
 import { list, str } from './api.js';
 import { currentHealth, currentHealthError, dataVersion } from './data.js';
 import { attentionCount } from './attention.js';
+import { renderEmergency } from './emergency.js';
 import { timeEl } from './pieces.js';
 import { route, routeKey } from './route.js';
 
@@ -58,6 +60,7 @@ function renderHead() {
 export function render(navigated) {
   const r = route();
   renderSync();
+  renderEmergency();
   renderNav();
   const headKey = `${routeKey()}|${lang()}`;
   if (navigated || rendered.head !== headKey) renderHead();
