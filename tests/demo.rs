@@ -1,5 +1,6 @@
-//! `oshirase demo` tells the whole story: merged posts fall due and reach the outboxes, a
-//! later merge is picked up live, a post pushed without review is held, and a staff
+//! `oshirase demo` tells the whole story: merged posts fall due and reach the outboxes, an
+//! emergency pushed by the crisis-management section overtakes the queue, a later merge is
+//! picked up live, a post pushed without review is held, and a staff
 //! member proposes on the desk a post the supervisor approves there.
 
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,25 @@ async fn the_demo_publishes_to_outboxes_and_prints_each_publication() {
     assert!(
         text.contains("held") && text.contains("directly"),
         "the direct push is held:\n{text}"
+    );
+    // The emergency push goes out at once, ahead of posts scheduled before it was pushed.
+    let first = |words: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with("published") && l.contains(words))
+    };
+    let emergency = lines
+        .iter()
+        .position(|l| l.starts_with("EMERGENCY") && l.contains("kiki-kanri@city.example.jp"));
+    assert!(emergency.is_some(), "the emergency is announced:\n{text}");
+    assert!(
+        text.contains("goes first:") && text.contains("scheduled deliveries wait behind it"),
+        "{text}"
+    );
+    let (quake, flu) = (first("地震による避難所の開設"), first("インフルエンザ"));
+    assert!(
+        matches!((quake, flu), (Some(q), Some(f)) if q < f),
+        "the emergency is published before the notice scheduled before it was pushed:\n{text}"
     );
     let desk_line = |start: &str, words: &str| {
         lines
@@ -106,8 +126,8 @@ async fn the_demo_publishes_to_outboxes_and_prints_each_publication() {
     assert_eq!(keys.len(), unique.len(), "no key twice");
     assert_eq!(
         keys.len(),
-        6,
-        "five posts from git, one from the desk: {portal}"
+        7,
+        "five posts from git, the emergency, one from the desk: {portal}"
     );
 }
 

@@ -3,8 +3,10 @@
 //! It copies the embedded `content-example/` into a scratch git repository, has a staff
 //! member propose the posts on a branch and a supervisor merge them, moves a few of them to
 //! fall due within the next minute, and serves the result with every network swapped for an
-//! outbox, printing each publication as it happens. Later it plays one more pull request and
-//! one post pushed without review, so the dashboard shows a live pickup and a held post.
+//! outbox, printing each publication as it happens. Then the crisis-management section
+//! pushes an emergency post straight to the branch, which goes out at once ahead of the
+//! queue; later it plays one more pull request and one post pushed without review, so the
+//! dashboard shows a live pickup and a held post.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,12 @@ struct Example;
 
 const STAFF: (&str, &str) = ("山田 花子 (環境部)", "yamada.hanako@city.example.jp");
 const SUPERVISOR: (&str, &str) = ("佐藤 一郎 (広報課長)", "koho-chief@city.example.jp");
+/// content-example's emergency approver: the crisis-management section's duty officer.
+const CRISIS: (&str, &str) = ("鈴木 守 (危機管理部)", "kiki-kanri@city.example.jp");
+
+/// The example's emergency post, kept out of the staff's proposal: the crisis-management
+/// section pushes it straight to the branch while the posts made due soon wait their turn.
+const EMERGENCY: &str = "posts/emergency/jishin-hinanjo.md";
 
 /// Posts that the demo makes due soon, in this order.
 const SOON: [&str; 3] = [
@@ -146,6 +154,7 @@ pub fn prepare(dir: &Path, step: Duration) -> Result<DemoRepo, DemoError> {
 
     // The supervisor sets the repository up: configuration and README, no posts yet.
     let (setup, posts): (Vec<_>, Vec<_>) = Example::iter().partition(|p| !p.starts_with("posts/"));
+    let posts: Vec<_> = posts.into_iter().filter(|p| p != EMERGENCY).collect();
     for name in &setup {
         write_example(&repo_dir, name, None)?;
     }
@@ -289,6 +298,23 @@ fn commit(
     Ok(git.commit(update, &sig, &sig, message, &tree, &parent_refs)?)
 }
 
+/// The earthquake: the crisis-management section pushes the example's emergency post
+/// straight to main, with no pull request.
+pub fn play_emergency(repo_dir: &Path) -> Result<(), DemoError> {
+    let git = Repository::open(repo_dir)?;
+    let main = git.refname_to_id("refs/heads/main")?;
+    write_example(repo_dir, EMERGENCY, None)?;
+    commit(
+        &git,
+        &[EMERGENCY],
+        CRISIS,
+        "緊急: 地震による避難所の開設",
+        &[main],
+        Some("refs/heads/main"),
+    )?;
+    Ok(())
+}
+
 /// Later in the demo: one more pull request merged by the supervisor (due shortly after),
 /// and one post pushed straight to main by a staff member (held: nobody approved it).
 pub fn play_later_changes(repo_dir: &Path, due_in: Duration) -> Result<(), DemoError> {
@@ -327,7 +353,7 @@ pub fn play_later_changes(repo_dir: &Path, due_in: Duration) -> Result<(), DemoE
     let direct = "posts/test-direct-push.md";
     std::fs::write(
         repo_dir.join(direct),
-        "---\ntitle: （テスト）レビューなしの投稿\nnetworks: [portal]\n---\nこれはレビューを通さずに main へ直接 push された投稿です。\n",
+        "---\ntitle: （テスト）レビューなしの投稿\nnetworks: [portal]\ndepartment: 環境部 清掃事務所\n---\nこれはレビューを通さずに main へ直接 push された投稿です。\n",
     )?;
     commit(
         &git,
@@ -359,6 +385,17 @@ pub async fn run(
     let events = service.store.subscribe();
     print_posts(&service.store, &mut print).await;
     let printer = tokio::spawn(print_events(service.store.clone(), events, print));
+    let emergency = {
+        let repo = demo.repo.clone();
+        let step = options.step;
+        tokio::spawn(async move {
+            // Between the first post made due soon and the second: the others are queued.
+            tokio::time::sleep(step * 3 / 2).await;
+            if let Err(e) = tokio::task::spawn_blocking(move || play_emergency(&repo)).await {
+                tracing::warn!("demo: {e}");
+            }
+        })
+    };
     let later = {
         let repo = demo.repo.clone();
         let step = options.step;
@@ -389,6 +426,7 @@ pub async fn run(
         why = service.failed() => Some(why),
     };
     desk.abort();
+    emergency.abort();
     later.abort();
     service.shutdown().await;
     printer.abort();
@@ -502,6 +540,13 @@ async fn print_events(
                 if let Some(line) = event_line(&e, &title) {
                     print(line);
                 }
+                if e.kind == EventKind::Emergency {
+                    let queued = queued_behind(&store, &e.post_id).await;
+                    print(format!(
+                        "{:<10} {:<9} 「{title}」 goes first: {queued} scheduled deliveries wait behind it",
+                        "", ""
+                    ));
+                }
             }
             Err(RecvError::Lagged(_)) => {}
             Err(RecvError::Closed) => return,
@@ -509,10 +554,28 @@ async fn print_events(
     }
 }
 
+/// Deliveries of other posts still to go when an emergency post is let through.
+async fn queued_behind(store: &Arc<Store>, emergency: &str) -> usize {
+    let (store, emergency) = (store.clone(), emergency.to_string());
+    let count = tokio::task::spawn_blocking(move || {
+        store.listings().map(|posts| {
+            posts
+                .iter()
+                .filter(|p| *p.id != *emergency)
+                .flat_map(|p| p.deliveries.iter())
+                .filter(|d| d.state == crate::model::records::State::Scheduled)
+                .count()
+        })
+    })
+    .await;
+    count.ok().and_then(Result::ok).unwrap_or(0)
+}
+
 fn event_line(e: &Event, title: &str) -> Option<String> {
     let net = e.network.as_deref().unwrap_or("-");
     match e.kind {
         EventKind::Published => Some(format!("published  {net:<9} 「{title}」 {}", e.detail)),
+        EventKind::Emergency => Some(format!("EMERGENCY  {:<9} 「{title}」 {}", "", e.detail)),
         EventKind::Held
         | EventKind::Missed
         | EventKind::Invalid
