@@ -134,7 +134,9 @@ impl Draft {
     }
 
     /// The draft a post file opens as in the desk, with its images (`name`, `alt`, bytes)
-    /// already read. A file that retracts a post is edited in the repository, not here.
+    /// already read. A file that retracts a post, or an emergency post (which the desk's
+    /// form cannot mark, so an edit there would drop the mark), is edited in the
+    /// repository, not here.
     pub fn from_post(
         post: &Post,
         images: Vec<(String, String, Vec<u8>)>,
@@ -143,6 +145,12 @@ impl Draft {
             return Err(bad(
                 "retract",
                 "this file retracts a post; change it in the repository",
+            ));
+        }
+        if post.emergency {
+            return Err(bad(
+                "emergency",
+                "this is an emergency post; change it in the repository",
             ));
         }
         let publish_at = match &post.publish_at {
@@ -470,6 +478,12 @@ mod tests {
         assert_eq!(
             Draft::from_post(&retract, vec![]).unwrap_err().field,
             "retract"
+        );
+        let mut emergency = (*post).clone();
+        emergency.emergency = true;
+        assert_eq!(
+            Draft::from_post(&emergency, vec![]).unwrap_err().field,
+            "emergency"
         );
     }
 
