@@ -215,6 +215,34 @@ async fn an_emergency_from_anyone_else_is_held_and_an_approvers_merge_lets_it_th
     );
     assert_eq!(delivery(&service, "posts/rumour2", "x").0, "held");
 
+    // A commit that only names the crisis section as its author (as a forge's rebase of
+    // someone's pull request would) is not their push.
+    repo.write(
+        "posts/borrowed.md",
+        &emergency_post("なりすまし", "【緊急】借りた名前の投稿です。"),
+    );
+    repo.git(STAFF, &["add", "-A"]);
+    let author = format!("--author={} <{}>", KIKI.0, KIKI.1);
+    repo.git(
+        STAFF,
+        &["commit", "-q", &author, "-m", "緊急（作者だけ危機管理）"],
+    );
+    service.request_sync();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            service
+                .store
+                .delivery("posts/borrowed", "x")
+                .ok()
+                .flatten()
+                .is_some()
+        })
+        .await
+    );
+    let (state, why) = delivery(&service, "posts/borrowed", "x");
+    assert_eq!(state, "held", "{why}");
+    assert!(why.contains("emergency"), "{why}");
+
     // Through a pull request merged by an approver, an emergency goes at once too.
     let flood = "【緊急】大雨による避難指示を発令しました。荒川沿いの方は避難してください。";
     repo.propose_and_merge(
@@ -244,6 +272,31 @@ async fn an_emergency_from_anyone_else_is_held_and_an_approvers_merge_lets_it_th
         body["emergency"]["by"],
         Value::from(format!("{} <{}>", CHIEF.0, CHIEF.1))
     );
+    // An emergency approver's push does not let a retraction through without approval.
+    repo.write(
+        "posts/flood.md",
+        &emergency_post("避難指示", flood)
+            .replace("emergency: true\n", "emergency: true\nretract: true\n"),
+    );
+    repo.commit_all(KIKI, "緊急の取り消し");
+    service.request_sync();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            service
+                .store
+                .events_for("posts/flood")
+                .unwrap()
+                .iter()
+                .any(|e| e.kind == "retract-held")
+        })
+        .await
+    );
+    let d = service.store.delivery("posts/flood", "x").unwrap().unwrap();
+    assert!(
+        d.state.as_str() == "published" && !d.retract_pending,
+        "{d:?}"
+    );
+
     service.shutdown().await;
 }
 

@@ -27,10 +27,12 @@ pub struct Landing {
     /// pull or merge request it names (`#12`, `!34`), so a hold can say why.
     #[serde(default)]
     pub forge_merge: Option<String>,
-    /// When `commit` was made (its committer time): when the version reached the branch,
-    /// which an emergency post is timed from.
+    /// Who made `commit` and when (its committer): when the version reached the branch,
+    /// which an emergency post is timed from, and for a commit without a merge the closest
+    /// git comes to who pushed it (a forge's rebase or squash commits as the forge or the
+    /// merger, not as the author).
     #[serde(default)]
-    pub landed_at: Option<chrono::DateTime<Utc>>,
+    pub committer: Option<Person>,
 }
 
 impl Repo {
@@ -97,7 +99,7 @@ impl Repo {
         paths: Vec<String>,
     ) -> Result<Vec<(String, Landing)>, RepoError> {
         let base = commit.parent_id(0).ok().map(|o| o.to_string());
-        let landed_at = Some(person(&commit.committer()).at);
+        let committer = Some(person(&commit.committer()));
         if commit.parent_count() < 2 {
             let landing = Landing {
                 commit: commit.id().to_string(),
@@ -105,7 +107,7 @@ impl Repo {
                 approver: None,
                 base,
                 forge_merge: forge_merge_hint(commit),
-                landed_at,
+                committer: committer.clone(),
             };
             return Ok(paths.into_iter().map(|p| (p, landing.clone())).collect());
         }
@@ -118,7 +120,7 @@ impl Repo {
                 let proposer = proposers.remove(&path).unwrap_or_else(|| approver.clone());
                 let landing = Landing {
                     forge_merge: None,
-                    landed_at,
+                    committer: committer.clone(),
                     commit: commit.id().to_string(),
                     proposer,
                     approver: Some(approver.clone()),

@@ -10,7 +10,7 @@ use crate::store::{meta, Store};
 use crate::sync::config_approval::{self, HeldConfig};
 
 use crate::model::records::{Emergency, EmergencyRoute};
-use crate::sync::plan::{Candidate, EmergencyGrant};
+use crate::sync::plan::{Candidate, EmergencyGrant, Outcome};
 use crate::sync::prepare::content_path;
 use crate::sync::SyncError;
 
@@ -223,14 +223,18 @@ fn proposer_hold(account: &crate::content::config::Account, c: &Candidate) -> Op
 /// is then `None`), or when one of its emergency approvers merged or pushed it, even
 /// straight to the branch at 3 a.m.; anyone else's emergency is held, with the reason.
 /// A post let through gets `c.emergency` and is timed from when its commit was made (not
-/// from `publish_at`), so a later cold sync finds it long past and does not send it again.
+/// from `publish_at`), so a later cold sync finds it long past and does not send it again
+/// (nor alerts anyone of it). A commit without a merge counts as an emergency approver's
+/// push only when they both wrote and committed it and no forge merged it: a forge's rebase
+/// keeps the author of whoever opened the pull request, so the author alone proves nothing.
+/// An emergency never lets a retraction through: deleting posts is not urgent in that way.
 pub(crate) fn emergency(
     config: &RepoConfig,
     c: &mut Candidate,
     normal: Option<Hold>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<Hold> {
-    if !c.asks_emergency {
+    if !c.asks_emergency || matches!(c.outcome, Outcome::Ready { retract: true, .. }) {
         return normal;
     }
     let Ok(account) = config.account(c.account.as_deref()) else {
@@ -246,8 +250,15 @@ pub(crate) fn emergency(
     let merged_by_approver = normal.is_none()
         && via == EmergencyRoute::Merge
         && matches!(account.approval, Approval::Merge { .. });
+    let pushed_by_themselves = via == EmergencyRoute::Merge
+        || (landing.forge_merge.is_none()
+            && landing
+                .committer
+                .as_ref()
+                .is_some_and(|c| c.email == actor.email));
     let commit = short(&landing.commit).to_string();
-    if !merged_by_approver && !account.is_emergency_approver(&actor.email) {
+    let emergency_approver = account.is_emergency_approver(&actor.email) && pushed_by_themselves;
+    if !merged_by_approver && !emergency_approver {
         return Some(Hold::Emergency {
             commit,
             by: actor.to_string(),
@@ -260,8 +271,16 @@ pub(crate) fn emergency(
             notify.push(person.clone());
         }
     }
-    let landed_at = landing.landed_at.unwrap_or(actor.at);
-    c.publish_at = Some(landed_at.min(now));
+    let landed_at = landing
+        .committer
+        .as_ref()
+        .map_or(actor.at, |c| c.at)
+        .min(now);
+    // Found long after it went out (a new data directory): recorded, but it is `missed`,
+    // and nobody is told it is going out now.
+    let news = now - landed_at
+        <= chrono::Duration::from_std(config.max_lateness).unwrap_or(chrono::Duration::MAX);
+    c.publish_at = Some(landed_at);
     c.emergency = Some(EmergencyGrant {
         record: Emergency {
             by: actor.clone(),
@@ -269,6 +288,7 @@ pub(crate) fn emergency(
             via,
         },
         notify,
+        news,
     });
     None
 }

@@ -426,7 +426,7 @@ accounts:
             approver: approver.map(person),
             base: Some("fedcba9876543210".into()),
             forge_merge: None,
-            landed_at: None,
+            committer: None,
         }
     }
 

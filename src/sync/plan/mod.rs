@@ -45,6 +45,9 @@ pub struct Candidate {
 pub struct EmergencyGrant {
     pub record: Emergency,
     pub notify: Vec<String>,
+    /// Still news: let through within `max_lateness` of its commit, so the `emergency`
+    /// event is written and approvers are alerted (an old one found by a cold sync is not).
+    pub news: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -179,7 +182,9 @@ fn post_record(current: Option<&PostView>, c: &Candidate, content_changed: bool)
             post.proposer.clone_from(&v.post.proposer);
             post.approver.clone_from(&v.post.approver);
             post.commit.clone_from(&v.post.commit);
-            if post.emergency.is_some() {
+            // An emergency let through before keeps its record; one let through only now
+            // (its approver was approved since) is recorded now.
+            if post.emergency.is_some() && v.post.emergency.is_some() {
                 post.emergency.clone_from(&v.post.emergency);
                 post.publish_at = v.post.publish_at.or(post.publish_at);
             }
@@ -196,7 +201,7 @@ fn emergency_event(
     post: &PostRecord,
     actor: &Actor,
 ) -> Option<NewEvent> {
-    let grant = c.emergency.as_ref()?;
+    let grant = c.emergency.as_ref().filter(|g| g.news)?;
     let Emergency { by, commit, via } = post.emergency.as_ref()?;
     if current.is_some_and(|v| v.post.emergency == post.emergency) {
         return None;
@@ -469,7 +474,7 @@ mod tests {
                 approver: Some(person("chief@city.example.jp")),
                 base: None,
                 forge_merge: None,
-                landed_at: None,
+                committer: None,
             }),
             outcome: Outcome::Ready {
                 deliveries: vec![PlannedDelivery {
