@@ -65,6 +65,7 @@ pub fn change(i: usize) -> PostChange {
         present: true,
         edited_after_publish: false,
         emergency: None,
+        slot: None,
     };
     let body = format!(
         "{topic}についてお知らせします。\n日時：{}\n場所：区役所本庁舎\n詳しくは https://www.city.example.jp/news/{i}.html をご覧ください。",

@@ -14,7 +14,7 @@ pub mod output;
 mod files;
 mod repeats;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -27,7 +27,7 @@ use crate::content::count::{self, Facet};
 use crate::content::not_a_post;
 use crate::content::post::{self, Image, Parsed, MAX_POST_BYTES};
 use crate::content::problem::Problem;
-use crate::content::resolve::PlannedDelivery;
+use crate::content::resolve::{PlannedDelivery, ResolvedPost};
 use crate::content::source::FsSource;
 
 /// A mistake in how `check` was called (exit code 2), as opposed to a problem in a post.
@@ -78,9 +78,19 @@ pub struct PostPreview {
     pub file: String,
     pub title: String,
     pub publish_at: Option<DateTime<Utc>>,
+    /// For `publish_at: next-slot` or `slot:`: the slot it would take if merged now (the
+    /// first free one at the time of this check, counting the other slot posts checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<SlotPreview>,
     pub department: Option<String>,
     pub images: Vec<Image>,
     pub networks: Vec<NetworkPreview>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SlotPreview {
+    pub name: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +262,8 @@ struct Tally {
     sent: Vec<repeats::Sent>,
     /// Reported whatever files are selected: without a configuration no post is checked.
     config_problem: Option<Problem>,
+    /// (account, slot, instant in ms) → slot posts of this check given it.
+    slots: HashMap<(String, String, i64), u32>,
 }
 
 impl Tally {
@@ -358,17 +370,45 @@ impl Tally {
                 }
             }
         }
+        let slot = self.next_slot(&resolved, config, now);
         if scope.is_previewed(path) {
             self.posts.push(PostPreview {
                 id: resolved.post.id.clone(),
                 file: f.shown.clone(),
                 title: resolved.post.title.clone(),
                 publish_at: resolved.publish_at,
+                slot,
                 department: resolved.post.department.clone(),
                 images: resolved.images.clone(),
                 networks: resolved.deliveries.iter().map(network_preview).collect(),
             });
         }
+    }
+
+    /// The slot a slot post would take if merged now, given to it here so the next slot
+    /// post of the check is shown the one after.
+    fn next_slot(
+        &mut self,
+        resolved: &ResolvedPost,
+        config: &RepoConfig,
+        now: DateTime<Utc>,
+    ) -> Option<SlotPreview> {
+        let asked = resolved.slot.as_ref()?;
+        let account = config.accounts.get(&resolved.account)?;
+        let tz = config.timezone?;
+        let (name, at) = crate::content::slots::first_free(
+            &account.slots,
+            asked.as_deref(),
+            now,
+            tz,
+            |s, t| {
+                let key = (account.name.clone(), s.to_string(), t.timestamp_millis());
+                self.slots.get(&key).copied().unwrap_or(0)
+            },
+        )?;
+        let key = (account.name.clone(), name.clone(), at.timestamp_millis());
+        *self.slots.entry(key).or_default() += 1;
+        Some(SlotPreview { name, at })
     }
 
     /// Ids used by two files are errors; the same text twice for a network, a warning.

@@ -20,6 +20,26 @@ pub fn local_time(at: Option<DateTime<Utc>>, tz: Option<Tz>, lang: Lang) -> Stri
     }
 }
 
+/// When a post goes out: its time, or for a slot post the slot merging it now would take.
+fn post_time(post: &PostPreview, tz: Option<Tz>, lang: Lang) -> String {
+    match &post.slot {
+        None => local_time(post.publish_at, tz, lang),
+        Some(slot) => {
+            let at = local_time(Some(slot.at), tz, lang);
+            match lang {
+                Lang::Ja => format!(
+                    "マージ後の最初の空き枠「{}」（この確認の時点では {at}）",
+                    slot.name
+                ),
+                Lang::En => format!(
+                    "the next free slot after merge: `{}` ({at} at the time of this check)",
+                    slot.name
+                ),
+            }
+        }
+    }
+}
+
 /// `file:line: error[code]: message`, errors first, one a line.
 fn problem_lines(report: &CheckReport, lang: Lang) -> String {
     let mut out = String::new();
@@ -48,7 +68,7 @@ pub fn human(report: &CheckReport, lang: Lang) -> String {
             "{}  「{}」  {}\n",
             post.file,
             post.title,
-            local_time(post.publish_at, report.timezone, lang)
+            post_time(post, report.timezone, lang)
         ));
         for n in &post.networks {
             let verdict = if n.ok {
@@ -183,7 +203,7 @@ fn post_section(out: &mut String, post: &PostPreview, tz: Option<Tz>, lang: Lang
     out.push_str(&format!(
         "{}: **{}**",
         lang.pick("公開日時", "Publish"),
-        local_time(post.publish_at, tz, lang)
+        post_time(post, tz, lang)
     ));
     if let Some(d) = &post.department {
         out.push_str(&format!(
@@ -284,7 +304,7 @@ pub fn preview_human(report: &CheckReport, lang: Lang) -> String {
         out.push_str(&format!(
             "{}: {}\n",
             lang.pick("公開日時", "publish"),
-            local_time(post.publish_at, report.timezone, lang)
+            post_time(post, report.timezone, lang)
         ));
         for i in &post.images {
             out.push_str(&format!(

@@ -59,6 +59,8 @@ struct RawAccount {
     policy: Option<RawPolicy>,
     /// Who may publish an emergency post at once, even by a direct push.
     emergency: Option<RawEmergency>,
+    /// The account's golden times (`content::slots`).
+    slots: Option<Vec<crate::content::slots::RawSlot>>,
     #[serde(default)]
     networks: BTreeMap<String, RawNetwork>,
 }
@@ -103,6 +105,8 @@ pub struct Account {
     /// publishes it at once (judged in `sync::approval::emergency`). Empty: nobody but
     /// the account's approvers, through a merge.
     pub emergency_approvers: Vec<String>,
+    /// `slots:` — the golden times `publish_at: next-slot` and `slot:` take (empty: none).
+    pub slots: Vec<crate::content::slots::Slot>,
     pub networks: BTreeMap<String, NetworkConfig>,
 }
 
@@ -373,6 +377,12 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
             None => Vec::new(),
             Some(e) => addresses(&format!("accounts.{name}.emergency.approvers"), e.approvers)?,
         };
+        let slots = match account.slots {
+            None => Vec::new(),
+            Some(raw) => {
+                crate::content::slots::validate(&format!("accounts.{name}.slots"), raw, timezone)?
+            }
+        };
         if account.networks.is_empty() {
             return Err((
                 format!("accounts.{name}.networks"),
@@ -396,6 +406,7 @@ fn validate(raw: RawConfig) -> Result<RepoConfig, FieldError> {
                 proposers,
                 policy,
                 emergency_approvers,
+                slots,
                 networks,
             },
         );

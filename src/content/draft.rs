@@ -161,6 +161,14 @@ impl Draft {
                 Some(t.format("%Y-%m-%d %H:%M").to_string())
             }
             PublishAt::Local(t) => Some(t.format("%Y-%m-%d %H:%M:%S").to_string()),
+            PublishAt::Slot(None) => Some(crate::content::post::NEXT_SLOT.to_string()),
+            // The desk's form has no `slot:`; an edit there would lose it.
+            PublishAt::Slot(Some(_)) => {
+                return Err(bad(
+                    "slot",
+                    "this post takes a named slot; change it in the repository",
+                ))
+            }
         };
         let default_id = crate::content::post::default_id(&post.path);
         Ok(Draft {

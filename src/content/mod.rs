@@ -21,5 +21,6 @@ pub mod post;
 pub mod problem;
 pub mod render;
 pub mod resolve;
+pub mod slots;
 pub mod source;
 pub mod yaml_limits;

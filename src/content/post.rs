@@ -22,7 +22,7 @@ pub const MAX_POST_BYTES: usize = 1024 * 1024;
 
 /// The front-matter keys staff may write: for suggestions when one is misspelt, and to
 /// tell a file that starts with one but forgot its `---`.
-pub(crate) const KEYS: [&str; 10] = [
+pub(crate) const KEYS: [&str; 11] = [
     "title",
     "publish_at",
     "networks",
@@ -33,6 +33,7 @@ pub(crate) const KEYS: [&str; 10] = [
     "id",
     "retract",
     "emergency",
+    "slot",
 ];
 
 /// The front-matter exactly as staff write it.
@@ -54,6 +55,8 @@ struct FrontMatter {
     retract: bool,
     #[serde(default)]
     emergency: bool,
+    /// A named golden time of the account (`slots:`), instead of a time.
+    slot: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +88,9 @@ pub enum PublishAt {
     Exact(DateTime<FixedOffset>),
     /// A wall-clock time in the repository's time zone (`2026-12-20 19:00`).
     Local(NaiveDateTime),
+    /// `publish_at: next-slot` (any of the account's `slots:`) or `slot: <name>`: the first
+    /// free slot at or after the approval, chosen once by `serve`.
+    Slot(Option<String>),
 }
 
 /// A post whose front-matter parsed; not yet checked against `oshirase.yaml`.
@@ -248,10 +254,30 @@ fn parse_front_matter(
     let mut problems = Vec::new();
     let publish_at = match &fm.publish_at {
         None => PublishAt::Asap,
+        Some(s) if s.trim() == NEXT_SLOT => PublishAt::Slot(None),
         Some(s) => parse_publish_at(s).unwrap_or_else(|| {
             problems.push(not_a_time(file, line_of("publish_at"), s));
             PublishAt::Asap
         }),
+    };
+    let publish_at = match (&fm.slot, publish_at) {
+        (None, at) => at,
+        (Some(name), PublishAt::Asap | PublishAt::Slot(_)) => {
+            PublishAt::Slot(Some(name.trim().to_string()))
+        }
+        (Some(_), at) => {
+            problems.push(Problem::new(
+                file,
+                line_of("slot"),
+                "publish-at",
+                "`slot:` takes the first free slot after approval; remove `publish_at` or \
+                 `slot`"
+                    .into(),
+                "`slot:` は承認後の最初の空き枠に入ります。`publish_at` か `slot` のどちらかを消してください"
+                    .into(),
+            ));
+            at
+        }
     };
     problems.extend(network_list_problems(
         file,
@@ -310,19 +336,22 @@ fn read_front_matter(file: &str, yaml: &str) -> Result<FrontMatter, Vec<Problem>
     })
 }
 
+/// `publish_at: next-slot`: the first free slot of any of the account's `slots:`.
+pub const NEXT_SLOT: &str = "next-slot";
+
 fn not_a_time(file: &str, line: usize, written: &str) -> Problem {
     Problem::new(
         file,
         line,
         "publish-at",
         format!(
-            "`publish_at` {} is not a time; write `2026-12-20T19:00:00+09:00` \
-             or `2026-12-20 19:00` (in the repository's time zone)",
+            "`publish_at` {} is not a time; write `2026-12-20T19:00:00+09:00`, \
+             `2026-12-20 19:00` (in the repository's time zone) or `next-slot`",
             quote(written)
         ),
         format!(
-            "`publish_at` {} は日時として読めません。`2026-12-20T19:00:00+09:00` \
-             または `2026-12-20 19:00`（リポジトリのタイムゾーン）の形で書いてください",
+            "`publish_at` {} は日時として読めません。`2026-12-20T19:00:00+09:00`、\
+             `2026-12-20 19:00`（リポジトリのタイムゾーン）または `next-slot` の形で書いてください",
             quote(written)
         ),
     )
@@ -409,7 +438,7 @@ impl PublishAt {
     /// error, one that it repeats means the earlier instant. Errors are (English, Japanese).
     pub fn resolve(&self, tz: Option<Tz>) -> Result<Option<DateTime<Utc>>, (String, String)> {
         match self {
-            PublishAt::Asap => Ok(None),
+            PublishAt::Asap | PublishAt::Slot(_) => Ok(None),
             PublishAt::Exact(t) => Ok(Some(t.with_timezone(&Utc))),
             PublishAt::Local(naive) => {
                 let shown = naive.format("%Y-%m-%d %H:%M");

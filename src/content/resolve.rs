@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::content::brief::{self, quote};
 use crate::content::config::{Account, AccountError, NetworkConfig, NetworkKind, RepoConfig};
 use crate::content::count::{self, ImageType};
-use crate::content::post::{Image, ImageRef, Post};
+use crate::content::post::{Image, ImageRef, Post, PublishAt};
 use crate::content::problem::Problem;
 use crate::content::render;
 use crate::content::source::{self, ContentSource, NotContent};
@@ -22,6 +22,9 @@ pub struct ResolvedPost {
     pub post: Post,
     pub account: String,
     pub publish_at: Option<DateTime<Utc>>,
+    /// `publish_at: next-slot` or `slot:`: the post waits for a slot (`Some(None)`: any of
+    /// the account's, `Some(Some(name))`: that one); `publish_at` is then `None`.
+    pub slot: Option<Option<String>>,
     pub images: Vec<Image>,
     pub deliveries: Vec<PlannedDelivery>,
     /// Things worth a look that do not stop the post (an image without alt text).
@@ -71,6 +74,13 @@ impl Post {
                 Err(problem) => problems.push(problem),
             }
         }
+        let slot = match &self.publish_at {
+            PublishAt::Slot(name) => Some(name.clone()),
+            _ => None,
+        };
+        if let (Some(account), Some(name)) = (account, &slot) {
+            problems.extend(self.slot_problem(account, name.as_deref()));
+        }
         let mut deliveries = Vec::new();
         if let Some(account) = account {
             for name in &self.networks {
@@ -92,6 +102,7 @@ impl Post {
             account: account.map(|a| a.name.clone()).unwrap_or_default(),
             post: self,
             publish_at,
+            slot,
             images,
             deliveries,
             warnings,
@@ -113,6 +124,50 @@ impl Post {
             };
             self.problem("account", "unknown-account", e.to_string(), ja)
         })
+    }
+
+    /// A slot asked of an account that has none, or by a name it does not have.
+    fn slot_problem(&self, account: &Account, name: Option<&str>) -> Option<Problem> {
+        let key = if self.line_of("slot") > 1 || name.is_some() {
+            "slot"
+        } else {
+            "publish_at"
+        };
+        if account.slots.is_empty() {
+            return Some(self.problem(
+                key,
+                "unknown-slot",
+                format!(
+                    "account {} has no `slots:` in oshirase.yaml, so there is no slot to take; \
+                     give `publish_at` a time",
+                    quote(&account.name)
+                ),
+                format!(
+                    "アカウント {} には oshirase.yaml の `slots:` がないため、枠を選べません。\
+                     `publish_at` に日時を書いてください",
+                    quote(&account.name)
+                ),
+            ));
+        }
+        let name = name?;
+        if account.slots.iter().any(|s| s.name == name) {
+            return None;
+        }
+        let names = join_names(account.slots.iter().map(|s| &s.name));
+        Some(self.problem(
+            "slot",
+            "unknown-slot",
+            format!(
+                "{} is not a slot of account {} (its slots: {names})",
+                quote(name),
+                quote(&account.name)
+            ),
+            format!(
+                "{} はアカウント {} の枠ではありません（枠は {names}）",
+                quote(name),
+                quote(&account.name)
+            ),
+        ))
     }
 
     fn unknown_network(&self, account: &Account, name: &str) -> Problem {

@@ -171,6 +171,20 @@ pub struct PostRecord {
     /// An `emergency: true` post let through to go at once: by whom and how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency: Option<Emergency>,
+    /// The golden-time slot a `publish_at: next-slot` or `slot:` post took, chosen once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<SlotChoice>,
+}
+
+/// The slot a post took (`sync::slots`): kept so that restarts and re-syncs find the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotChoice {
+    /// The slot's name in `accounts.<name>.slots`.
+    pub name: String,
+    /// That occurrence of it.
+    pub at: DateTime<Utc>,
+    /// What the post asked for: a slot by name, or `None` for any (`next-slot`).
+    pub asked: Option<String>,
 }
 
 /// How an emergency post was let through (`sync::approval::emergency`), kept with the post
@@ -436,6 +450,7 @@ mod tests {
             present: true,
             edited_after_publish: false,
             emergency: None,
+            slot: None,
         }
     }
 

@@ -158,6 +158,9 @@ fn account_diff(old: &Account, new: &Account) -> Vec<ConfigChange> {
     if old.policy != new.policy {
         changes.push(change(format!("{field}.policy changed")));
     }
+    if old.slots != new.slots {
+        changes.push(change(format!("{field}.slots changed")));
+    }
     for (name, net) in &new.networks {
         match old.networks.get(name) {
             None => changes.push(change(format!(

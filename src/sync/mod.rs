@@ -12,6 +12,7 @@ pub mod config_approval;
 pub mod plan;
 mod prepare;
 mod repeats;
+mod slots;
 pub mod waiting;
 
 use std::collections::{HashMap, HashSet};
@@ -33,6 +34,7 @@ use crate::sync::approval::{approval_hold, config_in_force, BaseConfigs, InForce
 use crate::sync::plan::{plan_post, plan_removal, Candidate, Outcome};
 use crate::sync::prepare::{full_changes, hash, identity, prepare_all, NotPosts, Source};
 use crate::sync::repeats::SentTexts;
+use crate::sync::slots::SlotBook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -293,6 +295,10 @@ fn write_upserts(
         true => None,
         false => SentTexts::load(store, config)?,
     };
+    let mut slots = match upserts.iter().any(|(_, _, c)| c.slot_asked.is_some()) {
+        true => SlotBook::load(store, config)?,
+        false => None,
+    };
     for (file, renamed_from, mut candidate) in upserts {
         candidate.landing = landings.get(&file.path).cloned();
         candidate.id = identity(&committed, &candidate, renamed_from)?;
@@ -306,9 +312,14 @@ fn write_upserts(
                 *hold = reason;
             }
         }
-        if let Some(sent) = sent.as_mut() {
+        if sent.is_some() || slots.is_some() {
             let current = committed.post(&candidate.id)?;
-            sent.guard(config, &mut candidate, current.as_ref(), now);
+            if let Some(slots) = slots.as_mut() {
+                slots.place(config, &mut candidate, current.as_ref(), now);
+            }
+            if let Some(sent) = sent.as_mut() {
+                sent.guard(config, &mut candidate, current.as_ref(), now);
+            }
         }
         seen_ids.insert(candidate.id.clone(), file.path.clone());
         let id = candidate.id.clone();

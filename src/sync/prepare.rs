@@ -261,6 +261,8 @@ pub(crate) fn candidate(
         outcome: Outcome::Broken { problems: vec![] },
         asks_emergency: false,
         emergency: None,
+        slot_asked: None,
+        slot: None,
     };
     match parsed {
         Parsed::NotAPost => unreachable!("filtered out before planning"),
@@ -278,6 +280,7 @@ pub(crate) fn candidate(
                 Ok(r) => {
                     c.account = Some(r.account.clone());
                     c.publish_at = r.publish_at;
+                    c.slot_asked = r.slot.clone();
                     c.outcome = Outcome::Ready {
                         deliveries: r.deliveries,
                         images: r.images.clone(),

@@ -78,6 +78,7 @@ pub fn post_json(v: &PostView) -> Value {
             "commit": e.commit,
             "via": e.via,
         })),
+        "slot": p.slot.as_ref().map(|s| json!({ "name": s.name, "at": s.at })),
         "errors": p.errors,
         "deliveries": deliveries,
     })

@@ -13,7 +13,8 @@ use crate::model::event::EventKind;
 use crate::model::facts::{Facts, Hold};
 use crate::model::records::PostView;
 use crate::model::records::{
-    Actor, DeliveryRecord, Emergency, NewEvent, PostChange, PostRecord, State, TextCount,
+    Actor, DeliveryRecord, Emergency, NewEvent, PostChange, PostRecord, SlotChoice, State,
+    TextCount,
 };
 
 mod delivery;
@@ -38,6 +39,10 @@ pub struct Candidate {
     pub asks_emergency: bool,
     /// Set by `sync::approval::emergency` when the post may go at once.
     pub emergency: Option<EmergencyGrant>,
+    /// `publish_at: next-slot` or `slot:` (`Some(None)`: any slot; `Some(Some(name))`).
+    pub slot_asked: Option<Option<String>>,
+    /// The slot it took, set by `sync::slots` once it may go (its time is `publish_at`).
+    pub slot: Option<SlotChoice>,
 }
 
 /// An emergency post let through, and who is told of it (every approver of the account).
@@ -175,6 +180,7 @@ fn post_record(current: Option<&PostView>, c: &Candidate, content_changed: bool)
         present: true,
         edited_after_publish: current.is_some_and(|v| v.post.edited_after_publish),
         emergency: c.emergency.as_ref().map(|g| g.record.clone()),
+        slot: c.slot.clone(),
     };
     if !content_changed {
         // Same file, new configuration: the provenance found now is only as good as before.
@@ -492,6 +498,8 @@ mod tests {
             },
             asks_emergency: false,
             emergency: None,
+            slot_asked: None,
+            slot: None,
         }
     }
 

@@ -117,7 +117,11 @@ function provenance(post) {
       row(t('post.commit'), commit, commitHref ? [' ', externalLink(commitHref, t('post.commit.link', { forge }))] : null),
       row(t('post.file'), code(str(post.file)), fileHref ? [' ', externalLink(fileHref, t('post.file.link', { forge }))] : null),
       row(t('post.id'), code(str(post.id))),
-      row(t('post.publish_at'), timeEl(post.publish_at, 'datetime', t('asap'))),
+      row(t('post.publish_at'), timeEl(post.publish_at, 'datetime', t('asap')),
+        post.slot && typeof post.slot === 'object' ? [' ', t('post.slot', { name: str(post.slot.name) })] : null),
+      post.emergency && typeof post.emergency === 'object'
+        ? row(t('post.emergency'), t('post.emergency.by', { by: str(post.emergency.by), via: t(`emergency.via.${post.emergency.via === 'merge' ? 'merge' : 'direct-push'}`) }))
+        : null,
       row(t('post.on_branch'), post.on_branch === false ? t('no') : t('yes'))));
 }
 
