@@ -158,10 +158,33 @@ async fn each_post_takes_its_own_slot_and_keeps_it_across_a_restart() {
         "the same slots after a restart"
     );
 
-    // The API shows the slot.
+    // The API shows the slot, and the desk's preview the one a draft would take.
     let (status, body) = common::get_json(again.addr, "/api/posts/posts%2Fd");
     assert_eq!(status, 200);
     assert_eq!(body["slot"]["name"], "evening");
+    let (_, info) = common::get_json(again.addr, "/api/info");
+    assert_eq!(
+        info["accounts"][0]["slots"],
+        serde_json::json!(["noon", "evening"])
+    );
+    let addr = again.addr;
+    let preview = tokio::task::spawn_blocking(move || {
+        let draft = serde_json::json!({
+            "title": "夕方のお知らせ", "networks": ["portal"], "department": "広報課",
+            "publish_at": "next-slot", "body": "夕方に出すお知らせです。",
+        });
+        ureq::post(&format!("http://{addr}/api/preview"))
+            .header("content-type", "application/json")
+            .send(draft.to_string().as_bytes())
+            .unwrap()
+            .into_body()
+            .read_json::<Value>()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let name = preview["slot"]["name"].as_str().unwrap_or_default();
+    assert!(name == "noon" || name == "evening", "{preview}");
     again.shutdown().await;
 }
 

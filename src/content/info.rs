@@ -26,6 +26,9 @@ pub struct AccountInfo {
     pub name: String,
     pub approval: ApprovalInfo,
     pub networks: Vec<NetworkInfo>,
+    /// The names of its golden-time slots (`slots:`), for the desk's "next free slot".
+    #[serde(default)]
+    pub slots: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +61,7 @@ impl RepoInfo {
                 .values()
                 .map(|a| AccountInfo {
                     name: a.name.clone(),
+                    slots: a.slots.iter().map(|s| s.name.clone()).collect(),
                     approval: match &a.approval {
                         Approval::Branch => ApprovalInfo {
                             mode: "branch".into(),

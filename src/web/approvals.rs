@@ -76,7 +76,7 @@ pub struct PostReview {
     pub past: bool,
     /// Its time comes before an approval is likely (see [`expected_wait`]), or has passed.
     pub late: bool,
-    /// The preview's answer: `{"file","errors","warnings","networks"}`.
+    /// The preview's answer: `{"file","errors","warnings","networks","slot"}`.
     pub preview: Value,
     pub images: Vec<String>,
 }
@@ -180,6 +180,7 @@ pub fn review_posts(
                 "errors": answer["errors"],
                 "warnings": answer["warnings"],
                 "networks": first.map(|f| &f.networks),
+                "slot": first.and_then(|f| f.slot.as_ref()),
             }),
             images: draft_file
                 .images

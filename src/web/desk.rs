@@ -107,7 +107,8 @@ pub struct Preview {
 }
 
 impl Preview {
-    /// The preview's JSON: `{"file","errors","warnings","networks"}`.
+    /// The preview's JSON: `{"file","errors","warnings","networks","slot"}` (`slot`: the
+    /// slot a `next-slot` draft would take if merged now, else null).
     pub fn answer(&self, lang: Lang) -> serde_json::Value {
         let full = output::json(&self.report, lang);
         let networks: Vec<_> = self
@@ -122,6 +123,7 @@ impl Preview {
             "errors": self.with_fields(&full["errors"]),
             "warnings": self.with_fields(&full["warnings"]),
             "networks": networks,
+            "slot": self.report.posts.first().and_then(|p| p.slot.as_ref()),
         })
     }
 

@@ -280,6 +280,8 @@ export const en = {
   'compose.department': "Department",
   'compose.when': "When it goes out",
   'compose.when.asap': "As soon as it is approved",
+  'compose.when.slot': 'In the next free golden-time slot after approval',
+  'compose.preview.slot': 'Merged now, it would take the slot “{name}” at {time}.',
   'compose.when.at': "At a date and time ({tz})",
   'compose.when.local': "this device's timezone",
   'compose.when.date': "Date",

@@ -280,6 +280,8 @@ export const ja = {
   'compose.department': "担当課",
   'compose.when': "送信日時",
   'compose.when.asap': "承認され次第",
+  'compose.when.slot': '承認後の最初の空き枠（ゴールデンタイム）',
+  'compose.preview.slot': '今マージすると、枠「{name}」の {time} に送信されます。',
   'compose.when.at': "日時を指定（{tz}）",
   'compose.when.local': "この端末のタイムゾーン",
   'compose.when.date': "日付",

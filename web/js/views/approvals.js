@@ -69,13 +69,21 @@ function lateness(post, wait) {
   return null;
 }
 
+// When it goes out once approved: its time, the slot it would take if approved now, or at once.
+function when(post, preview) {
+  if (post.publish_at) return t('approvals.due', { time: formatTime(post.publish_at) });
+  const slot = preview.slot;
+  if (slot && typeof slot === 'object') return t('compose.preview.slot', { name: str(slot.name), time: formatTime(slot.at) });
+  return t('approvals.asap');
+}
+
 function postReview(post, wait) {
   const preview = post.preview || {};
   const images = list(post.images);
   return el('div', { className: 'proposal-post' },
     el('h3', {}, str(post.title), ' ', el('code', { text: str(post.file) })),
     el('p', { className: 'muted' },
-      post.publish_at ? t('approvals.due', { time: formatTime(post.publish_at) }) : t('approvals.asap'),
+      when(post, preview),
       post.account ? ` · ${t('approvals.account', { account: str(post.account) })}` : ''),
     lateness(post, wait),
     checklist(preview),

@@ -11,7 +11,7 @@
 // Imports dom, i18n, api, data, session and desk.
 
 import { el } from '../dom.js';
-import { t, zone } from '../i18n.js';
+import { formatTime, t, zone } from '../i18n.js';
 import { list, str } from '../api.js';
 import { currentInfo } from '../data.js';
 import { signedIn } from '../session.js';
@@ -79,6 +79,7 @@ function payload() {
     const untouched = d.rawAt && d.rawAt.startsWith(`${d.date}`) && d.rawAt.slice(11, 16) === d.time;
     out.publish_at = untouched ? d.rawAt : zone() ? `${d.date} ${d.time}` : withDeviceOffset(d.date, d.time);
   }
+  if (d.when === 'slot') out.publish_at = 'next-slot';
   if (d.id) out.id = d.id;
   return out;
 }
@@ -172,6 +173,9 @@ function showPreview({ answer, fieldError, failed, hint }) {
       el('p', { className: 'muted' }, t('compose.preview.file'), ' ', el('code', { text: str(answer.file) })),
       problemList(answer.errors, 'errors'),
       problemList(answer.warnings, 'warnings'),
+      answer.slot && typeof answer.slot === 'object'
+        ? el('p', { className: 'slot-note', text: t('compose.preview.slot', { name: str(answer.slot.name), time: formatTime(answer.slot.at) }) })
+        : null,
       ...networks.map(networkCard),
       draft.images.length ? el('p', { text: t('compose.preview.images', { n: draft.images.length }) }) : null,
     );
@@ -337,6 +341,8 @@ function whenField() {
   return el('fieldset', { className: 'field' },
     el('legend', { text: t('compose.when') }),
     radio('asap', t('compose.when.asap')),
+    // The account's golden times, when it has some: the first free one after approval.
+    list(accountOf() && accountOf().slots).length > 0 || draft.when === 'slot' ? radio('slot', t('compose.when.slot')) : null,
     radio('at', t('compose.when.at', { tz })),
     el('div', { className: 'when-at' }, field('compose-date', t('compose.when.date'), date), field('compose-time', t('compose.when.time'), time)),
     el('p', { className: 'error', attrs: { 'data-field-error': 'publish_at', 'aria-live': 'polite' } }));
@@ -401,7 +407,7 @@ function fromAnswer(d) {
   return {
     ...emptyDraft(),
     title: str(d.title), account: str(d.account), networks: list(d.networks).map(str), department: str(d.department),
-    when: at ? 'at' : 'asap', date: at ? at[1] : '', time: at ? at[2] : '', rawAt: at ? raw : '', id: str(d.id), body: str(d.body),
+    when: at ? 'at' : raw === 'next-slot' ? 'slot' : 'asap', date: at ? at[1] : '', time: at ? at[2] : '', rawAt: at ? raw : '', id: str(d.id), body: str(d.body),
     text: d.text && typeof d.text === 'object' ? Object.fromEntries(Object.entries(d.text).map(([k, v]) => [k, str(v)])) : {},
     images: list(d.images).map((i) => ({ name: str(i.name), alt: str(i.alt), data: str(i.data), type: '' })),
   };
