@@ -118,11 +118,21 @@ async fn text_post_goes_to_the_feed_with_the_token_in_a_header_only() {
         .starts_with("application/x-www-form-urlencoded"));
     let body = r["body"].as_str().unwrap();
     assert!(!body.contains(TOKEN));
-    // Only the message: no `link`, so a page Facebook cannot scrape never blocks the post.
+    // The message, and its first link for Facebook's preview (tests/cards.rs: a link
+    // Facebook cannot read does not block the post).
     let fields: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
         .into_owned()
         .collect();
-    assert_eq!(fields, vec![("message".to_string(), TEXT.to_string())]);
+    assert_eq!(
+        fields,
+        vec![
+            ("message".to_string(), TEXT.to_string()),
+            (
+                "link".to_string(),
+                "https://www.city.example.jp/gomi".to_string()
+            )
+        ]
+    );
 }
 
 #[tokio::test]

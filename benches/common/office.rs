@@ -115,6 +115,7 @@ pub fn change(i: usize) -> PostChange {
                 retract_pending: false,
                 retract_since: None,
                 emergency: false,
+                no_card: false,
             }
         })
         .collect();

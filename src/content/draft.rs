@@ -147,6 +147,12 @@ impl Draft {
                 "this file retracts a post; change it in the repository",
             ));
         }
+        if !post.card {
+            return Err(bad(
+                "card",
+                "this post turns its link card off; change it in the repository",
+            ));
+        }
         if post.emergency {
             return Err(bad(
                 "emergency",

@@ -22,7 +22,7 @@ pub const MAX_POST_BYTES: usize = 1024 * 1024;
 
 /// The front-matter keys staff may write: for suggestions when one is misspelt, and to
 /// tell a file that starts with one but forgot its `---`.
-pub(crate) const KEYS: [&str; 11] = [
+pub(crate) const KEYS: [&str; 12] = [
     "title",
     "publish_at",
     "networks",
@@ -34,6 +34,7 @@ pub(crate) const KEYS: [&str; 11] = [
     "retract",
     "emergency",
     "slot",
+    "card",
 ];
 
 /// The front-matter exactly as staff write it.
@@ -57,6 +58,8 @@ struct FrontMatter {
     emergency: bool,
     /// A named golden time of the account (`slots:`), instead of a time.
     slot: Option<String>,
+    /// `card: false`: no link card (Bluesky's embed, Facebook's link preview).
+    card: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +116,8 @@ pub struct Post {
     /// `emergency: true`: to go at once, ahead of the queue, when an approver merged it or
     /// an emergency approver pushed it (`sync::approval::emergency`).
     pub emergency: bool,
+    /// A link card for the first link (`card:`, default true).
+    pub card: bool,
     pub body: String,
     /// Line numbers of front-matter keys, so later checks can point at them.
     lines: BTreeMap<String, usize>,
@@ -315,6 +320,7 @@ fn parse_front_matter(
         images: fm.images,
         retract: fm.retract,
         emergency: fm.emergency,
+        card: fm.card.unwrap_or(true),
         body: body.to_string(),
         lines,
         body_line,

@@ -264,6 +264,9 @@ pub struct DeliveryRecord {
     /// due delivery, still within the network's posting budget.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub emergency: bool,
+    /// The post said `card: false`: its first link gets no card.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_card: bool,
 }
 
 /// A text's length as a network counts it, and that network's limit.
@@ -319,6 +322,7 @@ impl DeliveryRecord {
             retract_since: None,
             count: None,
             emergency: false,
+            no_card: false,
         }
     }
 

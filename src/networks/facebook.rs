@@ -80,14 +80,27 @@ pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, BuildError> {
 impl Network for Facebook {
     async fn publish(&self, d: &DeliveryRecord) -> Result<Published, NetError> {
         let outcome = match d.images.as_slice() {
-            [] => self.post_feed(&d.text, &[]).await,
+            [] => {
+                match card_link(d) {
+                    None => self.post_feed(&d.text, &[], None).await,
+                    // A link Facebook cannot read is refused with the whole post (nothing was
+                    // published): the post then goes out without its preview.
+                    Some(link) => match self.post_feed(&d.text, &[], Some(&link)).await {
+                        Err(e) if e.code == Some(INVALID_PARAMETER) => {
+                            tracing::info!("Facebook refused the link {link} ({}); posting without its preview", e.error.message);
+                            self.post_feed(&d.text, &[], None).await
+                        }
+                        other => other,
+                    },
+                }
+            }
             [image] => self.post_photo(&d.text, image).await,
             images => {
                 let mut ids = Vec::with_capacity(images.len());
                 for image in images {
                     ids.push(self.upload_unpublished(image).await?);
                 }
-                self.post_feed(&d.text, &ids).await
+                self.post_feed(&d.text, &ids, None).await
             }
         };
         match outcome {
@@ -135,6 +148,8 @@ impl Network for Facebook {
 
 /// Graph error codes this adapter acts on.
 const DUPLICATE_POST: i64 = 506;
+/// Graph API error 100: a parameter it refuses (such as a `link` it cannot read).
+const INVALID_PARAMETER: i64 = 100;
 
 /// A failed Graph call, with the codes kept for the callers that branch on them.
 struct GraphFailure {
@@ -218,8 +233,17 @@ impl Facebook {
         }
     }
 
-    async fn post_feed(&self, text: &str, photo_ids: &[String]) -> Result<Published, GraphFailure> {
+    async fn post_feed(
+        &self,
+        text: &str,
+        photo_ids: &[String],
+        link: Option<&str>,
+    ) -> Result<Published, GraphFailure> {
         let mut form: Vec<(String, String)> = vec![("message".into(), text.to_string())];
+        if let Some(link) = link {
+            // Facebook reads the page itself and shows its preview.
+            form.push(("link".into(), link.to_string()));
+        }
         for (i, id) in photo_ids.iter().enumerate() {
             form.push((
                 format!("attached_media[{i}]"),
@@ -486,6 +510,20 @@ fn regain_access(headers: &HeaderMap) -> Option<Duration> {
     longest
         .filter(|m| *m > 0)
         .map(|m| Duration::from_secs(m.saturating_mul(60)))
+}
+
+/// The link Facebook previews: the text's first, unless the post said `card: false` (a
+/// post with pictures shows those instead).
+fn card_link(d: &DeliveryRecord) -> Option<String> {
+    if d.no_card {
+        return None;
+    }
+    crate::content::count::bluesky_facets(&d.text)
+        .into_iter()
+        .find_map(|f| match f.feature {
+            crate::content::count::FacetFeature::Link { uri } => Some(uri),
+            _ => None,
+        })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! May use: `support`, `content`, `model`, `git` (never the store or the web).
 
 mod bluesky;
+pub mod card;
 pub mod credentials;
 mod facebook;
 pub mod http;

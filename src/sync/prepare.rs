@@ -260,6 +260,7 @@ pub(crate) fn candidate(
         landing: None,
         outcome: Outcome::Broken { problems: vec![] },
         asks_emergency: false,
+        no_card: false,
         emergency: None,
         slot_asked: None,
         slot: None,
@@ -276,6 +277,7 @@ pub(crate) fn candidate(
             c.department = p.department.clone();
             c.account = p.account.clone();
             c.asks_emergency = p.emergency;
+            c.no_card = !p.card;
             match p.resolve(config, content) {
                 Ok(r) => {
                     c.account = Some(r.account.clone());

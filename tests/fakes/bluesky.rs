@@ -433,8 +433,13 @@ fn validate_post(s: &State, record: &Value) -> Result<(), String> {
         }
     }
     if let Some(embed) = record.get("embed") {
+        if embed["$type"] == "app.bsky.embed.external" {
+            return validate_external(s, &embed["external"]);
+        }
         if embed["$type"] != "app.bsky.embed.images" {
-            return Err(bad("this fake takes only app.bsky.embed.images"));
+            return Err(bad(
+                "this fake takes only app.bsky.embed.images and app.bsky.embed.external",
+            ));
         }
         let images = embed["images"]
             .as_array()
@@ -457,6 +462,38 @@ fn validate_post(s: &State, record: &Value) -> Result<(), String> {
     if let Some(langs) = record.get("langs") {
         if langs.as_array().is_none_or(|l| l.len() > 3) {
             return Err(bad("langs must be an array of at most 3"));
+        }
+    }
+    Ok(())
+}
+
+/// `app.bsky.embed.external#external`: `uri` (a URI), `title` and `description` (strings),
+/// and an optional `thumb` blob of an image of at most 1,000,000 bytes that was uploaded.
+fn validate_external(s: &State, external: &Value) -> Result<(), String> {
+    let bad = |m: &str| format!("Invalid app.bsky.feed.post record: {m}");
+    let uri = external["uri"]
+        .as_str()
+        .ok_or_else(|| bad("Record/embed/external must have the property \"uri\""))?;
+    if !uri.contains(':') || uri.chars().any(char::is_whitespace) {
+        return Err(bad("Record/embed/external/uri must be a uri"));
+    }
+    for key in ["title", "description"] {
+        if external[key].as_str().is_none() {
+            return Err(bad(&format!(
+                "Record/embed/external must have the property \"{key}\""
+            )));
+        }
+    }
+    if let Some(thumb) = external.get("thumb") {
+        let link = thumb["ref"]["$link"].as_str().unwrap_or("");
+        let Some((bytes, mime)) = s.blobs.get(link) else {
+            return Err(format!("Could not find blob: {link}"));
+        };
+        if thumb["$type"] != "blob" || !mime.starts_with("image/") {
+            return Err(bad("Record/embed/external/thumb must be an image blob"));
+        }
+        if bytes.len() > 1_000_000 {
+            return Err(bad("Record/embed/external/thumb is too big"));
         }
     }
     Ok(())

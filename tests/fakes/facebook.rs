@@ -74,6 +74,8 @@ struct Photo {
 struct Post {
     id: String,
     message: String,
+    /// The `link` it was made with (Facebook previews it).
+    link: Option<String>,
     created: DateTime<Utc>,
     photos: Vec<Photo>,
     deleted: bool,
@@ -175,6 +177,7 @@ impl Fake {
                 json!({
                     "id": p.id,
                     "text": p.message,
+                    "link": p.link,
                     "images": p.photos.iter().map(photo_json).collect::<Vec<_>>(),
                     "deleted": p.deleted,
                 })
@@ -214,6 +217,7 @@ impl Fake {
         s.posts.push(Post {
             id: id.clone(),
             message: message.to_string(),
+            link: None,
             created: at,
             photos: Vec::new(),
             deleted: false,
@@ -426,7 +430,24 @@ fn post_feed(s: &mut State, fields: &HashMap<String, String>) -> Response<String
         }
     }
     attached.sort();
-    if message.trim().is_empty() && attached.is_empty() && !fields.contains_key("link") {
+    let link = fields.get("link").cloned();
+    if let Some(link) = &link {
+        // Facebook scrapes the page; one it cannot read refuses the post.
+        if !(link.starts_with("https://") || link.starts_with("http://"))
+            || link.contains("unreadable.example")
+        {
+            return graph_error(400, 100, None, "(#100) The link is not a valid URL");
+        }
+        if !attached.is_empty() {
+            return graph_error(
+                400,
+                100,
+                None,
+                "(#100) link and attached_media cannot be combined",
+            );
+        }
+    }
+    if message.trim().is_empty() && attached.is_empty() && link.is_none() {
         return graph_error(400, 100, None, "(#100) Missing message or attachment");
     }
     let mut photos = Vec::new();
@@ -452,6 +473,7 @@ fn post_feed(s: &mut State, fields: &HashMap<String, String>) -> Response<String
     s.posts.push(Post {
         id: id.clone(),
         message,
+        link,
         created: Utc::now(),
         photos,
         deleted: false,
@@ -498,6 +520,7 @@ fn post_photo(
     s.posts.push(Post {
         id: post_id.clone(),
         message: photo.caption.clone().unwrap_or_default(),
+        link: None,
         created: Utc::now(),
         photos: vec![photo],
         deleted: false,

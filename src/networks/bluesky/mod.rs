@@ -29,6 +29,7 @@ use super::{
 use crate::content::config::NetworkSettings;
 use crate::content::count;
 use crate::model::records::DeliveryRecord;
+use crate::networks::card::CardReader;
 
 mod tid;
 pub(crate) use tid::record_key;
@@ -46,6 +47,8 @@ pub struct Bluesky {
     password: String,
     media: Arc<dyn media::MediaSource>,
     session: Mutex<Option<Session>>,
+    /// Reads the first link's page for its card.
+    cards: CardReader,
 }
 
 /// What `createSession` and `refreshSession` answer (more fields are ignored). Deliberately
@@ -114,6 +117,7 @@ pub fn build(ctx: &AdapterContext) -> Result<Arc<dyn Network>, BuildError> {
         password,
         media: ctx.media.clone(),
         session: Mutex::new(None),
+        cards: CardReader::from_secrets(ctx.secrets),
     }))
 }
 
@@ -308,7 +312,12 @@ impl Network for Bluesky {
             let blob = self.upload_blob(bytes, &image.mime).await?;
             images.push(json!({ "image": blob, "alt": image.alt.as_deref().unwrap_or("") }));
         }
-        let record = post_record(&d.text, Utc::now(), &images);
+        let mut record = post_record(&d.text, Utc::now(), &images);
+        if images.is_empty() && !d.no_card {
+            if let Some(card) = self.card(&d.text).await {
+                record["embed"] = card;
+            }
+        }
         let nsid = "com.atproto.repo.createRecord";
         let url = self.xrpc(nsid);
         // Without an answer (a timeout, a cut connection) the error is transient: the next
@@ -392,6 +401,41 @@ impl Network for Bluesky {
             return Ok(());
         }
         Err(xrpc_error(nsid, &answer))
+    }
+}
+
+impl Bluesky {
+    /// The `app.bsky.embed.external` card of the text's first link, or `None` (no link, or
+    /// its page could not be read: the link facet stays, and the post goes out anyway).
+    async fn card(&self, text: &str) -> Option<Value> {
+        let uri = count::bluesky_facets(text)
+            .into_iter()
+            .find_map(|f| match f.feature {
+                count::FacetFeature::Link { uri } => Some(uri),
+                _ => None,
+            })?;
+        let card = match self.cards.read(&uri).await {
+            Ok(card) => card,
+            Err(e) => {
+                tracing::info!("no link card for {uri}: {e}");
+                return None;
+            }
+        };
+        let mut external = json!({
+            "uri": card.uri,
+            "title": card.title,
+            "description": card.description,
+        });
+        if let Some((bytes, mime)) = card.thumb {
+            match self.upload_blob(bytes, &mime).await {
+                Ok(blob) => external["thumb"] = blob,
+                Err(e) => tracing::info!(
+                    "link card for {uri}: its picture was not taken: {}",
+                    e.message
+                ),
+            }
+        }
+        Some(json!({ "$type": "app.bsky.embed.external", "external": external }))
     }
 }
 

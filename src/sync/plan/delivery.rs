@@ -130,6 +130,7 @@ pub(super) fn plan_delivery(
         && old.images == next.images
         && old.due_at == next.due_at
         && old.emergency == next.emergency
+        && old.no_card == next.no_card
         && old.last_error == next.last_error;
     if same {
         return None;

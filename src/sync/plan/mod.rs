@@ -37,6 +37,8 @@ pub struct Candidate {
     pub outcome: Outcome,
     /// The file says `emergency: true`.
     pub asks_emergency: bool,
+    /// The file says `card: false`.
+    pub no_card: bool,
     /// Set by `sync::approval::emergency` when the post may go at once.
     pub emergency: Option<EmergencyGrant>,
     /// `publish_at: next-slot` or `slot:` (`Some(None)`: any slot; `Some(Some(name))`).
@@ -307,6 +309,7 @@ fn desired_delivery(
     DeliveryRecord {
         state,
         emergency: c.emergency.is_some(),
+        no_card: c.no_card,
         images: images.to_vec(),
         last_error: reason,
         last_error_facts: facts,
@@ -497,6 +500,7 @@ mod tests {
                 retract: false,
             },
             asks_emergency: false,
+            no_card: false,
             emergency: None,
             slot_asked: None,
             slot: None,
