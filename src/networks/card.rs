@@ -252,6 +252,12 @@ impl CardReader {
         if addrs.is_empty() || (!allowed && addrs.iter().any(|a| !is_public(a.ip()))) {
             return Err(CardError::Private { host });
         }
+        // The process's TLS provider is installed with the shared client; a card's own
+        // client (pinned to the checked addresses) needs it too.
+        super::http::init().map_err(|e| CardError::Fetch {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
         let client = reqwest::Client::builder()
             .user_agent(concat!(
                 "oshirase/",
