@@ -327,3 +327,64 @@ async fn a_hurried_repeat_of_an_emergency_on_x_is_refused_naming_the_first() {
     assert_eq!(texts(data.path()).len(), 1, "X received it once");
     service.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_emergency_found_by_a_cold_sync_is_missed_and_alerts_nobody() {
+    let repo = GitRepo::new(CONFIG);
+    repo.write("posts/old-quake.md", &emergency_post("去年の地震", QUAKE));
+    repo.git(KIKI, &["add", "-A"]);
+    // Pushed three hours ago, longer ago than max_lateness (2h).
+    let then = (chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "-q",
+            "-m",
+            "緊急: 去年の地震",
+        ])
+        .current_dir(&repo.path)
+        .env("GIT_AUTHOR_NAME", KIKI.0)
+        .env("GIT_AUTHOR_EMAIL", KIKI.1)
+        .env("GIT_COMMITTER_NAME", KIKI.0)
+        .env("GIT_COMMITTER_EMAIL", KIKI.1)
+        .env("GIT_AUTHOR_DATE", &then)
+        .env("GIT_COMMITTER_DATE", &then)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = tempfile::tempdir().unwrap();
+    let service = rehearsal(&repo, data.path(), "").await;
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            service
+                .store
+                .delivery("posts/old-quake", "x")
+                .ok()
+                .flatten()
+                .is_some_and(|d| d.state.as_str() == "missed")
+        })
+        .await,
+        "{:?}",
+        service.store.delivery("posts/old-quake", "x")
+    );
+    assert!(texts(data.path()).is_empty(), "not sent again");
+    let post = service.store.post("posts/old-quake").unwrap().unwrap();
+    assert!(
+        post.post.emergency.is_some(),
+        "still recorded as an emergency"
+    );
+    let events = service.store.events_for("posts/old-quake").unwrap();
+    assert!(
+        events.iter().all(|e| e.kind != "emergency"),
+        "no emergency event, so no alert: {:?}",
+        events.iter().map(|e| e.kind).collect::<Vec<_>>()
+    );
+    service.shutdown().await;
+}
