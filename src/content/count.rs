@@ -130,6 +130,16 @@ impl Facet {
     }
 }
 
+/// The first link of `text`, made complete as its facet is: what a link card shows.
+pub fn first_link(text: &str) -> Option<String> {
+    bluesky_facets(text)
+        .into_iter()
+        .find_map(|f| match f.feature {
+            FacetFeature::Link { uri } => Some(uri),
+            _ => None,
+        })
+}
+
 /// Bluesky shows URLs and hashtags as plain text unless each is marked by a facet, so each
 /// gets one, as X would link them: every URL (`www.city.example.jp/a` too, whose facet
 /// points to `https://` it) and every hashtag (`#足立区`) not inside a URL. A tag longer

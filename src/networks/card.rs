@@ -35,6 +35,41 @@ const MAX_REDIRECTS: usize = 3;
 const TITLE_CHARS: usize = 300;
 const DESCRIPTION_CHARS: usize = 1000;
 
+/// What a fetch is for: the page (only its start is read) or its picture (whole, or not
+/// at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    Page,
+    Picture,
+}
+
+impl Body {
+    fn what(self) -> &'static str {
+        match self {
+            Body::Page => "an HTML page",
+            Body::Picture => "an image",
+        }
+    }
+
+    fn limit(self) -> usize {
+        match self {
+            Body::Page => PAGE_BYTES,
+            Body::Picture => THUMB_BYTES,
+        }
+    }
+
+    /// Whether a response's `Content-Type` (lower-cased) is this kind of body.
+    fn fits(self, content_type: &str) -> bool {
+        match self {
+            Body::Page => {
+                content_type.starts_with("text/html")
+                    || content_type.starts_with("application/xhtml")
+            }
+            Body::Picture => content_type.starts_with("image/"),
+        }
+    }
+}
+
 /// A linked page as a card.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Card {
@@ -113,14 +148,11 @@ impl CardReader {
 
     /// The card of the page at `url`.
     pub async fn read(&self, url: &str) -> Result<Card, CardError> {
-        let (final_url, body) = self.get(url, "an HTML page", PAGE_BYTES, true).await?;
+        let (final_url, body) = self.get(url, Body::Page).await?;
         let page = parse_page(&String::from_utf8_lossy(&body), &final_url);
         let thumb = match &page.image {
             None => None,
-            Some(image) => match self
-                .get(image.as_str(), "an image", THUMB_BYTES, false)
-                .await
-            {
+            Some(image) => match self.get(image.as_str(), Body::Picture).await {
                 Ok((_, bytes)) => infer::get(&bytes)
                     .filter(|kind| kind.mime_type().starts_with("image/"))
                     .map(|kind| (bytes, kind.mime_type().to_string())),
@@ -138,15 +170,10 @@ impl CardReader {
         })
     }
 
-    /// GETs `url` following at most a few redirects, each hop checked; `partial`: a body
-    /// longer than `limit` is cut there (a page), else refused (an image).
-    async fn get(
-        &self,
-        url: &str,
-        wanted: &'static str,
-        limit: usize,
-        partial: bool,
-    ) -> Result<(Url, Vec<u8>), CardError> {
+    /// GETs `url` following at most a few redirects, each hop checked. A page longer than
+    /// its limit is cut there; a picture longer than its limit is refused.
+    async fn get(&self, url: &str, wanted: Body) -> Result<(Url, Vec<u8>), CardError> {
+        let limit = wanted.limit();
         let fetch = async {
             let mut current = Url::parse(url).map_err(|_| CardError::NotHttp(url.to_string()))?;
             for _ in 0..=MAX_REDIRECTS {
@@ -176,11 +203,7 @@ impl CardReader {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_lowercase();
-                let fits = match wanted {
-                    "an image" => kind.starts_with("image/"),
-                    _ => kind.starts_with("text/html") || kind.starts_with("application/xhtml"),
-                };
-                if !fits {
+                if !wanted.fits(&kind) {
                     return Err(CardError::NotWanted {
                         url: current.to_string(),
                         what: if kind.is_empty() {
@@ -188,7 +211,7 @@ impl CardReader {
                         } else {
                             kind
                         },
-                        wanted,
+                        wanted: wanted.what(),
                     });
                 }
                 let mut body = Vec::new();
@@ -199,7 +222,7 @@ impl CardReader {
                 {
                     body.extend_from_slice(&chunk);
                     if body.len() > limit {
-                        if !partial {
+                        if wanted == Body::Picture {
                             return Err(CardError::TooLarge {
                                 url: current.to_string(),
                                 limit,

@@ -518,12 +518,7 @@ fn card_link(d: &DeliveryRecord) -> Option<String> {
     if d.no_card {
         return None;
     }
-    crate::content::count::bluesky_facets(&d.text)
-        .into_iter()
-        .find_map(|f| match f.feature {
-            crate::content::count::FacetFeature::Link { uri } => Some(uri),
-            _ => None,
-        })
+    crate::content::count::first_link(&d.text)
 }
 
 #[cfg(test)]

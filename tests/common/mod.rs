@@ -34,7 +34,23 @@ impl GitRepo {
 
     /// Runs git as `who` (author and committer), failing the test on error.
     pub fn git(&self, who: (&str, &str), args: &[&str]) -> String {
-        let out = Command::new("git")
+        self.run_git(who, None, args)
+    }
+
+    /// As [`GitRepo::git`], with author and committer dates set to `date` (RFC 3339): a
+    /// commit made at another time.
+    pub fn git_dated(&self, who: (&str, &str), date: &str, args: &[&str]) -> String {
+        self.run_git(who, Some(date), args)
+    }
+
+    fn run_git(&self, who: (&str, &str), date: Option<&str>, args: &[&str]) -> String {
+        let mut command = Command::new("git");
+        if let Some(date) = date {
+            command
+                .env("GIT_AUTHOR_DATE", date)
+                .env("GIT_COMMITTER_DATE", date);
+        }
+        let out = command
             .args([
                 "-c",
                 "commit.gpgsign=false",

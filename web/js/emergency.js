@@ -1,21 +1,18 @@
 // The emergency banner above every view: each emergency post still on its way, with who
 // let it through and how far it has gone (from /api/summary). Owns the #emergency element;
-// imports dom, i18n, api and data.
+// imports dom, i18n, api, data and facts.
 
 import { $, el } from './dom.js';
 import { t } from './i18n.js';
 import { list, str } from './api.js';
 import { currentSummary } from './data.js';
-
-// The via values of src/model/records.rs (EmergencyRoute).
-const ROUTES = ['merge', 'direct-push'];
+import { routeText } from './facts.js';
 
 function item(note) {
-  const via = ROUTES.includes(note.via) ? t(`emergency.via.${note.via}`) : str(note.via);
   const text = t('emergency.item', {
     title: str(note.title) || str(note.id),
     by: str(note.by),
-    via,
+    via: routeText(note.via),
     published: Number(note.published) || 0,
     networks: Number(note.networks) || 0,
   });

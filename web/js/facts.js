@@ -36,12 +36,17 @@ const WORDED = {
     return f.back_on_branch ? t('facts.landing.back') + text : text;
   },
   'held': (f, fallback) => holdText(f.hold, fallback),
-  'emergency': (f) => t('facts.emergency', { by: f.by, commit: f.commit, via: t(`emergency.via.${f.via === 'merge' ? 'merge' : 'direct-push'}`) }),
+  'emergency': (f) => t('facts.emergency', { by: f.by, commit: f.commit, via: routeText(f.via) }),
   'retract-held': (f) => t('facts.retract-held', { reason: holdText(f.hold, t('hold.unknown')) }),
   'edited-after-publish': (f) => t('facts.edited-after-publish', { state: t(`state.${f.state}`) }),
   'file-removed': (f) => t('facts.file-removed', f),
   'resolved': (f) => (f.url ? t('facts.resolved-published', f) : t('facts.resolved-not-published')),
 };
+
+// How an emergency post was let through (src/model/records.rs, EmergencyRoute), in words.
+export function routeText(via) {
+  return ['merge', 'direct-push'].includes(via) ? t(`emergency.via.${via}`) : str(via);
+}
 
 // `fallback` (the audit log's English) for facts this dashboard does not know.
 export function factsText(facts, fallback) {

@@ -408,12 +408,7 @@ impl Bluesky {
     /// The `app.bsky.embed.external` card of the text's first link, or `None` (no link, or
     /// its page could not be read: the link facet stays, and the post goes out anyway).
     async fn card(&self, text: &str) -> Option<Value> {
-        let uri = count::bluesky_facets(text)
-            .into_iter()
-            .find_map(|f| match f.feature {
-                count::FacetFeature::Link { uri } => Some(uri),
-                _ => None,
-            })?;
+        let uri = count::first_link(text)?;
         let card = match self.cards.read(&uri).await {
             Ok(card) => card,
             Err(e) => {

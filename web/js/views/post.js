@@ -7,7 +7,7 @@ import { formatNumber, hasMessage, t, tNodes } from '../i18n.js';
 import { forget, getJson, list, str, titleOf } from '../api.js';
 import { ATTENTION, SENT, UPCOMING } from '../states.js';
 import { changed, networkType } from '../data.js';
-import { factsText } from '../facts.js';
+import { factsText, routeText } from '../facts.js';
 import { attentionList, postItems } from '../attention.js';
 import { badge, dataTable, messageBox, timeEl } from '../pieces.js';
 import { route } from '../route.js';
@@ -120,7 +120,7 @@ function provenance(post) {
       row(t('post.publish_at'), timeEl(post.publish_at, 'datetime', t('asap')),
         post.slot && typeof post.slot === 'object' ? [' ', t('post.slot', { name: str(post.slot.name) })] : null),
       post.emergency && typeof post.emergency === 'object'
-        ? row(t('post.emergency'), t('post.emergency.by', { by: str(post.emergency.by), via: t(`emergency.via.${post.emergency.via === 'merge' ? 'merge' : 'direct-push'}`) }))
+        ? row(t('post.emergency'), t('post.emergency.by', { by: str(post.emergency.by), via: routeText(post.emergency.via) }))
         : null,
       row(t('post.on_branch'), post.on_branch === false ? t('no') : t('yes'))));
 }
