@@ -116,6 +116,9 @@ pub fn change(i: usize) -> PostChange {
                 retract_since: None,
                 emergency: false,
                 no_card: false,
+                parts: vec![],
+                messages: vec![],
+                reply_to: None,
             }
         })
         .collect();

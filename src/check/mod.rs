@@ -70,6 +70,18 @@ pub struct NetworkPreview {
     /// hashtags will work.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub facets: Vec<Facet>,
+    /// A thread's parts in order (the first is `text`), each with its own count against
+    /// `limit`; empty for a post of one part.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartPreview>,
+}
+
+/// One part of a thread as its network would receive it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PartPreview {
+    pub text: String,
+    pub length: usize,
+    pub line: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -477,6 +489,15 @@ fn network_preview(d: &PlannedDelivery) -> NetworkPreview {
         limit: d.limit,
         ok: d.problem.is_none(),
         facets,
+        parts: d
+            .parts
+            .iter()
+            .map(|p| PartPreview {
+                text: p.text.clone(),
+                length: p.length,
+                line: p.line,
+            })
+            .collect(),
     }
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
 
-use super::{CheckReport, PostPreview};
+use super::{CheckReport, NetworkPreview, PostPreview};
 use crate::content::i18n::Lang;
 use crate::content::problem::Problem;
 
@@ -77,8 +77,11 @@ pub fn human(report: &CheckReport, lang: Lang) -> String {
                 lang.pick("NG", "not sendable")
             };
             out.push_str(&format!(
-                "  {:<10} {:>6} / {:<6} {verdict}\n",
-                n.network, n.length, n.limit
+                "  {:<10} {:>6} / {:<6} {verdict}{}\n",
+                n.network,
+                n.length,
+                n.limit,
+                thread_note(n, lang)
             ));
         }
     }
@@ -87,6 +90,18 @@ pub fn human(report: &CheckReport, lang: Lang) -> String {
         Lang::En => format!("{} files, {}\n", report.files, counts(report, lang)),
     });
     out
+}
+
+/// A thread's parts and their counts, after a network's line in `check`.
+fn thread_note(n: &NetworkPreview, lang: Lang) -> String {
+    if n.parts.is_empty() {
+        return String::new();
+    }
+    let counts: Vec<String> = n.parts.iter().map(|p| p.length.to_string()).collect();
+    match lang {
+        Lang::Ja => format!("  スレッド {} 件: {}", n.parts.len(), counts.join(", ")),
+        Lang::En => format!("  thread of {}: {}", n.parts.len(), counts.join(", ")),
+    }
 }
 
 /// GitHub Actions workflow commands: an annotation per problem, inline in the pull request.
@@ -225,10 +240,11 @@ fn post_section(out: &mut String, post: &PostPreview, tz: Option<Tz>, lang: Lang
             .collect::<Vec<_>>()
             .join(" ");
         out.push_str(&format!(
-            "| {} | {} / {} | {} | {} |\n",
+            "| {} | {} / {}{} | {} | {} |\n",
             cell(&n.network),
             n.length,
             n.limit,
+            thread_note(n, lang),
             if n.ok { "✅" } else { "❌" },
             if images.is_empty() {
                 "—".into()
@@ -322,12 +338,29 @@ pub fn preview_human(report: &CheckReport, lang: Lang) -> String {
             } else {
                 lang.pick("送信できません", "cannot be sent")
             };
-            out.push_str(&format!(
-                "\n── {} ({})  {} / {}  {verdict}\n",
-                n.network, n.kind, n.length, n.limit
-            ));
-            out.push_str(&n.text);
-            out.push('\n');
+            if n.parts.is_empty() {
+                out.push_str(&format!(
+                    "\n── {} ({})  {} / {}  {verdict}\n",
+                    n.network, n.kind, n.length, n.limit
+                ));
+                out.push_str(&n.text);
+                out.push('\n');
+                continue;
+            }
+            let total = n.parts.len();
+            for (i, part) in n.parts.iter().enumerate() {
+                let place = match lang {
+                    Lang::Ja => format!("スレッド {}/{total}", i + 1),
+                    Lang::En => format!("thread part {}/{total}", i + 1),
+                };
+                let mark = if part.length > n.limit { "  NG" } else { "" };
+                out.push_str(&format!(
+                    "\n── {} ({})  {place}  {} / {}{mark}  {verdict}\n",
+                    n.network, n.kind, part.length, n.limit
+                ));
+                out.push_str(&part.text);
+                out.push('\n');
+            }
         }
     }
     if report.posts.is_empty() && report.errors.is_empty() {

@@ -23,4 +23,5 @@ pub mod render;
 pub mod resolve;
 pub mod slots;
 pub mod source;
+pub mod thread;
 pub mod yaml_limits;

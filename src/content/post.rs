@@ -22,13 +22,14 @@ pub const MAX_POST_BYTES: usize = 1024 * 1024;
 
 /// The front-matter keys staff may write: for suggestions when one is misspelt, and to
 /// tell a file that starts with one but forgot its `---`.
-pub(crate) const KEYS: [&str; 12] = [
+pub(crate) const KEYS: [&str; 13] = [
     "title",
     "publish_at",
     "networks",
     "account",
     "department",
     "text",
+    "thread",
     "images",
     "id",
     "retract",
@@ -49,6 +50,9 @@ struct FrontMatter {
     department: Option<String>,
     #[serde(default)]
     text: BTreeMap<String, String>,
+    /// A network's thread given part by part, instead of the body's `+++` parts.
+    #[serde(default)]
+    thread: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     images: Vec<ImageRef>,
     id: Option<String>,
@@ -111,6 +115,8 @@ pub struct Post {
     pub account: Option<String>,
     pub department: Option<String>,
     pub text: BTreeMap<String, String>,
+    /// `thread.<network>`: that network's parts, in order (see `content::thread`).
+    pub thread: BTreeMap<String, Vec<String>>,
     pub images: Vec<ImageRef>,
     pub retract: bool,
     /// `emergency: true`: to go at once, ahead of the queue, when an approver merged it or
@@ -317,6 +323,7 @@ fn parse_front_matter(
         account: fm.account,
         department: fm.department,
         text: fm.text,
+        thread: fm.thread,
         images: fm.images,
         retract: fm.retract,
         emergency: fm.emergency,
@@ -401,12 +408,12 @@ fn key_lines(yaml: &str) -> BTreeMap<String, usize> {
     let mut top = String::new();
     for (i, line) in yaml.lines().enumerate() {
         if line.starts_with([' ', '\t']) {
-            // A network's own text, `  x: …` under `text:`, as `text.x`.
+            // A network's own text or thread, `  x: …` under `text:`, as `text.x`.
             let inner = line.trim_start();
             let indent = line.len() - inner.len();
-            if top == "text" && indent == 2 && !inner.starts_with(['#', '-']) {
+            if (top == "text" || top == "thread") && indent == 2 && !inner.starts_with(['#', '-']) {
                 if let Some((key, _)) = inner.split_once(':') {
-                    out.entry(format!("text.{}", key.trim())).or_insert(i + 2);
+                    out.entry(format!("{top}.{}", key.trim())).or_insert(i + 2);
                 }
             }
             continue;
@@ -487,11 +494,19 @@ impl Post {
 
     /// The line of `text.<network>`, or of `text:` when it is written inline.
     pub fn text_line(&self, network: &str) -> usize {
-        let nested = format!("text.{network}");
+        self.nested_line("text", network)
+    }
+
+    /// The line of `thread.<network>`, or of `thread:` when it is written inline.
+    pub fn thread_line(&self, network: &str) -> usize {
+        self.nested_line("thread", network)
+    }
+
+    fn nested_line(&self, key: &str, network: &str) -> usize {
         self.lines
-            .get(&nested)
+            .get(&format!("{key}.{network}"))
             .copied()
-            .unwrap_or_else(|| self.line_of("text"))
+            .unwrap_or_else(|| self.line_of(key))
     }
 
     pub(super) fn problem(&self, key: &str, code: &str, en: String, ja: String) -> Problem {

@@ -14,6 +14,7 @@ use crate::content::post::{Image, ImageRef, Post, PublishAt};
 use crate::content::problem::Problem;
 use crate::content::render;
 use crate::content::source::{self, ContentSource, NotContent};
+use crate::content::thread::{self, Style};
 
 /// A post checked against the repository configuration: the account it belongs to, when
 /// it is due, and the exact text and images each network receives.
@@ -44,6 +45,31 @@ pub struct PlannedDelivery {
     pub limit: usize,
     /// Why this network cannot take the post; nothing is sent when set.
     pub problem: Option<Problem>,
+    /// How the network takes a thread (`content::thread`).
+    pub style: Style,
+    /// A thread's parts in order, the first being `text`, each counted on its own. Empty
+    /// for a post of one part, and for a network that takes a thread as one text.
+    pub parts: Vec<PlannedPart>,
+}
+
+/// One part of a thread as its network receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedPart {
+    pub text: String,
+    /// The file line the part is written on.
+    pub line: usize,
+    pub length: usize,
+}
+
+/// Where a network's text comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The body, cut into parts at its `+++` lines.
+    Body,
+    /// `text.<network>`: one text.
+    Text,
+    /// `thread.<network>`: parts given one by one.
+    Thread,
 }
 
 impl Post {
@@ -190,23 +216,45 @@ impl Post {
 
     /// A `text:` entry for a network the post does not go to is a mistake, not a spare.
     fn stray_texts(&self) -> Vec<Problem> {
-        let stray = self.text.keys().filter(|key| !self.networks.contains(key));
-        stray
-            .map(|key| {
-                self.problem(
-                    "text",
-                    "text-network",
-                    format!(
-                        "`text` has an entry for {} but it is not in this post's networks",
-                        quote(key)
-                    ),
-                    format!(
-                        "`text` に {} がありますが、networks にありません",
-                        quote(key)
-                    ),
-                )
-            })
-            .collect()
+        let stray = |key: &'static str, names: Vec<&String>| -> Vec<Problem> {
+            names
+                .into_iter()
+                .filter(|name| !self.networks.contains(name))
+                .map(move |name| {
+                    self.problem(
+                        key,
+                        "text-network",
+                        format!(
+                            "`{key}` has an entry for {} but it is not in this post's networks",
+                            quote(name)
+                        ),
+                        format!(
+                            "`{key}` に {} がありますが、networks にありません",
+                            quote(name)
+                        ),
+                    )
+                })
+                .collect()
+        };
+        let both = self
+            .thread
+            .keys()
+            .filter(|name| self.text.contains_key(*name));
+        let both = both.map(|name| {
+            self.problem(
+                "thread",
+                "text-network",
+                format!("{} has both `text` and `thread`: keep one", quote(name)),
+                format!(
+                    "{} に `text` と `thread` の両方があります。どちらか一つにしてください",
+                    quote(name)
+                ),
+            )
+        });
+        let mut out = stray("text", self.text.keys().collect());
+        out.extend(stray("thread", self.thread.keys().collect()));
+        out.extend(both);
+        out
     }
 
     /// Looks an image up: a missing, unsafe or unknown file is an error of the whole post;
@@ -290,37 +338,175 @@ impl Post {
     }
 
     fn plan_network(&self, net: &NetworkConfig, images: &[Image]) -> PlannedDelivery {
-        let (text, from_override) = match self.text.get(&net.name) {
-            Some(t) => (t.trim_end().to_string(), true),
-            None => (render::plain_text(&self.body), false),
-        };
+        let (source, written) = self.written_parts(&net.name);
+        let style = thread::style(net.counted_kind());
         let limit = count::limit(net);
-        let length = count::length(net.counted_kind(), &text);
-        let name = &net.name;
-        let problem = if text.trim().is_empty() {
-            Some(self.problem(
-                "text",
-                "empty-text",
-                format!("the text for `{name}` is empty"),
-                format!("`{name}` に送る本文が空です"),
-            ))
-        } else if length > limit {
-            Some(self.too_long(name, length, limit, from_override))
-        } else {
-            self.image_problem(net, images)
+        let counted = |(text, line): (String, usize)| PlannedPart {
+            length: count::length(net.counted_kind(), &text),
+            text,
+            line,
         };
+        let mut parts: Vec<PlannedPart> = match style {
+            Style::Joined if written.len() > 1 => {
+                let texts: Vec<String> = written.iter().map(|(t, _)| t.clone()).collect();
+                vec![counted((thread::joined(&texts), written[0].1))]
+            }
+            _ => written.into_iter().map(counted).collect(),
+        };
+        let problem = self
+            .parts_problem(&net.name, source, &parts, limit)
+            .or_else(|| match style {
+                Style::Messages(max) => self.messages_problem(&net.name, parts.len(), images, max),
+                _ => None,
+            })
+            .or_else(|| self.image_problem(net, images));
+        let first = parts.first().cloned().unwrap_or(PlannedPart {
+            text: String::new(),
+            line: self.body_line,
+            length: 0,
+        });
+        if parts.len() == 1 {
+            parts.clear();
+        }
         PlannedDelivery {
             network: net.name.clone(),
             kind: net.kind(),
-            line: match from_override {
-                true => self.text_line(name),
-                false => self.body_line,
-            },
-            text,
-            length,
+            text: first.text,
+            line: first.line,
+            length: first.length,
             limit,
             problem,
+            style,
+            parts,
         }
+    }
+
+    /// The network's parts as written, each with its file line: `text.<network>` (one),
+    /// `thread.<network>`, or the body cut at its `+++` lines.
+    fn written_parts(&self, network: &str) -> (Source, Vec<(String, usize)>) {
+        if let Some(text) = self.text.get(network) {
+            let line = self.text_line(network);
+            return (Source::Text, vec![(text.trim_end().to_string(), line)]);
+        }
+        if let Some(parts) = self.thread.get(network) {
+            let line = self.thread_line(network);
+            let parts = parts.iter().map(|t| (t.trim_end().to_string(), line));
+            return (Source::Thread, parts.collect());
+        }
+        let parts = thread::split_body(&self.body, self.body_line)
+            .into_iter()
+            .map(|p| (render::plain_text(&p.markdown), p.line));
+        (Source::Body, parts.collect())
+    }
+
+    /// The first part that is empty or over the network's limit, as a problem at its line.
+    fn parts_problem(
+        &self,
+        name: &str,
+        source: Source,
+        parts: &[PlannedPart],
+        limit: usize,
+    ) -> Option<Problem> {
+        if parts.is_empty() {
+            let mut p = self.problem(
+                "thread",
+                "empty-text",
+                format!("`thread.{name}` has no parts"),
+                format!("`thread.{name}` に投稿がありません"),
+            );
+            p.line = self.thread_line(name);
+            return Some(p);
+        }
+        let total = parts.len();
+        let (k, part) = parts
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.text.trim().is_empty() || p.length > limit)?;
+        let mut problem = if part.text.trim().is_empty() {
+            match total {
+                1 => self.problem(
+                    "text",
+                    "empty-text",
+                    format!("the text for `{name}` is empty"),
+                    format!("`{name}` に送る本文が空です"),
+                ),
+                _ => self.problem(
+                    "text",
+                    "empty-text",
+                    format!(
+                        "part {} of {total} of the thread for `{name}` is empty: remove the \
+                         extra `+++` line or write the part",
+                        k + 1
+                    ),
+                    format!(
+                        "`{name}` のスレッド（{total}件）の{}件目が空です。余分な `+++` の行を消すか、本文を書いてください",
+                        k + 1
+                    ),
+                ),
+            }
+        } else if total == 1 {
+            self.too_long(name, part.length, limit, source == Source::Text)
+        } else {
+            self.part_too_long(name, source, k + 1, total, part.length, limit)
+        };
+        problem.line = part.line;
+        Some(problem)
+    }
+
+    /// One part of a thread over the network's limit.
+    fn part_too_long(
+        &self,
+        name: &str,
+        source: Source,
+        k: usize,
+        total: usize,
+        length: usize,
+        limit: usize,
+    ) -> Problem {
+        let (key, en_what, ja_what) = match source {
+            Source::Thread => (
+                "thread",
+                format!("part {k} of {total} of `thread.{name}`"),
+                format!("`thread.{name}`（{total}件）の{k}件目"),
+            ),
+            _ => (
+                "networks",
+                format!("part {k} of {total} of the thread"),
+                format!("スレッド（{total}件）の{k}件目"),
+            ),
+        };
+        self.problem(
+            key,
+            "too-long",
+            format!("{en_what} is {length} long for `{name}`, which allows {limit}: shorten it or cut it in two with a `+++` line"),
+            format!("{ja_what}は `{name}` では {length} で、上限 {limit} を超えています。短くするか、`+++` の行で二つに分けてください"),
+        )
+    }
+
+    /// A LINE broadcast holds at most `max` messages: the thread's parts and the images.
+    fn messages_problem(
+        &self,
+        name: &str,
+        parts: usize,
+        images: &[Image],
+        max: usize,
+    ) -> Option<Problem> {
+        let total = parts + images.len();
+        (total > max).then(|| {
+            self.problem(
+                "networks",
+                "too-many-messages",
+                format!(
+                    "`{name}` sends a thread as one broadcast of at most {max} messages; this \
+                     post has {parts} parts and {} images: cut the thread or give `thread.{name}` fewer parts",
+                    images.len()
+                ),
+                format!(
+                    "`{name}` はスレッドを最大 {max} 件のメッセージの一斉配信で送ります。この投稿は {parts} 件と画像 {} 枚です。スレッドを短くするか、件数の少ない `thread.{name}` を追加してください",
+                    images.len()
+                ),
+            )
+        })
     }
 
     /// A text over the network's limit: the `text.<network>` line when the post gave one,
@@ -339,8 +525,8 @@ impl Post {
         let mut p = self.problem(
             "networks",
             "too-long",
-            format!("the body is {length} long for `{name}`, which allows {limit}: add a shorter `text.{name}`"),
-            format!("本文は `{name}` では {length} で、上限 {limit} を超えています。短い `text.{name}` を追加してください"),
+            format!("the body is {length} long for `{name}`, which allows {limit}: add a shorter `text.{name}`, or cut the body into a thread with `+++` lines"),
+            format!("本文は `{name}` では {length} で、上限 {limit} を超えています。短い `text.{name}` を追加するか、`+++` の行で本文をスレッドに分けてください"),
         );
         p.line = self.body_line;
         p

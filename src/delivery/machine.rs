@@ -179,7 +179,16 @@ pub fn publish_outcome(
     policy: RetryPolicy,
 ) -> NewEvent {
     let e = match outcome {
-        Ok(p) => return published(d, p, now),
+        Ok(p) if d.parts.is_empty() => return published(d, p, now),
+        // A thread's last part: the thread's place stays its first part's.
+        Ok(p) => {
+            let k = d.first_unpublished().min(d.parts.len());
+            let key = d.part_key(k + 1);
+            return match part_published(d, &key, k, p, now) {
+                Some(e) => e,
+                None => thread_out(d, now),
+            };
+        }
         Err(e) => e,
     };
     match e.class {
@@ -236,6 +245,49 @@ fn published(d: &mut DeliveryRecord, p: Published, now: DateTime<Utc>) -> NewEve
         settled_after_restart: false,
     };
     stating(d, EventKind::Published, facts)
+}
+
+/// Records that part `k` (0 = the first) of a thread in flight, sent with `key`, is out.
+/// After the last part the thread is `published`, at the first part's place; before it the
+/// delivery stays `publishing` for the next part. `None` when the delivery moved on.
+pub fn part_published(
+    d: &mut DeliveryRecord,
+    key: &str,
+    k: usize,
+    p: Published,
+    now: DateTime<Utc>,
+) -> Option<NewEvent> {
+    if d.state != State::Publishing || k >= d.part_count() || d.part_key(k + 1) != key {
+        return None;
+    }
+    let place = p.remote_url.clone().or_else(|| p.remote_id.clone());
+    // Some id, even an empty one, marks the part as out: it is never sent again.
+    let id = Some(p.remote_id.unwrap_or_default());
+    match k.checked_sub(1).and_then(|i| d.parts.get_mut(i)) {
+        None => (d.remote_id, d.remote_url) = (id, p.remote_url),
+        Some(part) => {
+            (part.remote_id, part.remote_url) = (id, p.remote_url);
+            part.published_at = Some(now);
+        }
+    }
+    if k + 1 == d.part_count() {
+        return Some(thread_out(d, now));
+    }
+    let facts = Facts::PartPublished {
+        part: k + 1,
+        of: d.part_count(),
+        place: place.unwrap_or_default(),
+    };
+    Some(stating(d, EventKind::PartPublished, facts))
+}
+
+/// A thread whose every part is out: `published` at its first part's place.
+fn thread_out(d: &mut DeliveryRecord, now: DateTime<Utc>) -> NewEvent {
+    let root = Published {
+        remote_id: d.remote_id.clone(),
+        remote_url: d.remote_url.clone(),
+    };
+    published(d, root, now)
 }
 
 fn failed(d: &mut DeliveryRecord, e: NetError, facts: Facts) -> NewEvent {
@@ -316,13 +368,25 @@ pub fn settle(
     settlement: Settlement,
     now: DateTime<Utc>,
 ) -> Option<NewEvent> {
-    if d.state != State::Publishing || d.key != key {
+    let part = d.first_unpublished();
+    if d.state != State::Publishing || d.part_key(part + 1) != key {
         return None;
     }
     Some(match settlement {
-        Settlement::Published(p) => {
+        Settlement::Published(p) if d.parts.is_empty() => {
             let mut e = published(d, p, now);
             amend_published(&mut e, |settled, _| *settled = true);
+            e
+        }
+        Settlement::Published(p) => {
+            let mut e = part_published(d, key, part, p, now)?;
+            amend_published(&mut e, |settled, _| *settled = true);
+            if d.state == State::Publishing {
+                // The rest of the thread follows, from the next part.
+                d.state = State::Retrying;
+                d.due_at = now;
+                d.next_attempt_at = Some(now);
+            }
             e
         }
         Settlement::SafeToRetry => {

@@ -22,7 +22,7 @@ use crate::delivery::machine::{self, Gate};
 use crate::delivery::pausing::{self, PausedNetworks};
 use crate::delivery::retry::RetryPolicy;
 use crate::model::records::{DeliveryRecord, State};
-use crate::networks::{ErrorClass, NetError, Networks, Published};
+use crate::networks::{ErrorClass, NetError, Network, Networks, Published};
 use crate::store::{blocking, Store};
 
 /// The longest the scheduler sleeps without looking at the due index again.
@@ -318,17 +318,98 @@ async fn deliver(
         return;
     };
     if d.retract_pending {
-        let outcome = adapter.retract(&d).await;
+        let outcome = retract_every_part(adapter.as_ref(), &d).await;
         note_credentials(handle, &d, outcome.as_ref().err());
         record_retract(store, &d, outcome, plan.retry()).await;
         return;
     }
     let started = Utc::now();
-    let outcome = adapter.publish(&d).await;
+    let outcome = match d.parts.is_empty() {
+        true => adapter.publish(&d).await,
+        false => publish_thread(store, adapter.as_ref(), d.clone()).await,
+    };
     let lag_ms = (started - d.due_at).num_milliseconds();
     tracing::info!(post = %d.post_id, network = %d.network, lag_ms, ok = outcome.is_ok(), "delivery attempted");
     note_credentials(handle, &d, outcome.as_ref().err());
     record_outcome(store, &d, outcome, plan, started).await;
+}
+
+/// Sends a thread's parts from the first not known to be out, each as a reply to the part
+/// before it, committing each part as out before the next is sent: after a crash the
+/// thread resumes at the part that was in flight and never sends an earlier one again.
+/// Returns the last part's outcome, for `record_outcome`; a failure names the parts
+/// already out.
+async fn publish_thread(
+    store: &Arc<Store>,
+    adapter: &dyn Network,
+    mut d: DeliveryRecord,
+) -> Result<Published, NetError> {
+    loop {
+        let k = d.first_unpublished();
+        let Some(piece) = d.part(k) else {
+            return Err(NetError::permanent(format!(
+                "part {} of the thread has nothing recorded to reply to",
+                k + 1
+            )));
+        };
+        let outcome = adapter
+            .publish(&piece)
+            .await
+            .map_err(|e| thread_error(&d, k, e))?;
+        if k + 1 == d.part_count() {
+            return Ok(outcome);
+        }
+        let key = piece.key.clone();
+        let (post_id, network) = (d.post_id.clone(), d.network.clone());
+        let recorded = blocking(store, move |s| {
+            s.update_delivery(&post_id, &network, |d| {
+                machine::part_published(d, &key, k, outcome, Utc::now()).map(|e| vec![e])
+            })
+        })
+        .await;
+        match recorded {
+            Ok(Some((now, _))) => d = now,
+            // Moved on meanwhile (an operator settled it): nothing more is sent.
+            Ok(None) => return Err(NetError::permanent("the thread was settled meanwhile")),
+            Err(e) => {
+                // Not recorded: stop here, so the part is settled as in flight, not resent.
+                return Err(NetError::transient(format!(
+                    "recording part {} of the thread: {e}",
+                    k + 1
+                )));
+            }
+        }
+    }
+}
+
+/// A part's failure, saying which part it was and which parts are already out.
+fn thread_error(d: &DeliveryRecord, k: usize, e: NetError) -> NetError {
+    let total = d.part_count();
+    let out = match k {
+        0 => "none of it is out".to_string(),
+        1 => "part 1 is out".to_string(),
+        k => format!("parts 1–{k} are out"),
+    };
+    NetError {
+        message: format!(
+            "part {} of {total} of the thread: {}; {out}",
+            k + 1,
+            e.message
+        ),
+        ..e
+    }
+}
+
+/// Deletes every part that is out, the replies first. Deleting what is already gone
+/// succeeds, so a retract that stopped half-way is simply repeated.
+async fn retract_every_part(adapter: &dyn Network, d: &DeliveryRecord) -> Result<(), NetError> {
+    if d.parts.is_empty() {
+        return adapter.retract(d).await;
+    }
+    for piece in d.published_parts() {
+        adapter.retract(&piece).await?;
+    }
+    Ok(())
 }
 
 /// What an answer says of the network's credentials: a refusal pauses the network for

@@ -61,9 +61,14 @@ async fn settle_each(
     let policy = plan.retry();
     let mut later = Vec::new();
     for d in stuck {
+        // A thread is asked about the part that was in flight: the first not known to be out.
+        let Some(piece) = d.part(d.first_unpublished()) else {
+            tracing::error!(post = %d.post_id, network = %d.network, "a thread in flight has no part to settle");
+            continue;
+        };
         let settlement = match plan.networks.get(&d.account, &d.network) {
             None => Settlement::Unknown("its network is no longer configured".into()),
-            Some(adapter) => match adapter.settle(&d).await {
+            Some(adapter) => match adapter.settle(&piece).await {
                 Ok(s) => s,
                 Err(e) if e.class != ErrorClass::Permanent => {
                     if now < policy.deadline(d.publish_at) {
@@ -81,13 +86,16 @@ async fn settle_each(
                 Err(e) => Settlement::Unknown(format!("the network could not be asked: {e}")),
             },
         };
-        record_settlement(store, &d, settlement).await;
+        record_settlement(store, &piece, settlement).await;
     }
     later
 }
 
-async fn record_settlement(store: &Arc<Store>, d: &DeliveryRecord, settlement: Settlement) {
-    let key = d.key.clone();
+/// Records what the network said of `piece` (the delivery, or the part of its thread that
+/// was in flight).
+async fn record_settlement(store: &Arc<Store>, piece: &DeliveryRecord, settlement: Settlement) {
+    let key = piece.key.clone();
+    let d = piece;
     let (post_id, network) = (d.post_id.clone(), d.network.clone());
     let result = blocking(store, move |s| {
         s.update_delivery(&post_id, &network, |d| {

@@ -37,6 +37,8 @@ pub enum EventKind {
     Missed,
     /// The intent is committed: an attempt is about to reach the network.
     Publishing,
+    /// One part of a thread is out; the next part follows as its reply.
+    PartPublished,
     /// The network has the post.
     Published,
     /// An attempt failed for a passing reason and will be tried again.
@@ -101,6 +103,7 @@ impl EventKind {
             Cancelled => "cancelled",
             Missed => "missed",
             Publishing => "publishing",
+            PartPublished => "part-published",
             Published => "published",
             Retrying => "retrying",
             Credentials => "credentials",

@@ -39,6 +39,12 @@ pub enum Facts {
         #[serde(default)]
         settled_after_restart: bool,
     },
+    /// Part `part` of a thread of `of` parts is out at `place`; the next part follows.
+    PartPublished {
+        part: usize,
+        of: usize,
+        place: String,
+    },
     /// The network failed for now; tried again at `next_at`.
     Retrying {
         message: String,
@@ -237,6 +243,9 @@ impl Facts {
                 config,
                 settled_after_restart,
             } => published_text(place, *lag_ms, config.as_deref(), *settled_after_restart),
+            Facts::PartPublished { part, of, place } => {
+                format!("part {part} of {of} published at {place}")
+            }
             Facts::Retrying { message, next_at } => {
                 format!("{message}; next attempt {}", next_at.to_rfc3339())
             }

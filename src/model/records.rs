@@ -267,6 +267,49 @@ pub struct DeliveryRecord {
     /// The post said `card: false`: its first link gets no card.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_card: bool,
+    /// A thread's parts after the first, in order (the first is `text`, `key` and
+    /// `remote_id` above). Each goes out as a reply to the part before it, with a key of
+    /// its own, and is recorded as out before the next is sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+    /// LINE: a thread's texts after the first, sent as further messages of the same
+    /// broadcast.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<String>,
+    /// Only on the copy of one part handed to an adapter ([`DeliveryRecord::part`]): the
+    /// posts this part replies to. Never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyTo>,
+}
+
+/// One part of a thread after its first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    pub text: String,
+    /// Stable like the delivery's own key, and distinct for every part.
+    pub key: String,
+    #[serde(default)]
+    pub count: Option<TextCount>,
+    #[serde(default)]
+    pub remote_id: Option<String>,
+    #[serde(default)]
+    pub remote_url: Option<String>,
+    #[serde(default)]
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// A post on a network, as oshirase recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remote {
+    pub id: String,
+    pub url: Option<String>,
+}
+
+/// What a part of a thread replies to: the thread's first post, and the part before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTo {
+    pub root: Remote,
+    pub parent: Remote,
 }
 
 /// A text's length as a network counts it, and that network's limit.
@@ -323,9 +366,96 @@ impl DeliveryRecord {
             count: None,
             emergency: false,
             no_card: false,
+            parts: Vec::new(),
+            messages: Vec::new(),
+            reply_to: None,
         }
     }
 
+    /// The key of part `k` (1-based, the first part being the delivery's own key).
+    pub fn part_key(&self, k: usize) -> String {
+        match k {
+            0 | 1 => self.key.clone(),
+            k => {
+                let id = format!("{}\npart {k}", self.post_id);
+                DeliveryRecord::key_for(&self.account, &self.network, &id)
+            }
+        }
+    }
+
+    /// How many parts the delivery has: 1 for a post that is not a thread.
+    pub fn part_count(&self) -> usize {
+        1 + self.parts.len()
+    }
+
+    /// The index (0 = the first) of the first part not known to be out; `part_count()`
+    /// when every part is.
+    pub fn first_unpublished(&self) -> usize {
+        if self.remote_id.is_none() && self.remote_url.is_none() {
+            return 0;
+        }
+        let rest = self.parts.iter().position(|p| p.remote_id.is_none());
+        1 + rest.unwrap_or(self.parts.len())
+    }
+
+    /// Part `k` (0 = the first) as a delivery of its own, for an adapter: its text, its
+    /// key, the images only on the first, and what it replies to. `None` when a part
+    /// before it is not recorded as out (there is nothing to reply to yet).
+    pub fn part(&self, k: usize) -> Option<DeliveryRecord> {
+        let mut piece = DeliveryRecord {
+            parts: Vec::new(),
+            ..self.clone()
+        };
+        if k == 0 {
+            return Some(piece);
+        }
+        let part = self.parts.get(k - 1)?;
+        let root = self.remote()?;
+        let parent = match k {
+            1 => root.clone(),
+            k => self.parts.get(k - 2).and_then(part_remote)?,
+        };
+        piece.text = part.text.clone();
+        piece.key = part.key.clone();
+        piece.count = part.count;
+        piece.images = Vec::new();
+        piece.remote_id = part.remote_id.clone();
+        piece.remote_url = part.remote_url.clone();
+        piece.reply_to = Some(ReplyTo { root, parent });
+        Some(piece)
+    }
+
+    /// The first part's place on the network, once it is out.
+    fn remote(&self) -> Option<Remote> {
+        Some(Remote {
+            id: self.remote_id.clone()?,
+            url: self.remote_url.clone(),
+        })
+    }
+
+    /// Every part that is out, as deliveries of their own, the last first: what a
+    /// retract deletes (replies before the post they answer).
+    pub fn published_parts(&self) -> Vec<DeliveryRecord> {
+        let mut out: Vec<DeliveryRecord> = (1..self.part_count())
+            .filter(|k| self.parts[k - 1].remote_id.is_some())
+            .filter_map(|k| self.part(k))
+            .collect();
+        out.reverse();
+        if self.remote_id.is_some() || self.remote_url.is_some() {
+            out.extend(self.part(0));
+        }
+        out
+    }
+}
+
+fn part_remote(part: &Part) -> Option<Remote> {
+    Some(Remote {
+        id: part.remote_id.clone()?,
+        url: part.remote_url.clone(),
+    })
+}
+
+impl DeliveryRecord {
     /// The scheduler has work to do for the delivery at its `due_at`.
     pub fn is_due(&self) -> bool {
         self.state.is_due_kind() || (self.state == State::Published && self.retract_pending)

@@ -137,11 +137,13 @@ impl Network for Line {
 }
 
 impl Line {
-    /// The text message, then one image message per image, in the post's order.
+    /// The text message (a thread's parts, one message each), then one image message per
+    /// image, in the post's order.
     fn messages(&self, d: &DeliveryRecord) -> Result<Vec<Value>, NetError> {
         let mut messages = Vec::new();
-        if !d.text.is_empty() {
-            messages.push(json!({ "type": "text", "text": d.text }));
+        let texts = std::iter::once(&d.text).chain(&d.messages);
+        for text in texts.filter(|t| !t.is_empty()) {
+            messages.push(json!({ "type": "text", "text": text }));
         }
         if !d.images.is_empty() {
             let Some(public) = self.public_url.as_deref() else {
@@ -177,7 +179,7 @@ impl Line {
         }
         if messages.len() > MAX_MESSAGES {
             return Err(NetError::permanent(format!(
-                "a LINE broadcast holds at most {MAX_MESSAGES} messages (the text and 4 images); \
+                "a LINE broadcast holds at most {MAX_MESSAGES} messages (texts and images); \
                  this one would need {}",
                 messages.len()
             )));

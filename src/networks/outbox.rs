@@ -26,6 +26,12 @@ struct Line {
     text: String,
     images: Vec<LineImage>,
     at: String,
+    /// A thread's later part: the key (the outbox's id) of the part it follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply_to: Option<String>,
+    /// LINE's further messages of the same broadcast, when the outbox rehearses LINE.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    messages: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -154,6 +160,8 @@ impl Network for OutboxFile {
                 })
                 .collect(),
             at: Utc::now().to_rfc3339(),
+            reply_to: d.reply_to.as_ref().map(|to| to.parent.id.clone()),
+            messages: d.messages.clone(),
         };
         let json = serde_json::to_string(&line).map_err(|e| NetError::permanent(e.to_string()))?;
         let path = self.path.clone();

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::content::post::Image;
 use crate::git::forge::Forge;
 use crate::model::records::PostView;
-use crate::model::records::{post_state, Event, State};
+use crate::model::records::{post_state, Event, Part, State};
 
 #[derive(Serialize)]
 struct DeliveryJson<'a> {
@@ -31,6 +31,13 @@ struct DeliveryJson<'a> {
     images: &'a [Image],
     /// A delivery of an emergency post, handed out ahead of the others.
     emergency: bool,
+    /// A thread's parts after the first (`text`), in order: each one's text, key, count
+    /// and, once out, where it is. Left out for a post of one part.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    parts: &'a [Part],
+    /// LINE's further messages of a thread's broadcast.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    messages: &'a [String],
 }
 
 /// A post as the API shows it (README, "HTTP").
@@ -55,6 +62,8 @@ pub fn post_json(v: &PostView) -> Value {
             limit: d.count.map(|c| c.limit),
             images: &d.images,
             emergency: d.emergency,
+            parts: &d.parts,
+            messages: &d.messages,
         })
         .collect();
     json!({

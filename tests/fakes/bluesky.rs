@@ -459,6 +459,19 @@ fn validate_post(s: &State, record: &Value) -> Result<(), String> {
             }
         }
     }
+    if let Some(reply) = record.get("reply") {
+        // app.bsky.feed.post#replyRef: root and parent, each a com.atproto.repo.strongRef.
+        for side in ["root", "parent"] {
+            let r = &reply[side];
+            let uri = r["uri"].as_str().unwrap_or("");
+            let cid = r["cid"].as_str().unwrap_or("");
+            if !uri.starts_with("at://") || cid.is_empty() {
+                return Err(bad(&format!(
+                    "Record/reply/{side} must be a strongRef with an at:// uri and a cid"
+                )));
+            }
+        }
+    }
     if let Some(langs) = record.get("langs") {
         if langs.as_array().is_none_or(|l| l.len() > 3) {
             return Err(bad("langs must be an array of at most 3"));
@@ -580,6 +593,7 @@ fn create_record(s: &mut State, headers: &HeaderMap, body: &[u8]) -> Result<Repl
         "uri": uri,
         "repo": repo,
         "record": record,
+        "cid": cid,
     }));
     s.records.insert(rkey, (record.clone(), cid.clone()));
     if fault == Some(Fault::CommitThenUnavailable) {

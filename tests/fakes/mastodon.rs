@@ -60,6 +60,8 @@ struct Stored {
     media: Vec<Attachment>,
     idempotency_key: Option<String>,
     deleted: bool,
+    /// `in_reply_to_id`: the status this one answers.
+    in_reply_to_id: Option<String>,
 }
 
 /// A request as it arrived, for tests that check headers.
@@ -254,6 +256,7 @@ impl Fake {
             media: Vec::new(),
             idempotency_key: None,
             deleted: false,
+            in_reply_to_id: None,
         });
         id
     }
@@ -279,6 +282,7 @@ fn post_json(s: &Stored) -> Value {
         "visibility": s.visibility,
         "idempotency_key": s.idempotency_key,
         "deleted": s.deleted,
+        "in_reply_to_id": s.in_reply_to_id,
         "images": s.media.iter().map(|m| json!({
             "alt": m.alt, "bytes_len": m.bytes_len, "mime": m.mime, "file_name": m.file_name,
         })).collect::<Vec<_>>(),
@@ -423,6 +427,7 @@ struct NewStatus {
     status: Option<String>,
     visibility: Option<String>,
     media_ids: Vec<String>,
+    in_reply_to_id: Option<String>,
 }
 
 fn parse_new_status(headers: &HeaderMap, body: &[u8]) -> Option<NewStatus> {
@@ -436,6 +441,7 @@ fn parse_new_status(headers: &HeaderMap, body: &[u8]) -> Option<NewStatus> {
         Some(NewStatus {
             status: text("status"),
             visibility: text("visibility"),
+            in_reply_to_id: text("in_reply_to_id"),
             media_ids: v
                 .get("media_ids")
                 .and_then(Value::as_array)
@@ -451,11 +457,13 @@ fn parse_new_status(headers: &HeaderMap, body: &[u8]) -> Option<NewStatus> {
             status: None,
             visibility: None,
             media_ids: Vec::new(),
+            in_reply_to_id: None,
         };
         for (k, v) in form_urlencoded::parse(body) {
             match k.as_ref() {
                 "status" => new.status = Some(v.into_owned()),
                 "visibility" => new.visibility = Some(v.into_owned()),
+                "in_reply_to_id" => new.in_reply_to_id = Some(v.into_owned()),
                 "media_ids[]" => new.media_ids.push(v.into_owned()),
                 _ => {}
             }
@@ -539,6 +547,12 @@ fn create_status(
             "Cannot attach more than 4 files",
         );
     }
+    // Mastodon looks the replied-to status up and answers 404 when it is not there.
+    if let Some(parent) = &new.in_reply_to_id {
+        if !state.statuses.iter().any(|s| &s.id == parent && !s.deleted) {
+            return error(StatusCode::NOT_FOUND, "Record not found");
+        }
+    }
     let mut media = Vec::new();
     for id in &new.media_ids {
         let Some(m) = state.media.get(id) else {
@@ -562,6 +576,7 @@ fn create_status(
         media,
         idempotency_key: key.clone(),
         deleted: false,
+        in_reply_to_id: new.in_reply_to_id.clone(),
     };
     let shown = status_json(base, &stored);
     state.statuses.push(stored);
@@ -723,6 +738,7 @@ fn status_json(base: &str, s: &Stored) -> Value {
         "account": account_json(base),
         "media_attachments": s.media.iter().map(|m| media_json(base, m)).collect::<Vec<_>>(),
         "reblog": null,
+        "in_reply_to_id": s.in_reply_to_id,
     })
 }
 

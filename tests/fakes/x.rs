@@ -104,6 +104,8 @@ struct Tweet {
     deleted: bool,
     /// Put there by the test (`seed_post`), not by a client.
     seeded: bool,
+    /// `reply.in_reply_to_tweet_id`: the post this one answers.
+    in_reply_to: Option<String>,
 }
 
 struct Media {
@@ -125,6 +127,9 @@ struct State {
     failures: VecDeque<(Option<(String, String)>, Failure)>,
     requests: Vec<Request>,
     deleted: Vec<String>,
+    /// Refuse every reply, as X does since 2026-02-23 for a self-serve tier's reply to a
+    /// post whose author did not mention or quote the account.
+    replies_refused: bool,
 }
 
 pub struct Fake {
@@ -155,6 +160,7 @@ pub async fn start_with(mode: AuthMode) -> Fake {
         failures: VecDeque::new(),
         requests: Vec::new(),
         deleted: Vec::new(),
+        replies_refused: false,
     }));
     let shared = state.clone();
     let routes = warp::method()
@@ -265,7 +271,7 @@ impl Fake {
                     .collect();
                 json!({
                     "id": t.id, "text": t.text, "media_ids": t.media_ids,
-                    "deleted": t.deleted, "images": images,
+                    "deleted": t.deleted, "images": images, "in_reply_to": t.in_reply_to,
                 })
             })
             .collect()
@@ -323,8 +329,14 @@ impl Fake {
             created_at,
             deleted: false,
             seeded: true,
+            in_reply_to: None,
         });
         id
+    }
+
+    /// From now on every reply is refused (403), as X's reply limits would.
+    pub fn refuse_replies(&self) {
+        self.state.lock().unwrap().replies_refused = true;
     }
 
     /// Deletes a post as someone would on x.com.
@@ -502,6 +514,31 @@ fn create_tweet(st: &mut State, headers: &HeaderMap, body: &[u8]) -> Answer {
     if text.is_empty() && media_ids.is_empty() {
         return invalid("$.text: is missing but it is required when there is no media");
     }
+    let in_reply_to = match body.pointer("/reply/in_reply_to_tweet_id") {
+        None => None,
+        Some(Value::String(id)) => Some(id.clone()),
+        Some(_) => return invalid("$.reply.in_reply_to_tweet_id: must be a string"),
+    };
+    if body.get("reply").is_some() && in_reply_to.is_none() {
+        return invalid("$.reply.in_reply_to_tweet_id: is missing but it is required");
+    }
+    if let Some(parent) = &in_reply_to {
+        if st.replies_refused {
+            return problem(
+                403,
+                "Forbidden",
+                "Reply to this conversation is not allowed because you have not been \
+                 mentioned or otherwise engaged by the author of the post you are replying to.",
+            );
+        }
+        if !st.tweets.iter().any(|t| &t.id == parent && !t.deleted) {
+            return problem(
+                403,
+                "Forbidden",
+                "You attempted to reply to a Tweet that is deleted or not visible to you.",
+            );
+        }
+    }
     if media_ids.len() > MAX_MEDIA {
         return invalid("$.media.media_ids: the number of values must be between 1 and 4");
     }
@@ -533,6 +570,7 @@ fn create_tweet(st: &mut State, headers: &HeaderMap, body: &[u8]) -> Answer {
         created_at: Utc::now(),
         deleted: false,
         seeded: false,
+        in_reply_to,
     });
     answer(
         201,

@@ -22,6 +22,7 @@ const WORDED = {
     const settled = f.settled_after_restart ? t('facts.settled') : '';
     return settled + t('facts.published', { place: f.place, lag: f.lag_ms }) + config;
   },
+  'part-published': (f) => t('facts.part-published', { part: f.part, of: f.of, place: f.place }),
   'retrying': (f) => t('facts.retrying', { message: f.message, time: time(f.next_at) }),
   'gave-up': (f) => t('facts.gave-up', { message: f.message, n: f.attempts, dur: durationText(f.retry_for_secs) }),
   'refused': (f) => t('facts.refused', { message: f.message, n: f.attempts }),

@@ -107,13 +107,17 @@ impl Policy {
 }
 
 /// The texts of a post that reach residents, each with the line of the file it is on:
-/// the body line by line, the per-network texts and the images' descriptions.
+/// the body line by line, the per-network texts and threads, and the images' descriptions.
 fn places(post: &Post) -> Vec<(usize, &str)> {
     let body = post.body.lines().enumerate();
     let mut out: Vec<(usize, &str)> = body.map(|(i, l)| (post.body_line + i, l)).collect();
     for (network, text) in &post.text {
         let line = post.text_line(network);
         out.extend(text.lines().map(|l| (line, l)));
+    }
+    for (network, parts) in &post.thread {
+        let line = post.thread_line(network);
+        out.extend(parts.iter().flat_map(|p| p.lines()).map(|l| (line, l)));
     }
     let images_line = post.line_of("images");
     for alt in post.images.iter().filter_map(|i| i.alt.as_deref()) {

@@ -84,6 +84,9 @@ struct Uploaded {
 #[derive(Deserialize)]
 struct FoundRecord {
     uri: String,
+    /// The record version's content hash, which a reply's strong references name.
+    #[serde(default)]
+    cid: Option<String>,
     #[serde(default)]
     value: Value,
 }
@@ -266,6 +269,24 @@ impl Bluesky {
         Err(xrpc_error(nsid, &answer))
     }
 
+    /// A `com.atproto.repo.strongRef` (uri and cid) to one of the account's posts, which
+    /// a thread's reply names as its root and parent.
+    async fn strong_ref(&self, uri: &str) -> Result<Value, NetError> {
+        let rkey = parse_post_uri(uri).map(|(_, rkey)| rkey).ok_or_else(|| {
+            NetError::permanent(format!(
+                "Bluesky: the thread's earlier part is recorded as {uri}, which is not a post's address"
+            ))
+        })?;
+        let gone = || {
+            NetError::permanent(format!(
+                "Bluesky: the thread's earlier part {uri} is gone, so the next part has nothing to reply to"
+            ))
+        };
+        let (found, _) = self.get_record(&rkey).await?.ok_or_else(gone)?;
+        let cid = found.cid.ok_or_else(gone)?;
+        Ok(json!({ "uri": found.uri, "cid": cid }))
+    }
+
     fn published(&self, uri: String, rkey: &str) -> Published {
         Published {
             remote_id: Some(uri),
@@ -313,6 +334,12 @@ impl Network for Bluesky {
             images.push(json!({ "image": blob, "alt": image.alt.as_deref().unwrap_or("") }));
         }
         let mut record = post_record(&d.text, Utc::now(), &images);
+        if let Some(to) = &d.reply_to {
+            record["reply"] = json!({
+                "root": self.strong_ref(&to.root.id).await?,
+                "parent": self.strong_ref(&to.parent.id).await?,
+            });
+        }
         if images.is_empty() && !d.no_card {
             if let Some(card) = self.card(&d.text).await {
                 record["embed"] = card;

@@ -111,6 +111,9 @@ struct NewStatus<'a> {
     visibility: &'a str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     media_ids: Vec<String>,
+    /// A thread's later part replies to the part before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_reply_to_id: Option<&'a str>,
 }
 
 /// What publishing needs of the created status. Only these two fields are read, so a
@@ -290,6 +293,7 @@ impl Network for Mastodon {
             status: &d.text,
             visibility: self.visibility,
             media_ids,
+            in_reply_to_id: d.reply_to.as_ref().map(|to| to.parent.id.as_str()),
         };
         let response = http::client()
             .post(self.url("/api/v1/statuses"))

@@ -25,8 +25,21 @@ struct ProblemItem {
     detail: Option<String>,
 }
 
+/// Part of what X answers (403) to a reply it does not allow. Since 2026-02-23 the
+/// self-serve tiers (Free, Basic, Pro, pay-per-use) may reply through the API only where
+/// the replied-to post's author mentioned or quoted the replying account; Enterprise and
+/// public-utility apps are not limited.
+const REPLY_REFUSED: &str = "Reply to this conversation is not allowed";
+
 pub(super) fn is_duplicate(said: &str) -> bool {
     said.contains(DUPLICATE)
+}
+
+/// Part of what X answers (403) to a reply to a post that is gone.
+const REPLY_TARGET_GONE: &str = "reply to a Tweet that is deleted or not visible";
+
+pub(super) fn is_reply_refused(said: &str) -> bool {
+    said.contains(REPLY_REFUSED) || said.contains(REPLY_TARGET_GONE)
 }
 
 /// X's own words from an error body: the specific `errors[].message`s when there are any,

@@ -32,7 +32,7 @@ use crate::content::config::NetworkSettings;
 use crate::model::records::DeliveryRecord;
 
 mod answers;
-use answers::{is_duplicate, problem_message, rate_limit_wait};
+use answers::{is_duplicate, is_reply_refused, problem_message, rate_limit_wait};
 
 const DEFAULT_BASE: &str = "https://api.x.com";
 
@@ -238,6 +238,15 @@ impl X {
             // X refuses a second post with the same text as a recent one. Sending it again
             // cannot help, and the credentials are fine.
             403 if is_duplicate(&said) => e.class = ErrorClass::Permanent,
+            // A reply X does not allow (a thread's next part): the thread stops there.
+            403 if is_reply_refused(&said) => {
+                e.class = ErrorClass::Permanent;
+                e.message = format!(
+                    "{}; X let this account post but not reply through the API (its tier \
+                     may limit replies): post the rest of the thread on X by hand",
+                    e.message
+                );
+            }
             401 | 403 => {
                 e.class = ErrorClass::Credentials;
                 e.message = format!(
@@ -332,10 +341,15 @@ impl X {
         let start = lookup_start(d, Utc::now()).to_rfc3339_opts(SecondsFormat::Secs, true);
         let mut token: Option<String> = None;
         for _ in 0..SETTLE_MAX_PAGES {
+            // A thread's later parts are replies (to the account's own posts).
+            let exclude = match d.reply_to {
+                None => "retweets,replies",
+                Some(_) => "retweets",
+            };
             let mut query = vec![
                 ("start_time", start.as_str()),
                 ("max_results", "100"),
-                ("exclude", "retweets,replies"),
+                ("exclude", exclude),
             ];
             if let Some(t) = &token {
                 query.push(("pagination_token", t.as_str()));
@@ -412,6 +426,9 @@ impl Network for X {
         let mut body = json!({ "text": d.text });
         if !media_ids.is_empty() {
             body["media"] = json!({ "media_ids": media_ids });
+        }
+        if let Some(to) = &d.reply_to {
+            body["reply"] = json!({ "in_reply_to_tweet_id": to.parent.id });
         }
         let url = self.url("/2/tweets", &[])?;
         let (status, headers, answer) = self.exchange(Method::POST, url, Body::Json(body)).await?;

@@ -104,7 +104,7 @@ pub(super) fn plan_delivery(
     };
     if !old.state.is_unsent() {
         // Sent or in flight: never sent again. An edit is recorded for a person to see.
-        let edited = content_changed && (old.text != desired.text || old.images != desired.images);
+        let edited = content_changed && !same_content(old, &desired);
         return edited.then(|| {
             (
                 None,
@@ -126,8 +126,7 @@ pub(super) fn plan_delivery(
     next.remote_id.clone_from(&old.remote_id);
     next.remote_url.clone_from(&old.remote_url);
     let same = old.state == next.state
-        && old.text == next.text
-        && old.images == next.images
+        && same_content(old, &next)
         && old.due_at == next.due_at
         && old.emergency == next.emergency
         && old.no_card == next.no_card
@@ -141,4 +140,14 @@ pub(super) fn plan_delivery(
     };
     let e = event(kind, describe(&next));
     Some((Some(next), e))
+}
+
+/// Whether two versions of a delivery would put the same things on the network: text,
+/// images, and a thread's parts or LINE's further messages.
+fn same_content(old: &DeliveryRecord, new: &DeliveryRecord) -> bool {
+    let texts = |d: &DeliveryRecord| d.parts.iter().map(|p| p.text.clone()).collect::<Vec<_>>();
+    old.text == new.text
+        && old.images == new.images
+        && texts(old) == texts(new)
+        && old.messages == new.messages
 }

@@ -8,12 +8,13 @@ use chrono::{DateTime, Utc};
 use crate::content::post;
 use crate::content::problem::Problem;
 use crate::content::resolve::PlannedDelivery;
+use crate::content::thread::Style;
 use crate::git::repo::Landing;
 use crate::model::event::EventKind;
 use crate::model::facts::{Facts, Hold};
 use crate::model::records::PostView;
 use crate::model::records::{
-    Actor, DeliveryRecord, Emergency, NewEvent, PostChange, PostRecord, SlotChoice, State,
+    Actor, DeliveryRecord, Emergency, NewEvent, Part, PostChange, PostRecord, SlotChoice, State,
     TextCount,
 };
 
@@ -306,7 +307,7 @@ fn desired_delivery(
         (None, Some(o)) if o.state == State::Scheduled && !content_changed => o.publish_at,
         (None, _) => now,
     };
-    DeliveryRecord {
+    let mut d = DeliveryRecord {
         state,
         emergency: c.emergency.is_some(),
         no_card: c.no_card,
@@ -318,7 +319,27 @@ fn desired_delivery(
             limit: p.limit,
         }),
         ..DeliveryRecord::new(&account, &p.network, &c.id, &p.text, publish_at)
+    };
+    let rest = p.parts.iter().skip(1);
+    match p.style {
+        Style::Replies => {
+            let parts = rest.enumerate().map(|(i, part)| Part {
+                text: part.text.clone(),
+                key: d.part_key(i + 2),
+                count: Some(TextCount {
+                    length: part.length,
+                    limit: p.limit,
+                }),
+                remote_id: None,
+                remote_url: None,
+                published_at: None,
+            });
+            d.parts = parts.collect();
+        }
+        Style::Messages(_) => d.messages = rest.map(|part| part.text.clone()).collect(),
+        Style::Joined => {}
     }
+    d
 }
 
 /// What planning one post writes, gathered network by network.
@@ -494,6 +515,8 @@ mod tests {
                     length: 2,
                     limit: 100,
                     problem: None,
+                    style: crate::content::thread::Style::Replies,
+                    parts: vec![],
                 }],
                 images: vec![],
                 hold: None,
