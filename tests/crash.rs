@@ -6,6 +6,9 @@
 
 mod common;
 
+#[path = "fakes/mastodon.rs"]
+mod fake_mastodon;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -66,7 +69,16 @@ fn webhook_receiver() -> (u16, Arc<Mutex<HashMap<String, usize>>>) {
 }
 
 fn serve(repo: &std::path::Path, data: &std::path::Path, hook: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_oshirase"))
+    serve_with(repo, data, hook, "")
+}
+
+/// `serve` with more credentials, as `KEY=value` lines (given as `OSHIRASE_CRED_KEY`).
+fn serve_with(repo: &std::path::Path, data: &std::path::Path, hook: u16, secrets: &str) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_oshirase"));
+    for (key, value) in secrets.lines().filter_map(|l| l.split_once('=')) {
+        command.env(format!("OSHIRASE_CRED_{key}"), value);
+    }
+    command
         .env("OSHIRASE_CRED_HOOK_TYPE", "webhook")
         .env(
             "OSHIRASE_CRED_HOOK_URL",
@@ -197,6 +209,143 @@ fn sigkill_at_random_points_never_loses_or_repeats_a_delivery() {
         unknown.len(),
         unknown.iter().filter(|d| got.contains_key(&d.key)).count()
     );
+}
+
+const THREADS: usize = 50;
+
+/// Threads a killed run left with some parts out and some not.
+fn threads_half_way(data: &std::path::Path) -> usize {
+    use oshirase::model::records::State;
+    let store = oshirase::store::Store::open(data).unwrap();
+    [State::Publishing, State::Retrying]
+        .into_iter()
+        .flat_map(|s| store.deliveries_in(s).unwrap())
+        .filter(|d| (1..d.part_count()).contains(&d.first_unpublished()))
+        .count()
+}
+
+/// The text of part `k` (1-based) of thread `i`.
+fn part_text(i: usize, k: usize) -> String {
+    format!("お知らせ{i} その{k}")
+}
+
+#[test]
+fn sigkill_while_threads_fall_due_sends_every_part_once_and_in_order() {
+    // The fake Mastodon lives in this process, so it outlives every killed `serve`.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mastodon = runtime.block_on(fake_mastodon::start());
+    let (hook, _) = webhook_receiver();
+    let repo = GitRepo::new(&config(
+        BRANCH,
+        "2h",
+        &format!("      toot: {}\n", mastodon.network_yaml("toot")),
+    ));
+    let start = Utc::now() + chrono::Duration::seconds(2);
+    for i in 0..THREADS {
+        let at = start + chrono::Duration::milliseconds((i as i64 * 4000) / THREADS as i64);
+        let body = (1..=3)
+            .map(|k| part_text(i, k))
+            .collect::<Vec<_>>()
+            .join("\n+++\n");
+        repo.write(
+            &format!("posts/t{i:02}.md"),
+            &post(
+                &format!("スレッド{i}"),
+                Some(at),
+                "portal, news, toot",
+                &body,
+            ),
+        );
+    }
+    repo.commit_all(CHIEF, "fifty threads");
+    let data = tempfile::tempdir().unwrap();
+    let secrets = mastodon.secrets();
+    let mut rng = rand::rng();
+    let mut killed_mid_thread = 0;
+    for _ in 0..KILLS {
+        let mut child = serve_with(&repo.path, data.path(), hook, &secrets);
+        std::thread::sleep(Duration::from_millis(rng.random_range(30..400)));
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        killed_mid_thread += threads_half_way(data.path());
+    }
+    let mut child = serve_with(&repo.path, data.path(), hook, &secrets);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let settled = |v: &serde_json::Value| {
+        let n = |s: &str| v["deliveries_by_state"][s].as_u64().unwrap_or(0) as usize;
+        n("published") == THREADS * 3
+    };
+    while !settled(&status(data.path())) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let v = status(data.path());
+    assert!(
+        settled(&v),
+        "every thread published: {}",
+        v["deliveries_by_state"]
+    );
+    assert!(killed_mid_thread > 0, "some kills cut a thread half-way");
+
+    // The outboxes: every part once, each after and answering the part before it.
+    for network in ["portal", "news"] {
+        let lines = outbox(data.path(), "city", network);
+        assert_eq!(lines.len(), THREADS * 3, "{network}: every part, once");
+        let mut seen = std::collections::HashMap::new();
+        for (at, line) in lines.iter().enumerate() {
+            let key = line["key"].as_str().unwrap().to_string();
+            assert!(
+                seen.insert(key, at).is_none(),
+                "{network}: a part twice: {line}"
+            );
+        }
+        for line in &lines {
+            let text = line["text"].as_str().unwrap();
+            let k: usize = text.rsplit("その").next().unwrap().parse().unwrap();
+            match line["reply_to"].as_str() {
+                None => assert_eq!(k, 1, "{network}: {text} replies to nothing"),
+                Some(parent) => {
+                    let parent_at = seen[parent];
+                    let parent_text = lines[parent_at]["text"].as_str().unwrap();
+                    assert_eq!(
+                        parent_text,
+                        text.replace(&format!("その{k}"), &format!("その{}", k - 1))
+                    );
+                    assert!(
+                        parent_at < seen[line["key"].as_str().unwrap()],
+                        "{network}: {text} after its parent"
+                    );
+                }
+            }
+        }
+    }
+
+    // Mastodon: every part once, replying to the part before it.
+    let statuses = mastodon.posts();
+    assert_eq!(statuses.len(), THREADS * 3, "Mastodon got every part once");
+    let by_text: std::collections::HashMap<String, &serde_json::Value> = statuses
+        .iter()
+        .map(|s| (s["text"].as_str().unwrap().to_string(), s))
+        .collect();
+    assert_eq!(by_text.len(), THREADS * 3, "no part twice on Mastodon");
+    for i in 0..THREADS {
+        assert!(by_text[&part_text(i, 1)]["in_reply_to_id"].is_null());
+        for k in 2..=3 {
+            let parent = &by_text[&part_text(i, k - 1)]["id"];
+            assert_eq!(
+                &by_text[&part_text(i, k)]["in_reply_to_id"],
+                parent,
+                "thread {i} part {k}"
+            );
+        }
+    }
+    eprintln!(
+        "{KILLS} kills left {killed_mid_thread} threads half-way; {} parts on each outbox and \
+         on Mastodon, each once and in order",
+        THREADS * 3
+    );
+    drop(runtime);
 }
 
 fn status(data: &std::path::Path) -> serde_json::Value {

@@ -326,7 +326,10 @@ async fn deliver(
     let started = Utc::now();
     let outcome = match d.parts.is_empty() {
         true => adapter.publish(&d).await,
-        false => publish_thread(store, adapter.as_ref(), d.clone()).await,
+        false => {
+            let budget = handle.limiter(plan, &d.account, &d.network);
+            publish_thread(store, adapter.as_ref(), budget, d.clone()).await
+        }
     };
     let lag_ms = (started - d.due_at).num_milliseconds();
     tracing::info!(post = %d.post_id, network = %d.network, lag_ms, ok = outcome.is_ok(), "delivery attempted");
@@ -342,10 +345,17 @@ async fn deliver(
 async fn publish_thread(
     store: &Arc<Store>,
     adapter: &dyn Network,
+    budget: Option<Arc<Limiter>>,
     mut d: DeliveryRecord,
 ) -> Result<Published, NetError> {
+    let first = d.first_unpublished();
     loop {
         let k = d.first_unpublished();
+        if k > first {
+            // The lease took one post from the network's budget; every further part is a
+            // post of its own and waits for its share.
+            wait_for_budget(budget.as_deref()).await;
+        }
         let Some(piece) = d.part(k) else {
             return Err(NetError::permanent(format!(
                 "part {} of the thread has nothing recorded to reply to",
@@ -379,6 +389,13 @@ async fn publish_thread(
                 )));
             }
         }
+    }
+}
+
+async fn wait_for_budget(budget: Option<&Limiter>) {
+    let Some(limiter) = budget else { return };
+    while let Err(not_until) = limiter.check() {
+        tokio::time::sleep(not_until.wait_time_from(DefaultClock::default().now())).await;
     }
 }
 
