@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::Utc;
 use oshirase::content::config::RepoConfig;
 use oshirase::content::post::Image;
-use oshirase::model::records::{DeliveryRecord, State};
+use oshirase::model::records::{DeliveryRecord, Part, State};
 use oshirase::networks::{
     AdapterContext, ErrorClass, MemoryMedia, Network, Networks, Published, Settlement,
 };
@@ -204,6 +204,11 @@ fn png() -> Vec<u8> {
 }
 
 fn adapter_with(password: &str) -> Arc<dyn Network> {
+    adapter_with_secrets(password, "")
+}
+
+/// An adapter with more server secrets (the card reader's allowed hosts).
+fn adapter_with_secrets(password: &str, more: &str) -> Arc<dyn Network> {
     let pds = pds();
     let yaml = format!(
         "timezone: Asia/Tokyo\naccounts:\n  city:\n    approval: {{ mode: branch }}\n    networks:\n      bluesky: {{ type: bluesky, service: {}, handle: {HANDLE}, credentials: BSKY_PDS }}\n",
@@ -219,7 +224,7 @@ fn adapter_with(password: &str) -> Arc<dyn Network> {
     let secrets = Secrets::parse(
         "secrets",
         &format!(
-            "BSKY_PDS_TYPE=bluesky\nBSKY_PDS_HOSTS={host}\nBSKY_PDS_APP_PASSWORD={password}\n"
+            "BSKY_PDS_TYPE=bluesky\nBSKY_PDS_HOSTS={host}\nBSKY_PDS_APP_PASSWORD={password}\n{more}"
         ),
     )
     .unwrap();
@@ -404,6 +409,148 @@ fn publishes_an_image_with_alt_text() {
         assert_eq!(image["alt"], "12月29日から1月3日まで収集はありません");
         assert_eq!(image["image"]["mimeType"], "image/png");
         assert_eq!(image["image"]["size"], png().len());
+    });
+}
+
+#[test]
+#[ignore = "needs the real Bluesky PDS: tests/peers/bluesky-pds/setup.sh; run by .ci/run"]
+fn a_thread_is_a_chain_of_replies_with_root_and_parent_references() {
+    run(async {
+        let net = adapter();
+        let texts: Vec<String> = ["避難所の開設 (1/3)", "開設場所 (2/3)", "混雑状況 (3/3)"]
+            .iter()
+            .map(|t| unique(t))
+            .collect();
+        let mut d = delivery("thread", &texts[0], vec![]);
+        d.parts = texts[1..]
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Part {
+                text: text.clone(),
+                key: d.part_key(i + 2),
+                count: None,
+                remote_id: None,
+                remote_url: None,
+                published_at: None,
+            })
+            .collect();
+        // As the scheduler does: each part sent once the one before it is recorded as out.
+        for k in 0..3 {
+            let piece = d.part(k).expect("the part before is out");
+            let out = net.publish(&piece).await.unwrap();
+            match k {
+                0 => (d.remote_id, d.remote_url) = (out.remote_id, out.remote_url),
+                k => d.parts[k - 1].remote_id = out.remote_id,
+            }
+        }
+        let records: Vec<Value> = {
+            let all = list_posts().await;
+            texts
+                .iter()
+                .map(|t| {
+                    let found: Vec<_> = all.iter().filter(|r| r["value"]["text"] == *t).collect();
+                    assert_eq!(found.len(), 1, "one record for {t}");
+                    found[0].clone()
+                })
+                .collect()
+        };
+        assert!(records[0]["value"].get("reply").is_none());
+        for k in 1..3 {
+            let reply = &records[k]["value"]["reply"];
+            assert_eq!(
+                reply["root"]["uri"],
+                records[0]["uri"],
+                "part {} root",
+                k + 1
+            );
+            assert_eq!(
+                reply["root"]["cid"],
+                records[0]["cid"],
+                "part {} root cid",
+                k + 1
+            );
+            assert_eq!(
+                reply["parent"]["uri"],
+                records[k - 1]["uri"],
+                "part {}",
+                k + 1
+            );
+            assert_eq!(
+                reply["parent"]["cid"],
+                records[k - 1]["cid"],
+                "part {}",
+                k + 1
+            );
+        }
+        // A retract deletes every part.
+        for piece in d.published_parts() {
+            net.retract(&piece).await.unwrap();
+        }
+        for t in &texts {
+            assert!(posts_with_text(t).await.is_empty(), "{t} is gone");
+        }
+    });
+}
+
+/// A page with OpenGraph tags and its picture, on loopback; returns its port.
+async fn card_site() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                let (kind, body) = match request.split_whitespace().nth(1) {
+                    Some("/map.png") => ("image/png", png()),
+                    _ => (
+                        "text/html; charset=utf-8",
+                        "<html><head><meta property=\"og:title\" content=\"避難所の開設状況\">\
+                         <meta property=\"og:description\" content=\"開設中の避難所\">\
+                         <meta property=\"og:image\" content=\"/map.png\"></head></html>"
+                            .as_bytes()
+                            .to_vec(),
+                    ),
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            });
+        }
+    });
+    port
+}
+
+#[test]
+#[ignore = "needs the real Bluesky PDS: tests/peers/bluesky-pds/setup.sh; run by .ci/run"]
+fn a_link_gets_an_external_card_with_its_thumbnail() {
+    run(async {
+        let port = card_site().await;
+        let site = "www.city.example.jp";
+        let net = adapter_with_secrets(
+            &pds().app_password,
+            &format!("OSHIRASE_CARD_ALLOW_HOSTS={site}\nOSHIRASE_CARD_RESOLVE={site}=127.0.0.1\n"),
+        );
+        let link = format!("http://{site}:{port}/hinanjo");
+        let text = unique(&format!("避難所を開設しました。 {link}"));
+        net.publish(&delivery("card", &text, vec![])).await.unwrap();
+        let found = posts_with_text(&text).await;
+        assert_eq!(found.len(), 1);
+        let embed = &found[0]["value"]["embed"];
+        assert_eq!(embed["$type"], "app.bsky.embed.external", "{embed}");
+        assert_eq!(embed["external"]["uri"], link);
+        assert_eq!(embed["external"]["title"], "避難所の開設状況");
+        assert_eq!(embed["external"]["description"], "開設中の避難所");
+        assert_eq!(
+            embed["external"]["thumb"]["mimeType"], "image/png",
+            "{embed}"
+        );
+        assert_eq!(embed["external"]["thumb"]["size"], png().len());
     });
 }
 
