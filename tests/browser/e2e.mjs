@@ -75,6 +75,17 @@ try {
     await page.evaluate(() => { location.hash = '#/post/posts%2Fgomi'; });
     await wait(() => document.querySelector('.preview'));
     await axe(`post:${lang}`);
+    // A thread (the body cut by a `+++` line) shows its parts in order, each counted.
+    await page.evaluate(() => { location.hash = '#/post/posts%2Ftoshokan'; });
+    await wait(() => document.querySelector('.preview[data-network="portal"] .thread-parts'));
+    const parts = await page.$$eval('.preview[data-network="portal"] .thread-parts > li', (items) => items.map((li) => ({
+      part: li.dataset.part, text: li.querySelector('pre').textContent, count: Boolean(li.querySelector('.count-line')) })));
+    check(parts.length === 2 && parts[0].part === '1' && parts[1].text === '返却は返却ポストをご利用ください。' && parts.every((p) => p.count),
+      `thread parts in order with counts (${lang}): ${JSON.stringify(parts)}`);
+    await axe(`thread:${lang}`);
+    // Back to the post the checks after the views read.
+    await page.evaluate(() => { location.hash = '#/post/posts%2Fgomi'; });
+    await wait(() => document.querySelector('.preview[data-network="x"]'));
   }
 
   // axe itself must find a planted violation, or a clean result would mean nothing.

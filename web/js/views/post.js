@@ -1,6 +1,6 @@
 // One post (#/post/{id}): what needs attention, what each network receives, who proposed
 // and approved it, and its audit trail. Owns the post last read (/api/posts/{id});
-// imports dom, i18n, api, states, data, facts, attention, pieces, route and session.
+// imports dom, i18n, api, states, data, facts, attention, pieces, route, session and thread.
 
 import { code, el, externalLink, heading, safeUrl } from '../dom.js';
 import { formatNumber, hasMessage, t, tNodes } from '../i18n.js';
@@ -12,6 +12,7 @@ import { attentionList, postItems } from '../attention.js';
 import { badge, dataTable, messageBox, timeEl } from '../pieces.js';
 import { route } from '../route.js';
 import { signedIn } from '../session.js';
+import { threadList } from '../thread.js';
 
 let detail = { id: null, post: null, error: null, notFound: false };
 
@@ -72,10 +73,12 @@ function preview(post, delivery, index) {
     el('header', { className: 'preview-head' },
       heading(3, { attrs: { id } }, network, type ? el('span', { className: 'network-type', text: ` (${type})` }) : null),
       badge(delivery.state)),
-    countLine(delivery),
-    // The exact text, line breaks and all; a pre-wrap block, never interpreted.
-    el('p', { className: 'visually-hidden', text: t('post.text', { network }) }),
-    el('pre', { className: 'post-text', attrs: { 'data-network': network }, text: str(delivery.text) }),
+    // A thread shows its parts in order, each with its count; a post its one text.
+    threadList(delivery, network, countLine) || [
+      countLine(delivery),
+      // The exact text, line breaks and all; a pre-wrap block, never interpreted.
+      el('p', { className: 'visually-hidden', text: t('post.text', { network }) }),
+      el('pre', { className: 'post-text', attrs: { 'data-network': network }, text: str(delivery.text) })],
     images.length > 0 ? el('div', { className: 'images' },
       el('p', { className: 'label', text: t('post.images', { n: images.length }) }),
       el('ul', { className: 'image-list' }, images.map((img) => imageItem(img, delivery.state)))) : null,
