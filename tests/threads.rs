@@ -292,6 +292,40 @@ async fn a_reply_x_refuses_fails_the_thread_and_names_the_parts_already_out() {
         "X was paused for a refused reply: {health}"
     );
 
+    // An operator who finds part 2 on X after all (a thread left `unknown`) records it;
+    // the thread goes on from part 3, which X refuses again: the error names parts 1–2.
+    service
+        .store
+        .update_delivery("posts/hinanjo", "x", |d| {
+            d.state = oshirase::model::records::State::Unknown;
+            Some(vec![])
+        })
+        .unwrap();
+    let root = d.remote_id.clone().unwrap();
+    oshirase::cli::resolve::resolve(
+        &service.store,
+        "posts/hinanjo",
+        "x",
+        oshirase::cli::resolve::Resolution::Published {
+            url: format!("https://x.com/koho/status/{root}9"),
+        },
+        "operator@city.example.jp",
+    )
+    .unwrap();
+    let resolved = delivery(&service, "x");
+    assert_eq!(resolved.parts[0].remote_id, Some(format!("{root}9")), "part 2 is recorded");
+    assert_eq!(resolved.remote_id.as_deref(), Some(root.as_str()), "the thread keeps its root");
+    service.request_sync();
+    let refused_again = wait_for(Duration::from_secs(30), || {
+        let d = delivery(&service, "x");
+        d.state == oshirase::model::records::State::Failed
+            && d.last_error.unwrap_or_default().contains("part 3 of 3")
+    })
+    .await;
+    assert!(refused_again, "{:?}", delivery(&service, "x"));
+    let error = delivery(&service, "x").last_error.unwrap_or_default();
+    assert!(error.contains("parts 1–2 are out"), "{error}");
+
     // The outbox took the same thread: one line per part, each naming the one before.
     assert!(
         reaches(

@@ -38,6 +38,30 @@ pub enum ResolveError {
     Store(#[from] StoreError),
 }
 
+/// A thread's part that was in flight is out at `url`: recorded as that part (its id taken
+/// from the URL's last segment, as X and Mastodon addresses end in it), and the thread goes
+/// on from the next part, or is published when that was the last.
+fn resolve_part(d: &mut DeliveryRecord, url: &str, now: chrono::DateTime<Utc>) {
+    let k = d.first_unpublished();
+    let id = url.trim_end_matches('/').rsplit('/').next().map(str::to_string);
+    match k.checked_sub(1).and_then(|i| d.parts.get_mut(i)) {
+        None => (d.remote_id, d.remote_url) = (id, Some(url.to_string())),
+        Some(part) => {
+            (part.remote_id, part.remote_url) = (id, Some(url.to_string()));
+            part.published_at = Some(now);
+        }
+    }
+    d.set_error(None);
+    if d.first_unpublished() >= d.part_count() {
+        d.state = State::Published;
+        d.published_at = Some(now);
+    } else {
+        d.state = State::Retrying;
+        d.due_at = now;
+        d.next_attempt_at = Some(now);
+    }
+}
+
 /// Settles one `unknown` delivery as `operator` says.
 pub fn resolve(
     store: &Store,
@@ -62,6 +86,12 @@ pub fn resolve(
         }
         let now = Utc::now();
         let facts = match &resolution {
+            Resolution::Published { url } if !d.parts.is_empty() => {
+                resolve_part(d, url, now);
+                Facts::Resolved {
+                    url: Some(url.clone()),
+                }
+            }
             Resolution::Published { url } => {
                 d.state = State::Published;
                 d.published_at = Some(now);

@@ -738,4 +738,56 @@ mod tests {
         assert_eq!(r.deliveries[1].text, "短い");
         assert!(r.deliveries[1].problem.is_none());
     }
+
+    fn thread_config() -> RepoConfig {
+        RepoConfig::parse(
+            "oshirase.yaml",
+            "timezone: Asia/Tokyo\naccounts:\n  adachi:\n    networks:\n      x: { type: x, credentials: X_A }\n      fb: { type: facebook, page_id: \"1\", credentials: FB }\n      line: { type: line, credentials: LINE }\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_body_cut_by_plus_lines_is_a_thread_counted_part_by_part() {
+        let long = "あ".repeat(150);
+        let p = post(&format!(
+            "---\nnetworks: [x, fb, line]\n---\n一つ目\n+++\n{long}\n+++\n三つ目\n"
+        ));
+        let r = p.resolve(&thread_config(), &NoFiles).unwrap();
+        let x = &r.deliveries[0];
+        assert_eq!(x.text, "一つ目");
+        let texts: Vec<_> = x.parts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["一つ目", long.as_str(), "三つ目"]);
+        let lengths: Vec<_> = x.parts.iter().map(|p| p.length).collect();
+        assert_eq!(lengths, [6, 300, 6], "X counts each part on its own");
+        let problem = x.problem.as_ref().expect("part 2 is too long for X");
+        assert_eq!((problem.code.as_str(), problem.line), ("too-long", 6));
+        assert!(problem.message.contains("part 2 of 3"), "{}", problem.message);
+        // Facebook gets the whole text as one post; LINE a message per part.
+        assert_eq!(r.deliveries[1].text, format!("一つ目\n\n{long}\n\n三つ目"));
+        assert!(r.deliveries[1].parts.is_empty());
+        assert_eq!(r.deliveries[2].parts.len(), 3);
+        assert!(r.deliveries[2].problem.is_none());
+    }
+
+    #[test]
+    fn a_networks_own_thread_and_its_mistakes() {
+        let p = post("---\nnetworks: [x, fb]\nthread:\n  x: [\"その1\", \"その2\"]\n---\n本文\n");
+        let r = p.resolve(&thread_config(), &NoFiles).unwrap();
+        let texts: Vec<_> = r.deliveries[0].parts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, ["その1", "その2"]);
+        assert_eq!(r.deliveries[1].text, "本文", "the others keep the body");
+
+        let both = post("---\nnetworks: [x]\ntext:\n  x: 短文\nthread:\n  x: [a, b]\n---\n本文\n");
+        let ps = both.resolve(&thread_config(), &NoFiles).unwrap_err();
+        assert!(ps.iter().any(|p| p.message.contains("both `text` and `thread`")), "{ps:?}");
+        let stray = post("---\nnetworks: [x]\nthread:\n  fb: [a, b]\n---\n本文\n");
+        let ps = stray.resolve(&thread_config(), &NoFiles).unwrap_err();
+        assert_eq!((ps[0].code.as_str(), ps[0].line), ("text-network", 4));
+
+        let six = post("---\nnetworks: [line]\nthread:\n  line: [a, b, c, d, e, f]\n---\n本文\n");
+        let r = six.resolve(&thread_config(), &NoFiles).unwrap();
+        let problem = r.deliveries[0].problem.as_ref().expect("six messages");
+        assert_eq!(problem.code, "too-many-messages");
+    }
 }

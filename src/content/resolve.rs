@@ -221,7 +221,7 @@ impl Post {
                 .into_iter()
                 .filter(|name| !self.networks.contains(name))
                 .map(move |name| {
-                    self.problem(
+                    let mut p = self.problem(
                         key,
                         "text-network",
                         format!(
@@ -232,7 +232,12 @@ impl Post {
                             "`{key}` に {} がありますが、networks にありません",
                             quote(name)
                         ),
-                    )
+                    );
+                    p.line = match key {
+                        "thread" => self.thread_line(name),
+                        _ => self.text_line(name),
+                    };
+                    p
                 })
                 .collect()
         };
