@@ -313,8 +313,16 @@ async fn a_reply_x_refuses_fails_the_thread_and_names_the_parts_already_out() {
     )
     .unwrap();
     let resolved = delivery(&service, "x");
-    assert_eq!(resolved.parts[0].remote_id, Some(format!("{root}9")), "part 2 is recorded");
-    assert_eq!(resolved.remote_id.as_deref(), Some(root.as_str()), "the thread keeps its root");
+    assert_eq!(
+        resolved.parts[0].remote_id,
+        Some(format!("{root}9")),
+        "part 2 is recorded"
+    );
+    assert_eq!(
+        resolved.remote_id.as_deref(),
+        Some(root.as_str()),
+        "the thread keeps its root"
+    );
     service.request_sync();
     let refused_again = wait_for(Duration::from_secs(30), || {
         let d = delivery(&service, "x");

@@ -43,7 +43,11 @@ pub enum ResolveError {
 /// on from the next part, or is published when that was the last.
 fn resolve_part(d: &mut DeliveryRecord, url: &str, now: chrono::DateTime<Utc>) {
     let k = d.first_unpublished();
-    let id = url.trim_end_matches('/').rsplit('/').next().map(str::to_string);
+    let id = url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .map(str::to_string);
     match k.checked_sub(1).and_then(|i| d.parts.get_mut(i)) {
         None => (d.remote_id, d.remote_url) = (id, Some(url.to_string())),
         Some(part) => {

@@ -159,6 +159,13 @@ impl Draft {
                 "this is an emergency post; change it in the repository",
             ));
         }
+        // The desk's form has a body (whose `+++` lines it keeps), not per-network threads.
+        if !post.thread.is_empty() {
+            return Err(bad(
+                "thread",
+                "this post gives a network its own thread; change it in the repository",
+            ));
+        }
         let publish_at = match &post.publish_at {
             PublishAt::Asap => None,
             PublishAt::Exact(t) => Some(t.to_rfc3339()),
@@ -498,6 +505,14 @@ mod tests {
         assert_eq!(
             Draft::from_post(&emergency, vec![]).unwrap_err().field,
             "emergency"
+        );
+        let mut thread = (*post).clone();
+        thread
+            .thread
+            .insert("x".into(), vec!["一".into(), "二".into()]);
+        assert_eq!(
+            Draft::from_post(&thread, vec![]).unwrap_err().field,
+            "thread"
         );
     }
 

@@ -762,7 +762,11 @@ mod tests {
         assert_eq!(lengths, [6, 300, 6], "X counts each part on its own");
         let problem = x.problem.as_ref().expect("part 2 is too long for X");
         assert_eq!((problem.code.as_str(), problem.line), ("too-long", 6));
-        assert!(problem.message.contains("part 2 of 3"), "{}", problem.message);
+        assert!(
+            problem.message.contains("part 2 of 3"),
+            "{}",
+            problem.message
+        );
         // Facebook gets the whole text as one post; LINE a message per part.
         assert_eq!(r.deliveries[1].text, format!("一つ目\n\n{long}\n\n三つ目"));
         assert!(r.deliveries[1].parts.is_empty());
@@ -774,13 +778,21 @@ mod tests {
     fn a_networks_own_thread_and_its_mistakes() {
         let p = post("---\nnetworks: [x, fb]\nthread:\n  x: [\"その1\", \"その2\"]\n---\n本文\n");
         let r = p.resolve(&thread_config(), &NoFiles).unwrap();
-        let texts: Vec<_> = r.deliveries[0].parts.iter().map(|p| p.text.as_str()).collect();
+        let texts: Vec<_> = r.deliveries[0]
+            .parts
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect();
         assert_eq!(texts, ["その1", "その2"]);
         assert_eq!(r.deliveries[1].text, "本文", "the others keep the body");
 
         let both = post("---\nnetworks: [x]\ntext:\n  x: 短文\nthread:\n  x: [a, b]\n---\n本文\n");
         let ps = both.resolve(&thread_config(), &NoFiles).unwrap_err();
-        assert!(ps.iter().any(|p| p.message.contains("both `text` and `thread`")), "{ps:?}");
+        assert!(
+            ps.iter()
+                .any(|p| p.message.contains("both `text` and `thread`")),
+            "{ps:?}"
+        );
         let stray = post("---\nnetworks: [x]\nthread:\n  fb: [a, b]\n---\n本文\n");
         let ps = stray.resolve(&thread_config(), &NoFiles).unwrap_err();
         assert_eq!((ps[0].code.as_str(), ps[0].line), ("text-network", 4));

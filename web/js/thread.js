@@ -1,6 +1,7 @@
 // A thread as one network receives it (src/model/records.rs, Part): each part's exact text
 // and count, in order, with a link to the part once it is out; LINE's parts are the
-// messages of one broadcast. Owns no state; imports dom, i18n and api.
+// messages of one broadcast; and a checked draft's parts for the desk and the approval
+// view. Owns no state; imports dom, i18n and api.
 
 import { el, externalLink, safeUrl } from './dom.js';
 import { t } from './i18n.js';
@@ -41,4 +42,20 @@ export function threadList(delivery, network, countLine) {
         el('pre', { className: 'post-text', attrs: { 'data-network': network }, text: str(part.text) }),
         href && !thread.broadcast ? externalLink(href, t('thread.open', { k: i + 1, network })) : null);
     })));
+}
+
+// A checked draft's thread (a network of `check`'s answer, with `parts`): each part as the
+// network would receive it, with its own count; null for a post of one part. The desk's
+// preview and the approval view both show it.
+export function partsPreview(n, textClass) {
+  const parts = list(n.parts);
+  if (parts.length === 0) return null;
+  return el('ol', { className: 'thread-parts', attrs: { 'data-parts': parts.length } }, parts.map((p, i) => {
+    const over = Number(p && p.length) > Number(n.limit);
+    return el('li', { className: over ? 'over' : null, attrs: { 'data-part': i + 1 } },
+      el('p', { className: 'part-head' },
+        t('thread.part', { k: i + 1, n: parts.length }), ' ',
+        el('span', { className: 'count', text: t('compose.preview.count', { length: str(p && p.length), limit: str(n.limit) }) })),
+      el('pre', { className: textClass, text: str(p && p.text) }));
+  }));
 }

@@ -14,6 +14,7 @@ import { el } from '../dom.js';
 import { durationText, formatTime, t } from '../i18n.js';
 import { list, str } from '../api.js';
 import { signedIn } from '../session.js';
+import { partsPreview } from '../thread.js';
 import { isWebLink, read, send } from '../desk.js';
 
 let box = null;
@@ -59,7 +60,7 @@ function networkPreview(n) {
   const over = Number(n.length) > Number(n.limit);
   return el('section', { className: 'preview', attrs: { 'data-network': str(n.network) } },
     el('h4', {}, str(n.network), ' ', el('span', { className: over ? 'count over' : 'count', text: t('compose.preview.count', { length: n.length, limit: n.limit }) })),
-    el('pre', { className: 'post-text', text: str(n.text) }));
+    partsPreview(n, 'post-text') || el('pre', { className: 'post-text', text: str(n.text) }));
 }
 
 // Too late already, or due before an approval is likely (`wait`: the usual wait, minutes).

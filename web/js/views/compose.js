@@ -16,6 +16,7 @@ import { list, str } from '../api.js';
 import { currentInfo } from '../data.js';
 import { signedIn } from '../session.js';
 import { send } from '../desk.js';
+import { partsPreview } from '../thread.js';
 
 const STORE_KEY = 'oshirase.compose.draft';
 const PREVIEW_DELAY_MS = 400;
@@ -149,23 +150,8 @@ function networkCard(n) {
     el('h3', {}, el('span', { text: str(n.network) }), ' ',
       el('span', { className: 'count', attrs: { 'data-network': str(n.network) }, text: t('compose.preview.count', { length: str(n.length), limit: str(n.limit) }) })),
     over ? el('p', { className: 'error', text: t('compose.preview.over') }) : null,
-    partsPreview(n) || el('pre', { className: 'preview-text', text: str(n.text) }),
+    partsPreview(n, 'preview-text') || el('pre', { className: 'preview-text', text: str(n.text) }),
     thumbnails());
-}
-
-// A thread (the body cut by `+++` lines): each part as the network receives it, with its
-// own count; null for a post of one part.
-function partsPreview(n) {
-  const parts = list(n.parts);
-  if (parts.length === 0) return null;
-  return el('ol', { className: 'thread-parts', attrs: { 'data-parts': parts.length } }, parts.map((p, i) => {
-    const over = Number(p && p.length) > Number(n.limit);
-    return el('li', { className: over ? 'over' : null, attrs: { 'data-part': i + 1 } },
-      el('p', { className: 'part-head' },
-        t('thread.part', { k: i + 1, n: parts.length }), ' ',
-        el('span', { className: 'count', text: t('compose.preview.count', { length: str(p && p.length), limit: str(n.limit) }) })),
-      el('pre', { className: 'preview-text', text: str(p && p.text) }));
-  }));
 }
 
 function showPreview({ answer, fieldError, failed, hint }) {
