@@ -2,7 +2,7 @@
 //! `body` and `images`), makes the file a person would write for it (`content::draft`),
 //! and runs the pull-request check (`check`) on that file against the `oshirase.yaml` in
 //! force, so the desk and the pull request can never disagree. It answers `{"file",
-//! "errors", "warnings", "networks": [{"network","text","length","limit"}]}`, paths from
+//! "errors", "warnings", "networks": [{"network","text","length","limit","parts"}]}`, paths from
 //! the content directory; it writes nothing but a temporary directory it removes.
 
 use std::convert::Infallible;
@@ -116,7 +116,13 @@ impl Preview {
             .posts
             .iter()
             .flat_map(|p| &p.networks)
-            .map(|n| json!({ "network": n.network, "type": n.kind, "text": n.text, "length": n.length, "limit": n.limit, "ok": n.ok }))
+            .map(|n| {
+                let mut v = json!({ "network": n.network, "type": n.kind, "text": n.text, "length": n.length, "limit": n.limit, "ok": n.ok });
+                if !n.parts.is_empty() {
+                    v["parts"] = json!(n.parts);
+                }
+                v
+            })
             .collect();
         json!({
             "file": self.file.path,

@@ -80,6 +80,24 @@ try {
   await page.waitForFunction(() => document.getElementById('compose-text-x-error')?.textContent.trim() === '', { timeout: 10000 })
     .catch(() => check(false, 'the problem under the X text stays after it is fixed'));
 
+  // A line holding only +++ makes a thread: the preview shows each part with its count.
+  const setBody = (v) => page.$eval('#compose-body', (n, value) => {
+    n.value = value;
+    n.dispatchEvent(new Event('input', { bubbles: true }));
+  }, v);
+  const body = await page.$eval('#compose-body', (n) => n.value);
+  await setBody(`${body}\n+++\n収集日程の一覧は区のホームページにあります。`);
+  await page.waitForFunction(() => document.querySelectorAll('.preview-card .thread-parts > li').length === 2, { timeout: 10000 })
+    .catch(() => check(false, 'the preview does not show the thread part by part'));
+  const parts = await page.$$eval('.preview-card .thread-parts > li', (items) => items.map((li) => ({
+    head: li.querySelector('.part-head').textContent, text: li.querySelector('pre').textContent })));
+  check(parts.length === 2 && parts[1].text === '収集日程の一覧は区のホームページにあります。' && /\d/.test(parts[1].head),
+    `thread parts in the preview: ${JSON.stringify(parts)}`);
+  await axe(page, 'compose-thread:ja');
+  await setBody(body);
+  await page.waitForFunction(() => document.querySelector('.preview-card .thread-parts') === null, { timeout: 10000 })
+    .catch(() => check(false, 'the thread stays in the preview after its +++ line is gone'));
+
   // An image, with its description.
   const picker = await page.$('#compose-images');
   await picker.uploadFile(IMAGE);
