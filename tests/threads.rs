@@ -323,6 +323,10 @@ async fn a_reply_x_refuses_fails_the_thread_and_names_the_parts_already_out() {
         Some(root.as_str()),
         "the thread keeps its root"
     );
+    // `oshirase resolve` runs beside the service, which looks again within a minute, or at
+    // once when the branch moves: move it.
+    repo.write("NOTES.md", "resolved by hand\n");
+    repo.commit_all(CHIEF, "a note");
     service.request_sync();
     let refused_again = wait_for(Duration::from_secs(30), || {
         let d = delivery(&service, "x");
