@@ -354,5 +354,48 @@ async fn a_reply_x_refuses_fails_the_thread_and_names_the_parts_already_out() {
     assert!(lines[0].get("reply_to").is_none());
     assert_eq!(lines[1]["reply_to"], lines[0]["key"]);
     assert_eq!(lines[2]["reply_to"], lines[1]["key"]);
+
+    // Retracting the thread that stopped half-way deletes the parts that are out on X and
+    // never sends the rest; the outbox's whole thread is retracted too.
+    repo.propose_and_merge(
+        "staff/hinanjo-retract",
+        &[(
+            "posts/hinanjo.md",
+            &thread_post("x, portal", "retract: true\n"),
+        )],
+    );
+    service.request_sync();
+    assert!(
+        reaches(
+            &service,
+            "posts/hinanjo",
+            "x",
+            "retracted",
+            Duration::from_secs(30)
+        )
+        .await,
+        "{:?}",
+        delivery(&service, "x")
+    );
+    assert!(
+        reaches(
+            &service,
+            "posts/hinanjo",
+            "portal",
+            "retracted",
+            Duration::from_secs(10)
+        )
+        .await
+    );
+    assert_eq!(x.deleted(), [root.clone()], "the part X has is deleted");
+    assert_eq!(x.posts().len(), 1, "nothing more was sent");
+    let retracts = outbox(data.path(), "city", "portal");
+    assert_eq!(
+        retracts
+            .iter()
+            .filter(|l| l.get("retracts").is_some())
+            .count(),
+        3
+    );
     service.shutdown().await;
 }

@@ -83,7 +83,7 @@ pub fn lease(
     if !d.is_due() || d.due_at > now {
         return None;
     }
-    if d.state == State::Published {
+    if d.retracting() {
         return Some(lease_retract(d, now, gate));
     }
     let late = (now - d.publish_at).to_std().unwrap_or(Duration::ZERO);
@@ -315,7 +315,7 @@ pub fn retract_outcome(
     now: DateTime<Utc>,
     policy: RetryPolicy,
 ) -> Option<NewEvent> {
-    if !d.retract_pending || d.state != State::Published {
+    if !d.retracting() {
         return None;
     }
     let e = match outcome {

@@ -458,7 +458,20 @@ fn part_remote(part: &Part) -> Option<Remote> {
 impl DeliveryRecord {
     /// The scheduler has work to do for the delivery at its `due_at`.
     pub fn is_due(&self) -> bool {
-        self.state.is_due_kind() || (self.state == State::Published && self.retract_pending)
+        self.state.is_due_kind() || self.retracting()
+    }
+
+    /// An approved retract waits to delete what is on the network: a published post, or
+    /// the parts of a thread that went out before it stopped (`failed`).
+    pub fn retracting(&self) -> bool {
+        self.retract_pending && matches!(self.state, State::Published | State::Failed)
+    }
+
+    /// Part of a thread is on the network though the thread did not finish.
+    pub fn partly_out(&self) -> bool {
+        !self.parts.is_empty()
+            && (self.remote_id.is_some() || self.remote_url.is_some())
+            && matches!(self.state, State::Failed | State::Retrying)
     }
 
     /// The key a delivery of `post_id` to `network` of `account` always has.

@@ -55,6 +55,22 @@ pub(super) fn plan_retract(
                 ));
                 changed.push(d);
             }
+            // A thread that stopped half-way: its parts that are out are deleted, and the
+            // rest is never sent.
+            _ if d.partly_out() && !d.retract_pending => {
+                let mut d = (*d).clone();
+                d.state = State::Failed;
+                d.retract_pending = true;
+                d.retract_since = Some(now);
+                d.due_at = now;
+                d.next_attempt_at = Some(now);
+                events.push(event(
+                    &d,
+                    EventKind::RetractRequested,
+                    Facts::RetractRequested,
+                ));
+                changed.push(d);
+            }
             s if (s.is_unsent() || s == State::Retrying)
                 && s != State::Cancelled
                 && s != State::Missed =>
