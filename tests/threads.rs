@@ -387,7 +387,7 @@ async fn a_reply_x_refuses_fails_the_thread_and_names_the_parts_already_out() {
         )
         .await
     );
-    assert_eq!(x.deleted(), [root.clone()], "the part X has is deleted");
+    assert_eq!(x.deleted(), vec![root], "the part X has is deleted");
     assert_eq!(x.posts().len(), 1, "nothing more was sent");
     let retracts = outbox(data.path(), "city", "portal");
     assert_eq!(
