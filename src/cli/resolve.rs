@@ -43,7 +43,8 @@ pub enum ResolveError {
 /// on from the next part, or is published when that was the last.
 fn resolve_part(d: &mut DeliveryRecord, url: &str, now: chrono::DateTime<Utc>) {
     let k = d.first_unpublished();
-    let id = url
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let id = path
         .trim_end_matches('/')
         .rsplit('/')
         .next()

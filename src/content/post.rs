@@ -801,5 +801,15 @@ mod tests {
         let r = six.resolve(&thread_config(), &NoFiles).unwrap();
         let problem = r.deliveries[0].problem.as_ref().expect("six messages");
         assert_eq!(problem.code, "too-many-messages");
+
+        let repeated =
+            post("---\nnetworks: [x, fb]\n---\nお知らせ\n+++\n（続く）\n+++\n（続く）\n");
+        let r = repeated.resolve(&thread_config(), &NoFiles).unwrap();
+        let problem = r.deliveries[0]
+            .problem
+            .as_ref()
+            .expect("X refuses a repeat");
+        assert_eq!((problem.code.as_str(), problem.line), ("repeated-part", 8));
+        assert!(r.deliveries[1].problem.is_none(), "Facebook gets one text");
     }
 }

@@ -360,6 +360,10 @@ impl Post {
         };
         let problem = self
             .parts_problem(&net.name, source, &parts, limit)
+            .or_else(|| match net.counted_kind() {
+                NetworkKind::X => self.repeated_part(&net.name, &parts),
+                _ => None,
+            })
             .or_else(|| match style {
                 Style::Messages(max) => self.messages_problem(&net.name, parts.len(), images, max),
                 _ => None,
@@ -454,6 +458,29 @@ impl Post {
         } else {
             self.part_too_long(name, source, k + 1, total, part.length, limit)
         };
+        problem.line = part.line;
+        Some(problem)
+    }
+
+    /// X refuses a post whose text repeats a recent one, so a thread's parts must differ
+    /// there (and a part found by its text after a crash is then the right one).
+    fn repeated_part(&self, name: &str, parts: &[PlannedPart]) -> Option<Problem> {
+        let (k, part) = parts
+            .iter()
+            .enumerate()
+            .find(|(k, p)| parts[..*k].iter().any(|q| q.text == p.text))?;
+        let mut problem = self.problem(
+            "text",
+            "repeated-part",
+            format!(
+                "part {} of the thread for `{name}` repeats an earlier part word for word, which X refuses: make it differ",
+                k + 1
+            ),
+            format!(
+                "`{name}` のスレッドの{}件目は前の投稿とまったく同じ文で、X では投稿できません。文を変えてください",
+                k + 1
+            ),
+        );
         problem.line = part.line;
         Some(problem)
     }

@@ -328,7 +328,12 @@ async fn deliver(
         true => adapter.publish(&d).await,
         false => {
             let budget = handle.limiter(plan, &d.account, &d.network);
-            publish_thread(store, adapter.as_ref(), budget, d.clone()).await
+            match publish_thread(store, adapter.as_ref(), budget, d.clone()).await {
+                Some(outcome) => outcome,
+                // A part went out but could not be recorded: the thread stays `publishing`,
+                // for `settle` to ask about that part, never sent again blindly.
+                None => return,
+            }
         }
     };
     let lag_ms = (started - d.due_at).num_milliseconds();
@@ -341,13 +346,13 @@ async fn deliver(
 /// before it, committing each part as out before the next is sent: after a crash the
 /// thread resumes at the part that was in flight and never sends an earlier one again.
 /// Returns the last part's outcome, for `record_outcome`; a failure names the parts
-/// already out.
+/// already out. `None` when a part is out but its record could not be written.
 async fn publish_thread(
     store: &Arc<Store>,
     adapter: &dyn Network,
     budget: Option<Arc<Limiter>>,
     mut d: DeliveryRecord,
-) -> Result<Published, NetError> {
+) -> Option<Result<Published, NetError>> {
     let first = d.first_unpublished();
     loop {
         let k = d.first_unpublished();
@@ -357,17 +362,17 @@ async fn publish_thread(
             wait_for_budget(budget.as_deref()).await;
         }
         let Some(piece) = d.part(k) else {
-            return Err(NetError::permanent(format!(
+            return Some(Err(NetError::permanent(format!(
                 "part {} of the thread has nothing recorded to reply to",
                 k + 1
-            )));
+            ))));
         };
-        let outcome = adapter
-            .publish(&piece)
-            .await
-            .map_err(|e| thread_error(&d, k, e))?;
+        let outcome = match adapter.publish(&piece).await {
+            Ok(outcome) => outcome,
+            Err(e) => return Some(Err(thread_error(&d, k, e))),
+        };
         if k + 1 == d.part_count() {
-            return Ok(outcome);
+            return Some(Ok(outcome));
         }
         let key = piece.key.clone();
         let (post_id, network) = (d.post_id.clone(), d.network.clone());
@@ -380,13 +385,11 @@ async fn publish_thread(
         match recorded {
             Ok(Some((now, _))) => d = now,
             // Moved on meanwhile (an operator settled it): nothing more is sent.
-            Ok(None) => return Err(NetError::permanent("the thread was settled meanwhile")),
+            Ok(None) => return None,
             Err(e) => {
-                // Not recorded: stop here, so the part is settled as in flight, not resent.
-                return Err(NetError::transient(format!(
-                    "recording part {} of the thread: {e}",
-                    k + 1
-                )));
+                let part = k + 1;
+                tracing::error!(post = %d.post_id, network = %d.network, part, "recording a thread's part: {e}");
+                return None;
             }
         }
     }

@@ -272,7 +272,10 @@ impl Bluesky {
     /// A `com.atproto.repo.strongRef` (uri and cid) to one of the account's posts, which
     /// a thread's reply names as its root and parent.
     async fn strong_ref(&self, uri: &str) -> Result<Value, NetError> {
-        let rkey = parse_post_uri(uri).map(|(_, rkey)| rkey).ok_or_else(|| {
+        // A part an operator recorded by hand holds the rkey from its bsky.app address.
+        let bare = (!uri.is_empty() && uri.chars().all(|c| c.is_ascii_alphanumeric()))
+            .then(|| uri.to_string());
+        let rkey = parse_post_uri(uri).map(|(_, rkey)| rkey).or(bare).ok_or_else(|| {
             NetError::permanent(format!(
                 "Bluesky: the thread's earlier part is recorded as {uri}, which is not a post's address"
             ))

@@ -118,7 +118,8 @@ pub(super) fn plan_delivery(
         let e = event(desired.state.event_kind(), describe(&desired));
         return Some((Some(desired), e));
     };
-    if !old.state.is_unsent() {
+    // Anything of it on the network (a thread stopped half-way counts) is sent.
+    if !old.state.is_unsent() || old.remote_id.is_some() || old.remote_url.is_some() {
         // Sent or in flight: never sent again. An edit is recorded for a person to see.
         let edited = content_changed && !same_content(old, &desired);
         return edited.then(|| {

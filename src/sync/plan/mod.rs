@@ -449,6 +449,23 @@ pub fn plan_removal(current: Option<&PostView>, commit: &str) -> Option<PostChan
     )];
     let mut deliveries = Vec::new();
     for d in &v.deliveries {
+        if d.partly_out() {
+            // A thread half-way out: the rest is never sent; what is out stays.
+            let mut d = d.clone();
+            d.state = State::Failed;
+            let why = "the post was removed from the branch while its thread was going out; \
+                       the parts already out stay on the network"
+                .to_string();
+            d.set_error(Some(why.clone()));
+            events.push(NewEvent::service(
+                &post.id,
+                EventKind::Failed,
+                Some(&d.network),
+                why,
+            ));
+            deliveries.push(d);
+            continue;
+        }
         if matches!(
             d.state,
             State::Scheduled | State::Held | State::Invalid | State::Retrying
