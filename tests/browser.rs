@@ -804,7 +804,32 @@ async fn proposing_approving_and_publishing_in_headless_chromium() {
         parents.starts_with(&main_before),
         "a merge onto main: {parents}"
     );
-    for view in ["approvals:ja", "approvals:en", "people:ja", "people:en"] {
+    // The newcomer's temporary password opened only the page that replaced it.
+    assert_eq!(s["password"]["landed"], "/password.html", "{s}");
+    assert_eq!(s["password"]["dashboard_sends_back"], true, "{s}");
+    assert!(
+        s["password"]["too_short"]
+            .as_str()
+            .unwrap_or("")
+            .contains("12"),
+        "{s}"
+    );
+    assert_eq!(s["password"]["after"], "/", "{s}");
+    assert!(
+        s["password"]["who"]
+            .as_str()
+            .unwrap_or("")
+            .contains("田中 健太"),
+        "{s}"
+    );
+    for view in [
+        "approvals:ja",
+        "approvals:en",
+        "people:ja",
+        "people:en",
+        "password:ja",
+        "password:en",
+    ] {
         assert!(
             s["axe"]["checked"]
                 .as_array()

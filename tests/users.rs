@@ -271,3 +271,171 @@ async fn the_april_transfers_import_from_a_csv_with_a_dry_run_first() {
     let (status, _) = admin.send_text("/api/users/import?dry=yes", "text/csv", &csv);
     assert_eq!(status, 400);
 }
+
+/// A temporary password (a new person, a reset) opens only the page to choose one's own:
+/// every API answers 403 `password-change-required` and a page load goes to
+/// password.html until the person has sent their current password and a new one. The new
+/// one ends the person's other sessions, the temporary one stops signing in, and the
+/// change is on record with the person as its actor and no password in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_password_must_be_replaced_before_anything_else() {
+    let (_repo, data, service) = server().await;
+    let addr = service.addr;
+    let admin = blocking(move || Browser::sign_in(addr, ADMIN)).await;
+    let newcomer = json!({ "email": "kenta@city.example.jp", "name": "田中 健太", "department": "福祉課", "role": "staff" });
+    let (status, added) = admin.send("POST", "/api/users", &newcomer, &[]);
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["user"]["must_change_password"], true, "{added}");
+    let temporary = added["temporary_password"].as_str().unwrap().to_string();
+    let (kenta, elsewhere) = {
+        let temporary = temporary.clone();
+        blocking(move || {
+            (
+                Browser::sign_in_with(addr, "kenta@city.example.jp", &temporary).unwrap(),
+                Browser::sign_in_with(addr, "kenta@city.example.jp", &temporary).unwrap(),
+            )
+        })
+        .await
+    };
+    let (status, me) = kenta.get("/api/session");
+    assert_eq!(
+        (status, &me["must_change_password"]),
+        (200, &json!(true)),
+        "{me}"
+    );
+
+    // Nothing else opens: the API, the live events, the metrics; a page load is sent on.
+    for path in [
+        "/api/posts",
+        "/api/proposals",
+        "/api/summary",
+        "/api/events",
+        "/metrics",
+    ] {
+        let (status, why) = kenta.get(path);
+        assert_eq!(status, 403, "{path}: {why}");
+        assert_eq!(why["code"], "password-change-required", "{path}: {why}");
+    }
+    let draft = json!({ "title": "x", "body": "x" });
+    let (status, _) = kenta.send("POST", "/api/proposals", &draft, &[]);
+    assert_eq!(status, 403, "no proposal with a temporary password");
+    let (status, _, headers) = request(addr, "GET", "/", &[("cookie", &kenta.cookie)], None);
+    let location = headers
+        .iter()
+        .find(|(k, _)| k == "location")
+        .map(|(_, v)| v.as_str());
+    assert_eq!((status, location), (303, Some("/password.html")));
+    let (status, _, _) = request(
+        addr,
+        "GET",
+        "/password.html",
+        &[("cookie", &kenta.cookie)],
+        None,
+    );
+    assert_eq!(status, 200);
+
+    // Bad changes, each refused with its field; nothing changes.
+    let path = "/api/session/password";
+    let good = "冬のごみ収集は 12月30日まで";
+    let (status, _, _) = request(
+        addr,
+        "POST",
+        path,
+        &[
+            ("cookie", &kenta.cookie),
+            ("content-type", "application/json"),
+        ],
+        Some(&json!({ "current": temporary, "new": good })),
+    );
+    assert_eq!(status, 403, "without the CSRF token");
+    for (body, field) in [
+        (
+            json!({ "current": "wrong password!", "new": good }),
+            "current",
+        ),
+        (json!({ "current": temporary, "new": "short" }), "new"),
+        (json!({ "current": temporary, "new": temporary }), "new"),
+        (
+            json!({ "current": temporary, "new": "KENTA@city.example.jp" }),
+            "new",
+        ),
+    ] {
+        let (status, why) = kenta.send("POST", path, &body, &[]);
+        assert_eq!(
+            (status, why["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {why}"
+        );
+    }
+    let (status, _) = kenta.send("POST", path, &json!({ "new": good }), &[]);
+    assert_eq!(status, 400, "the current password is required");
+    assert_eq!(kenta.get("/api/posts").0, 403, "still shut");
+
+    // The change: the dashboard opens, the other session ends, the old password is gone.
+    let (status, changed) = kenta.send(
+        "POST",
+        path,
+        &json!({ "current": temporary, "new": good }),
+        &[],
+    );
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(kenta.get("/api/posts").0, 200);
+    let (_, me) = kenta.get("/api/session");
+    assert_eq!(me["must_change_password"], false, "{me}");
+    assert_eq!(
+        elsewhere.get("/api/session").0,
+        401,
+        "the other session ended"
+    );
+    let (old, new) = {
+        let temporary = temporary.clone();
+        blocking(move || {
+            (
+                Browser::sign_in_with(addr, "kenta@city.example.jp", &temporary).err(),
+                Browser::sign_in_with(addr, "kenta@city.example.jp", good).is_ok(),
+            )
+        })
+        .await
+    };
+    assert_eq!((old, new), (Some(401), true));
+    let (_, list) = admin.get("/api/users");
+    assert_eq!(
+        user(&list, "kenta@city.example.jp")["must_change_password"],
+        false
+    );
+
+    // A reset by an admin shuts the dashboard to them again.
+    let reset_path = "/api/users/kenta@city.example.jp";
+    let (status, reset) = admin.send("PATCH", reset_path, &json!({ "reset_password": true }), &[]);
+    assert_eq!(status, 200, "{reset}");
+    let again = reset["temporary_password"].as_str().unwrap().to_string();
+    let kenta =
+        blocking(move || Browser::sign_in_with(addr, "kenta@city.example.jp", &again).unwrap())
+            .await;
+    assert_eq!(kenta.get("/api/posts").0, 403);
+
+    // On record, by the person, without any password.
+    let events = service.store.events().unwrap();
+    let own: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e.kind == "person-changed"
+                && e.actor == oshirase::model::records::Actor::Desk("kenta@city.example.jp".into())
+        })
+        .collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert!(
+        own[0].detail.contains("in place of the temporary one"),
+        "{own:?}"
+    );
+    let all = format!("{events:?}");
+    assert!(
+        !all.contains(good) && !all.contains(&temporary),
+        "no password in the audit log"
+    );
+    let file = std::fs::read_to_string(data.path().join("people.json")).unwrap();
+    assert!(
+        !file.contains(good),
+        "people.json keeps no password in clear"
+    );
+}

@@ -22,7 +22,7 @@ use crate::cli::serve::{ServeError, ServeSettings, Service};
 use crate::model::event::EventKind;
 use crate::model::records::Event;
 use crate::store::Store;
-use crate::web::auth::people::{NewPerson, People, PeopleFile, Role};
+use crate::web::auth::people::{NewPerson, PasswordOrigin, People, PeopleFile, Role};
 
 #[derive(RustEmbed)]
 #[folder = "content-example/"]
@@ -119,7 +119,7 @@ fn demo_people(data: &Path) -> Result<Vec<DemoPerson>, DemoError> {
         // The lowest cost accepted: these passwords are printed for anyone at the terminal.
         let iterations = 1_000;
         if people.find(email).is_some() {
-            people.set_password(email, &password, iterations, now)?;
+            people.set_password(email, &password, PasswordOrigin::Own, iterations, now)?;
         } else {
             people.add(
                 NewPerson {
@@ -128,6 +128,7 @@ fn demo_people(data: &Path) -> Result<Vec<DemoPerson>, DemoError> {
                     department: Some(department),
                     role,
                     password: &password,
+                    origin: PasswordOrigin::Own,
                     iterations,
                 },
                 now,

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::Utc;
 
 use crate::cli::args::{UsersArgs, UsersCommand};
-use crate::web::auth::people::{NewPerson, People, PeopleError};
+use crate::web::auth::people::{NewPerson, PasswordOrigin, People, PeopleError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UsersError {
@@ -40,6 +40,7 @@ pub fn run(args: UsersArgs, out: &mut dyn Write) -> Result<(), UsersError> {
                     department: department.as_deref(),
                     role,
                     password: &password,
+                    origin: PasswordOrigin::Own,
                     iterations,
                 },
                 now,
@@ -64,7 +65,7 @@ pub fn run(args: UsersArgs, out: &mut dyn Write) -> Result<(), UsersError> {
                 return Err(PeopleError::Unknown(email).into());
             }
             let password = read_password(&format!("New password for {email}: "))?;
-            people.set_password(&email, &password, iterations, now)?;
+            people.set_password(&email, &password, PasswordOrigin::Own, iterations, now)?;
             save(&people, dir)?;
             let _ = writeln!(out, "changed the password of {email}");
         }

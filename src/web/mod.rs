@@ -20,6 +20,7 @@ pub mod json;
 pub mod login_guard;
 pub mod media;
 pub mod metrics;
+pub mod password;
 pub mod post_list;
 pub mod proposals;
 pub mod reply;
@@ -97,8 +98,10 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let proposals = crate::web::proposals::routes(state.clone());
     let approvals = crate::web::approvals::routes(state.clone());
     let users = crate::web::users::routes(state.clone());
+    let password = crate::web::password::routes(state.clone());
     let app = hooks
         .or(session)
+        .or(password)
         .or(desk)
         .or(approvals)
         .or(users)

@@ -167,7 +167,12 @@ fn sign_out(
 }
 
 fn described(signed: &SignedIn) -> serde_json::Value {
-    json!({ "csrf": signed.session.csrf, "person": person(&signed.person) })
+    json!({
+        "csrf": signed.session.csrf,
+        "person": person(&signed.person),
+        // A temporary password opens only the page that replaces it (password.html).
+        "must_change_password": signed.must_change_password(),
+    })
 }
 
 /// A person as the dashboard shows them: never their password hash.

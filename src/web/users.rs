@@ -4,7 +4,8 @@
 //! answers what would change and writes nothing).
 //!
 //! A password is never sent in: a new person and a reset get a temporary password made
-//! here, shown once in the answer and never stored in clear. Disabling a person or
+//! here, shown once in the answer and never stored in clear; it opens nothing but the page
+//! where its holder chooses their own (`POST /api/session/password`). Disabling a person or
 //! resetting their password ends their sessions at once. Every change is an audit event
 //! (`person-changed`) whose actor is the admin who made it.
 
@@ -20,7 +21,7 @@ use warp::Filter;
 use crate::model::event::EventKind;
 use crate::model::records::{Actor, NewEvent};
 use crate::web::auth::people::{
-    NewPerson, People, PeopleError, PeopleFile, PersonChange, PersonRecord, Role,
+    NewPerson, PasswordOrigin, People, PeopleError, PeopleFile, PersonChange, PersonRecord, Role,
 };
 use crate::web::auth::{DashboardAuth, MIN_ITERATIONS};
 use crate::web::http_server::ClientAddr;
@@ -117,6 +118,7 @@ fn shown(p: &PersonRecord) -> Value {
         "department": p.department,
         "role": p.role,
         "disabled": p.disabled,
+        "must_change_password": p.must_change_password,
         "added_at": p.added_at,
         "changed_at": p.changed_at,
     })
@@ -141,7 +143,7 @@ fn refusal(e: &PeopleError) -> warp::reply::Response {
 }
 
 /// The PBKDF2 cost new passwords get: the file's own, so that every sign-in costs alike.
-fn iterations(people: &PeopleFile) -> u32 {
+pub(crate) fn iterations(people: &PeopleFile) -> u32 {
     match people.cost() {
         c if c >= MIN_ITERATIONS => c,
         _ => crate::web::auth::DEFAULT_ITERATIONS,
@@ -220,6 +222,7 @@ async fn adding(
                         department,
                         role: new.role,
                         password: &password,
+                        origin: PasswordOrigin::Temporary,
                         iterations: cost,
                     },
                     Utc::now(),
@@ -322,7 +325,7 @@ async fn changing(
                 let now = Utc::now();
                 let changed = all.change(&email, &change, now)?;
                 if let Some(password) = &password {
-                    all.set_password(&email, password, cost, now)?;
+                    all.set_password(&email, password, PasswordOrigin::Temporary, cost, now)?;
                 }
                 Ok((changed, all.find(&email).cloned()))
             })
@@ -561,6 +564,7 @@ fn plan(
                     department,
                     role: row.role,
                     password: &password,
+                    origin: PasswordOrigin::Temporary,
                     iterations: cost,
                 },
                 now,

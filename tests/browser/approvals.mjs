@@ -3,8 +3,10 @@
 // against a `serve` whose people.json holds HANAKO (staff) and the CHIEF (admin, and the
 // account's approver). Two browsers with their own sessions: Hanako proposes a post on the
 // desk for the next minute but one (Tokyo time); the chief signs in, finds it waiting with
-// both networks' previews, approves it; both watch it go scheduled → published live. axe-core checks the approvals and people views in
-// both languages. Prints "SUMMARY {json}" last.
+// both networks' previews (with the image each carries), approves it; both watch it go
+// scheduled → published live. A newcomer the chief adds signs in with the temporary password
+// and must choose their own first. axe-core checks the approvals, people and password views
+// in both languages. Prints "SUMMARY {json}" last.
 import { launch } from './chromium.mjs';
 import { signIn, start } from './harness.mjs';
 
@@ -60,6 +62,48 @@ const stateOf = (page, id) => page.evaluate((postId) => {
   const row = document.querySelector(`#view-body tr[data-post-id="${CSS.escape(postId)}"]`);
   return row ? row.getAttribute('data-state') : null;
 }, id);
+
+const NEWCOMER = 'kenta@city.example.jp';
+
+// Signs the newcomer in with the temporary password: the dashboard stays shut and the
+// password page opens; they choose their own and the dashboard opens.
+async function newcomerChoosesPassword(browser, temporary) {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  page.on('pageerror', (err) => check(false, `${NEWCOMER}: page error: ${err.message}`));
+  await page.goto(`${base}signin.html`, { waitUntil: 'networkidle0' });
+  await page.type('#signin-email', NEWCOMER);
+  await page.type('#signin-password', temporary);
+  await page.click('#signin-submit');
+  await page.waitForFunction(() => location.pathname === '/password.html' && !document.getElementById('password-why').hidden, { timeout: 10000 });
+  const out = { landed: await page.evaluate(() => location.pathname) };
+  // The dashboard itself sends them back here.
+  await page.goto(base, { waitUntil: 'domcontentloaded' });
+  await page.waitForFunction(() => location.pathname === '/password.html', { timeout: 10000 });
+  out.dashboard_sends_back = true;
+  await page.waitForFunction(() => document.getElementById('password-heading').textContent.trim() !== '', { timeout: 10000 });
+  await axe(page, 'password:ja');
+  await page.select('#lang-select', 'en');
+  await page.waitForFunction(() => document.getElementById('password-heading').textContent.includes('password'), { timeout: 10000 });
+  await axe(page, 'password:en');
+  // Too short first: said on the page, nothing sent.
+  await page.type('#password-current', temporary);
+  await page.type('#password-new', 'short');
+  await page.type('#password-again', 'short');
+  await page.click('#password-submit');
+  out.too_short = (await page.$eval('#password-error', (n) => n.textContent)).trim();
+  const chosen = '福祉課の窓口は 9時から';
+  for (const id of ['#password-new', '#password-again']) {
+    await page.$eval(id, (n) => { n.value = ''; });
+    await page.type(id, chosen);
+  }
+  await page.click('#password-submit');
+  await page.waitForFunction(() => location.pathname === '/' && !document.getElementById('session').hidden, { timeout: 10000 });
+  out.after = await page.evaluate(() => location.pathname);
+  out.who = (await page.$eval('#session-who', (n) => n.textContent)).trim();
+  await context.close();
+  return out;
+}
 
 const browser = await launch(puppeteer);
 try {
@@ -125,6 +169,16 @@ try {
   await chief.waitForSelector('table.people tbody tr', { timeout: 10000 });
   await axe(chief, 'people:ja');
   summary.nav_people_hidden_for_staff = await hanako.$eval('#nav-people', (n) => n.hidden);
+
+  // A newcomer added on the people page signs in with the temporary password shown once,
+  // lands on the page that replaces it (axe-checked in both languages), and chooses their own.
+  await chief.type('#people-new-email', NEWCOMER);
+  await chief.type('#people-new-name', '田中 健太');
+  await chief.type('#people-new-department', '福祉課');
+  await chief.click('#people-add button[type="submit"]');
+  await chief.waitForSelector('#people-temporary', { timeout: 10000 });
+  const temporary = await chief.$eval('#people-temporary', (n) => n.textContent);
+  summary.password = await newcomerChoosesPassword(browser, temporary);
 
   // Both watch the search list, which follows live events; the chief approves.
   await chief.evaluate(() => { location.hash = '#/approvals'; });

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use oshirase::web::auth::people::{NewPerson, People, PeopleFile, Role};
+use oshirase::web::auth::people::{NewPerson, PasswordOrigin, People, PeopleFile, Role};
 use serde_json::{json, Value};
 
 use super::wait_for;
@@ -28,6 +28,7 @@ pub fn people_file(data: &Path, people: &[Person]) -> PeopleFile {
                 department: Some(dept),
                 role: *role,
                 password: PASSWORD,
+                origin: PasswordOrigin::Own,
                 iterations: 1000,
             },
             chrono::Utc::now(),
@@ -94,8 +95,10 @@ pub fn request(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> (u16, Value, Vec<(String, String)>) {
+    // A redirect is an answer to look at, as a browser's page load sees it.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .build()
         .into();
     let url = format!("http://{addr}{path}");

@@ -19,6 +19,11 @@ export async function loadSession() {
     const data = await response.json();
     csrf = typeof data.csrf === 'string' ? data.csrf : '';
     person = data.person && typeof data.person === 'object' ? data.person : null;
+    // The server opens nothing else to a temporary password (it sends page loads there too).
+    if (data.must_change_password === true) {
+      location.replace('password.html');
+      return;
+    }
   } catch {
     return;
   }

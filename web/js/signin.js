@@ -38,7 +38,9 @@ async function signIn(event) {
       credentials: 'same-origin',
     });
     if (response.ok) {
-      location.replace(nextPage());
+      const data = await response.json().catch(() => ({}));
+      // A temporary password an admin passed on is replaced before anything else.
+      location.replace(data.must_change_password === true ? 'password.html' : nextPage());
       return;
     }
     error.textContent = t(FAILURES[response.status] || 'signin.failed', { status: response.status });

@@ -71,6 +71,22 @@ const SIGN_IN_FILES: [&str; 7] = [
 /// Where browsers go to sign in.
 pub const SIGN_IN_PAGE: &str = "/signin.html";
 
+/// Where a person signed in with a temporary password chooses their own.
+pub const PASSWORD_PAGE: &str = "/password.html";
+
+/// All that a session with a temporary password reaches (with the open paths): the page
+/// that replaces the password, its files, and the route it sends the new one to. Nothing
+/// of the office's posts or people is open to a password an admin has seen.
+const PASSWORD_PAGE_FILES: [&str; 3] = [PASSWORD_PAGE, "/js/password.js", "/api/session/password"];
+
+/// A session with a temporary password asking for anything else; answered 403 (a page
+/// load is sent to the password page).
+#[derive(Debug)]
+struct PasswordFirst {
+    page: bool,
+}
+impl warp::reject::Reject for PasswordFirst {}
+
 #[derive(Debug)]
 struct Unauthorized {
     /// A browser's page load, sent to the sign-in page instead of a challenge.
@@ -138,6 +154,10 @@ async fn admit(
 ) -> Result<(), Rejection> {
     if let Some(signed) = auth.signed_in(headers, peer.map(|p| p.0.ip())) {
         let safe = matches!(*method, Method::GET | Method::HEAD);
+        if signed.must_change_password() && !PASSWORD_PAGE_FILES.contains(&path) {
+            let page = safe && (path == "/" || path == "/index.html");
+            return Err(warp::reject::custom(PasswordFirst { page }));
+        }
         if safe
             || signed
                 .session
@@ -206,6 +226,24 @@ pub async fn challenge(r: Rejection) -> Result<warp::reply::Response, Rejection>
             "the sign-in checks are busy; try again in a moment",
             1,
         ));
+    }
+    if let Some(PasswordFirst { page }) = r.find::<PasswordFirst>() {
+        if *page {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            response.headers_mut().insert(
+                header::LOCATION,
+                header::HeaderValue::from_static(PASSWORD_PAGE),
+            );
+            return Ok(response);
+        }
+        let body = serde_json::json!({
+            "error": "you signed in with a temporary password: choose your own first (password.html)",
+            "code": "password-change-required",
+        });
+        return Ok(
+            warp::reply::with_status(warp::reply::json(&body), StatusCode::FORBIDDEN)
+                .into_response(),
+        );
     }
     if r.find::<CsrfRefused>().is_some() {
         let body = serde_json::json!({

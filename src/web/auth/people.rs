@@ -68,6 +68,10 @@ pub struct PersonRecord {
     pub password: String,
     #[serde(default)]
     pub disabled: bool,
+    /// The password is a temporary one an admin was shown (a new person, a reset, an
+    /// import): until they choose their own, their session opens only the page to do so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub must_change_password: bool,
     pub added_at: DateTime<Utc>,
     pub changed_at: DateTime<Utc>,
 }
@@ -214,6 +218,7 @@ impl People {
             role: new.role,
             password,
             disabled: false,
+            must_change_password: new.origin == PasswordOrigin::Temporary,
             added_at: now,
             changed_at: now,
         });
@@ -237,12 +242,14 @@ impl People {
         &mut self,
         email: &str,
         password: &str,
+        origin: PasswordOrigin,
         iterations: u32,
         now: DateTime<Utc>,
     ) -> Result<(), PeopleError> {
         let hashed = hash(password, iterations)?;
         let p = self.find_mut(email)?;
         p.password = hashed;
+        p.must_change_password = origin == PasswordOrigin::Temporary;
         p.changed_at = now;
         Ok(())
     }
@@ -309,7 +316,16 @@ pub struct NewPerson<'a> {
     pub department: Option<&'a str>,
     pub role: Role,
     pub password: &'a str,
+    pub origin: PasswordOrigin,
     pub iterations: u32,
+}
+
+/// Who chose a password: the person themselves (or the operator, at the command line), or
+/// the server, for an admin to pass on once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordOrigin {
+    Own,
+    Temporary,
 }
 
 fn hash(password: &str, iterations: u32) -> Result<String, PeopleError> {
@@ -477,6 +493,7 @@ mod tests {
             department: Some("環境部"),
             role: Role::Staff,
             password,
+            origin: PasswordOrigin::Own,
             iterations: 1000,
         }
     }

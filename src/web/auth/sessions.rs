@@ -154,6 +154,14 @@ impl Sessions {
             map.retain(|_, s| !s.email.eq_ignore_ascii_case(email));
         }
     }
+
+    /// Ends every session of a person but the one of the cookie value `keep`.
+    pub fn end_all_of_but(&self, email: &str, keep: &str) {
+        let kept = sha256(keep.as_bytes());
+        if let Ok(mut map) = self.map.lock() {
+            map.retain(|k, s| *k == kept || !s.email.eq_ignore_ascii_case(email));
+        }
+    }
 }
 
 fn random_token() -> String {

@@ -21,6 +21,14 @@ pub struct SignedIn {
     pub token: Option<String>,
 }
 
+impl SignedIn {
+    /// Signed in with a temporary password an admin passed on, which opens nothing but the
+    /// page to choose their own. A person the proxy names signed in elsewhere.
+    pub fn must_change_password(&self) -> bool {
+        self.token.is_some() && self.person.must_change_password
+    }
+}
+
 /// Single sign-on: the header in which a reverse proxy names the signed-in person, and the
 /// one address it is believed from.
 #[derive(Debug, Clone)]
@@ -47,6 +55,24 @@ impl DashboardAuth {
         password: Vec<u8>,
         client: IpAddr,
     ) -> Result<SignedIn, Verdict> {
+        let person = self.person_with_password(email, password, client).await?;
+        let (token, session) = self.0.sessions.start(&person.email);
+        tracing::info!(email = %person.email, "dashboard: signed in");
+        Ok(SignedIn {
+            person,
+            session,
+            token: Some(token),
+        })
+    }
+
+    /// The enabled person whose password this is, guarded like every sign-in (failures
+    /// counted, the hash on the sign-in pool, the same cost for an unknown address).
+    pub async fn person_with_password(
+        &self,
+        email: &str,
+        password: Vec<u8>,
+        client: IpAddr,
+    ) -> Result<PersonRecord, Verdict> {
         let Some(people) = self.0.people.clone() else {
             return Err(Verdict::Refused);
         };
@@ -82,13 +108,7 @@ impl DashboardAuth {
             return Err(Verdict::Refused);
         };
         attempt.succeeded();
-        let (token, session) = self.0.sessions.start(&person.email);
-        tracing::info!(email = %person.email, "dashboard: signed in");
-        Ok(SignedIn {
-            person,
-            session,
-            token: Some(token),
-        })
+        Ok(person)
     }
 
     /// Who the request is: the live session of its cookie, or the person a trusted proxy
@@ -132,6 +152,12 @@ impl DashboardAuth {
     /// Ends every session of a person at once (disabled, or their password reset).
     pub fn end_sessions_of(&self, email: &str) {
         self.0.sessions.end_all_of(email);
+    }
+
+    /// Ends a person's sessions but the one of this cookie value (their password changed:
+    /// whoever else knew the old one is signed out).
+    pub fn end_other_sessions_of(&self, email: &str, keep: &str) {
+        self.0.sessions.end_all_of_but(email, keep);
     }
 
     /// Trusts a reverse proxy's user header from now on (set once, at start-up).

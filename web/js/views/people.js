@@ -25,8 +25,12 @@ function roleSelect(id, current) {
   return el('select', { attrs: { id } }, ROLES.map((r) => el('option', { attrs: { value: r, selected: r === current ? 'selected' : null }, text: t(`people.role.${r}`) })));
 }
 
+// The password in a <code> of its own, so that 0 and O, l and 1 can be told apart.
 function passwordShown(email, password) {
-  say(t('people.temporary', { email, password }), 'ok');
+  const s = box && box.querySelector('#people-status');
+  if (!s) return;
+  s.className = 'ok';
+  s.replaceChildren(t('people.temporary.lead', { email }), ' ', el('code', { attrs: { id: 'people-temporary' }, text: password }));
 }
 
 function personRow(u, index) {
