@@ -918,3 +918,94 @@ async fn a_bare_repository_on_the_server_takes_pushed_branches_and_desk_approval
     );
     service.shutdown().await;
 }
+
+/// The reviewer sees each image a proposed post carries, with its alternative text, read
+/// from the proposal's tip: the review lists it, and its URL answers the very bytes. Nothing
+/// else of the repository comes out that way: another blob, a made-up id, a closed
+/// proposal are 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reviewer_sees_each_image_with_its_alternative_text() {
+    use base64::Engine;
+    let (repo, _data, service) = desk_with_chief().await;
+    let addr = service.addr;
+    let (hanako, chief) = blocking(move || {
+        (
+            Browser::sign_in(addr, HANAKO),
+            Browser::sign_in(addr, CHIEF.1),
+        )
+    })
+    .await;
+    let png = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/content-example/posts/images/gomi-nenmatsu-calendar.png"
+    ))
+    .unwrap();
+    let alt = "年末年始のごみ収集カレンダー。12月31日から1月3日まではお休みです。";
+    let mut with_image = draft("画像つきのお知らせ");
+    with_image["images"] = json!([{
+        "name": "gomi-calendar.png",
+        "alt": alt,
+        "data": base64::engine::general_purpose::STANDARD.encode(&png),
+    }]);
+    let (status, made) = hanako.send("POST", "/api/proposals", &with_image, &[]);
+    assert_eq!(status, 201, "{made}");
+
+    let list = waiting(&chief, "");
+    let proposal = &list[0];
+    let id = proposal["id"].as_str().unwrap().to_string();
+    let image = &proposal["review"][0]["images"][0];
+    assert_eq!(image["alt"], alt, "{proposal}");
+    assert_eq!(image["mime"], "image/png", "{proposal}");
+    assert_eq!(image["size"], png.len(), "{proposal}");
+    let blob = image["blob"].as_str().unwrap().to_string();
+    let path = format!("/api/proposals/{id}/images/{blob}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let fetch = |path: &str, cookie: &str| {
+        let mut r = agent
+            .get(format!("http://{addr}{path}"))
+            .header("cookie", cookie)
+            .call()
+            .unwrap();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string());
+        (
+            r.status().as_u16(),
+            kind,
+            r.body_mut().read_to_vec().unwrap(),
+        )
+    };
+    let (status, kind, bytes) = fetch(&path, &chief.cookie);
+    assert_eq!((status, kind.as_deref()), (200, Some("image/png")));
+    assert!(bytes == png, "the image's own bytes");
+    assert_eq!(fetch(&path, "").0, 401, "not without signing in");
+
+    // Only what the review shows: not the configuration's blob, not a made-up id.
+    let config_blob = repo.git(CHIEF, &["rev-parse", "main:oshirase.yaml"]);
+    for other in [
+        format!("/api/proposals/{id}/images/{config_blob}"),
+        format!("/api/proposals/{id}/images/{}", "0".repeat(40)),
+        format!("/api/proposals/{id}/images/..%2F..%2Foshirase.yaml"),
+        format!("/api/proposals/not-a-proposal/images/{blob}"),
+    ] {
+        assert_eq!(fetch(&other, &chief.cookie).0, 404, "{other}");
+    }
+
+    // Withdrawn, its images are no longer shown.
+    let (status, _) = hanako.send(
+        "POST",
+        &format!("/api/proposals/{id}/withdraw"),
+        &json!({}),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        fetch(&path, &chief.cookie).0,
+        404,
+        "a closed proposal shows nothing"
+    );
+}

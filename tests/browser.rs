@@ -759,6 +759,18 @@ async fn proposing_approving_and_publishing_in_headless_chromium() {
         "the caution is on the approver's checklist: {s}"
     );
     assert_eq!(s["checklist"]["before_previews"], true, "{s}");
+    // The image each network will carry, loaded from the proposal, with its alt text.
+    let images = s["review_images"].as_array().expect("review images");
+    assert_eq!(images.len(), 1, "{s}");
+    assert_eq!(images[0]["alt"], "年末年始のごみ収集カレンダー", "{s}");
+    assert!(images[0]["width"].as_u64().unwrap_or(0) > 0, "{s}");
+    assert!(
+        images[0]["caption"]
+            .as_str()
+            .unwrap_or("")
+            .contains("年末年始のごみ収集カレンダー"),
+        "{s}"
+    );
     assert!(
         s["proposer"].as_str().unwrap_or("").contains("足立 花子"),
         "{s}"

@@ -302,6 +302,21 @@ pub fn read_file(
     }
 }
 
+/// The blob id of a file at a commit, without reading it; `None` when there is no such file.
+pub fn file_blob(
+    repo: &Repository,
+    commit: Oid,
+    content_dir: &str,
+    path: &str,
+) -> Result<Option<Oid>, ProposeError> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    Ok(tree
+        .get_path(Path::new(&repo_path(content_dir, path)))
+        .ok()
+        .filter(|e| e.kind() == Some(git2::ObjectType::Blob))
+        .map(|e| e.id()))
+}
+
 /// The tip of a proposal branch.
 pub fn tip(repo: &Repository, branch: &str) -> Result<Oid, ProposeError> {
     repo.find_reference(&format!("refs/heads/{branch}"))

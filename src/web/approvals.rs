@@ -16,10 +16,11 @@ use chrono::{DateTime, Utc};
 use git2::Oid;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use warp::http::{HeaderMap, StatusCode};
+use warp::http::{header, HeaderMap, StatusCode};
 use warp::Filter;
 
 use crate::content::config::{Approval, RepoConfig, CONFIG_FILE};
+use crate::content::count::ImageType;
 use crate::content::draft::DraftFile;
 use crate::content::i18n::Lang;
 use crate::content::post::{parse_at, Parsed};
@@ -53,13 +54,110 @@ pub fn routes(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     let with_state = warp::any().map(move || state.clone());
     let person = warp::header::headers_cloned().and(warp::ext::optional::<ClientAddr>());
-    warp::path!("api" / "proposals" / String / String)
+    let decisions = warp::path!("api" / "proposals" / String / String)
         .and(warp::post())
-        .and(with_state)
+        .and(with_state.clone())
         .and(person)
         .and(warp::body::content_length_limit(64 * 1024))
         .and(warp::body::bytes())
-        .and_then(decide)
+        .and_then(decide);
+    let images = warp::path!("api" / "proposals" / String / "images" / String)
+        .and(warp::get())
+        .and(with_state)
+        .and(person)
+        .and_then(image);
+    decisions.or(images).unify()
+}
+
+/// `GET /api/proposals/<id>/images/<blob>`: an image one of the proposal's posts names, at
+/// the proposal's tip, for the reviewer. Any other blob (another file of the branch, an
+/// image of another proposal, an earlier version) is 404, so this reads nothing but what the
+/// review shows; and only bytes that are one of the image types the networks take are sent.
+async fn image(
+    id: String,
+    blob: String,
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+) -> Reply {
+    Ok(showing_image(id, blob, state, headers, peer)
+        .await
+        .unwrap_or_else(|refused| refused))
+}
+
+async fn showing_image(
+    id: String,
+    blob: String,
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<ClientAddr>,
+) -> ProposalReply {
+    let not_found = || {
+        error_reply(
+            StatusCode::NOT_FOUND,
+            "no image of this proposal has this id",
+        )
+    };
+    let Ok(wanted) = Oid::from_str(&blob) else {
+        return Err(not_found());
+    };
+    if blob.len() != 40 && blob.len() != 64 {
+        return Err(not_found());
+    }
+    let (desk, _) = crate::web::proposals::reader(&state, &headers, peer)?;
+    let p = find_proposal(&state, &desk, &id).await?;
+    let found = tokio::task::spawn_blocking(move || proposal_image(&desk, &p, wanted)).await;
+    let (kind, bytes) = match found {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => return Err(not_found()),
+        Ok(Err(e)) => return Err(internal("reading the image", Some(e.to_string()))),
+        Err(e) => return Err(internal("reading the image", Some(e.to_string()))),
+    };
+    let mut response = warp::reply::Response::new(bytes.into());
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(kind.mime()),
+    );
+    // A blob id names its content for ever, but only signed-in readers may see it.
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private, max-age=86400, immutable"),
+    );
+    Ok(response)
+}
+
+/// The bytes of `wanted` when it is an image one of the proposal's posts names at its tip
+/// and one of the types the networks take (blocking: it reads git).
+fn proposal_image(
+    desk: &DeskRepo,
+    p: &OpenProposal,
+    wanted: Oid,
+) -> Result<Option<(ImageType, Vec<u8>)>, propose::ProposeError> {
+    let repo = propose::open(&desk.repo)?;
+    let tip = Oid::from_str(&p.commit)?;
+    for file in &p.posts {
+        let Some(bytes) = propose::read_file(&repo, tip, &desk.content_dir, file)? else {
+            continue;
+        };
+        let shown = propose::repo_path(&desk.content_dir, file);
+        let Parsed::Post(post) = parse_at(&shown, file, &bytes) else {
+            continue;
+        };
+        for image in &post.images {
+            let Ok(path) = resolve_relative(file, &image.path) else {
+                continue;
+            };
+            if propose::file_blob(&repo, tip, &desk.content_dir, &path)? != Some(wanted) {
+                continue;
+            }
+            let Some(bytes) = propose::read_file(&repo, tip, &desk.content_dir, &path)? else {
+                continue;
+            };
+            return Ok(ImageType::sniff(&bytes).map(|kind| (kind, bytes)));
+        }
+    }
+    Ok(None)
 }
 
 /// One post of a proposal as the reviewer sees it.
@@ -78,7 +176,20 @@ pub struct PostReview {
     pub late: bool,
     /// The preview's answer: `{"file","errors","warnings","networks","slot"}`.
     pub preview: Value,
-    pub images: Vec<String>,
+    pub images: Vec<ReviewImage>,
+}
+
+/// An image of a proposed post, for the reviewer to see with its alternative text: served
+/// by `GET /api/proposals/<id>/images/<blob>` while the proposal is open.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewImage {
+    /// From the content directory.
+    pub path: String,
+    pub alt: Option<String>,
+    /// `None` when the file is not an image a network takes (the check says so).
+    pub mime: Option<String>,
+    pub size: u64,
+    pub blob: String,
 }
 
 /// A proposal reviewed for one reader.
@@ -133,6 +244,7 @@ pub fn review_posts(
         let shown = propose::repo_path(&desk.content_dir, file);
         let parsed = parse_at(&shown, file, &bytes);
         let mut images = Vec::new();
+        let mut shown_images = Vec::new();
         let mut account = None;
         if let Parsed::Post(post) = &parsed {
             account = post.account.clone();
@@ -141,6 +253,13 @@ pub fn review_posts(
                     continue; // the check names the bad path
                 };
                 if let Some(bytes) = propose::read_file(&repo, tip, &desk.content_dir, &path)? {
+                    shown_images.push(ReviewImage {
+                        path: path.clone(),
+                        alt: image.alt.clone(),
+                        mime: ImageType::sniff(&bytes).map(|t| t.mime().to_string()),
+                        size: bytes.len() as u64,
+                        blob: Oid::hash_object(git2::ObjectType::Blob, &bytes)?.to_string(),
+                    });
                     images.push((path, bytes));
                 }
             }
@@ -182,11 +301,7 @@ pub fn review_posts(
                 "networks": first.map(|f| &f.networks),
                 "slot": first.and_then(|f| f.slot.as_ref()),
             }),
-            images: draft_file
-                .images
-                .iter()
-                .map(|(path, _)| path.clone())
-                .collect(),
+            images: shown_images,
         });
     }
     Ok(out)

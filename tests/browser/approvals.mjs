@@ -7,8 +7,14 @@
 // scheduled → published live. A newcomer the chief adds signs in with the temporary password
 // and must choose their own first. axe-core checks the approvals, people and password views
 // in both languages. Prints "SUMMARY {json}" last.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { launch } from './chromium.mjs';
 import { signIn, start } from './harness.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const IMAGE = path.resolve(here, '../../content-example/posts/images/gomi-nenmatsu-calendar.png');
+const ALT = '年末年始のごみ収集カレンダー';
 
 const { base, puppeteer, summary, check, axe, printSummary } = start('approvals.mjs');
 const PASSWORD = 'ごみ収集 2026 winter';
@@ -116,6 +122,9 @@ try {
     if (!(await hanako.$eval(`#compose-network-${n}`, (c) => c.checked))) await hanako.click(`#compose-network-${n}`);
   }
   await hanako.type('#compose-body', '12月29日から1月3日まで、ごみ収集はお休みです。');
+  await (await hanako.$('#compose-images')).uploadFile(IMAGE);
+  await hanako.waitForSelector('#compose-alt-0', { timeout: 10000 });
+  await hanako.type('#compose-alt-0', ALT);
   // Far enough ahead for the chief to review and approve before it falls due.
   const due = tokyoMinute(50);
   summary.due = due.at.toISOString();
@@ -151,6 +160,16 @@ try {
     };
   });
   summary.proposer = await chief.$eval('article.proposal .proposal-meta', (n) => n.textContent);
+  // The image itself, loaded from the proposal, with its alternative text shown.
+  await chief.waitForFunction(() => {
+    const img = document.querySelector('article.proposal .review-images img');
+    return img && img.complete && img.naturalWidth > 0;
+  }, { timeout: 10000 }).catch(() => check(false, 'the review image did not load'));
+  summary.review_images = await chief.$$eval('article.proposal .review-images li', (items) => items.map((li) => ({
+    alt: li.querySelector('img') ? li.querySelector('img').alt : null,
+    width: li.querySelector('img') ? li.querySelector('img').naturalWidth : 0,
+    caption: li.querySelector('figcaption').textContent,
+  })));
   // Due in about a minute, and nobody has approved anything yet (a usual wait of an hour).
   summary.late = await chief.$$eval('article.proposal [data-late]', (n) => n.map((x) => x.getAttribute('data-late')));
   await axe(chief, 'approvals:ja');

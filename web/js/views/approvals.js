@@ -78,7 +78,24 @@ function when(post, preview) {
   return t('approvals.asap');
 }
 
-function postReview(post, wait) {
+// The images as the networks will carry them, each with the alternative text a reader of
+// a screen reader will hear (or its absence, said plainly), read from the proposal's tip.
+function imageReview(proposalId, images) {
+  if (images.length === 0) return null;
+  return el('ul', { className: 'review-images', attrs: { 'aria-label': t('approvals.images', { n: images.length }) } }, images.map((image) => {
+    const alt = str(image.alt).trim();
+    const shown = image.mime
+      ? el('img', { attrs: { src: `api/proposals/${encodeURIComponent(proposalId)}/images/${encodeURIComponent(str(image.blob))}`, alt, width: 160, loading: 'lazy', 'data-path': str(image.path) } })
+      : el('p', { className: 'error-text', text: t('approvals.image.not_image') });
+    return el('li', {}, el('figure', {}, shown,
+      el('figcaption', {},
+        alt ? el('span', { className: 'alt-text', text: t('approvals.image.alt', { alt }) })
+          : el('span', { className: 'warning-text', attrs: { 'data-no-alt': 'true' }, text: t('approvals.image.no_alt') }),
+        el('span', { className: 'file', text: `${str(image.path)} · ${t('approvals.image.size', { kb: Math.max(1, Math.round(Number(image.size) / 1024)) })}` }))));
+  }));
+}
+
+function postReview(post, wait, proposalId) {
   const preview = post.preview || {};
   const images = list(post.images);
   return el('div', { className: 'proposal-post' },
@@ -91,7 +108,7 @@ function postReview(post, wait) {
     problems(list(preview.errors).filter((p) => !isPolicy(p)), 'error-text'),
     problems(list(preview.warnings).filter((p) => !isPolicy(p)), 'warning-text'),
     el('div', { className: 'previews' }, list(preview.networks).map(networkPreview)),
-    images.length ? el('p', { className: 'muted', text: t('compose.preview.images', { n: images.length }) }) : null);
+    imageReview(proposalId, images));
 }
 
 function status(card, text, className = 'muted') {
@@ -162,7 +179,7 @@ function proposalCard(p, wait) {
       ` · ${t('approvals.waiting', { age: since(p.updated) })}`,
       ' · ', el('code', { text: str(p.branch) }),
       isWebLink(p.url) ? el('span', {}, ' · ', el('a', { attrs: { href: p.url, rel: 'noopener noreferrer', target: '_blank' }, text: t('compose.proposed.link') })) : ''),
-    ...list(p.review).map((post) => postReview(post, wait)),
+    ...list(p.review).map((post) => postReview(post, wait, str(p.id))),
     actions(p, card),
     el('p', { className: 'proposal-status muted', attrs: { role: 'status' } }));
   return card;
