@@ -10,6 +10,7 @@ use common::desk::*;
 use common::*;
 use oshirase::web::auth::people::Role;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const ADMIN: &str = "koho-admin@city.example.jp";
 const HANAKO: &str = "hanako@city.example.jp";
@@ -316,6 +317,9 @@ async fn a_temporary_password_must_be_replaced_before_anything_else() {
         assert_eq!(status, 403, "{path}: {why}");
         assert_eq!(why["code"], "password-change-required", "{path}: {why}");
     }
+    // /healthz answers anyone, but tells a temporary password no more than a probe.
+    let (_, health) = kenta.get("/healthz");
+    assert!(health.get("last_sync_commit").is_none(), "{health}");
     let draft = json!({ "title": "x", "body": "x" });
     let (status, _) = kenta.send("POST", "/api/proposals", &draft, &[]);
     assert_eq!(status, 403, "no proposal with a temporary password");
@@ -359,6 +363,10 @@ async fn a_temporary_password_must_be_replaced_before_anything_else() {
             json!({ "current": temporary, "new": "KENTA@city.example.jp" }),
             "new",
         ),
+        (
+            json!({ "current": temporary, "new": format!("  {}  ", " ".repeat(12)) }),
+            "new",
+        ),
     ] {
         let (status, why) = kenta.send("POST", path, &body, &[]);
         assert_eq!(
@@ -380,6 +388,8 @@ async fn a_temporary_password_must_be_replaced_before_anything_else() {
     );
     assert_eq!(status, 200, "{changed}");
     assert_eq!(kenta.get("/api/posts").0, 200);
+    let (_, health) = kenta.get("/healthz");
+    assert!(health.get("last_sync_commit").is_some(), "{health}");
     let (_, me) = kenta.get("/api/session");
     assert_eq!(me["must_change_password"], false, "{me}");
     assert_eq!(
@@ -437,5 +447,59 @@ async fn a_temporary_password_must_be_replaced_before_anything_else() {
     assert!(
         !file.contains(good),
         "people.json keeps no password in clear"
+    );
+}
+
+/// A live event stream opened with a session ends when the session does: a person disabled
+/// (or whose password is reset) reads no more of the audit log on a stream opened before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_event_stream_ends_with_its_session() {
+    use std::io::{Read, Write};
+    let (_repo, _data, service) = server().await;
+    let addr = service.addr;
+    let (admin, hanako) = blocking(move || {
+        (
+            Browser::sign_in(addr, ADMIN),
+            Browser::sign_in(addr, HANAKO),
+        )
+    })
+    .await;
+    let cookie = hanako.cookie.clone();
+    let stream = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut first = [0u8; 12];
+        s.read_exact(&mut first).unwrap();
+        let opened = std::time::Instant::now();
+        let mut rest = Vec::new();
+        // Until the server ends the stream (or the read times out, which fails below).
+        let ended = s.read_to_end(&mut rest).is_ok();
+        (
+            String::from_utf8_lossy(&first).into_owned(),
+            ended,
+            opened.elapsed(),
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = admin.send(
+        "PATCH",
+        &format!("/api/users/{HANAKO}"),
+        &json!({ "disabled": true }),
+        &[],
+    );
+    assert_eq!(status, 200);
+    let (head, ended, after) = tokio::task::spawn_blocking(move || stream.join().unwrap())
+        .await
+        .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(ended, "the stream ended");
+    assert!(
+        after < Duration::from_secs(15),
+        "ended {after:?} after opening"
     );
 }

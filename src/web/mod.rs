@@ -74,6 +74,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let events = warp::path!("api" / "events")
         .and(warp::get())
         .and(with_state.clone())
+        .and(warp::header::headers_cloned())
         .map(event_stream);
     let health = warp::path!("healthz")
         .and(warp::get())

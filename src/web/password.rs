@@ -18,7 +18,7 @@ use warp::Filter;
 
 use crate::model::event::EventKind;
 use crate::model::records::{Actor, NewEvent};
-use crate::web::auth::people::{PasswordOrigin, PeopleError};
+use crate::web::auth::people::{PasswordOrigin, PeopleError, PersonRecord};
 use crate::web::auth::sessions::CSRF_HEADER;
 use crate::web::auth::{DashboardAuth, Verdict};
 use crate::web::http_server::ClientAddr;
@@ -121,41 +121,52 @@ async fn changing(
         return Err(field_error(StatusCode::UNPROCESSABLE_ENTITY, field, why));
     }
     let client = client_ip(peer.map(|p| p.0), &headers);
-    current_is_right(&auth, &email, asked.current.into_bytes(), client).await?;
-    let temporary = signed.person.must_change_password;
+    let checked = current_is_right(&auth, &email, asked.current.into_bytes(), client).await?;
+    let temporary = checked.must_change_password;
     let cost = crate::web::users::iterations(&people);
     let written = {
         let (people, email, new) = (people.clone(), email.clone(), asked.new);
         tokio::task::spawn_blocking(move || {
+            // Hashed before the people file is locked: every request's session check reads
+            // that file, and PBKDF2 takes a good part of a second.
+            let hashed =
+                crate::web::auth::hash_secret(&new, cost).map_err(PeopleError::Password)?;
             people.update(|all| {
-                all.set_password(&email, &new, PasswordOrigin::Own, cost, Utc::now())?;
+                // An admin's reset since the check wins: its temporary password is the
+                // one in force, and the session that asked is ended with it.
+                let unchanged = all
+                    .find(&email)
+                    .is_some_and(|p| p.password == checked.password);
+                if !unchanged {
+                    return Ok(None);
+                }
+                all.set_password_hash(&email, hashed, PasswordOrigin::Own, Utc::now())?;
                 Ok(all.find(&email).cloned())
             })
         })
         .await
     };
-    let person = match written {
-        Ok(Ok(Some(p))) => p,
-        Ok(Ok(None)) => {
-            return Err(field_error(
+    let person =
+        match written {
+            Ok(Ok(Some(p))) => p,
+            Ok(Ok(None)) => return Err(field_error(
                 StatusCode::CONFLICT,
-                "email",
-                PeopleError::Unknown(email).to_string(),
-            ))
-        }
-        Ok(Err(e)) => {
-            return Err(error_reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                e.to_string(),
-            ))
-        }
-        Err(e) => {
-            return Err(error_reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                e.to_string(),
-            ))
-        }
-    };
+                "current",
+                "your password was changed meanwhile (an admin may have reset it); sign in again",
+            )),
+            Ok(Err(e)) => {
+                return Err(error_reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    e.to_string(),
+                ))
+            }
+            Err(e) => {
+                return Err(error_reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    e.to_string(),
+                ))
+            }
+        };
     auth.end_other_sessions_of(&person.email, &token);
     let detail = if temporary {
         format!(
@@ -169,7 +180,15 @@ async fn changing(
         actor: Actor::Desk(person.email.clone()),
         ..NewEvent::service("", EventKind::PersonChanged, None, detail)
     };
-    blocking(&state, move |s| s.record(vec![event], &[])).await?;
+    // The password is changed either way: answering an error now would send the person
+    // back to a form whose "current password" no longer is.
+    if let Err(refused) = blocking(&state, move |s| s.record(vec![event], &[])).await {
+        tracing::error!(
+            email = %person.email,
+            status = %refused.status(),
+            "the password change was made but could not be recorded in the audit log"
+        );
+    }
     tracing::info!(email = %person.email, "dashboard: password changed");
     let mut r = json_reply(
         StatusCode::OK,
@@ -185,7 +204,8 @@ async fn changing(
 /// What is wrong with the new password, naming the field: too short or long, the same as
 /// the current one, or the person's own address.
 fn new_password_problem(asked: &Change, email: &str) -> Option<(&'static str, String)> {
-    let chars = asked.new.chars().count();
+    // Spaces around it do not count: a password of blanks is no password.
+    let chars = asked.new.trim().chars().count();
     if chars < MIN_PASSWORD_CHARS {
         return Some((
             "new",
@@ -211,14 +231,16 @@ fn new_password_problem(asked: &Change, email: &str) -> Option<(&'static str, St
 }
 
 /// Refuses (with the field named) unless `current` is the person's password now.
+/// The person as the check found them (their stored hash: what a later write must still
+/// find there).
 async fn current_is_right(
     auth: &DashboardAuth,
     email: &str,
     current: Vec<u8>,
     client: std::net::IpAddr,
-) -> Result<(), warp::reply::Response> {
+) -> Result<PersonRecord, warp::reply::Response> {
     match auth.person_with_password(email, current, client).await {
-        Ok(_) => Ok(()),
+        Ok(person) => Ok(person),
         Err(Verdict::TooMany(wait)) => {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let mut r = error_reply(

@@ -10,13 +10,37 @@ use warp::Reply;
 use crate::web::json::event_json;
 use crate::web::state::AppState;
 
-pub fn event_stream(state: AppState) -> impl Reply {
+/// How often a stream opened with a session checks that the session is still open.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The stream, until the service stops or, for a stream opened with a session, until that
+/// session ends (signed out, expired, its person disabled or their password reset): the
+/// audit log is not read on by someone no longer let in.
+pub fn event_stream(state: AppState, headers: warp::http::HeaderMap) -> impl Reply {
     let mut shutdown = state.shutdown.clone();
+    let auth = state.auth.clone();
     let ended = async move {
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
+        let session_over = async {
+            // Only a stream its session let in ends with it (a script's token has none;
+            // a stale cookie beside valid credentials is not what let it in).
+            let watched = auth.filter(|a| a.session_still_open(&headers) == Some(true));
+            let Some(auth) = watched else {
+                return std::future::pending().await;
+            };
+            while auth.session_still_open(&headers) == Some(true) {
+                tokio::time::sleep(SESSION_CHECK).await;
             }
+        };
+        let stopping = async {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            () = session_over => {}
+            () = stopping => {}
         }
     };
     let stream = BroadcastStream::new(state.store.subscribe())

@@ -41,36 +41,18 @@ pub(super) fn plan_retract(
         return (changed, events);
     }
     for d in existing.values() {
+        // Published, or a thread that stopped half-way: what is out is deleted.
+        if (d.state == State::Published || d.partly_out()) && !d.retract_pending {
+            let d = queued_for_deletion(d, now);
+            events.push(event(
+                &d,
+                EventKind::RetractRequested,
+                Facts::RetractRequested,
+            ));
+            changed.push(d);
+            continue;
+        }
         match d.state {
-            State::Published if !d.retract_pending => {
-                let mut d = (*d).clone();
-                d.retract_pending = true;
-                d.retract_since = Some(now);
-                d.due_at = now;
-                d.next_attempt_at = Some(now);
-                events.push(event(
-                    &d,
-                    EventKind::RetractRequested,
-                    Facts::RetractRequested,
-                ));
-                changed.push(d);
-            }
-            // A thread that stopped half-way: its parts that are out are deleted, and the
-            // rest is never sent.
-            _ if d.partly_out() && !d.retract_pending => {
-                let mut d = (*d).clone();
-                d.state = State::Failed;
-                d.retract_pending = true;
-                d.retract_since = Some(now);
-                d.due_at = now;
-                d.next_attempt_at = Some(now);
-                events.push(event(
-                    &d,
-                    EventKind::RetractRequested,
-                    Facts::RetractRequested,
-                ));
-                changed.push(d);
-            }
             s if (s.is_unsent() || s == State::Retrying)
                 && s != State::Cancelled
                 && s != State::Missed =>
@@ -85,6 +67,20 @@ pub(super) fn plan_retract(
         }
     }
     (changed, events)
+}
+
+/// A delivery whose posts are out, queued for deletion now. A thread stopped half-way is
+/// failed as well: the parts that are out are deleted, and the rest is never sent.
+fn queued_for_deletion(d: &DeliveryRecord, now: DateTime<Utc>) -> DeliveryRecord {
+    let mut d = d.clone();
+    if d.state != State::Published {
+        d.state = State::Failed;
+    }
+    d.retract_pending = true;
+    d.retract_since = Some(now);
+    d.due_at = now;
+    d.next_attempt_at = Some(now);
+    d
 }
 
 /// Decides one delivery: `Some((record to write, event))`, or `None` when it stays as it is.

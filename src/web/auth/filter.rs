@@ -197,7 +197,9 @@ pub fn authenticated(
                     None => true,
                     Some(auth)
                         if auth.is_open_now()
-                            || auth.signed_in(&headers, peer.map(|p| p.0.ip())).is_some() =>
+                            || auth
+                                .signed_in(&headers, peer.map(|p| p.0.ip()))
+                                .is_some_and(|s| !s.must_change_password()) =>
                     {
                         true
                     }

@@ -247,6 +247,19 @@ impl People {
         now: DateTime<Utc>,
     ) -> Result<(), PeopleError> {
         let hashed = hash(password, iterations)?;
+        self.set_password_hash(email, hashed, origin, now)
+    }
+
+    /// [`People::set_password`] with the hash made beforehand (`hash_secret`), so that it
+    /// need not be made while the file is locked.
+    pub fn set_password_hash(
+        &mut self,
+        email: &str,
+        hashed: String,
+        origin: PasswordOrigin,
+        now: DateTime<Utc>,
+    ) -> Result<(), PeopleError> {
+        passwords::parse_hash(&hashed).map_err(PeopleError::Password)?;
         let p = self.find_mut(email)?;
         p.password = hashed;
         p.must_change_password = origin == PasswordOrigin::Temporary;

@@ -141,6 +141,14 @@ impl Sessions {
         Some(session.clone())
     }
 
+    /// Whether the session of a cookie value is live, without marking it used: a live
+    /// event stream asks this, and must not keep an unattended session from expiring.
+    pub fn is_live(&self, token: &str) -> Option<String> {
+        let map = self.map.lock().ok()?;
+        let session = map.get(&sha256(token.as_bytes()))?;
+        (!session.expired(Instant::now(), self.limits())).then(|| session.email.clone())
+    }
+
     /// Ends the session of a cookie value (sign-out, or its person is gone).
     pub fn end(&self, token: &str) {
         if let Ok(mut map) = self.map.lock() {

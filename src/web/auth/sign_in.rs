@@ -144,6 +144,22 @@ impl DashboardAuth {
         })
     }
 
+    /// Whether the session cookie of `headers` still opens the dashboard: live, its person
+    /// enabled, and not holding a temporary password. `None` when the request carried no
+    /// session (a script's token, an open dashboard), which this cannot end. Never marks
+    /// the session used.
+    pub fn session_still_open(&self, headers: &HeaderMap) -> Option<bool> {
+        let token = cookie_token(headers)?;
+        let people = self.0.people.as_ref()?;
+        let open = self
+            .0
+            .sessions
+            .is_live(&token)
+            .and_then(|email| people.active(&email))
+            .is_some_and(|p| !p.must_change_password);
+        Some(open)
+    }
+
     /// The people file, for the admin page.
     pub fn people(&self) -> Option<&super::people::PeopleFile> {
         self.0.people.as_ref()
