@@ -36,7 +36,7 @@ use crate::web::http_server::ClientAddr;
 use crate::web::proposals::{
     find_proposal, id_of, internal, url_key, who, DeskRepo, ProposalReply,
 };
-use crate::web::reply::{blocking, error_reply, is_json, json_reply, not_json};
+use crate::web::reply::{blocking, error_reply, field_error, is_json, json_reply, not_json};
 use crate::web::state::AppState;
 
 /// Longest reason for sending a proposal back.
@@ -484,9 +484,10 @@ fn body_of<T: serde::de::DeserializeOwned>(
 }
 
 fn missing(field: &str, what: &str) -> warp::reply::Response {
-    json_reply(
+    field_error(
         StatusCode::BAD_REQUEST,
-        &json!({ "error": format!("{field}: give {what}"), "field": field }),
+        field,
+        format!("{field}: give {what}"),
     )
 }
 
@@ -495,9 +496,10 @@ fn commit_of(field: &str, value: &str) -> Result<Oid, warp::reply::Response> {
     let plain = value.len() == 40 && value.bytes().all(|b| b.is_ascii_hexdigit());
     match Oid::from_str(value) {
         Ok(oid) if plain => Ok(oid),
-        _ => Err(json_reply(
+        _ => Err(field_error(
             StatusCode::BAD_REQUEST,
-            &json!({ "error": format!("{field}: not a full commit id"), "field": field }),
+            field,
+            format!("{field}: not a full commit id"),
         )),
     }
 }
@@ -641,17 +643,19 @@ async fn setting_aside(
     };
     let reason = reason.trim().to_string();
     if !withdrawing && reason.is_empty() {
-        return Err(json_reply(
+        return Err(field_error(
             StatusCode::BAD_REQUEST,
-            &json!({ "error": "reason: say why it goes back, so its proposer can fix it", "field": "reason" }),
+            "reason",
+            "reason: say why it goes back, so its proposer can fix it",
         ));
     }
     if reason.chars().count() > MAX_REASON_CHARS
         || reason.chars().any(|c| c.is_control() && c != '\n')
     {
-        return Err(json_reply(
+        return Err(field_error(
             StatusCode::BAD_REQUEST,
-            &json!({ "error": format!("reason: at most {MAX_REASON_CHARS} characters of plain text"), "field": "reason" }),
+            "reason",
+            format!("reason: at most {MAX_REASON_CHARS} characters of plain text"),
         ));
     }
     let seen = match commit.as_deref() {

@@ -17,7 +17,7 @@ use crate::content::config::{RepoConfig, CONFIG_FILE};
 use crate::content::draft::{Draft, DraftError, DraftFile};
 use crate::content::i18n::Lang;
 use crate::store::meta;
-use crate::web::reply::{blocking, error_reply, is_json, json_reply, not_json};
+use crate::web::reply::{blocking, error_reply, field_error, is_json, json_reply, not_json};
 use crate::web::state::AppState;
 
 /// Largest draft accepted: four images at the largest size, in base64, and the text.
@@ -64,10 +64,9 @@ async fn preview(
     .await;
     Ok(match answer {
         Ok(Ok(value)) => json_reply(StatusCode::OK, &value),
-        Ok(Err(PreviewError::Draft(e))) => json_reply(
-            StatusCode::BAD_REQUEST,
-            &json!({ "error": e.to_string(), "field": e.field }),
-        ),
+        Ok(Err(PreviewError::Draft(e))) => {
+            field_error(StatusCode::BAD_REQUEST, &e.field, e.to_string())
+        }
         Ok(Err(PreviewError::Check(e))) => {
             tracing::error!("preview: {e}");
             error_reply(StatusCode::INTERNAL_SERVER_ERROR, "the preview failed")

@@ -23,7 +23,9 @@ use crate::web::auth::sessions::CSRF_HEADER;
 use crate::web::auth::{DashboardAuth, Verdict};
 use crate::web::http_server::ClientAddr;
 use crate::web::login_guard::client_ip;
-use crate::web::reply::{blocking, error_reply, is_json, json_reply, not_json};
+use crate::web::reply::{
+    blocking, error_reply, field_error, is_json, json_reply, not_json, too_many,
+};
 use crate::web::state::AppState;
 
 /// The shortest password a person may choose: long enough that a phrase is easier than a
@@ -65,14 +67,6 @@ async fn change(
     Ok(changing(state, headers, peer, body)
         .await
         .unwrap_or_else(|refused| refused))
-}
-
-fn field_error(
-    status: StatusCode,
-    field: &str,
-    message: impl Into<String>,
-) -> warp::reply::Response {
-    json_reply(status, &json!({ "error": message.into(), "field": field }))
 }
 
 async fn changing(
@@ -241,16 +235,7 @@ async fn current_is_right(
 ) -> Result<PersonRecord, warp::reply::Response> {
     match auth.person_with_password(email, current, client).await {
         Ok(person) => Ok(person),
-        Err(Verdict::TooMany(wait)) => {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut r = error_reply(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("too many wrong passwords; try again in {secs} s"),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-            Err(r)
-        }
+        Err(Verdict::TooMany(wait)) => Err(too_many("wrong passwords", wait)),
         Err(Verdict::Busy) => Err(error_reply(
             StatusCode::SERVICE_UNAVAILABLE,
             "the password checks are busy; try again in a moment",

@@ -34,7 +34,7 @@ use crate::web::auth::SignedIn;
 use crate::web::desk::{checked, config_in_force, lang_of, Preview, PreviewError};
 use crate::web::edits;
 use crate::web::http_server::ClientAddr;
-use crate::web::reply::{blocking, error_reply, is_json, json_reply, not_json};
+use crate::web::reply::{blocking, error_reply, field_error, is_json, json_reply, not_json};
 use crate::web::state::AppState;
 
 /// Largest draft accepted (as for the preview).
@@ -146,14 +146,6 @@ pub(crate) fn who(
             "proposals are made by a person: sign in on the dashboard",
         )),
     }
-}
-
-fn field_error(
-    status: StatusCode,
-    field: &str,
-    message: impl Into<String>,
-) -> warp::reply::Response {
-    json_reply(status, &json!({ "error": message.into(), "field": field }))
 }
 
 async fn list(

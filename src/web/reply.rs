@@ -18,6 +18,30 @@ pub fn error_reply(status: StatusCode, message: impl Into<String>) -> warp::repl
     json_reply(status, &json!({ "error": message.into() }))
 }
 
+/// An error that names the field (or parameter) it is about, for a form to point at.
+pub fn field_error(
+    status: StatusCode,
+    field: &str,
+    message: impl Into<String>,
+) -> warp::reply::Response {
+    json_reply(status, &json!({ "error": message.into(), "field": field }))
+}
+
+/// 429 after repeated wrong passwords, with `Retry-After` in whole seconds rounded up (a
+/// client waiting what it is told is let through): "too many {what}; try again in N s".
+pub fn too_many(what: &str, wait: std::time::Duration) -> warp::reply::Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut r = error_reply(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many {what}; try again in {secs} s"),
+    );
+    r.headers_mut().insert(
+        warp::http::header::RETRY_AFTER,
+        warp::http::HeaderValue::from(secs),
+    );
+    r
+}
+
 pub async fn handle_rejection(r: Rejection) -> Result<warp::reply::Response, Infallible> {
     // Checked before "method not allowed": the other routes' method rejections would
     // otherwise hide why a POST to a hook was refused.

@@ -14,7 +14,7 @@ use crate::web::auth::sessions::{set_cookie, through_tls, CSRF_HEADER};
 use crate::web::auth::{DashboardAuth, SignedIn, Verdict};
 use crate::web::http_server::ClientAddr;
 use crate::web::login_guard::client_ip;
-use crate::web::reply::{error_reply, is_json, json_reply, not_json};
+use crate::web::reply::{error_reply, is_json, json_reply, not_json, too_many};
 
 /// Largest sign-in body accepted: an address and a password fit many times over.
 const MAX_BODY: u64 = 4 * 1024;
@@ -106,16 +106,7 @@ async fn sign_in(
                 );
                 r
             }
-            Err(Verdict::TooMany(wait)) => {
-                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                let mut r = error_reply(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!("too many failed sign-ins; try again in {secs} s"),
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-                r
-            }
+            Err(Verdict::TooMany(wait)) => too_many("failed sign-ins", wait),
             Err(Verdict::Busy) => error_reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the sign-in checks are busy; try again in a moment",

@@ -25,7 +25,7 @@ use crate::web::auth::people::{
 };
 use crate::web::auth::{DashboardAuth, MIN_ITERATIONS};
 use crate::web::http_server::ClientAddr;
-use crate::web::reply::{blocking, error_reply, is_json, json_reply, not_json};
+use crate::web::reply::{blocking, error_reply, field_error, is_json, json_reply, not_json};
 use crate::web::state::AppState;
 
 /// Largest CSV accepted (a city office's staff list is a few hundred rows).
@@ -305,9 +305,10 @@ async fn changing(
     if email.eq_ignore_ascii_case(&me.email)
         && (asked.disabled == Some(true) || asked.role.is_some_and(|r| r != Role::Admin))
     {
-        return Err(json_reply(
+        return Err(field_error(
             StatusCode::CONFLICT,
-            &json!({ "error": "you cannot disable yourself or give up your own admin role; ask another admin", "field": "role" }),
+            "role",
+            "you cannot disable yourself or give up your own admin role; ask another admin",
         ));
     }
     let change = PersonChange {
@@ -456,9 +457,10 @@ async fn importing(
             ("dry_run", "true" | "1") => dry_run = true,
             ("dry_run", "false" | "0") => dry_run = false,
             _ => {
-                return Err(json_reply(
+                return Err(field_error(
                     StatusCode::BAD_REQUEST,
-                    &json!({ "error": format!("`{key}={value}`: the one parameter is dry_run=true|false"), "field": key }),
+                    &key,
+                    format!("`{key}={value}`: the one parameter is dry_run=true|false"),
                 ))
             }
         }
