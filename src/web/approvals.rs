@@ -23,7 +23,7 @@ use crate::content::config::{Approval, RepoConfig, CONFIG_FILE};
 use crate::content::count::ImageType;
 use crate::content::draft::DraftFile;
 use crate::content::i18n::Lang;
-use crate::content::post::{parse_at, Parsed};
+use crate::content::post::{parse_at, ImageRef, Parsed};
 use crate::content::source::resolve_relative;
 use crate::git::approve::{self, ApproveError, Merge};
 use crate::git::propose::{self, Author, OpenProposal};
@@ -98,12 +98,13 @@ async fn showing_image(
             "no image of this proposal has this id",
         )
     };
-    let Ok(wanted) = Oid::from_str(&blob) else {
-        return Err(not_found());
-    };
+    // A full id only: git2 would take a prefix.
     if blob.len() != 40 && blob.len() != 64 {
         return Err(not_found());
     }
+    let Ok(wanted) = Oid::from_str(&blob) else {
+        return Err(not_found());
+    };
     let (desk, _) = crate::web::proposals::reader(&state, &headers, peer)?;
     let p = find_proposal(&state, &desk, &id).await?;
     let found = tokio::task::spawn_blocking(move || proposal_image(&desk, &p, wanted)).await;
@@ -144,10 +145,7 @@ fn proposal_image(
         let Parsed::Post(post) = parse_at(&shown, file, &bytes) else {
             continue;
         };
-        for image in &post.images {
-            let Ok(path) = resolve_relative(file, &image.path) else {
-                continue;
-            };
+        for (path, _) in image_paths(file, &post.images) {
             if propose::file_blob(&repo, tip, &desk.content_dir, &path)? != Some(wanted) {
                 continue;
             }
@@ -158,6 +156,17 @@ fn proposal_image(
         }
     }
     Ok(None)
+}
+
+/// A post's images with their paths from the content directory; one whose path leaves it
+/// is skipped (the check names it).
+fn image_paths<'a>(
+    file: &'a str,
+    images: &'a [ImageRef],
+) -> impl Iterator<Item = (String, &'a ImageRef)> + 'a {
+    images
+        .iter()
+        .filter_map(move |image| Some((resolve_relative(file, &image.path).ok()?, image)))
 }
 
 /// One post of a proposal as the reviewer sees it.
@@ -248,17 +257,16 @@ pub fn review_posts(
         let mut account = None;
         if let Parsed::Post(post) = &parsed {
             account = post.account.clone();
-            for image in &post.images {
-                let Ok(path) = resolve_relative(file, &image.path) else {
-                    continue; // the check names the bad path
-                };
-                if let Some(bytes) = propose::read_file(&repo, tip, &desk.content_dir, &path)? {
+            for (path, image) in image_paths(file, &post.images) {
+                let blob = propose::file_blob(&repo, tip, &desk.content_dir, &path)?;
+                let read = propose::read_file(&repo, tip, &desk.content_dir, &path)?;
+                if let (Some(blob), Some(bytes)) = (blob, read) {
                     shown_images.push(ReviewImage {
                         path: path.clone(),
                         alt: image.alt.clone(),
                         mime: ImageType::sniff(&bytes).map(|t| t.mime().to_string()),
                         size: bytes.len() as u64,
-                        blob: Oid::hash_object(git2::ObjectType::Blob, &bytes)?.to_string(),
+                        blob: blob.to_string(),
                     });
                     images.push((path, bytes));
                 }

@@ -117,7 +117,7 @@ async fn changing(
     let client = client_ip(peer.map(|p| p.0), &headers);
     let checked = current_is_right(&auth, &email, asked.current.into_bytes(), client).await?;
     let temporary = checked.must_change_password;
-    let cost = crate::web::users::iterations(&people);
+    let cost = people.cost_for_new();
     let written = {
         let (people, email, new) = (people.clone(), email.clone(), asked.new);
         tokio::task::spawn_blocking(move || {

@@ -27,8 +27,11 @@ pub fn event_stream(state: AppState, headers: warp::http::HeaderMap) -> impl Rep
             let Some(auth) = watched else {
                 return std::future::pending().await;
             };
-            while auth.session_still_open(&headers) == Some(true) {
+            loop {
                 tokio::time::sleep(SESSION_CHECK).await;
+                if auth.session_still_open(&headers) != Some(true) {
+                    return;
+                }
             }
         };
         let stopping = async {

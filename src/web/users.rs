@@ -23,7 +23,7 @@ use crate::model::records::{Actor, NewEvent};
 use crate::web::auth::people::{
     NewPerson, PasswordOrigin, People, PeopleError, PeopleFile, PersonChange, PersonRecord, Role,
 };
-use crate::web::auth::{DashboardAuth, MIN_ITERATIONS};
+use crate::web::auth::DashboardAuth;
 use crate::web::http_server::ClientAddr;
 use crate::web::reply::{blocking, error_reply, field_error, is_json, json_reply, not_json};
 use crate::web::state::AppState;
@@ -142,14 +142,6 @@ fn refusal(e: &PeopleError) -> warp::reply::Response {
     json_reply(status, &json!({ "error": e.to_string(), "field": field }))
 }
 
-/// The PBKDF2 cost new passwords get: the file's own, so that every sign-in costs alike.
-pub(crate) fn iterations(people: &PeopleFile) -> u32 {
-    match people.cost() {
-        c if c >= MIN_ITERATIONS => c,
-        _ => crate::web::auth::DEFAULT_ITERATIONS,
-    }
-}
-
 fn temporary_password() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), TEMPORARY_CHARS)
 }
@@ -209,7 +201,7 @@ async fn adding(
     let (me, people, _) = admin(&state, &headers, peer)?;
     let new: NewUser = parse(&headers, &body)?;
     let password = temporary_password();
-    let cost = iterations(&people);
+    let cost = people.cost_for_new();
     let written = {
         let (people, password) = (people.clone(), password.clone());
         tokio::task::spawn_blocking(move || {
@@ -318,7 +310,7 @@ async fn changing(
         disabled: asked.disabled,
     };
     let password = asked.reset_password.then(temporary_password);
-    let cost = iterations(&people);
+    let cost = people.cost_for_new();
     let written = {
         let (people, email, password) = (people.clone(), email.clone(), password.clone());
         tokio::task::spawn_blocking(move || {
@@ -471,7 +463,7 @@ async fn importing(
             &json!({ "error": "the CSV has problems; nothing was changed", "problems": problems }),
         )
     })?;
-    let cost = iterations(&people);
+    let cost = people.cost_for_new();
     let me_email = me.email.clone();
     let done = {
         let people = people.clone();

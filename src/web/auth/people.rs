@@ -448,6 +448,15 @@ impl PeopleFile {
         }
     }
 
+    /// The PBKDF2 cost a new password gets: the file's own, so that every sign-in costs
+    /// alike (the default for a file without one worth keeping).
+    pub fn cost_for_new(&self) -> u32 {
+        match self.cost() {
+            c if c >= super::MIN_ITERATIONS => c,
+            _ => super::DEFAULT_ITERATIONS,
+        }
+    }
+
     /// The highest PBKDF2 iteration count in the file, so that a wrong e-mail address can
     /// cost as much as a wrong password.
     pub fn cost(&self) -> u32 {

@@ -141,9 +141,9 @@ impl Sessions {
         Some(session.clone())
     }
 
-    /// Whether the session of a cookie value is live, without marking it used: a live
-    /// event stream asks this, and must not keep an unattended session from expiring.
-    pub fn is_live(&self, token: &str) -> Option<String> {
+    /// The person of a cookie value's session while it is live, without marking it used:
+    /// a live event stream asks this, and must not keep an unattended session from expiring.
+    pub fn live_email(&self, token: &str) -> Option<String> {
         let map = self.map.lock().ok()?;
         let session = map.get(&sha256(token.as_bytes()))?;
         (!session.expired(Instant::now(), self.limits())).then(|| session.email.clone())

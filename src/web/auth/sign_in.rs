@@ -154,7 +154,7 @@ impl DashboardAuth {
         let open = self
             .0
             .sessions
-            .is_live(&token)
+            .live_email(&token)
             .and_then(|email| people.active(&email))
             .is_some_and(|p| !p.must_change_password);
         Some(open)
